@@ -1,0 +1,158 @@
+"""The one Settings class: reads the environment and `.env`; the only module that does."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from jobbot.errors import ConfigError
+
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_SECRETS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
+_LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+# What each variable should look like, for the one-line start-up error.
+_EXPECTED = {
+    "SLACK_BOT_TOKEN": "a bot token starting with xoxb-",
+    "SLACK_APP_TOKEN": "an app-level token starting with xapp- (or unset for HTTP mode)",
+    "SLACK_SIGNING_SECRET": "the app's signing secret (Basic Information > App Credentials)",
+    "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
+    "INTERACTIVE_ADMIN_ENDPOINT": "an http(s) URL such as http://127.0.0.1:7777",
+    "PORT": "a TCP port number between 1 and 65535",
+    "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
+    "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
+}
+
+
+class Settings(BaseSettings):
+    """jobbot's configuration; see `.env.example` for every variable."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    slack_bot_token: SecretStr
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    interactive_admin_endpoint: str = "http://127.0.0.1:7777"
+    port: int = Field(default=3000, ge=1, le=65535)
+    jobbot_cancel_users: Annotated[frozenset[str], NoDecode] = frozenset()
+    jobbot_log_level: str = "INFO"
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("not a bot token")
+        return value
+
+    @field_validator("slack_app_token", "slack_signing_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("not an app-level token")
+        return value
+
+    @field_validator("slack_api_url", "interactive_admin_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("not an http(s) URL")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_trailing_slash(cls, value: str) -> str:
+        # slack_sdk joins method names onto the base URL, so it must end with a slash.
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("interactive_admin_endpoint")
+    @classmethod
+    def _endpoint_without_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("jobbot_cancel_users", mode="before")
+    @classmethod
+    def _user_ids(cls, value: Any) -> frozenset[str]:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        ids = frozenset(part for part in value if part)
+        bad = sorted(part for part in ids if not _USER_ID.match(part))
+        if bad:
+            raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
+        return ids
+
+    @field_validator("jobbot_log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> str:
+        level = str(value).strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError("unknown log level")
+        return level
+
+    @model_validator(mode="after")
+    def _http_mode_needs_secret(self) -> Settings:
+        if self.slack_app_token is None and self.slack_signing_secret is None:
+            raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (when SLACK_APP_TOKEN is unset)")
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def log_level(self) -> int:
+        return int(logging.getLevelName(self.jobbot_log_level))
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
+    """Read settings, turning any validation problem into one ConfigError line (never a traceback).
+
+    With `environ`, only that mapping (and `env_file`) is read: tests pass their own environment.
+    """
+    try:
+        if environ is None:
+            return Settings(_env_file=env_file)  # type: ignore[call-arg]
+        return _settings_from_mapping(environ, env_file)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _settings_from_mapping(environ: Mapping[str, str], env_file: str | None) -> Settings:
+    from dotenv import dotenv_values
+
+    values: dict[str, Any] = {}
+    if env_file:
+        values.update({k.lower(): v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update({k.lower(): v for k, v in environ.items()})
+    known = {name for name in Settings.model_fields}
+    return Settings.model_validate({k: v for k, v in values.items() if k in known})
+
+
+def _describe(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    loc = error.get("loc") or ()
+    if not loc:
+        # Model-level checks already name the variable in their message.
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(loc[0]).upper()
+    if error["type"] == "missing":
+        return f"{name} is not set; expected {_EXPECTED.get(name, 'a value')}"
+    expected = _EXPECTED.get(name, "a valid value")
+    if name in _SECRETS:
+        # Never echo anything about a secret's value.
+        return f"{name} is invalid; expected {expected}"
+    detail = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name} is invalid ({detail}); expected {expected}"

@@ -1,0 +1,61 @@
+"""One small exception tree: every failure jobbot knows how to explain to a person."""
+
+from __future__ import annotations
+
+
+class JobbotError(Exception):
+    """Base of every error jobbot raises on purpose; its text is safe to show to a Slack user."""
+
+
+class ConfigError(JobbotError):
+    """A setting is missing or malformed; start-up stops with this one line."""
+
+
+class InvalidJobId(JobbotError):
+    """A job id that is not a short run of decimal digits; no request is ever built from it."""
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        super().__init__("a job id is a number such as `42`")
+
+
+class JobApiError(JobbotError):
+    """Base of the errors that come from talking to the Interactive admin API."""
+
+
+class JobNotFound(JobApiError):
+    """The server does not know this job id."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} does not exist on the Interactive server")
+
+
+class JobAlreadyFinished(JobApiError):
+    """A cancel reached a job that had already ended (the server answers 400 `Job already X`)."""
+
+    def __init__(self, job_id: str, status: str | None = None) -> None:
+        self.job_id = job_id
+        self.status = status
+        ended = f" ({status})" if status else ""
+        super().__init__(f"job {job_id} had already finished{ended}")
+
+
+class InteractiveUnavailable(JobApiError):
+    """The server could not be reached or did not answer in time."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        self.endpoint = endpoint
+        self.reason = reason
+        super().__init__(f"the Interactive server at {endpoint} is unavailable: {reason}")
+
+
+class InteractiveServerError(JobApiError):
+    """The server answered with an error we have no better name for (code and message as it sent them)."""
+
+    def __init__(self, http_status: int, code: int | None, message: str) -> None:
+        self.http_status = http_status
+        self.code = code
+        self.message = message
+        code_part = f", code {code}" if code is not None else ""
+        super().__init__(f"the Interactive server answered HTTP {http_status}{code_part}: {message}")

@@ -1,0 +1,130 @@
+"""Typed views of what the Interactive server sends: jobs and their statuses. No I/O here."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# The server keeps the whole loader log in every job; we keep only its end.
+LOG_TAIL_CHARS = 16_000
+
+ACTIVE_STATUSES = frozenset({"RUNNING", "WAITING"})
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
+# Statuses a person may filter on; the server may also send UNKNOWN or values we have never seen.
+KNOWN_STATUSES = ("RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED", "UNKNOWN")
+
+
+def log_tail(log: str, limit: int = LOG_TAIL_CHARS) -> str:
+    """The last `limit` characters of a log, starting at a line boundary when one is near."""
+    if len(log) <= limit:
+        return log
+    tail = log[-limit:]
+    newline = tail.find("\n")
+    if 0 <= newline < 200:
+        tail = tail[newline + 1 :]
+    return tail
+
+
+class Job(BaseModel):
+    """One bulk-loading job as the server reports it, with the quirks of the real server absorbed."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    status: str = "UNKNOWN"
+    type: str = ""
+    start_time_ms: int | None = Field(default=None, alias="start_time")
+    end_time_ms: int | None = Field(default=None, alias="end_time")
+    log: str = ""
+    log_truncated: bool = False
+    graph_id: str | None = None
+    process_id: int | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_detail(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        detail = data.pop("detail", None)
+        if isinstance(detail, dict):
+            data.setdefault("graph_id", detail.get("graph_id"))
+            data.setdefault("process_id", detail.get("process_id"))
+        log = data.get("log")
+        if isinstance(log, str) and len(log) > LOG_TAIL_CHARS:
+            data["log"] = log_tail(log)
+            data["log_truncated"] = True
+        elif log is not None and not isinstance(log, str):
+            data["log"] = ""
+        return data
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValueError("job id must be a string or an integer")
+        return str(value)
+
+    @field_validator("status", "type", mode="before")
+    @classmethod
+    def _text_or_default(cls, value: Any) -> str:
+        return value.strip().upper() if isinstance(value, str) and value.strip() else "UNKNOWN"
+
+    @field_validator("graph_id", mode="before")
+    @classmethod
+    def _graph_id_as_text(cls, value: Any) -> str | None:
+        if value is None or isinstance(value, bool):
+            return None
+        return str(value)
+
+    @field_validator("start_time_ms", "end_time_ms", "process_id", mode="before")
+    @classmethod
+    def _int_or_none(cls, value: Any) -> int | None:
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
+            return int(value)
+        return None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def sort_key(self) -> int:
+        """Numeric id for newest-first ordering; the server lists jobs in no order."""
+        return int(self.id) if self.id.isdecimal() and self.id.isascii() else -1
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _from_ms(self.start_time_ms)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        """End time, only for a terminal job: the server's end_time is meaningless while a job runs."""
+        return _from_ms(self.end_time_ms) if self.is_terminal else None
+
+    def duration_seconds(self, now: datetime) -> float | None:
+        """How long the job ran (terminal) or has been running (active, measured to `now`)."""
+        start = self.started_at
+        if start is None:
+            return None
+        end = self.ended_at if self.is_terminal else (now if self.is_active else None)
+        if end is None or end < start:
+            return None
+        return (end - start).total_seconds()
+
+
+def _from_ms(value: int | None) -> datetime | None:
+    # 0, negatives and far-future garbage are what a RUNNING job's end_time often holds.
+    if value is None or value <= 0 or value > 32_503_680_000_000:
+        return None
+    return datetime.fromtimestamp(value / 1000, tz=UTC)

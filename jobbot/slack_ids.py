@@ -1,0 +1,29 @@
+"""Every Slack identifier jobbot owns, in one place: the command and the action ids of its buttons."""
+
+from __future__ import annotations
+
+import re
+
+COMMAND = "/jobs"
+COMMAND_USAGE_HINT = "[list [STATUS ...] | status ID | cancel ID | help]"
+
+# Action ids carry a suffix (the job id or the button's role) so that they are unique in a message;
+# handlers match them by prefix.
+LIST_PAGE = "jobbot.list.page"  # Prev / Next: value holds the page and filter
+LIST_REFRESH = "jobbot.list.refresh"
+JOB_DETAILS = "jobbot.job.details"
+JOB_REFRESH = "jobbot.job.refresh"
+JOB_CANCEL = "jobbot.job.cancel"  # carries a confirmation dialog; only the confirmed click arrives
+
+
+def action_id(prefix: str, suffix: str) -> str:
+    """A unique action id for one button of a message."""
+    return f"{prefix}:{suffix}"
+
+
+def matching(prefix: str) -> re.Pattern[str]:
+    """The pattern a handler registers to receive every button made with `action_id(prefix, ...)`."""
+    return re.compile("^" + re.escape(prefix) + r"(:|$)")
+
+# Bot scopes the code needs: `commands` for /jobs; responses go to response_url, which needs no scope.
+BOT_SCOPES = ("commands", "chat:write")

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from jobbot.errors import InvalidJobId
+
 # The server keeps the whole loader log in every job; we keep only its end.
 LOG_TAIL_CHARS = 16_000
 
@@ -128,3 +130,18 @@ def _from_ms(value: int | None) -> datetime | None:
     if value is None or value <= 0 or value > 32_503_680_000_000:
         return None
     return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+# Job ids are decimal counters; 20 digits already exceeds any 64-bit counter.
+MAX_JOB_ID_DIGITS = 20
+
+
+def validate_job_id(raw: object) -> str:
+    """Return `raw` as a canonical job id, or raise InvalidJobId; nothing else may reach a URL.
+
+    Only ASCII digits count: `str.isdigit` also accepts superscripts and other scripts' digits.
+    """
+    text = raw if isinstance(raw, str) else str(raw)
+    if not (0 < len(text) <= MAX_JOB_ID_DIGITS and text.isascii() and text.isdigit()):
+        raise InvalidJobId(text[:40])
+    return text

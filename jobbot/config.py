@@ -124,7 +124,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
     """
     try:
         if environ is None:
-            return Settings(_env_file=env_file)  # type: ignore[call-arg]
+            return Settings(_env_file=env_file)
         return _settings_from_mapping(environ, env_file)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None

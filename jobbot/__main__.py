@@ -1,0 +1,97 @@
+"""Entry point: read settings, set up logging, build the bot, serve it over Socket Mode or HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from jobbot import __version__, logs
+from jobbot.app import Bot, create_bot
+from jobbot.config import Settings, load_settings
+from jobbot.errors import ConfigError
+
+log = logging.getLogger("jobbot")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="jobbot",
+        description="Serve the /jobs Slack command for GraphScope Interactive. Configured by environment "
+        "variables or a .env file in the current directory (see .env.example).",
+    )
+    parser.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
+    parser.add_argument("--version", action="version", version=f"jobbot {__version__}")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings(env_file=args.env_file)
+    except ConfigError as exc:
+        print(f"jobbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level, secrets=_secrets(settings))
+
+    bot = create_bot(settings)
+    try:
+        identity = bot.verify_slack()
+    except ConfigError as exc:
+        print(f"jobbot: {exc}", file=sys.stderr)
+        bot.close()
+        return 2
+    log.info("jobbot %s starting as %s; Interactive at %s", __version__, identity, settings.interactive_admin_endpoint)
+    try:
+        if settings.socket_mode:
+            _serve_socket_mode(bot)
+        else:
+            _serve_http(bot)
+    finally:
+        bot.close()
+    log.info("jobbot stopped")
+    return 0
+
+
+def _secrets(settings: Settings) -> list[str]:
+    values = [settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret]
+    return [v.get_secret_value() for v in values if v is not None]
+
+
+def _serve_socket_mode(bot: Bot) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    assert bot.settings.slack_app_token is not None
+    handler = SocketModeHandler(bot.app, bot.settings.slack_app_token.get_secret_value())
+    stop = threading.Event()
+    _on_signals(lambda: stop.set())
+    handler.connect()
+    log.info("connected to Slack over Socket Mode")
+    stop.wait()
+    handler.close()
+
+
+def _serve_http(bot: Bot) -> None:
+    from jobbot.web import EVENTS_PATH, make_server
+
+    server = make_server(bot.app, host="0.0.0.0", port=bot.settings.port)
+    _on_signals(server.close)
+    log.info("serving HTTP on port %d; Slack request URL path: %s", bot.settings.port, EVENTS_PATH)
+    try:
+        server.run()
+    except OSError:
+        # waitress raises from its select loop once close() has run; that is the normal stop.
+        pass
+
+
+def _on_signals(stop: object) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; stopping", signal.Signals(signum).name)
+        stop()  # type: ignore[operator]
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""bolt listeners for `/jobs` and its buttons: ack at once, work on a pool, answer through respond().
+
+Slack drops anything not acknowledged within 3 seconds, and a slow Interactive server must not delay
+that: every listener acks first and hands the job-API work to a separate executor, so bolt's own
+listener threads are never held by a slow call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+
+from jobbot import blocks, commands, slack_ids
+from jobbot.blocks import Message
+from jobbot.cancel_gate import CancelGate
+from jobbot.errors import (
+    InteractiveServerError,
+    InteractiveUnavailable,
+    InvalidJobId,
+    JobAlreadyFinished,
+    JobApiError,
+    JobbotError,
+    JobNotFound,
+)
+from jobbot.interactive import JobClient
+from jobbot.models import Job, validate_job_id
+from jobbot.mrkdwn import escape, status_label
+
+log = logging.getLogger(__name__)
+
+_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobsHandlers:
+    """The `/jobs` command and every button jobbot draws, wired to one shared job client."""
+
+    def __init__(
+        self,
+        jobs: JobClient,
+        *,
+        cancel_users: frozenset[str],
+        work: Executor,
+        clock: Clock = utc_now,
+        gate: CancelGate | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._cancel_users = cancel_users
+        self._work = work
+        self._clock = clock
+        self._gate = gate or CancelGate()
+
+    def register(self, app: App) -> None:
+        app.command(slack_ids.COMMAND)(self.on_command)
+        app.action(slack_ids.matching(slack_ids.LIST_PAGE))(self.on_list_page)
+        app.action(slack_ids.matching(slack_ids.LIST_REFRESH))(self.on_list_page)
+        app.action(slack_ids.matching(slack_ids.JOB_DETAILS))(self.on_details)
+        app.action(slack_ids.matching(slack_ids.JOB_REFRESH))(self.on_job_refresh)
+        app.action(slack_ids.matching(slack_ids.JOB_CANCEL))(self.on_cancel_click)
+
+    # Listeners: bolt passes arguments by name. Each acks before anything that can wait.
+
+    def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+        parsed = commands.parse(str(command.get("text") or ""))
+        user_id = str(command.get("user_id") or "")
+        log.info("command /jobs %s from %s", type(parsed).__name__, user_id)
+        self._submit(respond, replace=False, build=lambda: self._answer(parsed, user_id))
+
+    def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        statuses, page = blocks.decode_list_state(str(action.get("value") or ""))
+        self._submit(respond, replace=True, build=lambda: self._list(statuses, page))
+
+    def on_details(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value = str(action.get("value") or "")
+        self._submit(respond, replace=False, build=lambda: self._card(value))
+
+    def on_job_refresh(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        value = str(action.get("value") or "")
+        self._submit(respond, replace=True, build=lambda: self._card(value))
+
+    def on_cancel_click(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
+        ack()
+        user_id = str((body.get("user") or {}).get("id") or "")
+        value = str(action.get("value") or "")
+        if not self._may_cancel(user_id):
+            log.warning("cancel of job %r refused for user %s: not in JOBBOT_CANCEL_USERS", value[:40], user_id)
+            self._submit(respond, replace=False, build=lambda: blocks.cancel_refused(user_id))
+            return
+        self._submit(respond, replace=True, build=lambda: self._cancel(value, user_id))
+
+    # Work, run on the pool: each returns the message to show.
+
+    def _answer(self, parsed: commands.Command, user_id: str) -> Message:
+        match parsed:
+            case commands.ListJobs(statuses=statuses, page=page):
+                return self._list(statuses, page)
+            case commands.ShowJob(job_id=job_id):
+                return self._card(job_id)
+            case commands.CancelJob(job_id=job_id):
+                if not self._may_cancel(user_id):
+                    return blocks.cancel_refused(user_id)
+                return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
+            case commands.Help(problem=problem):
+                return blocks.usage(problem)
+        raise AssertionError(f"unhandled command {parsed!r}")
+
+    def _list(self, statuses: tuple[str, ...], page: int) -> Message:
+        return blocks.job_list(self._jobs.list_jobs(), statuses=statuses, page=page, now=self._clock())
+
+    def _card(self, raw_job_id: str) -> Message:
+        return blocks.job_card(self._jobs.get_job(validate_job_id(raw_job_id)), now=self._clock())
+
+    def _cancel(self, raw_job_id: str, user_id: str) -> Message:
+        job_id = validate_job_id(raw_job_id)
+        with self._gate.hold(job_id):
+            job = self._jobs.get_job(job_id)
+            if not job.is_active:
+                return self._already_finished(job)
+            try:
+                server_says = self._jobs.cancel_job(job_id)
+            except JobAlreadyFinished:
+                return self._already_finished(self._jobs.get_job(job_id))
+            self._gate.record(job_id, user_id)
+            log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
+            notice = f":no_entry_sign: <@{user_id}> cancelled job {job_id}. The server said: _{escape(server_says)}_"
+            try:
+                after = self._jobs.get_job(job_id)
+            except JobApiError as exc:
+                notice += f"\n:warning: Its status could not be read back: {escape(str(exc))}"
+                return blocks.job_card(job, now=self._clock(), notice=notice)
+            if after.status != "CANCELLED":
+                # The loader thread can overwrite CANCELLED once its process is killed.
+                notice += f"\nThe server now reports it as {status_label(after.status)}."
+            return blocks.job_card(after, now=self._clock(), notice=notice)
+
+    def _already_finished(self, job: Job) -> Message:
+        notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {status_label(job.status)}"
+        who = self._gate.cancelled_by(job.id)
+        if who and job.status in ("CANCELLED", "FAILED"):
+            notice += f" (cancelled by <@{who}>)"
+        return blocks.job_card(job, now=self._clock(), notice=notice + ".")
+
+    def _may_cancel(self, user_id: str) -> bool:
+        return bool(_SLACK_USER_ID.match(user_id)) and user_id in self._cancel_users
+
+    def _submit(self, respond: Respond, *, replace: bool, build: Callable[[], Message]) -> None:
+        self._work.submit(self._reply, respond, replace, build)
+
+    def _reply(self, respond: Respond, replace: bool, build: Callable[[], Message]) -> None:
+        try:
+            message = build()
+        except JobbotError as exc:
+            # Keep what the person was looking at; show the problem beside it.
+            message, replace = explain(exc), False
+        except Exception:
+            log.exception("unexpected error while answering a /jobs request")
+            message = blocks.problem("Something went wrong inside jobbot; the details are in its log.")
+            replace = False
+        try:
+            respond(
+                text=message.text,
+                blocks=message.blocks,
+                response_type="ephemeral",
+                replace_original=replace,
+            )
+        except Exception as exc:
+            log.error("could not deliver a reply to Slack's response_url: %s", exc)
+
+
+def explain(exc: JobbotError) -> Message:
+    """The message a person reads for each failure jobbot knows about."""
+    if isinstance(exc, InvalidJobId):
+        return blocks.usage(f"That is not a job id: {exc}.")
+    if isinstance(exc, JobNotFound):
+        return blocks.problem(f"Job {exc.job_id} does not exist on the Interactive server.")
+    if isinstance(exc, InteractiveUnavailable):
+        return blocks.problem("Could not reach the Interactive server at", detail=f"{exc.endpoint}: {exc.reason}")
+    if isinstance(exc, InteractiveServerError):
+        code = f" (code {exc.code})" if exc.code is not None else ""
+        return blocks.problem(
+            f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:", detail=exc.message
+        )
+    return blocks.problem("jobbot could not do that:", detail=str(exc))

@@ -1,0 +1,232 @@
+"""The shared job client: the Interactive admin API over httpx in, typed jobs out.
+
+Every transport and HTTP failure is mapped here, once, onto the `JobApiError` tree, so handlers and the
+notifier never see httpx exceptions or raw bodies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+
+from jobbot.errors import (
+    InteractiveServerError,
+    InteractiveUnavailable,
+    JobAlreadyFinished,
+    JobApiError,
+    JobNotFound,
+)
+from jobbot.models import Job, validate_job_id
+
+log = logging.getLogger(__name__)
+
+# Neither the server nor the official SDK has timeouts; a hung loader must not hang a Slack reply.
+DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=3.0)
+# Error bodies can echo whole requests; a person needs the first lines, not a megabyte.
+MAX_ERROR_TEXT = 500
+
+
+class JobClient:
+    """Lists, reads and cancels jobs on one Interactive server. Thread-safe (one httpx pool)."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        http: httpx.Client | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retries: int = 2,
+        backoff: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._http = http or httpx.Client(timeout=timeout, headers={"Accept": "application/json"})
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> JobClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def list_jobs(self) -> list[Job]:
+        """Every job the server knows, history included, in the server's (arbitrary) order."""
+        body = self._json(self._request("GET", "/v1/job", job_id=None))
+        # Servers before Oct 2024 answer an empty list with `{}`.
+        if body == {}:
+            return []
+        if not isinstance(body, list):
+            raise InteractiveServerError(200, None, "the job list is not a JSON array")
+        jobs = []
+        for entry in body:
+            try:
+                jobs.append(Job.model_validate(entry))
+            except ValidationError as exc:
+                log.warning("skipping a job entry the server sent malformed: %s", _first_error(exc))
+        return jobs
+
+    def get_job(self, job_id: str) -> Job:
+        job_id = validate_job_id(job_id)
+        body = self._json(self._request("GET", f"/v1/job/{job_id}", job_id=job_id))
+        try:
+            return Job.model_validate(body)
+        except ValidationError as exc:
+            raise InteractiveServerError(200, None, f"job {job_id} is malformed: {_first_error(exc)}") from None
+
+    def cancel_job(self, job_id: str) -> str:
+        """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
+        job_id = validate_job_id(job_id)
+        response = self._request("DELETE", f"/v1/job/{job_id}", job_id=job_id)
+        # The server answers {"message": ...}; the spec says a bare string. Accept both.
+        try:
+            body = response.json()
+        except ValueError:
+            return _clip(response.text)
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return _clip(body["message"])
+        return _clip(body if isinstance(body, str) else response.text)
+
+    def _request(self, method: str, path: str, *, job_id: str | None) -> httpx.Response:
+        url = self.endpoint + path
+        attempts = 1 + (self._retries if method == "GET" else 0)
+        for attempt in range(1, attempts + 1):
+            started = time.monotonic()
+            try:
+                response = self._http.request(method, url)
+            except httpx.TimeoutException as exc:
+                # A server that did not answer once is unlikely to answer a second time soon.
+                raise InteractiveUnavailable(self.endpoint, _describe_timeout(exc)) from None
+            except httpx.TransportError as exc:
+                if attempt < attempts:
+                    self._pause(attempt, method, path, type(exc).__name__)
+                    continue
+                raise InteractiveUnavailable(self.endpoint, _describe_transport(exc)) from None
+            log.debug(
+                "interactive %s %s -> %s in %.0f ms",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            if response.status_code >= 500 and attempt < attempts:
+                self._pause(attempt, method, path, f"HTTP {response.status_code}")
+                continue
+            if response.is_success:
+                return response
+            raise _error_for(response, job_id)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, attempt: int, method: str, path: str, reason: str) -> None:
+        delay = self._backoff * (2 ** (attempt - 1))
+        log.info("interactive %s %s failed (%s); retrying in %.2f s", method, path, reason, delay)
+        self._sleep(delay)
+
+    @staticmethod
+    def _json(response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise InteractiveServerError(
+                response.status_code, None, f"the server sent a body that is not JSON: {_clip(response.text)}"
+            ) from None
+
+
+def _error_for(response: httpx.Response, job_id: str | None) -> JobApiError:
+    code, message = parse_error_body(response.text)
+    status = response.status_code
+    if status == 404 and job_id is not None:
+        return JobNotFound(job_id)
+    if status == 400 and message.startswith("Job already") and job_id is not None:
+        # "Job already SUCCESS: 7": the status is the word after "already".
+        words = message.removeprefix("Job already").strip().split(":", 1)[0].split()
+        return JobAlreadyFinished(job_id, words[0].upper() if words else None)
+    return InteractiveServerError(status, code, message)
+
+
+def parse_error_body(text: str) -> tuple[int | None, str]:
+    """`(code, message)` from an error body: `{code, message}` JSON, a JSON string, or raw text.
+
+    The server does not escape the message, so a quote or newline in it makes the JSON invalid; the
+    raw text is then the best message there is.
+    """
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return _lenient_code(text), _clip(_lenient_message(text))
+    if isinstance(body, dict):
+        code = body.get("code")
+        message = body.get("message")
+        return (
+            code if isinstance(code, int) and not isinstance(code, bool) else None,
+            _clip(message if isinstance(message, str) else text),
+        )
+    if isinstance(body, str):
+        return None, _clip(body)
+    return None, _clip(text)
+
+
+def _lenient_code(text: str) -> int | None:
+    prefix = '{"code":'
+    compact = text.replace(" ", "")
+    if compact.startswith(prefix):
+        digits = compact[len(prefix) :].split(",", 1)[0]
+        if digits.isascii() and digits.isdigit():
+            return int(digits)
+    return None
+
+
+def _lenient_message(text: str) -> str:
+    # Recover the message from `{"code": 4, "message": "key "x" not found"}` when it broke the JSON.
+    marker = '"message":'
+    at = text.find(marker)
+    if at < 0:
+        return text.strip()
+    rest = text[at + len(marker) :].strip()
+    if rest.startswith('"'):
+        rest = rest[1:]
+    if rest.endswith("}"):
+        rest = rest[:-1].rstrip()
+    if rest.endswith('"'):
+        rest = rest[:-1]
+    return rest
+
+
+def _clip(text: str) -> str:
+    text = text.strip()
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "…"
+
+
+def _describe_timeout(exc: httpx.TimeoutException) -> str:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "connecting timed out"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "too many requests already waiting for it"
+    return "it did not answer in time"
+
+
+def _describe_transport(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.ConnectError):
+        reason = str(exc) or "connection failed"
+        if "refused" in reason.lower():
+            return "connection refused (is the server running, and is INTERACTIVE_ADMIN_ENDPOINT right?)"
+        return _clip(reason)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection without an answer"
+    return _clip(str(exc) or type(exc).__name__)
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first['msg']}" if where else str(first["msg"])

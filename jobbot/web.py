@@ -1,0 +1,64 @@
+"""HTTP mode: one WSGI app serving Slack's requests at /slack/events, run by waitress in production."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.context import BoltContext
+from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from waitress.server import BaseWSGIServer, MultiSocketServer
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+
+
+class SlackEndpoint(SlackRequestHandler):
+    """bolt's WSGI adapter, with slack-bolt 1.30's `payload` parsing trap fixed.
+
+    bolt reads any form body containing the substring "payload" as an interactivity payload, so
+    `/jobs status payload` or a channel named "payloads" arrives empty. Such a body without a real
+    `payload` field is a slash command: parse it as plain form fields. The signature is still checked
+    on the raw body, which is untouched.
+    """
+
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        raw = request.get_body()
+        bolt_request = BoltRequest(body=raw, query=request.query_string, headers=request.get_headers())
+        if "payload" in raw and not raw.lstrip().startswith("{"):
+            fields = dict(parse_qsl(raw, keep_blank_values=True))
+            if "payload" not in fields:
+                bolt_request.body = fields
+                bolt_request.context = build_context(BoltContext(), fields)
+        return self.app.dispatch(bolt_request)
+
+
+class WebApp:
+    """The WSGI application: Slack's endpoint plus a liveness probe."""
+
+    def __init__(self, app: App) -> None:
+        self._slack = SlackEndpoint(app, path=EVENTS_PATH)
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        return self._slack(environ, start_response)
+
+
+def make_server(app: App, *, host: str, port: int, threads: int = 8) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for the bot; `.run()` serves until `.close()`; `.effective_port` after binding."""
+    from waitress import create_server
+
+    return create_server(WebApp(app), host=host, port=port, threads=threads, ident="jobbot")

@@ -1,0 +1,158 @@
+"""Loopback stand-ins for what tests cannot reach: Slack's Web API and its response_url endpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+BOT_USER_ID = "UBOT0001"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    path: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+    @property
+    def method(self) -> str:
+        return self.path.removeprefix("/api/")
+
+
+@dataclass
+class Scripted:
+    """A canned failure for the next call(s) of one Web API method."""
+
+    status: int = 200
+    body: dict[str, Any] | str = field(default_factory=lambda: {"ok": False, "error": "internal_error"})
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """A fake Slack Web API and response_url sink on 127.0.0.1, recording every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._scripts: dict[str, list[Scripted]] = {}
+        self._changed = threading.Condition()
+        self._ts = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}/response_url/{name}"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, method: str, *failures: Scripted) -> None:
+        """The next calls of `method` get these answers, in order, before normal service resumes."""
+        with self._changed:
+            self._scripts.setdefault(method, []).extend(failures)
+
+    def calls_to(self, method_or_prefix: str) -> list[Call]:
+        with self._changed:
+            return [c for c in self.calls if c.method == method_or_prefix or c.path.startswith(method_or_prefix)]
+
+    def responses(self, name: str = "r1") -> list[dict[str, Any]]:
+        """Bodies posted to one response_url, in order."""
+        return [c.body for c in self.calls_to(f"/response_url/{name}")]
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Block until `predicate()` holds (re-checked on every call received), or fail the test."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"fake Slack: condition not met within {timeout} s; calls: {self.calls}")
+                self._changed.wait(remaining)
+
+    def wait_for_responses(self, count: int, name: str = "r1", timeout: float = 10.0) -> list[dict[str, Any]]:
+        self.wait_for(lambda: len(self.responses(name)) >= count, timeout)
+        return self.responses(name)
+
+    def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        raw = request.rfile.read(length).decode() if length else ""
+        body: dict[str, Any]
+        if request.headers.get("Content-Type", "").startswith("application/json"):
+            body = json.loads(raw) if raw else {}
+        else:
+            body = dict(parse_qsl(raw, keep_blank_values=True))
+        call = Call(path=request.path, body=body, headers={k.lower(): v for k, v in request.headers.items()})
+        with self._changed:
+            self.calls.append(call)
+            scripted = self._scripts.get(call.method) or []
+            answer = scripted.pop(0) if scripted else None
+            self._ts += 1
+            ts = f"1700000000.{self._ts:06d}"
+            self._changed.notify_all()
+        if answer is None:
+            answer = Scripted(200, self._normal_answer(call, ts))
+        payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
+        data = payload.encode()
+        request.send_response(answer.status)
+        request.send_header("Content-Type", "application/json" if not isinstance(answer.body, str) else "text/plain")
+        request.send_header("Content-Length", str(len(data)))
+        for name, value in answer.headers.items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _normal_answer(self, call: Call, ts: str) -> dict[str, Any] | str:
+        if call.path.startswith("/response_url/"):
+            return {"ok": True}
+        method = call.method
+        if method == "auth.test":
+            return {"ok": True, "user": "jobbot", "team": "Test Team", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
+                    "bot_id": "B0001", "url": "https://test.slack.com/"}
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            return {"ok": True, "channel": call.body.get("channel", "C0001"), "ts": call.body.get("ts", ts)}
+        return {"ok": True}
+
+
+def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:
+    """Headers Slack would send with `body`, signed exactly as Slack signs requests."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = f"v0:{ts}:{body}".encode()
+    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}

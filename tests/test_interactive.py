@@ -1,0 +1,194 @@
+"""The shared job client: the real server's quirks, its errors, retries and timeouts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from jobbot.errors import (
+    InteractiveServerError,
+    InteractiveUnavailable,
+    InvalidJobId,
+    JobAlreadyFinished,
+    JobNotFound,
+)
+from jobbot.interactive import JobClient, parse_error_body
+from jobbot.models import LOG_TAIL_CHARS
+
+JOB = {
+    "id": "7",
+    "status": "SUCCESS",
+    "start_time": 1718000000123,
+    "end_time": 1718000065432,
+    "log": "loading vertices\ndone\n",
+    "detail": {"graph_id": "2", "process_id": 4242},
+    "type": "BULK_LOADING",
+}
+
+
+def client_for(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> tuple[JobClient, list[str]]:
+    seen: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url}")
+        return handler(request)
+
+    http = httpx.Client(transport=httpx.MockTransport(record))
+    return JobClient("http://gs:7777/", http=http, sleep=lambda _s: None, **kwargs), seen  # type: ignore[arg-type]
+
+
+def test_lists_jobs_with_epoch_millisecond_times_and_server_fields() -> None:
+    """A list entry keeps the id, status, graph and process ids and reads times as epoch milliseconds."""
+    client, seen = client_for(lambda r: httpx.Response(200, json=[JOB]))
+    [job] = client.list_jobs()
+    assert (job.id, job.status, job.graph_id, job.process_id) == ("7", "SUCCESS", "2", 4242)
+    assert job.started_at is not None and job.started_at.year == 2024
+    assert job.duration_seconds(job.started_at) == pytest.approx(65.309)
+    assert seen == ["GET http://gs:7777/v1/job"]
+
+
+def test_empty_list_answered_as_object_is_an_empty_list() -> None:
+    """Servers before Oct 2024 answer `{}` for no jobs; that is an empty list, not an error."""
+    client, _ = client_for(lambda r: httpx.Response(200, json={}))
+    assert client.list_jobs() == []
+
+
+def test_unknown_status_is_kept_and_running_end_time_ignored() -> None:
+    """UNKNOWN and never-seen statuses survive parsing, and a running job's end_time is not trusted."""
+    running = {**JOB, "id": "8", "status": "RUNNING", "end_time": 99}
+    odd = {**JOB, "id": "9", "status": "REBALANCING"}
+    unknown = {**JOB, "id": "10", "status": "UNKNOWN"}
+    client, _ = client_for(lambda r: httpx.Response(200, json=[running, odd, unknown]))
+    jobs = {j.id: j for j in client.list_jobs()}
+    assert jobs["8"].ended_at is None and jobs["8"].is_active
+    assert jobs["9"].status == "REBALANCING" and not jobs["9"].is_terminal and not jobs["9"].is_active
+    assert jobs["10"].status == "UNKNOWN"
+
+
+def test_malformed_entries_are_skipped_not_fatal() -> None:
+    """One entry with a broken shape does not hide every other job."""
+    client, _ = client_for(lambda r: httpx.Response(200, json=[JOB, {"status": "RUNNING"}, "junk", {**JOB, "id": 11}]))
+    assert [j.id for j in client.list_jobs()] == ["7", "11"]
+
+
+def test_only_a_bounded_tail_of_each_log_is_kept() -> None:
+    """A megabyte log is cut to its last characters and marked as truncated."""
+    big = {**JOB, "log": "line\n" * 300_000 + "the end"}
+    client, _ = client_for(lambda r: httpx.Response(200, json=big))
+    job = client.get_job("7")
+    assert len(job.log) <= LOG_TAIL_CHARS and job.log.endswith("the end") and job.log_truncated
+
+
+def test_unknown_job_is_not_found() -> None:
+    """A 404 with the server's `{code: 4}` body becomes JobNotFound."""
+    body = {"code": 4, "message": "key 999 not found for :JOB_META"}
+    client, _ = client_for(lambda r: httpx.Response(404, json=body))
+    with pytest.raises(JobNotFound) as caught:
+        client.get_job("999")
+    assert caught.value.job_id == "999"
+
+
+def test_cancel_of_finished_job_is_already_finished_with_its_status() -> None:
+    """The server's 400 `Job already SUCCESS: 7` becomes JobAlreadyFinished carrying SUCCESS."""
+    client, _ = client_for(lambda r: httpx.Response(400, json={"code": 102, "message": "Job already SUCCESS: 7"}))
+    with pytest.raises(JobAlreadyFinished) as caught:
+        client.cancel_job("7")
+    assert caught.value.status == "SUCCESS"
+
+
+def test_old_server_plain_text_already_finished_is_recognised() -> None:
+    """Servers before Aug 2024 send the bare message; it is still recognised."""
+    client, _ = client_for(lambda r: httpx.Response(400, text="Job already CANCELLED: 8"))
+    with pytest.raises(JobAlreadyFinished) as caught:
+        client.cancel_job("8")
+    assert caught.value.status == "CANCELLED"
+
+
+@pytest.mark.parametrize("body", [{"message": "Successfully cancel job: 8"}, "Successfully cancel job: 8"])
+def test_cancel_accepts_an_object_or_a_string(body: object) -> None:
+    """The server answers an object and the spec a bare string; both give the message."""
+    client, seen = client_for(lambda r: httpx.Response(200, json=body))
+    assert client.cancel_job("8") == "Successfully cancel job: 8"
+    assert seen == ["DELETE http://gs:7777/v1/job/8"]
+
+
+def test_error_message_with_unescaped_quotes_is_recovered() -> None:
+    """The server does not escape messages; the text is recovered from the broken JSON."""
+    raw = '{"code": 999, "message": "bad "quoted" thing\nsecond line"}'
+    assert parse_error_body(raw) == (999, 'bad "quoted" thing\nsecond line')
+    client, _ = client_for(lambda r: httpx.Response(500, text=raw), retries=0)
+    with pytest.raises(InteractiveServerError) as caught:
+        client.get_job("1")
+    assert (caught.value.http_status, caught.value.code) == (500, 999)
+    assert 'bad "quoted" thing' in caught.value.message
+
+
+def test_stale_pid_cancel_failure_is_a_server_error_with_code() -> None:
+    """A 500 `Fail to kill process` keeps the server's code and message; DELETE is not retried."""
+    body = {"code": 103, "message": "Fail to kill process: 4242, No such process"}
+    client, seen = client_for(lambda r: httpx.Response(500, json=body))
+    with pytest.raises(InteractiveServerError) as caught:
+        client.cancel_job("3")
+    assert caught.value.code == 103 and "Fail to kill" in caught.value.message
+    assert len(seen) == 1
+
+
+def test_gets_are_retried_on_5xx_then_succeed() -> None:
+    """Two 503s then a 200: the GET succeeds after backing off twice."""
+    answers = iter([httpx.Response(503, text="busy"), httpx.Response(503, text="busy"), httpx.Response(200, json=JOB)])
+    client, seen = client_for(lambda r: next(answers))
+    assert client.get_job("7").id == "7"
+    assert len(seen) == 3
+
+
+def test_connection_refused_names_the_endpoint_after_retries() -> None:
+    """A refused connection is retried, then reported as unavailable with the endpoint and a hint."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    client, seen = client_for(refuse)
+    with pytest.raises(InteractiveUnavailable) as caught:
+        client.list_jobs()
+    assert caught.value.endpoint == "http://gs:7777"
+    assert "refused" in caught.value.reason and "INTERACTIVE_ADMIN_ENDPOINT" in caught.value.reason
+    assert len(seen) == 3
+
+
+def test_timeouts_are_not_retried() -> None:
+    """A server that did not answer in time is reported at once, not asked again."""
+
+    def hang(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client, seen = client_for(hang)
+    with pytest.raises(InteractiveUnavailable) as caught:
+        client.get_job("5")
+    assert "did not answer in time" in caught.value.reason and len(seen) == 1
+
+
+def test_a_non_json_success_body_is_a_clear_server_error() -> None:
+    """A 200 whose body is not JSON is an error naming what came back, never a crash."""
+    client, _ = client_for(lambda r: httpx.Response(200, text="<html>proxy error</html>"))
+    with pytest.raises(InteractiveServerError) as caught:
+        client.list_jobs()
+    assert "not JSON" in caught.value.message
+
+
+@pytest.mark.parametrize("bad", ["../graph/1", "1/../../v1/graph", "%2e%2e", "1?x=1", "1#x", "١٢", " 1", "", "9" * 10_000])
+def test_malicious_ids_never_reach_the_network(bad: str) -> None:
+    """Ids that are not plain ASCII digits are refused before any request is built."""
+    client, seen = client_for(lambda r: httpx.Response(200, json=JOB))
+    for call in (client.get_job, client.cancel_job):
+        with pytest.raises(InvalidJobId):
+            call(bad)
+    assert seen == []
+
+
+def test_error_bodies_are_clipped() -> None:
+    """A huge error body is shortened before it can reach a Slack message."""
+    code, message = parse_error_body(json.dumps({"code": 999, "message": "x" * 100_000}))
+    assert code == 999 and len(message) < 600

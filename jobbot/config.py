@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -122,6 +123,13 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
 
     With `environ`, only that mapping (and `env_file`) is read: tests pass their own environment.
     """
+    source = os.environ if environ is None else environ
+    if source.get("SLACK_CLIENT_ID") and source.get("SLACK_CLIENT_SECRET"):
+        # slack-bolt reads these from the process environment and silently ignores the bot token.
+        raise ConfigError(
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set: slack-bolt would switch to OAuth installs and "
+            "ignore SLACK_BOT_TOKEN; jobbot serves one workspace, so unset them"
+        )
     try:
         if environ is None:
             return Settings(_env_file=env_file)

@@ -25,5 +25,7 @@ def matching(prefix: str) -> re.Pattern[str]:
     """The pattern a handler registers to receive every button made with `action_id(prefix, ...)`."""
     return re.compile("^" + re.escape(prefix) + r"(:|$)")
 
-# Bot scopes the code needs: `commands` for /jobs; responses go to response_url, which needs no scope.
-BOT_SCOPES = ("commands", "chat:write")
+
+# Bot scopes the code needs: `commands` for /jobs. Every answer goes to the request's response_url,
+# which needs no scope and works in channels the bot is not in.
+BOT_SCOPES = ("commands",)

@@ -1,0 +1,111 @@
+"""Settings: defaults, the one-line errors for each mistake, `.env.example`, and secrets kept hidden."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobbot.config import load_settings
+from jobbot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+SOCKET = {"SLACK_BOT_TOKEN": "xoxb-1-abc", "SLACK_APP_TOKEN": "xapp-1-abc"}
+
+
+def test_defaults_apply_when_only_tokens_are_set() -> None:
+    """Socket Mode with just the two tokens uses the documented defaults."""
+    settings = load_settings(SOCKET, env_file=None)
+    assert settings.socket_mode
+    assert settings.slack_api_url == "https://slack.com/api/"
+    assert settings.interactive_admin_endpoint == "http://127.0.0.1:7777"
+    assert settings.port == 3000
+    assert settings.jobbot_cancel_users == frozenset()
+    assert settings.jobbot_log_level == "INFO"
+
+
+def test_trailing_slashes_are_normalised() -> None:
+    """The endpoint loses a trailing slash and the Slack API URL gains one."""
+    settings = load_settings(
+        {**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": "http://gs:7777/", "SLACK_API_URL": "https://slack-gov.com/api"},
+        env_file=None,
+    )
+    assert settings.interactive_admin_endpoint == "http://gs:7777"
+    assert settings.slack_api_url == "https://slack-gov.com/api/"
+
+
+def test_cancel_users_are_parsed_from_a_comma_list() -> None:
+    """Spaces and empty items are tolerated in JOBBOT_CANCEL_USERS."""
+    settings = load_settings({**SOCKET, "JOBBOT_CANCEL_USERS": " U012ABC, ,W0456DEF "}, env_file=None)
+    assert settings.jobbot_cancel_users == {"U012ABC", "W0456DEF"}
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, "SLACK_BOT_TOKEN is not set; expected a bot token starting with xoxb-"),
+        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is invalid; expected a bot token starting with xoxb-"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is required in HTTP mode"),
+        ({**SOCKET, "SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN is invalid; expected an app-level token"),
+        ({**SOCKET, "PORT": "eighty"}, "PORT is invalid"),
+        ({**SOCKET, "PORT": "70000"}, "PORT is invalid"),
+        ({**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": "gs:7777"}, "INTERACTIVE_ADMIN_ENDPOINT is invalid"),
+        ({**SOCKET, "JOBBOT_CANCEL_USERS": "alice"}, "JOBBOT_CANCEL_USERS is invalid (not Slack user IDs: alice)"),
+        ({**SOCKET, "JOBBOT_LOG_LEVEL": "LOUD"}, "JOBBOT_LOG_LEVEL is invalid"),
+    ],
+)
+def test_each_mistake_gets_one_line_naming_the_variable(environ: dict[str, str], expected: str) -> None:
+    """A missing or malformed value is one line that names the variable and what is expected."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, env_file=None)
+    message = str(caught.value)
+    assert message.startswith(expected) and "\n" not in message
+
+
+def test_a_secret_in_the_wrong_variable_is_never_echoed() -> None:
+    """Errors about token variables never repeat the value that was given."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SLACK_BOT_TOKEN": "xapp-very-secret-value"}, env_file=None)
+    assert "very-secret" not in str(caught.value)
+
+
+def test_settings_repr_hides_secrets() -> None:
+    """Printing or logging the settings object shows no token."""
+    settings = load_settings({**SOCKET, "SLACK_SIGNING_SECRET": "s3cr3t-signing"}, env_file=None)
+    text = repr(settings) + str(settings)
+    assert "xoxb-1-abc" not in text and "xapp-1-abc" not in text and "s3cr3t-signing" not in text
+
+
+def test_env_example_is_parseable_by_the_settings_class() -> None:
+    """The shipped `.env.example` loads as-is (it describes Socket Mode) with every documented default."""
+    settings = load_settings({}, env_file=str(ROOT / ".env.example"))
+    assert settings.socket_mode and settings.port == 3000
+
+
+def test_env_example_documents_every_variable() -> None:
+    """Every setting has a line in `.env.example`, and nothing there is unknown to the settings class."""
+    from jobbot.config import Settings
+
+    names = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line
+             and not line.startswith("#")}
+    assert names == {name.upper() for name in Settings.model_fields}
+
+
+def test_env_example_keeps_oauth_variables_out() -> None:
+    """bolt switches to OAuth mode when SLACK_CLIENT_ID/SECRET exist, so the example never sets them."""
+    text = (ROOT / ".env.example").read_text()
+    assert "SLACK_CLIENT_ID" not in text and "SLACK_CLIENT_SECRET" not in text
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    """A real environment variable overrides the same name in `.env`."""
+    env = tmp_path / ".env"
+    env.write_text("SLACK_BOT_TOKEN=xoxb-from-file\nSLACK_APP_TOKEN=xapp-from-file\nPORT=4000\n")
+    settings = load_settings({"PORT": "5000"}, env_file=str(env))
+    assert settings.port == 5000 and settings.slack_bot_token.get_secret_value() == "xoxb-from-file"
+
+
+def test_oauth_variables_in_the_environment_stop_start_up() -> None:
+    """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET would silently switch bolt to OAuth mode: refuse clearly."""
+    with pytest.raises(ConfigError, match="SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set"):
+        load_settings({**SOCKET, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "abc"}, env_file=None)

@@ -1,0 +1,456 @@
+"""Pure renderers: jobs and problems in, Slack messages (fallback text and Block Kit) out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from jobbot.commands import SUBCOMMANDS
+from jobbot.errors import InvalidJobId
+from jobbot.models import KNOWN_STATUSES, Job, validate_job_id
+from jobbot.mrkdwn import (
+    clip,
+    code_block,
+    code_span,
+    date_token,
+    duration,
+    escape,
+    plain,
+    status_label,
+    status_word,
+)
+from jobbot.slack_ids import (
+    COMMAND,
+    JOB_CANCEL,
+    JOB_DETAILS,
+    JOB_REFRESH,
+    LIST_PAGE,
+    LIST_REFRESH,
+    action_id,
+)
+
+# Slack rejects a whole message that breaks any of these (see the platform notes).
+MAX_BLOCKS = 50
+MAX_TEXT_CHARS = 40_000
+MAX_SECTION_CHARS = 3000
+MAX_FIELDS = 10
+MAX_FIELD_CHARS = 2000
+MAX_HEADER_CHARS = 150
+MAX_BUTTON_VALUE_CHARS = 2000
+MAX_ACTION_ID_CHARS = 255
+# Slack answers msg_blocks_too_long at about 13,000 characters; this is measured on `json.dumps`
+# output, whose \u escapes make non-ASCII text count several times, so it errs on the safe side.
+MAX_BLOCKS_JSON_CHARS = 12_000
+
+# Two blocks per job: ten jobs with Cancel buttons and their dialogs stay well inside the JSON budget.
+MAX_PAGE_SIZE = 10
+# The log gets this much of the card, and less when the rest of the card is unusually large.
+LOG_CHARS = 2500
+MIN_LOG_CHARS = 200
+# Server text (graph id, unknown status) in one line of the list, and the least it is clipped to.
+LIST_SERVER_TEXT_CHARS = 24
+MIN_LIST_SERVER_TEXT_CHARS = 8
+CARD_TEXT_CHARS = 200
+JOB_ID_CHARS = 24
+NOTICE_CHARS = 1000
+# Clipped before escaping, which can make text up to five times longer.
+DETAIL_CHARS = 400
+MAX_LIST_STATE_PAGE = 1_000_000
+
+EN_DASH = "\u2013"
+REFRESH_LABEL = ":arrows_counterclockwise: Refresh"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: the notification fallback and its Block Kit blocks, ready for `respond()`."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+# --- the job list -----------------------------------------------------------------------------
+
+
+def job_list(
+    jobs: Iterable[Job],
+    *,
+    statuses: Sequence[str] = (),
+    page: int = 1,
+    now: datetime,
+    page_size: int = MAX_PAGE_SIZE,
+) -> Message:
+    """One page of jobs, newest first, filtered by `statuses` (empty means all).
+
+    `jobs` is the server's whole unsorted list. Statuses outside KNOWN_STATUSES are ignored, an
+    out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE.
+    """
+    wanted = _known_statuses(statuses)
+    size = min(max(page_size, 1), MAX_PAGE_SIZE)
+    selected = sorted(
+        (job for job in jobs if not wanted or job.status in wanted),
+        key=lambda job: (job.sort_key, job.id),
+        reverse=True,
+    )
+    total = len(selected)
+    pages = max((total + size - 1) // size, 1)
+    page = min(max(page, 1), pages)
+    shown = selected[(page - 1) * size : page * size]
+
+    filter_text = f"status: {', '.join(wanted)}" if wanted else "all statuses"
+    if shown:
+        first, last = (page - 1) * size + 1, (page - 1) * size + len(shown)
+        summary = f"Jobs {first}{EN_DASH}{last} of {total:,}"
+        text = f"GraphScope jobs {first}{EN_DASH}{last} of {total:,} ({filter_text})"
+    else:
+        summary = "No jobs"
+        text = _no_jobs(wanted)
+
+    def build(server_text_chars: int) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain("GraphScope jobs"))]
+        blocks.append(_context(f"{summary} · {filter_text} · as of {date_token(now)}"))
+        if not shown:
+            blocks.append(SectionBlock(text=_mrkdwn(text)))
+        for job in shown:
+            blocks.append(SectionBlock(text=_mrkdwn(_list_line(job, now, server_text_chars))))
+            buttons = _job_buttons(job, JOB_DETAILS, "Details")
+            if buttons:
+                blocks.append(ActionsBlock(elements=buttons))
+        nav: list[ButtonElement] = []
+        if page > 1:
+            nav.append(_nav_button("Prev", action_id(LIST_PAGE, "prev"), page - 1, wanted))
+        if page < pages:
+            nav.append(_nav_button("Next", action_id(LIST_PAGE, "next"), page + 1, wanted))
+        nav.append(_nav_button(REFRESH_LABEL, action_id(LIST_REFRESH, "refresh"), page, wanted))
+        blocks.append(ActionsBlock(elements=nav))
+        return blocks
+
+    # Hostile graph ids and statuses (long, non-ASCII) are clipped harder until the page fits.
+    return _message(text, _shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_LIST_SERVER_TEXT_CHARS))
+
+
+def encode_list_state(statuses: Sequence[str], page: int) -> str:
+    """The value a list navigation button carries: compact JSON `{"p": page, "s": [statuses]}`."""
+    return json.dumps({"p": page, "s": list(_known_statuses(statuses))}, separators=(",", ":"))
+
+
+def decode_list_state(value: str) -> tuple[tuple[str, ...], int]:
+    """The (statuses, page) a navigation button carried; anything malformed gives ((), 1)."""
+    data: object = None
+    if len(value) <= MAX_BUTTON_VALUE_CHARS:
+        try:
+            data = json.loads(value)
+        except (ValueError, RecursionError):
+            data = None
+    if not isinstance(data, dict):
+        return (), 1
+    page = data.get("p")
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_LIST_STATE_PAGE:
+        page = 1
+    raw = data.get("s")
+    statuses = _known_statuses([s for s in raw if isinstance(s, str)]) if isinstance(raw, list) else ()
+    return statuses, page
+
+
+def _known_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
+    wanted: list[str] = []
+    for status in statuses:
+        upper = status.strip().upper()
+        if upper in KNOWN_STATUSES and upper not in wanted:
+            wanted.append(upper)
+    return tuple(wanted)
+
+
+def _no_jobs(wanted: Sequence[str]) -> str:
+    if not wanted:
+        return "No jobs yet."
+    return f"No jobs with status {' or '.join(wanted)}."
+
+
+def _list_line(job: Job, now: datetime, server_text_chars: int) -> str:
+    parts = [f"*#{escape(clip(job.id, JOB_ID_CHARS))}*  {status_label(job.status, server_text_chars)}"]
+    if job.graph_id is not None:
+        parts.append(f"graph {code_span(job.graph_id, server_text_chars)}")
+    if job.started_at is not None:
+        parts.append(f"started {date_token(job.started_at)}")
+    took = _duration_text(job, now)
+    if took:
+        parts.append(took)
+    return "  ·  ".join(parts)
+
+
+def _duration_text(job: Job, now: datetime) -> str | None:
+    seconds = job.duration_seconds(now)
+    if seconds is None:
+        return None
+    return f"running for {duration(seconds)}" if job.is_active else f"took {duration(seconds)}"
+
+
+def _nav_button(label: str, action: str, page: int, statuses: Sequence[str]) -> ButtonElement:
+    return ButtonElement(text=_plain(label), action_id=action, value=encode_list_state(statuses, page))
+
+
+# --- one job ----------------------------------------------------------------------------------
+
+
+def job_card(job: Job, *, now: datetime, notice: str | None = None) -> Message:
+    """One job's details, the end of its log, and Refresh / Cancel buttons.
+
+    `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
+    """
+    text = f"Job {escape(clip(job.id, JOB_ID_CHARS))}: {status_word(job.status)}"
+    if job.graph_id is not None:
+        text += f" (graph {escape(clip(job.graph_id, CARD_TEXT_CHARS))})"
+    return _card(job, now=now, notice=notice, text=text)
+
+
+def cancel_prompt(job: Job, *, now: datetime) -> Message:
+    """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm."""
+    name = escape(clip(job.id, JOB_ID_CHARS))
+    if job.is_active and _valid_id(job) is not None:
+        notice = f":warning: To cancel job {name}, press *Cancel* below and confirm. Nothing is stopped yet."
+        text = f"Press Cancel and confirm to cancel job {name}."
+    elif job.is_terminal:
+        notice = (
+            f":information_source: Job {name} has already finished ({status_label(job.status)}); "
+            "there is nothing to cancel."
+        )
+        text = f"Job {name} has already finished ({status_word(job.status)})."
+    else:
+        notice = (
+            f":grey_question: Job {name} is not running (status {status_word(job.status)}), "
+            "so it cannot be cancelled from Slack."
+        )
+        text = f"Job {name} is not running (status {status_word(job.status)})."
+    return _card(job, now=now, notice=notice, text=text)
+
+
+def _card(job: Job, *, now: datetime, notice: str | None, text: str) -> Message:
+    def build(log_chars: int) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain(f"Job {plain(clip(job.id, JOB_ID_CHARS))}"))]
+        if notice and notice.strip():
+            blocks.append(SectionBlock(text=_mrkdwn(clip(notice, NOTICE_CHARS))))
+        blocks.append(SectionBlock(fields=[_mrkdwn(field) for field in _card_fields(job, now)]))
+        blocks.append(SectionBlock(text=_mrkdwn(_log_text(job.log, log_chars))))
+        notes = []
+        if job.log_truncated:
+            notes.append(":scissors: Log truncated by jobbot: only the end of the server's log is shown.")
+        notes.append(f"As of {date_token(now)}")
+        blocks.append(_context("  ·  ".join(notes)))
+        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL)
+        if buttons:
+            blocks.append(ActionsBlock(elements=buttons))
+        return blocks
+
+    return _message(text, _shrink_to_fit(build, LOG_CHARS, MIN_LOG_CHARS))
+
+
+def _card_fields(job: Job, now: datetime) -> list[str]:
+    fields = [f"*Status*\n{status_label(job.status)}", f"*Type*\n{escape(clip(job.type, CARD_TEXT_CHARS))}"]
+    if job.graph_id is not None:
+        fields.append(f"*Graph*\n{code_span(job.graph_id, CARD_TEXT_CHARS)}")
+    if job.process_id is not None:
+        fields.append(f"*Process*\n{clip(str(job.process_id), 40)}")
+    if job.started_at is not None:
+        fields.append(f"*Started*\n{date_token(job.started_at)}")
+    if job.ended_at is not None:
+        fields.append(f"*Ended*\n{date_token(job.ended_at)}")
+    seconds = job.duration_seconds(now)
+    if seconds is not None:
+        label = "Running for" if job.is_active else "Duration"
+        fields.append(f"*{label}*\n{duration(seconds)}")
+    return fields
+
+
+def _log_text(log: str, max_chars: int) -> str:
+    heading = "*Log*"
+    if not log.strip():
+        return f"{heading}\n_(empty log)_"
+    return f"{heading}\n{code_block(log, max_chars)}"
+
+
+def _shrink_to_fit(build: Callable[[int], list[Block]], start: int, floor: int) -> list[Block]:
+    """Blocks built with the largest budget (from `start` down to `floor`) that fit the JSON limit.
+
+    Each step cuts the budget by at least the excess (a character costs at least one JSON character),
+    so this ends after a few builds.
+    """
+    budget = start
+    while True:
+        blocks = build(budget)
+        excess = _json_size([block.to_dict() for block in blocks]) - MAX_BLOCKS_JSON_CHARS
+        if excess <= 0 or budget == floor:
+            return blocks
+        budget = max(budget - max(excess, start // 10, 1), floor)
+
+
+# --- buttons shared by the list and the card --------------------------------------------------
+
+
+def _valid_id(job: Job) -> str | None:
+    try:
+        return validate_job_id(job.id)
+    except InvalidJobId:
+        return None
+
+
+def _job_buttons(job: Job, prefix: str, label: str) -> list[ButtonElement]:
+    """The primary button (Details or Refresh) and, for an active job, Cancel with its dialog.
+
+    A job whose id the server mangled gets no buttons: no request could be built from it anyway.
+    """
+    job_id = _valid_id(job)
+    if job_id is None:
+        return []
+    buttons = [ButtonElement(text=_plain(label), action_id=action_id(prefix, job_id), value=job_id)]
+    if job.is_active:
+        buttons.append(cancel_button(job_id))
+    return buttons
+
+
+def cancel_button(job_id: str) -> ButtonElement:
+    """The red Cancel button for a validated job id; Slack asks for confirmation before it sends the click."""
+    dialog = ConfirmObject(
+        title=_plain(f"Cancel job {job_id}?"),
+        text=_plain(f"This stops the data load of job {job_id} and cannot be undone."),
+        confirm=_plain("Cancel job"),
+        deny=_plain("Keep running"),
+        style="danger",
+    )
+    return ButtonElement(
+        text=_plain("Cancel"),
+        action_id=action_id(JOB_CANCEL, job_id),
+        value=job_id,
+        style="danger",
+        confirm=dialog,
+    )
+
+
+# --- problems and help ------------------------------------------------------------------------
+
+
+def problem(text: str, *, detail: str | None = None) -> Message:
+    """A warning; `text` is bot-written mrkdwn, `detail` (e.g. the server's message) follows it, escaped."""
+    shown = f":warning: {clip(text, NOTICE_CHARS)}"
+    if detail and detail.strip():
+        shown += " " + escape(clip(detail.strip(), DETAIL_CHARS))
+    return _message(shown, [SectionBlock(text=_mrkdwn(shown))])
+
+
+def usage(problem: str | None = None) -> Message:
+    """How to use `/jobs`, one line per subcommand with an example; led by `problem` (escaped) if given."""
+    blocks: list[Block] = []
+    if problem:
+        blocks.append(SectionBlock(text=_mrkdwn(f":warning: {escape(clip(problem, DETAIL_CHARS))}")))
+    lines = [f"*Usage:* `{usage_line()}`", f"• `{COMMAND}` alone lists the newest jobs"]
+    for sub in SUBCOMMANDS:
+        lines.append(f"• `{COMMAND} {sub.example}`: {sub.summary}")
+    lines.append(f"Statuses: {', '.join(KNOWN_STATUSES)}")
+    blocks.append(SectionBlock(text=_mrkdwn("\n".join(lines))))
+    text = f"Usage: {usage_line()}"
+    if problem:
+        text = f"{escape(clip(problem, DETAIL_CHARS))} {text}"
+    return _message(text, blocks)
+
+
+def usage_line() -> str:
+    """The one-line grammar, e.g. `/jobs [list [STATUS ...] | status ID | cancel ID | help]`."""
+    forms = " | ".join(f"{sub.name} {sub.arguments}".strip() for sub in SUBCOMMANDS)
+    return f"{COMMAND} [{forms}]"
+
+
+def cancel_refused(user_id: str) -> Message:
+    """Why this user may not cancel jobs, and how an admin can allow it (showing the user's own ID)."""
+    text = (
+        ":lock: You are not allowed to cancel jobs from Slack. An admin can allow it by adding your "
+        f"Slack user ID {code_span(user_id, 40)} to `JOBBOT_CANCEL_USERS` in jobbot's settings "
+        "(comma-separated) and restarting jobbot."
+    )
+    return _message(
+        f"You are not allowed to cancel jobs (your Slack user ID: {escape(clip(user_id, 40))}).",
+        [SectionBlock(text=_mrkdwn(text))],
+    )
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+
+def limit_violations(message: Message) -> list[str]:
+    """Every Slack limit the message breaks (empty when Slack will accept it); for tests and logs.
+
+    slack_sdk's `to_dict()` already checks most per-field lengths; this adds what it does not check:
+    block count, total size, section field sizes and the fallback text.
+    """
+    found: list[str] = []
+    if not message.text.strip():
+        found.append("fallback text is empty")
+    if len(message.text) > MAX_TEXT_CHARS:
+        found.append(f"fallback text has {len(message.text)} > {MAX_TEXT_CHARS} characters")
+    if len(message.blocks) > MAX_BLOCKS:
+        found.append(f"{len(message.blocks)} > {MAX_BLOCKS} blocks")
+    size = _json_size(message.blocks)
+    if size > MAX_BLOCKS_JSON_CHARS:
+        found.append(f"blocks JSON has {size} > {MAX_BLOCKS_JSON_CHARS} characters")
+    for index, block in enumerate(message.blocks):
+        found.extend(f"block {index}: {issue}" for issue in _block_violations(block))
+    return found
+
+
+def _block_violations(block: dict[str, Any]) -> list[str]:
+    found: list[str] = []
+    kind = block.get("type")
+    if kind == "header" and len(block["text"]["text"]) > MAX_HEADER_CHARS:
+        found.append("header too long")
+    if kind == "section":
+        if "text" in block and len(block["text"]["text"]) > MAX_SECTION_CHARS:
+            found.append("section text too long")
+        fields = block.get("fields", [])
+        if len(fields) > MAX_FIELDS:
+            found.append("too many fields")
+        found.extend("field too long" for field in fields if len(field["text"]) > MAX_FIELD_CHARS)
+    for element in block.get("elements", []):
+        if len(element.get("value", "")) > MAX_BUTTON_VALUE_CHARS:
+            found.append("button value too long")
+        if len(element.get("action_id", "")) > MAX_ACTION_ID_CHARS:
+            found.append("action_id too long")
+    return found
+
+
+# --- small builders ---------------------------------------------------------------------------
+
+
+def _message(text: str, blocks: Sequence[Block]) -> Message:
+    # to_dict() runs slack_sdk's validators: a renderer bug fails loudly here, not at Slack.
+    return Message(text=clip(text, MAX_TEXT_CHARS) or "jobbot", blocks=[block.to_dict() for block in blocks])
+
+
+def _json_size(blocks: list[dict[str, Any]]) -> int:
+    return len(json.dumps(blocks))
+
+
+def _plain(text: str) -> PlainTextObject:
+    # No "emoji": true: it is Slack's default, and it would be repeated in every button.
+    return PlainTextObject(text=text)
+
+
+def _mrkdwn(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def _context(text: str) -> ContextBlock:
+    return ContextBlock(elements=[_mrkdwn(text)])

@@ -1,0 +1,131 @@
+"""Parse the text of a `/jobs` slash command into a typed command; pure, and it never raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobbot.errors import InvalidJobId
+from jobbot.models import KNOWN_STATUSES, validate_job_id
+from jobbot.mrkdwn import clip, neutralize_backticks
+
+
+@dataclass(frozen=True)
+class ListJobs:
+    """Show one page of jobs, newest first; no statuses means every status."""
+
+    statuses: tuple[str, ...] = ()
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class ShowJob:
+    """Show one job's card: its details and the end of its log."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class CancelJob:
+    """Ask to cancel one job; the reply carries a Cancel button with a confirmation dialog."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Help:
+    """Show usage, led by what was wrong with the text when `problem` is set."""
+
+    problem: str | None = None
+
+
+Command = ListJobs | ShowJob | CancelJob | Help
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One word of the `/jobs` grammar, with what the usage message says about it."""
+
+    name: str
+    arguments: str
+    example: str
+    summary: str
+
+
+# The single source of the grammar's words: the parser dispatches on these names and the usage
+# message lists them, so the two cannot drift apart.
+LIST = Subcommand("list", "[STATUS ...]", "list FAILED RUNNING", "newest jobs first, optionally by status")
+STATUS = Subcommand("status", "ID", "status 42", "one job's details and the end of its log (or just `42`)")
+CANCEL = Subcommand("cancel", "ID", "cancel 42", "cancel a running job, after you confirm")
+HELP = Subcommand("help", "", "help", "this message")
+SUBCOMMANDS = (LIST, STATUS, CANCEL, HELP)
+HELP_ALIASES = frozenset({HELP.name, "-h", "--help", "?"})
+
+# Slack allows 4,000 characters of command text; nothing valid comes close to this.
+MAX_TEXT_CHARS = 500
+# Longest piece of user input echoed back in a problem message.
+MAX_ECHO_CHARS = 30
+
+
+def parse(text: str) -> Command:
+    """The command that `/jobs <text>` asks for; any unusable text becomes Help with a problem."""
+    if len(text) > MAX_TEXT_CHARS:
+        return Help(f"That command is too long ({len(text):,} characters); see the usage below.")
+    words = text.split()
+    if not words:
+        return ListJobs()
+    first, rest = words[0], words[1:]
+    name = first.lower()
+    if name == LIST.name:
+        return _parse_list(rest)
+    if name == STATUS.name:
+        return _with_job_id(STATUS, rest, ShowJob)
+    if name == CANCEL.name:
+        return _with_job_id(CANCEL, rest, CancelJob)
+    if name in HELP_ALIASES:
+        return Help(None) if not rest else _extra(HELP, rest)
+    if _looks_like_job_id(first):
+        return _with_job_id(STATUS, words, ShowJob)
+    known = ", ".join(f"`{sub.name}`" for sub in SUBCOMMANDS)
+    return Help(f"I don't know {_echo(first)}. Try one of {known}, or a job id such as `42`.")
+
+
+def _parse_list(words: list[str]) -> Command:
+    statuses: list[str] = []
+    for word in words:
+        # "failed,running" is accepted as well as "failed running".
+        for part in filter(None, word.split(",")):
+            status = part.upper()
+            if status not in KNOWN_STATUSES:
+                valid = ", ".join(KNOWN_STATUSES)
+                return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.")
+            if status not in statuses:
+                statuses.append(status)
+    return ListJobs(tuple(statuses))
+
+
+def _with_job_id(sub: Subcommand, words: list[str], make: type[ShowJob] | type[CancelJob]) -> Command:
+    if not words:
+        return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.")
+    if len(words) > 1:
+        return _extra(sub, words[1:])
+    raw = words[0].removeprefix("#")  # the list shows jobs as #42
+    try:
+        job_id = validate_job_id(raw)
+    except InvalidJobId as exc:
+        return Help(f"{_echo(words[0])} is not a job id: {exc}.")
+    return make(job_id)
+
+
+def _extra(sub: Subcommand, extra: list[str]) -> Help:
+    usage = f"{sub.name} {sub.arguments}".strip()
+    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{usage}`.")
+
+
+def _looks_like_job_id(word: str) -> bool:
+    # Any digit (even a non-ASCII one) means the user meant an id; validation then explains the problem.
+    return any(char.isdigit() for char in word.removeprefix("#")[:1])
+
+
+def _echo(user_text: str) -> str:
+    """User input quoted for a problem message: short, and unable to break out of its code span."""
+    return "`" + neutralize_backticks(clip(user_text, MAX_ECHO_CHARS)) + "`"

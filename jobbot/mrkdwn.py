@@ -1,0 +1,160 @@
+"""Pure helpers that turn untrusted text, times and statuses into safe Slack mrkdwn."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+# Backticks cannot be escaped inside code, so they become this look-alike (MODIFIER LETTER GRAVE ACCENT).
+BACKTICK_LOOKALIKE = "\u02cb"
+ELLIPSIS = "…"
+
+# C0 controls other than tab and newline (and DEL) only garble a message; carriage returns from
+# progress bars become line breaks before this runs.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+_STATUS_EMOJI = {
+    "RUNNING": ":hourglass_flowing_sand:",
+    "WAITING": ":double_vertical_bar:",
+    "SUCCESS": ":white_check_mark:",
+    "FAILED": ":x:",
+    "CANCELLED": ":no_entry_sign:",
+    "UNKNOWN": ":grey_question:",
+}
+# SINGLE ANGLE QUOTATION MARKS and FULLWIDTH AMPERSAND.
+_PLAIN_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
+_OTHER_STATUS_EMOJI = ":grey_question:"
+MAX_STATUS_CHARS = 24
+MIN_CODE_BLOCK_CHARS = 80
+
+
+def escape(text: str) -> str:
+    """Text that renders literally: `<!channel>`, `<@U1>` and `<url|label>` neither ping nor link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str) -> str:
+    """Untrusted text for a plain_text object: entities are not decoded there, so `<`, `>` and `&`
+    become look-alikes rather than escapes, which would show as `&lt;`."""
+    return text.translate(_PLAIN_LOOKALIKES)
+
+
+def clip(text: str, max_chars: int) -> str:
+    """`text` cut to at most `max_chars` characters, ending with an ellipsis when something was cut."""
+    if len(text) <= max_chars:
+        return text
+    if max_chars <= 0:
+        return ""
+    return text[: max_chars - 1] + ELLIPSIS
+
+
+def neutralize_backticks(text: str) -> str:
+    """`text` with every backtick replaced by a look-alike, so it can never open or close code."""
+    return text.replace("`", BACKTICK_LOOKALIKE)
+
+
+def code_span(text: str, max_chars: int = 40) -> str:
+    """Untrusted text as inline code: clipped to `max_chars` before escaping, never able to close the span."""
+    one_line = " ".join(_CONTROL.sub(" ", text).split())
+    return "`" + escape(neutralize_backticks(clip(one_line, max_chars) or " ")) + "`"
+
+
+def code_block(text: str, max_chars: int) -> str:
+    """Untrusted multi-line text (a log) as a code block of at most `max_chars` characters in all.
+
+    The end of the text is kept, cut at a line boundary, with a first line saying how many earlier
+    lines were left out. If even the last line is too long, only its end is shown, after an ellipsis.
+    """
+    if max_chars < MIN_CODE_BLOCK_CHARS:
+        raise ValueError(f"a code block needs at least {MIN_CODE_BLOCK_CHARS} characters")
+    lines = _lines(text)
+    room = max_chars - len("```\n\n```")
+    # Room for the marker (its longest form, and a newline) is set aside whenever it could be needed.
+    marker_room = len(_cut_marker(len(lines))) + 1
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(reversed(lines)):
+        older = len(lines) - index - 1
+        budget = room - (marker_room if older else 0)
+        escaped = escape(line)
+        cost = len(escaped) + (1 if kept else 0)
+        if used + cost > budget:
+            if not kept:
+                kept.append(_escaped_tail(line, budget))
+            break
+        kept.append(escaped)
+        used += cost
+    kept.reverse()
+    hidden = len(lines) - len(kept)
+    body = "\n".join(kept)
+    if hidden:
+        body = _cut_marker(hidden) + "\n" + body
+    return "```\n" + (body or " ") + "\n```"
+
+
+def _lines(text: str) -> list[str]:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", neutralize_backticks(text)).rstrip()
+    return text.split("\n") if text else []
+
+
+def _cut_marker(hidden: int) -> str:
+    noun = "line" if hidden == 1 else "lines"
+    return f"{ELLIPSIS} ({hidden} earlier {noun} not shown)"
+
+
+def _escaped_tail(line: str, budget: int) -> str:
+    """The longest end of `line` whose escaped form, after an ellipsis, fits in `budget` characters."""
+    used = len(ELLIPSIS)
+    start = len(line)
+    while start > 0:
+        cost = len(escape(line[start - 1]))
+        if used + cost > budget:
+            break
+        used += cost
+        start -= 1
+    return ELLIPSIS + escape(line[start:]) if budget >= len(ELLIPSIS) else ""
+
+
+def _as_utc(moment: datetime) -> datetime:
+    # A naive datetime is taken to be UTC: the server's times are epoch-based.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc_text(moment: datetime) -> str:
+    """A compact UTC time such as `2024-06-10 06:13 UTC`, for fallbacks and notifications."""
+    return _as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def date_token(moment: datetime, fallback: str | None = None) -> str:
+    """A Slack date token that each reader sees in their own time zone; `fallback` (escaped) elsewhere."""
+    utc = _as_utc(moment)
+    shown = escape(fallback) if fallback is not None else utc_text(utc)
+    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{shown}>"
+
+
+def duration(seconds: float) -> str:
+    """A short human duration: `45s`, `3m 05s`, `2h 03m`, `3d 4h` (negative counts as zero)."""
+    total = max(int(seconds), 0)
+    minutes, secs = divmod(total, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if days:
+        return f"{days}d {hrs}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+def status_word(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:
+    """The status as it should be printed: known ones as-is, anything else clipped and escaped."""
+    word = " ".join(_CONTROL.sub(" ", status).split()) or "UNKNOWN"
+    return escape(clip(word, max(max_chars, len("UNKNOWN"))))
+
+
+def status_label(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:
+    """Emoji and word for a job status, e.g. `:x: FAILED`; unknown strings get a question mark."""
+    emoji = _STATUS_EMOJI.get(status.strip().upper(), _OTHER_STATUS_EMOJI)
+    return f"{emoji} {status_word(status, max_chars)}"

@@ -1,0 +1,537 @@
+"""The Block Kit renderers: golden messages, Slack's limits under hostile data, and safe escaping.
+
+Regenerate the golden files with `JOBBOT_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_blocks.py`
+and review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from slack_sdk.models.blocks import Block
+
+from jobbot import blocks, slack_ids
+from jobbot.blocks import Message, decode_list_state, encode_list_state
+from jobbot.models import KNOWN_STATUSES, LOG_TAIL_CHARS, Job
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+# Read at import time: the autouse fixture in conftest.py clears JOBBOT_* variables before each test.
+UPDATE_GOLDEN = os.environ.get("JOBBOT_UPDATE_GOLDEN") == "1"
+
+NOW = datetime(2024, 6, 10, 7, 0, tzinfo=UTC)
+START_MS = 1_718_000_000_123  # 2024-06-10 06:13:20 UTC
+END_MS = 1_718_000_065_432
+
+FAILED_LOG = """\
+I0610 06:13:20.123456 4242 bulk_loader.cc:109] Loading graph 2, parallelism: 4
+I0610 06:13:21.000000 4242 bulk_loader.cc:140] Finish loading vertex of label person: 1200 rows
+W0610 06:13:22.000000 4242 csv_reader.cc:88] Bad row <!channel> in `knows.csv` & <https://evil|click>
+E0610 06:13:23.000000 4242 bulk_loader.cc:160] ```closing fence attempt```
+F0610 06:13:24.000000 4242 bulk_loader.cc:171] Check failed: status.ok() Loading failed, aborting
+*** Check failure stack trace: ***
+"""
+
+
+def make_job(job_id: str | int = 7, status: str = "RUNNING", **fields: Any) -> Job:
+    """A job parsed exactly as the client parses the server's JSON."""
+    data: dict[str, Any] = {
+        "id": str(job_id),
+        "status": status,
+        "start_time": START_MS,
+        "end_time": END_MS if status in ("SUCCESS", "FAILED", "CANCELLED") else 0,
+        "log": "loading vertices\ndone\n",
+        "detail": {"graph_id": "2", "process_id": 4242},
+        "type": "BULK_LOADING",
+    }
+    data.update(fields)
+    return Job.model_validate(data)
+
+
+def mixed_jobs(count: int) -> list[Job]:
+    """`count` jobs in the server's (no) order, cycling through every status."""
+    cycle = ("SUCCESS", "FAILED", "RUNNING", "CANCELLED", "SUCCESS", "UNKNOWN")
+    jobs = [
+        make_job(n, cycle[n % len(cycle)], start_time=START_MS + n * 60_000, end_time=END_MS + n * 61_000)
+        for n in range(1, count + 1)
+    ]
+    return jobs[::2] + jobs[1::2]
+
+
+def check_limits(message: Message) -> None:
+    """Assert the message is within Slack's limits and survives slack_sdk's parse and validation."""
+    assert blocks.limit_violations(message) == []
+    reparsed = [Block.parse(block) for block in message.blocks]
+    assert all(block is not None for block in reparsed)
+    # to_dict() runs slack_sdk's per-field validators again on the parsed blocks.
+    assert [block.to_dict() for block in reparsed if block is not None] == message.blocks
+
+
+def check_safe(message: Message) -> None:
+    """Assert the only Slack control sequences in the message are the bot's own date tokens."""
+    for text in (message.text, json.dumps(message.blocks, ensure_ascii=False)):
+        assert re.findall(r"<(?!!date\^)", text) == []
+
+
+def all_buttons(message: Message) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message.blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["type"] == "button"
+    ]
+
+
+def button_ids(message: Message) -> list[str]:
+    return [button["action_id"] for button in all_buttons(message)]
+
+
+def all_text(message: Message) -> str:
+    return json.dumps(message.blocks, ensure_ascii=False)
+
+
+# --- golden messages ------------------------------------------------------------------------
+
+GOLDEN: dict[str, Callable[[], Message]] = {
+    "list_page_2": lambda: blocks.job_list(mixed_jobs(23), statuses=(), page=2, now=NOW),
+    "list_filtered": lambda: blocks.job_list(mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW),
+    "list_empty_failed": lambda: blocks.job_list([make_job(1, "SUCCESS")], statuses=("FAILED",), now=NOW),
+    "card_running": lambda: blocks.job_card(make_job(8, "RUNNING", end_time=123), now=NOW),
+    "card_success": lambda: blocks.job_card(make_job(7, "SUCCESS"), now=NOW),
+    "card_failed_log": lambda: blocks.job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
+    "cancel_prompt_running": lambda: blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW),
+    "cancel_prompt_finished": lambda: blocks.cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
+    "usage": lambda: blocks.usage(),
+    "usage_with_problem": lambda: blocks.usage("`<!here>` is not a job status."),
+    "cancel_refused": lambda: blocks.cancel_refused("U012ABCDEF"),
+    "problem_with_detail": lambda: blocks.problem(
+        "The Interactive server answered with an error, HTTP 500 (code 103):",
+        detail="Fail to kill process: 4242, <!channel>",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_message_matches_its_golden_file(name: str) -> None:
+    """Each main message renders exactly as its reviewed golden JSON (JOBBOT_UPDATE_GOLDEN=1 rewrites it)."""
+    message = GOLDEN[name]()
+    rendered = {"text": message.text, "blocks": message.blocks}
+    path = GOLDEN_DIR / f"{name}.json"
+    if UPDATE_GOLDEN:
+        GOLDEN_DIR.mkdir(exist_ok=True)
+        path.write_text(json.dumps(rendered, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert path.exists(), f"missing {path.name}: run with JOBBOT_UPDATE_GOLDEN=1"
+    assert json.loads(path.read_text(encoding="utf-8")) == rendered
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN_DIR.glob("*.json")), ids=lambda path: path.stem)
+def test_golden_file_is_valid_block_kit(path: Path) -> None:
+    """Every golden file parses into slack_sdk blocks and re-serializes unchanged, within Slack's limits."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    message = Message(text=data["text"], blocks=data["blocks"])
+    check_limits(message)
+    check_safe(message)
+
+
+def test_every_golden_has_a_file_and_every_file_a_golden() -> None:
+    """No golden file is stale or missing: the files on disk are exactly the renderers under test."""
+    assert {path.stem for path in GOLDEN_DIR.glob("*.json")} == set(GOLDEN)
+
+
+# --- the job list ---------------------------------------------------------------------------
+
+
+def test_list_is_newest_first_by_numeric_id() -> None:
+    """Jobs are sorted by the number in their id, not as text, whatever order the server sent."""
+    message = blocks.job_list([make_job(9), make_job(100), make_job(10)], now=NOW)
+    details = [b for b in button_ids(message) if b.startswith(slack_ids.JOB_DETAILS)]
+    assert details == [slack_ids.action_id(slack_ids.JOB_DETAILS, n) for n in ("100", "10", "9")]
+
+
+def test_list_filters_by_status_and_says_so() -> None:
+    """Only jobs with the requested statuses are listed, and the context line names the filter."""
+    message = blocks.job_list(mixed_jobs(23), statuses=("failed",), now=NOW)
+    sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
+    assert sections and all(":x: FAILED" in text for text in sections)
+    assert "Jobs 1\u20134 of 4 · status: FAILED" in message.blocks[1]["elements"][0]["text"]
+
+
+def test_list_offers_cancel_only_for_active_jobs() -> None:
+    """Every listed job has Details; only RUNNING and WAITING jobs also get a Cancel button."""
+    jobs = [make_job(1, "RUNNING"), make_job(2, "WAITING"), make_job(3, "SUCCESS"), make_job(4, "PAUSED")]
+    ids = button_ids(blocks.job_list(jobs, now=NOW))
+    assert [i for i in ids if i.startswith(slack_ids.JOB_CANCEL)] == [
+        slack_ids.action_id(slack_ids.JOB_CANCEL, "2"),
+        slack_ids.action_id(slack_ids.JOB_CANCEL, "1"),
+    ]
+    assert len([i for i in ids if i.startswith(slack_ids.JOB_DETAILS)]) == 4
+
+
+def test_cancel_button_carries_the_danger_confirmation_dialog() -> None:
+    """The Cancel button asks for confirmation in a danger dialog, within Slack's dialog limits."""
+    [cancel] = [b for b in all_buttons(blocks.job_list([make_job(7)], now=NOW)) if b.get("style") == "danger"]
+    assert cancel["value"] == "7"
+    assert cancel["action_id"] == slack_ids.action_id(slack_ids.JOB_CANCEL, "7")
+    confirm = cancel["confirm"]
+    assert confirm["title"]["text"] == "Cancel job 7?"
+    assert confirm["text"]["type"] == "plain_text"
+    assert "cannot be undone" in confirm["text"]["text"]
+    assert (confirm["confirm"]["text"], confirm["deny"]["text"], confirm["style"]) == (
+        "Cancel job",
+        "Keep running",
+        "danger",
+    )
+    longest = blocks.cancel_button("9" * 20).to_dict()["confirm"]
+    assert len(longest["title"]["text"]) <= 100 and len(longest["text"]["text"]) <= 300
+
+
+@pytest.mark.parametrize(
+    ("page", "shown", "nav"),
+    [
+        (1, 1, ["next", "refresh"]),
+        (2, 2, ["prev", "next", "refresh"]),
+        (3, 3, ["prev", "refresh"]),
+        (99, 3, ["prev", "refresh"]),
+        (0, 1, ["next", "refresh"]),
+        (-5, 1, ["next", "refresh"]),
+    ],
+)
+def test_pagination_clamps_pages_and_shows_only_existing_neighbours(
+    page: int, shown: int, nav: list[str]
+) -> None:
+    """Out-of-range pages are clamped, and Prev / Next appear only when those pages exist."""
+    message = blocks.job_list(mixed_jobs(23), statuses=(), page=page, now=NOW)
+    nav_block = message.blocks[-1]["elements"]
+    assert [button["action_id"].rsplit(":", 1)[1] for button in nav_block] == nav
+    refresh = nav_block[-1]
+    assert refresh["action_id"] == slack_ids.action_id(slack_ids.LIST_REFRESH, "refresh")
+    assert decode_list_state(refresh["value"]) == ((), shown)
+    for button in nav_block[:-1]:
+        assert button["action_id"].startswith(slack_ids.LIST_PAGE + ":")
+        step = -1 if button["action_id"].endswith("prev") else 1
+        assert decode_list_state(button["value"]) == ((), shown + step)
+
+
+def test_nav_buttons_keep_the_status_filter() -> None:
+    """Next carries the filter and the next page number as compact JSON under 2000 characters."""
+    message = blocks.job_list(mixed_jobs(80), statuses=("SUCCESS", "FAILED"), page=1, now=NOW)
+    [next_button] = [b for b in message.blocks[-1]["elements"] if b["action_id"].endswith("next")]
+    assert next_button["value"] == '{"p":2,"s":["SUCCESS","FAILED"]}'
+    assert decode_list_state(next_button["value"]) == (("SUCCESS", "FAILED"), 2)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "text"),
+    [
+        ((), "No jobs yet."),
+        (("FAILED",), "No jobs with status FAILED."),
+        (("FAILED", "WAITING"), "or WAITING"),
+    ],
+)
+def test_empty_results_say_so_kindly(statuses: tuple[str, ...], text: str) -> None:
+    """An empty page says there are no jobs (with the filter) and still offers Refresh."""
+    message = blocks.job_list([], statuses=statuses, now=NOW)
+    assert text in message.text and text in all_text(message)
+    assert button_ids(message) == [slack_ids.action_id(slack_ids.LIST_REFRESH, "refresh")]
+    check_limits(message)
+
+
+def test_page_size_is_clamped_to_what_fits_a_message() -> None:
+    """A caller asking for 500 jobs a page gets MAX_PAGE_SIZE; asking for 0 gets one."""
+    jobs = mixed_jobs(600)
+    big = blocks.job_list(jobs, now=NOW, page_size=500)
+    assert sum(b["type"] == "section" for b in big.blocks) == blocks.MAX_PAGE_SIZE
+    check_limits(big)
+    one = blocks.job_list(jobs, now=NOW, page_size=0)
+    assert sum(b["type"] == "section" for b in one.blocks) == 1
+
+
+def test_unknown_filter_statuses_are_ignored() -> None:
+    """A status outside KNOWN_STATUSES cannot reach the message or a button value."""
+    message = blocks.job_list(mixed_jobs(5), statuses=("<!channel>", "failed"), now=NOW)
+    assert "channel" not in all_text(message)
+    check_safe(message)
+
+
+@pytest.mark.parametrize(
+    ("value", "state"),
+    [
+        ('{"p":3,"s":["FAILED"]}', (("FAILED",), 3)),
+        ('{"p":2,"s":["failed","bogus","FAILED","RUNNING"]}', (("FAILED", "RUNNING"), 2)),
+        ("", ((), 1)),
+        ("null", ((), 1)),
+        ("[1, 2]", ((), 1)),
+        ("not json", ((), 1)),
+        ('{"p": true}', ((), 1)),
+        ('{"p": "2"}', ((), 1)),
+        ('{"p": -4}', ((), 1)),
+        ('{"p": 1e9}', ((), 1)),
+        ('{"p": 99999999999}', ((), 1)),
+        ('{"s": "FAILED"}', ((), 1)),
+        ('{"s": [1, null, {"x": 1}, "SUCCESS"]}', (("SUCCESS",), 1)),
+        ("[" * 5000 + "]" * 5000, ((), 1)),
+        ("[" * 1900, ((), 1)),
+        ('{"p": 2, "s": []}' + " " * 3000, ((), 1)),
+    ],
+)
+def test_decode_list_state_tolerates_garbage(value: str, state: tuple[tuple[str, ...], int]) -> None:
+    """Button values decode to (statuses, page); anything malformed or forged gives the defaults."""
+    assert decode_list_state(value) == state
+
+
+@given(st.lists(st.sampled_from(KNOWN_STATUSES)), st.integers(min_value=1, max_value=1_000_000))
+def test_list_state_round_trips(statuses: list[str], page: int) -> None:
+    """decode_list_state is the inverse of encode_list_state (with statuses deduplicated in order)."""
+    value = encode_list_state(statuses, page)
+    assert len(value) < 2000
+    assert decode_list_state(value) == (tuple(dict.fromkeys(statuses)), page)
+
+
+# --- one job --------------------------------------------------------------------------------
+
+
+def card_fields(message: Message) -> dict[str, str]:
+    [fields_block] = [b for b in message.blocks if b["type"] == "section" and "fields" in b]
+    pairs = (field["text"].split("\n", 1) for field in fields_block["fields"])
+    return {label.strip("*"): value for label, value in pairs}
+
+
+def test_running_card_never_trusts_end_time() -> None:
+    """A running job shows how long it has run so far and no end, whatever end_time holds."""
+    message = blocks.job_card(make_job(8, "RUNNING", end_time=END_MS), now=NOW)
+    fields = card_fields(message)
+    assert "Ended" not in fields
+    assert fields["Running for"] == "46m 39s"
+    assert button_ids(message) == [
+        slack_ids.action_id(slack_ids.JOB_REFRESH, "8"),
+        slack_ids.action_id(slack_ids.JOB_CANCEL, "8"),
+    ]
+
+
+def test_finished_card_shows_end_and_duration_without_cancel() -> None:
+    """A terminal job shows its end time and total duration, and only a Refresh button."""
+    message = blocks.job_card(make_job(7, "SUCCESS"), now=NOW)
+    fields = card_fields(message)
+    assert fields["Ended"].startswith("<!date^1718000065^")
+    assert fields["Duration"] == "1m 05s"
+    assert fields["Graph"] == "`2`" and fields["Process"] == "4242" and fields["Type"] == "BULK_LOADING"
+    assert button_ids(message) == [slack_ids.action_id(slack_ids.JOB_REFRESH, "7")]
+
+
+def test_card_with_no_times_or_detail_still_renders() -> None:
+    """A job with only an id and a status renders, leaving out what the server did not send."""
+    message = blocks.job_card(Job.model_validate({"id": "3"}), now=NOW)
+    assert set(card_fields(message)) == {"Status", "Type"}
+    assert "_(empty log)_" in all_text(message)
+    check_limits(message)
+
+
+def test_card_notice_comes_first_and_is_not_escaped() -> None:
+    """The caller's notice (bot-written mrkdwn) is the first section, mentions intact."""
+    message = blocks.job_card(make_job(8, "CANCELLED"), now=NOW, notice="<@U1> cancelled job 8.")
+    assert message.blocks[1]["text"]["text"] == "<@U1> cancelled job 8."
+
+
+def test_log_truncated_by_jobbot_is_noted() -> None:
+    """When only the log's tail was kept, the card says so, and the log still ends with its last line."""
+    log = "".join(f"row {n}\n" for n in range(100_000)) + "LAST LINE\n"
+    message = blocks.job_card(make_job(9, "FAILED", log=log), now=NOW)
+    text = all_text(message)
+    assert "Log truncated by jobbot" in text
+    assert "LAST LINE\\n```" in text
+    assert "earlier lines not shown" in text
+    check_limits(message)
+
+
+def test_cancel_prompt_for_running_job_asks_to_confirm() -> None:
+    """`/jobs cancel 8` on a running job explains the next step and offers the Cancel button."""
+    message = blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW)
+    assert "press *Cancel* below and confirm" in message.blocks[1]["text"]["text"]
+    assert slack_ids.action_id(slack_ids.JOB_CANCEL, "8") in button_ids(message)
+
+
+@pytest.mark.parametrize("status", ["SUCCESS", "FAILED", "CANCELLED"])
+def test_cancel_prompt_for_finished_job_has_nothing_to_cancel(status: str) -> None:
+    """`/jobs cancel 7` on a finished job says so and offers no Cancel button."""
+    message = blocks.cancel_prompt(make_job(7, status), now=NOW)
+    assert "has already finished" in message.text
+    assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
+
+
+def test_cancel_prompt_for_unknown_status_does_not_offer_cancel() -> None:
+    """A job in an unknown state is neither active nor finished: no Cancel button, and the status shown."""
+    message = blocks.cancel_prompt(make_job(7, "<!here>"), now=NOW)
+    assert "is not running (status &lt;!HERE&gt;)" in message.blocks[1]["text"]["text"]
+    assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
+    check_safe(message)
+
+
+# --- problems, usage and refusal ------------------------------------------------------------
+
+
+def test_problem_escapes_detail_but_not_text() -> None:
+    """`problem` keeps the bot's mrkdwn and escapes the server's detail that follows it."""
+    message = blocks.problem("Job *7* failed:", detail="<!channel> & <https://evil|click>")
+    assert message.blocks[0]["text"]["text"] == (
+        ":warning: Job *7* failed: &lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
+    )
+    check_safe(message)
+
+
+def test_problem_with_huge_detail_fits() -> None:
+    """A megabyte of server detail is clipped so the warning still fits one section."""
+    message = blocks.problem("The server said:", detail="<" * 1_000_000)
+    check_limits(message)
+
+
+def test_usage_lists_every_subcommand_with_an_example() -> None:
+    """Usage shows the grammar slack_ids advertises and one example per subcommand."""
+    message = blocks.usage()
+    text = all_text(message)
+    assert blocks.usage_line() == f"{slack_ids.COMMAND} {slack_ids.COMMAND_USAGE_HINT}"
+    for example in ("list FAILED RUNNING", "status 42", "cancel 42", "help"):
+        assert f"`/jobs {example}`" in text
+
+
+def test_usage_leads_with_the_escaped_problem() -> None:
+    """When parsing failed, usage starts with the problem, with user text escaped."""
+    message = blocks.usage("I don't know `<!channel>`.")
+    assert message.blocks[0]["text"]["text"] == ":warning: I don't know `&lt;!channel&gt;`."
+    assert message.text.startswith("I don't know `&lt;!channel&gt;`.")
+    check_safe(message)
+
+
+def test_cancel_refused_shows_the_users_own_id_and_the_setting() -> None:
+    """The refusal names the user's Slack ID and the JOBBOT_CANCEL_USERS setting an admin changes."""
+    message = blocks.cancel_refused("U012ABCDEF")
+    text = message.blocks[0]["text"]["text"]
+    assert "`U012ABCDEF`" in text and "`JOBBOT_CANCEL_USERS`" in text
+    hostile = blocks.cancel_refused("<!channel>" * 1000)
+    check_safe(hostile)
+    check_limits(hostile)
+
+
+# --- hostile data ---------------------------------------------------------------------------
+
+HOSTILE_TEXTS = {
+    "mentions": "<!channel> <!here> <@U123> <https://evil|click> & " * 300,
+    "backticks": "```" * 4000,
+    "emoji": "\U0001f600" * 10_000,
+    "controls": "\x00\x1b[31m\r\n\x7f" * 2000,
+    "quotes": '"\\' * 5000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+def test_list_of_hostile_jobs_stays_within_limits(kind: str) -> None:
+    """Ten active jobs with 20-digit ids, 10 kB graph ids and statuses of hostile text still fit."""
+    hostile = HOSTILE_TEXTS[kind]
+    jobs = [
+        make_job(
+            10**19 + n, "RUNNING" if n % 2 else hostile, detail={"graph_id": hostile, "process_id": 2**62}
+        )
+        for n in range(30)
+    ]
+    message = blocks.job_list(jobs, page=2, now=NOW)
+    assert sum(b["type"] == "section" for b in message.blocks) == 10
+    check_limits(message)
+    check_safe(message)
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+def test_card_of_hostile_job_stays_within_limits(kind: str) -> None:
+    """A card whose log, graph id, type and status are hostile text fits and pings no one."""
+    hostile = HOSTILE_TEXTS[kind]
+    job = make_job(
+        10**19, "RUNNING", log=hostile * 20, type=hostile, detail={"graph_id": hostile, "process_id": 1}
+    )
+    for message in (blocks.job_card(job, now=NOW, notice="x" * 5000), blocks.cancel_prompt(job, now=NOW)):
+        check_limits(message)
+        check_safe(message)
+        assert all(
+            b["type"] != "section" or b.get("text", {}).get("text", "").count("```") in (0, 2)
+            for b in message.blocks
+        )
+
+
+def test_5_mb_log_is_cut_to_a_bounded_tail() -> None:
+    """A 5 MB log, even one that skipped the model's tail, renders as a bounded block with its end."""
+    log = "<!channel> `x` & progress\r" * 200_000 + "final line"
+    parsed = make_job(9, "FAILED", log=log)
+    assert parsed.log_truncated and len(parsed.log) <= LOG_TAIL_CHARS
+    unparsed = parsed.model_copy(update={"log": log})  # as if built without the model's validators
+    for job in (parsed, unparsed):
+        message = blocks.job_card(job, now=NOW)
+        check_limits(message)
+        check_safe(message)
+        assert "final line\\n```" in all_text(message)
+
+
+def test_100000_jobs_render_one_page_quickly() -> None:
+    """The server's unbounded list (100,000 jobs) gives one valid page in well under a second."""
+    templates = mixed_jobs(6)
+    # model_copy keeps building the fixture fast; the renderer sees ordinary Job objects.
+    jobs = [templates[n % 6].model_copy(update={"id": str(n)}) for n in range(1, 100_001)]
+    random.Random(7).shuffle(jobs)  # the server lists jobs in no order
+    started = time.perf_counter()
+    message = blocks.job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW)
+    elapsed = time.perf_counter() - started
+    matching = sum(job.status in ("SUCCESS", "FAILED") for job in jobs)
+    assert f"Jobs 21\u201330 of {matching:,} ·" in message.blocks[1]["elements"][0]["text"]
+    newest = sorted((job.sort_key for job in jobs if job.status in ("SUCCESS", "FAILED")), reverse=True)
+    details = [b["value"] for b in all_buttons(message) if b["action_id"].startswith(slack_ids.JOB_DETAILS)]
+    assert details == [str(n) for n in newest[20:30]]
+    assert elapsed < 1.0
+    check_limits(message)
+
+
+def test_job_with_a_mangled_id_gets_no_buttons() -> None:
+    """A job id that is not a short run of digits is shown (escaped) but never put in a button."""
+    job = make_job("../1<!here>", "RUNNING")
+    for message in (blocks.job_list([job], now=NOW), blocks.job_card(job, now=NOW)):
+        assert not any(
+            i.startswith((slack_ids.JOB_CANCEL, slack_ids.JOB_DETAILS)) for i in button_ids(message)
+        )
+        check_safe(message)
+        check_limits(message)
+
+
+server_text = st.text(max_size=300) | st.sampled_from(list(HOSTILE_TEXTS.values()))
+server_jobs = st.builds(
+    lambda job_id, status, graph_id, log, start, end: make_job(
+        job_id,
+        status,
+        log=log,
+        start_time=start,
+        end_time=end,
+        detail={"graph_id": graph_id, "process_id": 1},
+    ),
+    job_id=st.integers(min_value=0, max_value=10**20 - 1) | st.text(max_size=30),
+    status=st.sampled_from(KNOWN_STATUSES) | server_text,
+    graph_id=server_text,
+    log=server_text,
+    start=st.integers(min_value=-(2**40), max_value=2**45),
+    end=st.integers(min_value=-(2**40), max_value=2**45),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(server_jobs, max_size=25), st.integers(min_value=-3, max_value=5))
+def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[Job], page: int) -> None:
+    """Whatever the server sends, every list page and card is valid Block Kit that pings no one."""
+    check_limits(message := blocks.job_list(jobs, page=page, now=NOW))
+    check_safe(message)
+    for job in jobs[:3]:
+        check_limits(message := blocks.job_card(job, now=NOW))
+        check_safe(message)

@@ -1,0 +1,112 @@
+"""Parsing `/jobs` text: every input becomes a typed command, and nothing unsafe becomes a job id."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from jobbot import commands, slack_ids
+from jobbot.commands import CancelJob, Help, ListJobs, ShowJob, parse
+from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS
+from jobbot.mrkdwn import BACKTICK_LOOKALIKE
+
+
+@pytest.mark.parametrize(
+    ("text", "command"),
+    [
+        ("", ListJobs()),
+        ("   ", ListJobs()),
+        ("list", ListJobs()),
+        ("LIST", ListJobs()),
+        ("list failed", ListJobs(("FAILED",))),
+        ("list Running FAILED running", ListJobs(("RUNNING", "FAILED"))),
+        ("  list \t failed,running  ", ListJobs(("FAILED", "RUNNING"))),
+        ("list unknown", ListJobs(("UNKNOWN",))),
+        ("status 7", ShowJob("7")),
+        ("Status   #7", ShowJob("7")),
+        ("7", ShowJob("7")),
+        ("#42", ShowJob("42")),
+        ("cancel 7", CancelJob("7")),
+        ("CANCEL\t8 ", CancelJob("8")),
+        ("help", Help(None)),
+        ("--help", Help(None)),
+    ],
+)
+def test_valid_text_gives_its_command(text: str, command: commands.Command) -> None:
+    """Each form of the grammar parses to its command, whatever the case and spacing."""
+    assert parse(text) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("frobnicate", ["`frobnicate`", "`list`", "`status`", "`cancel`", "`help`"]),
+        ("status", ["`status` needs a job id", "status 42"]),
+        ("cancel", ["`cancel` needs a job id", "cancel 42"]),
+        ("cancel 7 8", ["Too many words", "`8`", "cancel ID"]),
+        ("7 8", ["Too many words"]),
+        ("help me", ["Too many words", "`help`"]),
+        ("list PAUSED", ["`PAUSED` is not a job status", *KNOWN_STATUSES]),
+        ("status ../graph/1", ["`../graph/1` is not a job id"]),
+        ("cancel 1?x=1", ["`1?x=1` is not a job id", "a job id is a number"]),
+        ("status %2e%2e", ["`%2e%2e` is not a job id"]),
+        ("%2e%2e", ["I don't know `%2e%2e`"]),
+        ("١٢", ["`١٢` is not a job id"]),
+        ("status ²", ["`²` is not a job id"]),
+        ("status " + "9" * (MAX_JOB_ID_DIGITS + 1), ["is not a job id"]),
+        ("cancel -1", ["is not a job id"]),
+        ("x" * 10_000, ["too long", "10,000 characters"]),
+    ],
+)
+def test_unusable_text_gives_help_with_a_clear_problem(text: str, words: list[str]) -> None:
+    """Unknown words, missing or extra arguments and bad ids become Help naming what was wrong."""
+    command = parse(text)
+    assert isinstance(command, Help)
+    assert command.problem is not None
+    for word in words:
+        assert word in command.problem
+
+
+def test_echoed_input_is_short_and_cannot_break_its_code_span() -> None:
+    """User input quoted in a problem is clipped and its backticks replaced, so formatting holds."""
+    command = parse("`" * 200)
+    assert isinstance(command, Help) and command.problem is not None
+    echoed = BACKTICK_LOOKALIKE * (commands.MAX_ECHO_CHARS - 1) + "…"
+    assert command.problem.startswith(f"I don't know `{echoed}`. ")
+    long_status = parse("list " + "Q" * 400)
+    assert isinstance(long_status, Help) and long_status.problem is not None
+    assert len(long_status.problem) < 200
+
+
+def test_usage_hint_names_every_subcommand_the_parser_knows() -> None:
+    """slack_ids' usage hint and the parser's subcommands agree, so help and grammar cannot drift."""
+    for sub in commands.SUBCOMMANDS:
+        assert f"{sub.name} {sub.arguments}".strip() in slack_ids.COMMAND_USAGE_HINT
+        assert not isinstance(parse(sub.example), Help) or sub is commands.HELP
+
+
+@given(st.text(max_size=2000))
+def test_parse_never_raises_and_ids_are_short_ascii_digits(text: str) -> None:
+    """For any text, parse returns a command, and any job id in it is 1-20 ASCII digits."""
+    command = parse(text)
+    if isinstance(command, ShowJob | CancelJob):
+        assert command.job_id.isascii() and command.job_id.isdigit()
+        assert 0 < len(command.job_id) <= MAX_JOB_ID_DIGITS
+    if isinstance(command, ListJobs):
+        assert set(command.statuses) <= set(KNOWN_STATUSES)
+        assert len(command.statuses) == len(set(command.statuses))
+    if isinstance(command, Help) and command.problem is not None:
+        assert len(command.problem) < 300
+
+
+@given(
+    st.sampled_from(["status", "cancel", "STATUS", "Cancel", ""]),
+    st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40),
+)
+def test_id_like_arguments_never_yield_an_unsafe_id(verb: str, raw_id: str) -> None:
+    """Whatever follows `status`/`cancel` (or stands alone), only ASCII digits come out as an id."""
+    command = parse(f"{verb} {raw_id}")
+    if isinstance(command, ShowJob | CancelJob):
+        assert command.job_id in raw_id
+        assert command.job_id.isascii() and command.job_id.isdigit()

@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from jobbot import __version__, logs
@@ -64,7 +65,7 @@ def _serve_socket_mode(bot: Bot) -> None:
     assert bot.settings.slack_app_token is not None
     handler = SocketModeHandler(bot.app, bot.settings.slack_app_token.get_secret_value())
     stop = threading.Event()
-    _on_signals(lambda: stop.set())
+    _on_signals(stop.set)
     handler.connect()
     log.info("connected to Slack over Socket Mode")
     stop.wait()
@@ -72,22 +73,18 @@ def _serve_socket_mode(bot: Bot) -> None:
 
 
 def _serve_http(bot: Bot) -> None:
-    from jobbot.web import EVENTS_PATH, make_server
+    from jobbot.web import EVENTS_PATH, HttpServer
 
-    server = make_server(bot.app, host="0.0.0.0", port=bot.settings.port)
-    _on_signals(server.close)
-    log.info("serving HTTP on port %d; Slack request URL path: %s", bot.settings.port, EVENTS_PATH)
-    try:
-        server.run()
-    except OSError:
-        # waitress raises from its select loop once close() has run; that is the normal stop.
-        pass
+    server = HttpServer(bot.app, host="0.0.0.0", port=bot.settings.port)
+    _on_signals(server.stop)
+    log.info("serving HTTP on port %d; Slack request URL path: %s", server.port, EVENTS_PATH)
+    server.serve()
 
 
-def _on_signals(stop: object) -> None:
+def _on_signals(stop: Callable[[], object]) -> None:
     def handle(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
-        stop()  # type: ignore[operator]
+        stop()
 
     signal.signal(signal.SIGTERM, handle)
     signal.signal(signal.SIGINT, handle)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -16,8 +17,6 @@ from slack_bolt.request.internals import build_context
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
-
-    from waitress.server import BaseWSGIServer, MultiSocketServer
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +56,39 @@ class WebApp:
         return self._slack(environ, start_response)
 
 
-def make_server(app: App, *, host: str, port: int, threads: int = 8) -> BaseWSGIServer | MultiSocketServer:
-    """A waitress server for the bot; `.run()` serves until `.close()`; `.effective_port` after binding."""
-    from waitress import create_server
+class HttpServer:
+    """waitress serving the bot, stoppable from another thread or a signal handler.
 
-    return create_server(WebApp(app), host=host, port=port, threads=threads, ident="jobbot")
+    waitress's own `run()` has no clean stop: closing it from outside makes its select loop raise.
+    Here the loop runs in short rounds and the serving thread closes everything itself.
+    """
+
+    def __init__(self, app: App, *, host: str, port: int, threads: int = 8) -> None:
+        from waitress.server import BaseWSGIServer, create_server
+
+        server = create_server(WebApp(app), host=host, port=port, threads=threads, ident="jobbot")
+        if not isinstance(server, BaseWSGIServer):
+            raise ValueError(f"{host!r} resolves to several addresses; give one host to listen on")
+        self._server = server
+        self._stopping = threading.Event()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.effective_port)
+
+    def serve(self) -> None:
+        """Serve until `stop()`; then close every connection and wait briefly for requests in progress."""
+        from waitress import wasyncore
+
+        channels = self._server._map  # waitress keeps the listener and every connection here
+        try:
+            while not self._stopping.is_set():
+                wasyncore.loop(timeout=0.5, map=channels, use_poll=True, count=1)
+        finally:
+            for channel in list(channels.values()):
+                channel.close()
+            self._server.task_dispatcher.shutdown(timeout=5)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._server.pull_trigger()

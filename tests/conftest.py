@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.fakes import FakeSlack
+from jobbot.app import Bot, create_bot
+from jobbot.config import load_settings
+from jobbot.emulator import Emulator
+from jobbot.interactive import JobClient
+from jobbot.web import HttpServer
+from tests.fakes import FakeSlack, sign
+from tests.slack_requests import ALLOWED_USER, click_body, command_body
 
 ENV_PREFIXES = ("SLACK_", "JOBBOT_", "INTERACTIVE_")
 
@@ -27,3 +36,73 @@ def fake_slack() -> Iterator[FakeSlack]:
     slack = FakeSlack().start()
     yield slack
     slack.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    """A fresh Interactive emulator on a loopback port."""
+    emu = Emulator().start()
+    yield emu
+    emu.stop()
+
+
+@dataclass
+class HttpBot:
+    """jobbot served over real HTTP by waitress, as in production, with helpers that act as Slack."""
+
+    url: str
+    bot: Bot
+    slack: FakeSlack
+    secret: str
+
+    def post(self, body: str, *, headers: dict[str, str] | None = None) -> httpx.Response:
+        signed = sign(self.secret, body) if headers is None else headers
+        return httpx.post(
+            self.url + "/slack/events",
+            content=body.encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", **signed},
+            timeout=SLACK_ACK_DEADLINE,
+        )
+
+    def command(self, text: str, *, reply_to: str = "r1", user_id: str = ALLOWED_USER) -> httpx.Response:
+        return self.post(command_body(text, response_url=self.slack.response_url(reply_to), user_id=user_id))
+
+    def click(
+        self, action_id: str, value: str, *, reply_to: str = "r1", user_id: str = ALLOWED_USER
+    ) -> httpx.Response:
+        return self.post(click_body(action_id, value, response_url=self.slack.response_url(reply_to), user_id=user_id))
+
+
+# Slack gives up on an acknowledgement after 3 seconds; a test request that takes longer has failed.
+SLACK_ACK_DEADLINE = 3.0
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+
+
+@pytest.fixture
+def http_bot(fake_slack: FakeSlack, emulator: Emulator) -> Iterator[HttpBot]:
+    yield from serve_http_bot(fake_slack, emulator.url)
+
+
+def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator[HttpBot]:
+    """Start the bot in HTTP mode against `endpoint`, with short Interactive timeouts for quick tests."""
+    environ = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": endpoint,
+        "JOBBOT_CANCEL_USERS": ALLOWED_USER,
+        **settings,
+    }
+    bot = create_bot(
+        load_settings(environ, env_file=None),
+        jobs=JobClient(endpoint, timeout=httpx.Timeout(1.0), backoff=0.01),
+    )
+    server = HttpServer(bot.app, host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve, name="waitress", daemon=True)
+    thread.start()
+    try:
+        yield HttpBot(f"http://127.0.0.1:{server.port}", bot, slack, SIGNING_SECRET)
+    finally:
+        server.stop()
+        thread.join(timeout=5)
+        bot.close()

@@ -47,6 +47,7 @@ class FakeSlack:
         self._scripts: dict[str, list[Scripted]] = {}
         self._changed = threading.Condition()
         self._ts = 0
+        self.socket_url = ""
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -61,7 +62,9 @@ class FakeSlack:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -142,6 +145,8 @@ class FakeSlack:
         if call.path.startswith("/response_url/"):
             return {"ok": True}
         method = call.method
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_url}
         if method == "auth.test":
             return {"ok": True, "user": "jobbot", "team": "Test Team", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
                     "bot_id": "B0001", "url": "https://test.slack.com/"}
@@ -156,3 +161,76 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
     base = f"v0:{ts}:{body}".encode()
     signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+class FakeSocketMode:
+    """The WebSocket side of Socket Mode: sends envelopes to the connected app and collects its acks.
+
+    Point FakeSlack's `apps.connections.open` at `url` with `fake_slack.socket_url = socket.url`.
+    """
+
+    def __init__(self) -> None:
+        from websockets.sync.server import serve
+
+        self.acks: list[dict[str, Any]] = []
+        self._outbox: list[str] = []
+        self._changed = threading.Condition()
+        self._connected = 0
+        self._server = serve(self._session, "127.0.0.1", 0)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-socket-mode", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.socket.getsockname()[:2]
+        return f"ws://{host}:{port}/link"
+
+    def start(self) -> FakeSocketMode:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        with self._changed:
+            self._outbox.append(json.dumps(envelope))
+            self._changed.notify_all()
+
+    def wait_connected(self, timeout: float = 10.0) -> None:
+        self._wait(lambda: self._connected > 0, timeout)
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        self._wait(lambda: any(a.get("envelope_id") == envelope_id for a in self.acks), timeout)
+        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
+
+    def _wait(self, predicate: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"fake Socket Mode: condition not met within {timeout} s")
+                self._changed.wait(remaining)
+
+    def _session(self, websocket: Any) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        websocket.send(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {}}))
+        with self._changed:
+            self._connected += 1
+            self._changed.notify_all()
+        try:
+            while True:
+                with self._changed:
+                    pending, self._outbox = self._outbox, []
+                for message in pending:
+                    websocket.send(message)
+                try:
+                    raw = websocket.recv(timeout=0.05)
+                except TimeoutError:
+                    continue
+                with self._changed:
+                    self.acks.append(json.loads(raw))
+                    self._changed.notify_all()
+        except ConnectionClosed:
+            pass

@@ -1,0 +1,302 @@
+"""End to end in HTTP mode: signed requests to the real endpoint, the emulator over loopback, fake Slack."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from jobbot import slack_ids
+from jobbot.emulator import Emulator
+from tests.conftest import HttpBot, serve_http_bot
+from tests.fakes import FakeSlack, sign
+from tests.slack_requests import ALLOWED_USER, OTHER_USER, click_body, command_body
+
+
+def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for block in message.get("blocks", []):
+        found += [e for e in block.get("elements", []) if e.get("type") == "button"]
+        if block.get("accessory", {}).get("type") == "button":
+            found.append(block["accessory"])
+    return found
+
+
+def button(message: dict[str, Any], prefix: str, value: str | None = None) -> dict[str, Any]:
+    matches = [b for b in buttons(message) if slack_ids.matching(prefix).match(b["action_id"])]
+    matches = [b for b in matches if value is None or b["value"] == value]
+    assert matches, f"no {prefix} button in {json.dumps(message)[:2000]}"
+    return matches[0]
+
+
+def shown(message: dict[str, Any]) -> str:
+    """Everything a person would read in a message: fallback text and every block, as one string."""
+    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+
+
+def deletes(emulator: Emulator) -> list[tuple[str, str]]:
+    return [r for r in emulator.requests if r[0] == "DELETE"]
+
+
+def test_list_is_acknowledged_then_answered_newest_first(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs` gets an empty 200 ack and an ephemeral list, newest job first, on the response_url."""
+    for status in ("SUCCESS", "FAILED", "RUNNING"):
+        emulator.add_job(status=status, graph_id="modern_graph")
+    response = http_bot.command("")
+    assert response.status_code == 200 and response.text == ""
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    text = shown(reply)
+    assert text.index("#3") < text.index("#2") < text.index("#1")
+    assert button(reply, slack_ids.JOB_CANCEL)["value"] == "3"
+    assert {b["value"] for b in buttons(reply) if b["action_id"].startswith(slack_ids.JOB_DETAILS)} == {"1", "2", "3"}
+
+
+def test_status_shows_a_card_with_the_log(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs status ID` answers with the job card, its status and the end of its log."""
+    job_id = emulator.add_job(status="FAILED", log="reading edges\nERROR: bad row 17 <!channel>\n")
+    http_bot.command(f"status {job_id}")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    text = shown(reply)
+    assert f"Job {job_id}" in text and "FAILED" in text and "bad row 17" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+
+
+def test_bare_id_is_status(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs 1` is the same as `/jobs status 1`."""
+    emulator.add_job(status="SUCCESS")
+    http_bot.command("1")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "Job 1" in shown(reply)
+
+
+def test_cancel_command_only_offers_a_confirmed_button(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs cancel ID` never cancels: it answers with a danger button that carries a confirmation dialog."""
+    job_id = emulator.add_job(status="RUNNING")
+    http_bot.command(f"cancel {job_id}")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    cancel = button(reply, slack_ids.JOB_CANCEL, job_id)
+    assert cancel["style"] == "danger" and cancel["confirm"]["style"] == "danger"
+    assert deletes(emulator) == [] and emulator.get(job_id).status == "RUNNING"
+
+
+def test_confirmed_click_cancels_once_and_says_who(http_bot: HttpBot, emulator: Emulator) -> None:
+    """The click after confirming sends one DELETE and replaces the message with the outcome and the canceller."""
+    job_id = emulator.add_job(status="RUNNING")
+    response = http_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
+    assert response.status_code == 200
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert deletes(emulator) == [("DELETE", f"/v1/job/{job_id}")]
+    assert emulator.get(job_id).status == "CANCELLED"
+    assert reply["replace_original"] is True
+    text = shown(reply)
+    assert f"<@{ALLOWED_USER}> cancelled job {job_id}" in text and "CANCELLED" in text
+
+
+def test_double_click_sends_one_delete_and_tells_both(http_bot: HttpBot, emulator: Emulator) -> None:
+    """Two confirmed clicks at once cancel the job once; the second clicker learns it already ended."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.set_delay(0.2)  # widen the window in which both clicks are in flight
+    clicks = [
+        threading.Thread(target=http_bot.click, args=(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id))
+        for _ in range(2)
+    ]
+    for click in clicks:
+        click.start()
+    for click in clicks:
+        click.join()
+    replies = http_bot.slack.wait_for_responses(2)
+    assert len(deletes(emulator)) == 1
+    texts = sorted(shown(r) for r in replies)
+    assert any("cancelled job" in t for t in texts)
+    assert any("Nothing to cancel" in t and f"cancelled by <@{ALLOWED_USER}>" in t for t in texts)
+
+
+def test_click_by_a_user_not_allowed_is_refused_without_touching_the_server(
+    http_bot: HttpBot, emulator: Emulator
+) -> None:
+    """A user outside JOBBOT_CANCEL_USERS is told why and how to get access; the server is not called."""
+    job_id = emulator.add_job(status="RUNNING")
+    before = len(emulator.requests)
+    http_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, user_id=OTHER_USER)
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert reply["replace_original"] is False
+    text = shown(reply)
+    assert "JOBBOT_CANCEL_USERS" in text and OTHER_USER in text
+    assert len(emulator.requests) == before and emulator.get(job_id).status == "RUNNING"
+
+
+def test_with_no_cancel_users_configured_nobody_may_cancel(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """Cancel is denied by default: with JOBBOT_CANCEL_USERS empty even the command refuses."""
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_CANCEL_USERS=""):
+        bot.command(f"cancel {job_id}")
+        bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, reply_to="r2")
+        assert "JOBBOT_CANCEL_USERS" in shown(fake_slack.wait_for_responses(1)[0])
+        assert "JOBBOT_CANCEL_USERS" in shown(fake_slack.wait_for_responses(1, name="r2")[0])
+    assert deletes(emulator) == []
+
+
+def test_cancel_of_a_finished_job_says_so(http_bot: HttpBot, emulator: Emulator) -> None:
+    """Clicking Cancel on a job that ended meanwhile reports its final status and sends no DELETE."""
+    job_id = emulator.add_job(status="SUCCESS")
+    http_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "Nothing to cancel" in shown(reply) and "SUCCESS" in shown(reply)
+    assert deletes(emulator) == []
+
+
+def test_cancel_overwritten_by_the_loader_shows_the_final_status(fake_slack: FakeSlack) -> None:
+    """When the loader records FAILED after a cancel, the outcome shows what the server finally says."""
+    from jobbot.emulator import Quirks
+
+    with Emulator(quirks=Quirks(cancel_overwritten_by_failed=True)).start() as emulator:
+        job_id = emulator.add_job(status="RUNNING")
+        for bot in serve_http_bot(fake_slack, emulator.url):
+            bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
+            [reply] = fake_slack.wait_for_responses(1)
+        assert len(deletes(emulator)) == 1
+    text = shown(reply)
+    assert "cancelled job" in text and "FAILED" in text
+
+
+def test_next_page_edits_the_same_message(http_bot: HttpBot, emulator: Emulator) -> None:
+    """Next on a list page replaces the message with the following page."""
+    for _ in range(25):
+        emulator.add_job(status="SUCCESS")
+    http_bot.command("list")
+    [first] = http_bot.slack.wait_for_responses(1)
+    assert "#25" in shown(first) and "#15" not in shown(first)
+    next_button = button(first, slack_ids.LIST_PAGE, None)
+    nexts = [b for b in buttons(first) if b["action_id"].startswith(slack_ids.LIST_PAGE)]
+    next_button = nexts[-1]
+    http_bot.click(next_button["action_id"], next_button["value"])
+    second = http_bot.slack.wait_for_responses(2)[1]
+    assert second["replace_original"] is True
+    assert "#15" in shown(second) and "#25" not in shown(second)
+
+
+def test_status_filter_lists_only_matching_jobs(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs list failed` shows failed jobs only."""
+    emulator.add_job(status="SUCCESS")
+    emulator.add_job(status="FAILED")
+    http_bot.command("list failed")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "#2" in shown(reply) and "#1 " not in shown(reply) and "*#1*" not in shown(reply)
+
+
+def test_details_button_answers_with_a_new_card(http_bot: HttpBot, emulator: Emulator) -> None:
+    """Details opens the job card as a new ephemeral message, keeping the list."""
+    job_id = emulator.add_job(status="SUCCESS")
+    http_bot.click(slack_ids.action_id(slack_ids.JOB_DETAILS, job_id), job_id)
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert reply["replace_original"] is False and f"Job {job_id}" in shown(reply)
+
+
+@pytest.mark.parametrize("text", ["help", "frobnicate", "status ../graph/1", "cancel", "status 1?x=1"])
+def test_help_and_mistakes_get_usage(http_bot: HttpBot, emulator: Emulator, text: str) -> None:
+    """Help, unknown words and malformed ids get the usage message and never reach the server."""
+    http_bot.command(text)
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "/jobs status" in shown(reply)
+    assert emulator.requests == []
+
+
+def test_the_word_payload_in_a_command_works(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs status payload` is a command (bolt 1.30 would read it as an empty interactivity payload)."""
+    response = http_bot.command("status payload")
+    assert response.status_code == 200
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "not a job id" in shown(reply) or "/jobs status" in shown(reply)
+
+
+def test_unknown_job_is_reported(http_bot: HttpBot, emulator: Emulator) -> None:
+    """A job id the server does not know is answered plainly."""
+    http_bot.command("status 999")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "Job 999 does not exist" in shown(reply)
+
+
+def test_a_hanging_server_does_not_delay_the_ack(http_bot: HttpBot, emulator: Emulator) -> None:
+    """With the server hanging, many commands are still acknowledged and each gets a timeout explanation."""
+    emulator.faults.hang()
+    try:
+        names = [f"h{i}" for i in range(12)]
+        for name in names:
+            assert http_bot.command("list", reply_to=name).status_code == 200
+        for name in names:
+            [reply] = http_bot.slack.wait_for_responses(1, name=name)
+            assert emulator.url in shown(reply) and "did not answer in time" in shown(reply)
+    finally:
+        emulator.faults.release()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def bot_without_server(fake_slack: FakeSlack) -> Iterator[HttpBot]:
+    yield from serve_http_bot(fake_slack, f"http://127.0.0.1:{free_port()}")
+
+
+def test_an_absent_server_is_named_with_the_reason(bot_without_server: HttpBot) -> None:
+    """Connection refused: the reply names the endpoint and says the connection was refused."""
+    bot_without_server.command("status 1")
+    [reply] = bot_without_server.slack.wait_for_responses(1)
+    assert bot_without_server.bot.jobs.endpoint in shown(reply) and "refused" in shown(reply)
+    assert "Traceback" not in shown(reply)
+
+
+@pytest.mark.parametrize(
+    "case", ["unsigned", "wrong secret", "stale timestamp", "altered body"]
+)
+def test_requests_not_signed_by_slack_are_rejected_and_do_nothing(
+    http_bot: HttpBot, emulator: Emulator, case: str
+) -> None:
+    """Missing, wrong, stale or mismatched signatures get 401 and cause no server call and no message."""
+    job_id = emulator.add_job(status="RUNNING")
+    body = click_body(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id,
+                      response_url=http_bot.slack.response_url())
+    headers = {
+        "unsigned": {},
+        "wrong secret": sign("not-the-secret", body),
+        "stale timestamp": sign(http_bot.secret, body, timestamp=int(time.time()) - 301),
+        "altered body": sign(http_bot.secret, body.replace("U0ALLOWED1", "U0ALLOWED2")),
+    }[case]
+    response = http_bot.post(body, headers=headers)
+    assert response.status_code == 401
+    assert emulator.requests == [] and http_bot.slack.responses() == []
+
+
+def test_published_signing_example_is_accepted_by_our_signer() -> None:
+    """The test signer matches Slack's published test vector, so signed-request tests sign as Slack does."""
+    body = (
+        "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+        "&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+        "&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        "&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    assert sign("8f742231b10e8888abcd99yyyzzz85a5", body, 1531420618)["X-Slack-Signature"] == (
+        "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    )
+
+
+def test_healthz_answers(http_bot: HttpBot) -> None:
+    """The liveness probe answers 200 without a signature."""
+    import httpx
+
+    assert httpx.get(http_bot.url + "/healthz").status_code == 200
+
+
+def test_command_body_for_other_users_is_well_formed() -> None:
+    """The command builder sets the user that tests pass (guards the helpers themselves)."""
+    assert "user_id=U0OTHER01" in command_body("x", response_url="http://r", user_id=OTHER_USER)

@@ -60,10 +60,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _serve_socket_mode(bot: Bot) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-    assert bot.settings.slack_app_token is not None
-    handler = SocketModeHandler(bot.app, bot.settings.slack_app_token.get_secret_value())
+    handler = bot.socket_mode_handler()
     stop = threading.Event()
     _on_signals(stop.set)
     handler.connect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -19,6 +20,9 @@ from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, utc_now
 from jobbot.interactive import JobClient
+
+if TYPE_CHECKING:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,15 @@ class Bot:
         except OSError as exc:
             raise ConfigError(f"could not reach Slack at {self.settings.slack_api_url}: {exc}") from None
         return f"{result.get('user', '?')} in {result.get('team', '?')}"
+
+    def socket_mode_handler(self) -> SocketModeHandler:
+        """The Socket Mode connection for this bot; it opens via `apps.connections.open` on SLACK_API_URL."""
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        if self.settings.slack_app_token is None:
+            raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an app-level token starting with xapp-)")
+        # The handler's Web API client is the app's, so SLACK_API_URL applies to it too.
+        return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
 
     def close(self) -> None:
         if self.closed:

@@ -1,0 +1,115 @@
+"""The `jobbot` command as a real process: clear start-up errors, serving, clean stop, no secrets in logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from jobbot.emulator import Emulator
+from tests.fakes import FakeSlack, Scripted, sign
+from tests.slack_requests import command_body
+
+BOT_TOKEN = "xoxb-1111-secret-bot-token"
+SIGNING_SECRET = "signing-secret-0123456789"
+
+
+def run_jobbot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jobbot", *args], env=clean(env), cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def clean(env: dict[str, str]) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
+    return {**base, **env}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_missing_configuration_is_one_clear_line(tmp_path: Path) -> None:
+    """With nothing configured, jobbot exits 2 naming SLACK_BOT_TOKEN, without a traceback."""
+    result = run_jobbot({}, tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "jobbot: configuration error: SLACK_BOT_TOKEN is not set; expected a bot token starting with xoxb-"
+    )
+
+
+def test_env_file_is_read_from_the_working_directory(tmp_path: Path) -> None:
+    """Values in `.env` are used: here a malformed port in the file is reported by name."""
+    (tmp_path / ".env").write_text(f"SLACK_BOT_TOKEN={BOT_TOKEN}\nSLACK_APP_TOKEN=xapp-1-x\nPORT=http\n")
+    result = run_jobbot({}, tmp_path)
+    assert result.returncode == 2 and "PORT is invalid" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_rejected_token_is_reported_without_showing_it(tmp_path: Path, fake_slack: FakeSlack) -> None:
+    """When Slack answers invalid_auth the error says so, and the token appears nowhere in the output."""
+    fake_slack.script("auth.test", Scripted(200, {"ok": False, "error": "invalid_auth"}))
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url}
+    result = run_jobbot(env, tmp_path)
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stderr
+    assert BOT_TOKEN not in result.stderr + result.stdout
+
+
+def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """`jobbot` in HTTP mode answers a signed /jobs on /slack/events, exits 0 on SIGTERM, and logs no secret."""
+    emulator.add_job(status="RUNNING")
+    port = free_port()
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
+        "PORT": str(port),
+        "JOBBOT_LOG_LEVEL": "DEBUG",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobbot"], env=clean(env), cwd=tmp_path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_until_listening(port, process)
+        body = command_body("list", response_url=fake_slack.response_url())
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/slack/events",
+            content=body,
+            headers={"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)},
+            timeout=3,
+        )
+        assert response.status_code == 200
+        [reply] = fake_slack.wait_for_responses(1)
+        assert "#1" in reply["text"] + str(reply["blocks"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output
+    assert "jobbot stopped" in output
+    assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+
+
+def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"jobbot exited early: {process.communicate()[0]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError("jobbot did not start listening")

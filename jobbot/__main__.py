@@ -42,7 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jobbot: {exc}", file=sys.stderr)
         bot.close()
         return 2
-    log.info("jobbot %s starting as %s; Interactive at %s", __version__, identity, settings.interactive_admin_endpoint)
+    log.info(
+        "jobbot %s starting as %s; Interactive at %s",
+        __version__,
+        identity,
+        settings.interactive_admin_endpoint,
+    )
     try:
         if settings.socket_mode:
             _serve_socket_mode(bot)

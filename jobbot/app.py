@@ -47,7 +47,9 @@ class Bot:
             result = self.app.client.auth_test()
         except SlackApiError as exc:
             error = exc.response.get("error", "unknown error") if exc.response is not None else "no response"
-            raise ConfigError(f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token again") from None
+            raise ConfigError(
+                f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token again"
+            ) from None
         except OSError as exc:
             raise ConfigError(f"could not reach Slack at {self.settings.slack_api_url}: {exc}") from None
         return f"{result.get('user', '?')} in {result.get('team', '?')}"

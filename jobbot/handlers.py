@@ -93,13 +93,17 @@ class JobsHandlers:
         value = str(action.get("value") or "")
         self._submit(respond, replace=True, build=lambda: self._card(value))
 
-    def on_cancel_click(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def on_cancel_click(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+    ) -> None:
         """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
         ack()
         user_id = str((body.get("user") or {}).get("id") or "")
         value = str(action.get("value") or "")
         if not self._may_cancel(user_id):
-            log.warning("cancel of job %r refused for user %s: not in JOBBOT_CANCEL_USERS", value[:40], user_id)
+            log.warning(
+                "cancel of job %r refused for user %s: not in JOBBOT_CANCEL_USERS", value[:40], user_id
+            )
             self._submit(respond, replace=False, build=lambda: blocks.cancel_refused(user_id))
             return
         self._submit(respond, replace=True, build=lambda: self._cancel(value, user_id))
@@ -138,7 +142,10 @@ class JobsHandlers:
                 return self._already_finished(self._jobs.get_job(job_id))
             self._gate.record(job_id, user_id)
             log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
-            notice = f":no_entry_sign: <@{user_id}> cancelled job {job_id}. The server said: _{escape(server_says)}_"
+            notice = (
+                f":no_entry_sign: <@{user_id}> cancelled job {job_id}. "
+                f"The server said: _{escape(server_says)}_"
+            )
             try:
                 after = self._jobs.get_job(job_id)
             except JobApiError as exc:
@@ -150,7 +157,8 @@ class JobsHandlers:
             return blocks.job_card(after, now=self._clock(), notice=notice)
 
     def _already_finished(self, job: Job) -> Message:
-        notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {status_label(job.status)}"
+        ended = status_label(job.status)
+        notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
         who = self._gate.cancelled_by(job.id)
         if who and job.status in ("CANCELLED", "FAILED"):
             notice += f" (cancelled by <@{who}>)"
@@ -190,10 +198,13 @@ def explain(exc: JobbotError) -> Message:
     if isinstance(exc, JobNotFound):
         return blocks.problem(f"Job {exc.job_id} does not exist on the Interactive server.")
     if isinstance(exc, InteractiveUnavailable):
-        return blocks.problem("Could not reach the Interactive server at", detail=f"{exc.endpoint}: {exc.reason}")
+        return blocks.problem(
+            "Could not reach the Interactive server at", detail=f"{exc.endpoint}: {exc.reason}"
+        )
     if isinstance(exc, InteractiveServerError):
         code = f" (code {exc.code})" if exc.code is not None else ""
         return blocks.problem(
-            f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:", detail=exc.message
+            f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:",
+            detail=exc.message,
         )
     return blocks.problem("jobbot could not do that:", detail=str(exc))

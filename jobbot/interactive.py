@@ -82,7 +82,9 @@ class JobClient:
         try:
             return Job.model_validate(body)
         except ValidationError as exc:
-            raise InteractiveServerError(200, None, f"job {job_id} is malformed: {_first_error(exc)}") from None
+            raise InteractiveServerError(
+                200, None, f"job {job_id} is malformed: {_first_error(exc)}"
+            ) from None
 
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from slack_bolt import App, BoltResponse
@@ -66,7 +66,11 @@ class HttpServer:
     def __init__(self, app: App, *, host: str, port: int, threads: int = 8) -> None:
         from waitress.server import BaseWSGIServer, create_server
 
-        server = create_server(WebApp(app), host=host, port=port, threads=threads, ident="jobbot")
+        # waitress keeps the listener and every connection in this map; owning it lets serve() close them.
+        self._channels: dict[int, Any] = {}
+        server = create_server(
+            WebApp(app), map=self._channels, host=host, port=port, threads=threads, ident="jobbot"
+        )
         if not isinstance(server, BaseWSGIServer):
             raise ValueError(f"{host!r} resolves to several addresses; give one host to listen on")
         self._server = server
@@ -74,13 +78,13 @@ class HttpServer:
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)
+        return int(self._server.getsockname()[1])
 
     def serve(self) -> None:
         """Serve until `stop()`; then close every connection and wait briefly for requests in progress."""
         from waitress import wasyncore
 
-        channels = self._server._map  # waitress keeps the listener and every connection here
+        channels = self._channels
         try:
             while not self._stopping.is_set():
                 wasyncore.loop(timeout=0.5, map=channels, use_poll=True, count=1)

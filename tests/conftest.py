@@ -70,7 +70,9 @@ class HttpBot:
     def click(
         self, action_id: str, value: str, *, reply_to: str = "r1", user_id: str = ALLOWED_USER
     ) -> httpx.Response:
-        return self.post(click_body(action_id, value, response_url=self.slack.response_url(reply_to), user_id=user_id))
+        return self.post(
+            click_body(action_id, value, response_url=self.slack.response_url(reply_to), user_id=user_id)
+        )
 
 
 # Slack gives up on an acknowledgement after 3 seconds; a test request that takes longer has failed.

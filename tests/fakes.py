@@ -93,7 +93,9 @@ class FakeSlack:
 
     def calls_to(self, method_or_prefix: str) -> list[Call]:
         with self._changed:
-            return [c for c in self.calls if c.method == method_or_prefix or c.path.startswith(method_or_prefix)]
+            return [
+                c for c in self.calls if c.method == method_or_prefix or c.path.startswith(method_or_prefix)
+            ]
 
     def responses(self, name: str = "r1") -> list[dict[str, Any]]:
         """Bodies posted to one response_url, in order."""
@@ -106,7 +108,9 @@ class FakeSlack:
             while not predicate():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"fake Slack: condition not met within {timeout} s; calls: {self.calls}")
+                    raise AssertionError(
+                        f"fake Slack: condition not met within {timeout} s; calls: {self.calls}"
+                    )
                 self._changed.wait(remaining)
 
     def wait_for_responses(self, count: int, name: str = "r1", timeout: float = 10.0) -> list[dict[str, Any]]:
@@ -134,7 +138,9 @@ class FakeSlack:
         payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
         data = payload.encode()
         request.send_response(answer.status)
-        request.send_header("Content-Type", "application/json" if not isinstance(answer.body, str) else "text/plain")
+        request.send_header(
+            "Content-Type", "application/json" if not isinstance(answer.body, str) else "text/plain"
+        )
         request.send_header("Content-Length", str(len(data)))
         for name, value in answer.headers.items():
             request.send_header(name, value)
@@ -148,8 +154,15 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.socket_url}
         if method == "auth.test":
-            return {"ok": True, "user": "jobbot", "team": "Test Team", "team_id": TEAM_ID, "user_id": BOT_USER_ID,
-                    "bot_id": "B0001", "url": "https://test.slack.com/"}
+            return {
+                "ok": True,
+                "user": "jobbot",
+                "team": "Test Team",
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0001",
+                "url": "https://test.slack.com/",
+            }
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             return {"ok": True, "channel": call.body.get("channel", "C0001"), "ts": call.body.get("ts", ts)}
         return {"ok": True}
@@ -177,7 +190,9 @@ class FakeSocketMode:
         self._changed = threading.Condition()
         self._connected = 0
         self._server = serve(self._session, "127.0.0.1", 0)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-socket-mode", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-socket-mode", daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -12,7 +12,9 @@ ALLOWED_USER = "U0ALLOWED1"
 OTHER_USER = "U0OTHER01"
 
 
-def command_body(text: str, *, response_url: str, user_id: str = ALLOWED_USER, channel_id: str = "C0CHAN01") -> str:
+def command_body(
+    text: str, *, response_url: str, user_id: str = ALLOWED_USER, channel_id: str = "C0CHAN01"
+) -> str:
     return urlencode(
         {
             "token": "legacy-verification-token",
@@ -50,8 +52,12 @@ def click_payload(
         "user": {"id": user_id, "username": "someone", "name": "someone", "team_id": TEAM_ID},
         "api_app_id": "A0001",
         "token": "legacy-verification-token",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0CHAN01",
-                      "is_ephemeral": True},
+        "container": {
+            "type": "message",
+            "message_ts": "1700000000.000100",
+            "channel_id": "C0CHAN01",
+            "is_ephemeral": True,
+        },
         "trigger_id": "1.2.3",
         "team": {"id": TEAM_ID, "domain": "test"},
         "channel": {"id": "C0CHAN01", "name": "ops"},

@@ -27,7 +27,11 @@ def test_defaults_apply_when_only_tokens_are_set() -> None:
 def test_trailing_slashes_are_normalised() -> None:
     """The endpoint loses a trailing slash and the Slack API URL gains one."""
     settings = load_settings(
-        {**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": "http://gs:7777/", "SLACK_API_URL": "https://slack-gov.com/api"},
+        {
+            **SOCKET,
+            "INTERACTIVE_ADMIN_ENDPOINT": "http://gs:7777/",
+            "SLACK_API_URL": "https://slack-gov.com/api",
+        },
         env_file=None,
     )
     assert settings.interactive_admin_endpoint == "http://gs:7777"
@@ -44,13 +48,22 @@ def test_cancel_users_are_parsed_from_a_comma_list() -> None:
     ("environ", "expected"),
     [
         ({}, "SLACK_BOT_TOKEN is not set; expected a bot token starting with xoxb-"),
-        ({"SLACK_BOT_TOKEN": "xoxp-user"}, "SLACK_BOT_TOKEN is invalid; expected a bot token starting with xoxb-"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxp-user"},
+            "SLACK_BOT_TOKEN is invalid; expected a bot token starting with xoxb-",
+        ),
         ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is required in HTTP mode"),
-        ({**SOCKET, "SLACK_APP_TOKEN": "xoxb-wrong"}, "SLACK_APP_TOKEN is invalid; expected an app-level token"),
+        (
+            {**SOCKET, "SLACK_APP_TOKEN": "xoxb-wrong"},
+            "SLACK_APP_TOKEN is invalid; expected an app-level token",
+        ),
         ({**SOCKET, "PORT": "eighty"}, "PORT is invalid"),
         ({**SOCKET, "PORT": "70000"}, "PORT is invalid"),
         ({**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": "gs:7777"}, "INTERACTIVE_ADMIN_ENDPOINT is invalid"),
-        ({**SOCKET, "JOBBOT_CANCEL_USERS": "alice"}, "JOBBOT_CANCEL_USERS is invalid (not Slack user IDs: alice)"),
+        (
+            {**SOCKET, "JOBBOT_CANCEL_USERS": "alice"},
+            "JOBBOT_CANCEL_USERS is invalid (not Slack user IDs: alice)",
+        ),
         ({**SOCKET, "JOBBOT_LOG_LEVEL": "LOUD"}, "JOBBOT_LOG_LEVEL is invalid"),
     ],
 )
@@ -86,8 +99,11 @@ def test_env_example_documents_every_variable() -> None:
     """Every setting has a line in `.env.example`, and nothing there is unknown to the settings class."""
     from jobbot.config import Settings
 
-    names = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line
-             and not line.startswith("#")}
+    names = {
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    }
     assert names == {name.upper() for name in Settings.model_fields}
 
 

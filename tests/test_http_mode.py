@@ -54,7 +54,11 @@ def test_list_is_acknowledged_then_answered_newest_first(http_bot: HttpBot, emul
     text = shown(reply)
     assert text.index("#3") < text.index("#2") < text.index("#1")
     assert button(reply, slack_ids.JOB_CANCEL)["value"] == "3"
-    assert {b["value"] for b in buttons(reply) if b["action_id"].startswith(slack_ids.JOB_DETAILS)} == {"1", "2", "3"}
+    assert {b["value"] for b in buttons(reply) if b["action_id"].startswith(slack_ids.JOB_DETAILS)} == {
+        "1",
+        "2",
+        "3",
+    }
 
 
 def test_status_shows_a_card_with_the_log(http_bot: HttpBot, emulator: Emulator) -> None:
@@ -86,7 +90,7 @@ def test_cancel_command_only_offers_a_confirmed_button(http_bot: HttpBot, emulat
 
 
 def test_confirmed_click_cancels_once_and_says_who(http_bot: HttpBot, emulator: Emulator) -> None:
-    """The click after confirming sends one DELETE and replaces the message with the outcome and the canceller."""
+    """The confirmed click sends one DELETE and replaces the message with the outcome and the canceller."""
     job_id = emulator.add_job(status="RUNNING")
     response = http_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
     assert response.status_code == 200
@@ -103,7 +107,9 @@ def test_double_click_sends_one_delete_and_tells_both(http_bot: HttpBot, emulato
     job_id = emulator.add_job(status="RUNNING")
     emulator.faults.set_delay(0.2)  # widen the window in which both clicks are in flight
     clicks = [
-        threading.Thread(target=http_bot.click, args=(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id))
+        threading.Thread(
+            target=http_bot.click, args=(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
+        )
         for _ in range(2)
     ]
     for click in clicks:
@@ -256,16 +262,15 @@ def test_an_absent_server_is_named_with_the_reason(bot_without_server: HttpBot) 
     assert "Traceback" not in shown(reply)
 
 
-@pytest.mark.parametrize(
-    "case", ["unsigned", "wrong secret", "stale timestamp", "altered body"]
-)
+@pytest.mark.parametrize("case", ["unsigned", "wrong secret", "stale timestamp", "altered body"])
 def test_requests_not_signed_by_slack_are_rejected_and_do_nothing(
     http_bot: HttpBot, emulator: Emulator, case: str
 ) -> None:
     """Missing, wrong, stale or mismatched signatures get 401 and cause no server call and no message."""
     job_id = emulator.add_job(status="RUNNING")
-    body = click_body(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id,
-                      response_url=http_bot.slack.response_url())
+    body = click_body(
+        slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, response_url=http_bot.slack.response_url()
+    )
     headers = {
         "unsigned": {},
         "wrong secret": sign("not-the-secret", body),

@@ -29,7 +29,9 @@ JOB = {
 }
 
 
-def client_for(handler: Callable[[httpx.Request], httpx.Response], **kwargs: object) -> tuple[JobClient, list[str]]:
+def client_for(
+    handler: Callable[[httpx.Request], httpx.Response], **kwargs: object
+) -> tuple[JobClient, list[str]]:
     seen: list[str] = []
 
     def record(request: httpx.Request) -> httpx.Response:
@@ -70,7 +72,9 @@ def test_unknown_status_is_kept_and_running_end_time_ignored() -> None:
 
 def test_malformed_entries_are_skipped_not_fatal() -> None:
     """One entry with a broken shape does not hide every other job."""
-    client, _ = client_for(lambda r: httpx.Response(200, json=[JOB, {"status": "RUNNING"}, "junk", {**JOB, "id": 11}]))
+    client, _ = client_for(
+        lambda r: httpx.Response(200, json=[JOB, {"status": "RUNNING"}, "junk", {**JOB, "id": 11}])
+    )
     assert [j.id for j in client.list_jobs()] == ["7", "11"]
 
 
@@ -93,7 +97,9 @@ def test_unknown_job_is_not_found() -> None:
 
 def test_cancel_of_finished_job_is_already_finished_with_its_status() -> None:
     """The server's 400 `Job already SUCCESS: 7` becomes JobAlreadyFinished carrying SUCCESS."""
-    client, _ = client_for(lambda r: httpx.Response(400, json={"code": 102, "message": "Job already SUCCESS: 7"}))
+    client, _ = client_for(
+        lambda r: httpx.Response(400, json={"code": 102, "message": "Job already SUCCESS: 7"})
+    )
     with pytest.raises(JobAlreadyFinished) as caught:
         client.cancel_job("7")
     assert caught.value.status == "SUCCESS"
@@ -138,7 +144,9 @@ def test_stale_pid_cancel_failure_is_a_server_error_with_code() -> None:
 
 def test_gets_are_retried_on_5xx_then_succeed() -> None:
     """Two 503s then a 200: the GET succeeds after backing off twice."""
-    answers = iter([httpx.Response(503, text="busy"), httpx.Response(503, text="busy"), httpx.Response(200, json=JOB)])
+    answers = iter(
+        [httpx.Response(503, text="busy"), httpx.Response(503, text="busy"), httpx.Response(200, json=JOB)]
+    )
     client, seen = client_for(lambda r: next(answers))
     assert client.get_job("7").id == "7"
     assert len(seen) == 3
@@ -178,7 +186,9 @@ def test_a_non_json_success_body_is_a_clear_server_error() -> None:
     assert "not JSON" in caught.value.message
 
 
-@pytest.mark.parametrize("bad", ["../graph/1", "1/../../v1/graph", "%2e%2e", "1?x=1", "1#x", "١٢", " 1", "", "9" * 10_000])
+@pytest.mark.parametrize(
+    "bad", ["../graph/1", "1/../../v1/graph", "%2e%2e", "1?x=1", "1#x", "١٢", " 1", "", "9" * 10_000]
+)
 def test_malicious_ids_never_reach_the_network(bad: str) -> None:
     """Ids that are not plain ASCII digits are refused before any request is built."""
     client, seen = client_for(lambda r: httpx.Response(200, json=JOB))

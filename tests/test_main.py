@@ -22,7 +22,12 @@ SIGNING_SECRET = "signing-secret-0123456789"
 
 def run_jobbot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "jobbot", *args], env=clean(env), cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "jobbot", *args],
+        env=clean(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -57,7 +62,11 @@ def test_env_file_is_read_from_the_working_directory(tmp_path: Path) -> None:
 def test_a_rejected_token_is_reported_without_showing_it(tmp_path: Path, fake_slack: FakeSlack) -> None:
     """When Slack answers invalid_auth the error says so, and the token appears nowhere in the output."""
     fake_slack.script("auth.test", Scripted(200, {"ok": False, "error": "invalid_auth"}))
-    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": fake_slack.api_url}
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+    }
     result = run_jobbot(env, tmp_path)
     assert result.returncode == 2
     assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stderr
@@ -67,7 +76,7 @@ def test_a_rejected_token_is_reported_without_showing_it(tmp_path: Path, fake_sl
 def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
 ) -> None:
-    """`jobbot` in HTTP mode answers a signed /jobs on /slack/events, exits 0 on SIGTERM, and logs no secret."""
+    """HTTP mode answers a signed /jobs on /slack/events, exits 0 on SIGTERM, and logs no secret."""
     emulator.add_job(status="RUNNING")
     port = free_port()
     env = {
@@ -79,8 +88,12 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
         "JOBBOT_LOG_LEVEL": "DEBUG",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "jobbot"], env=clean(env), cwd=tmp_path, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "jobbot"],
+        env=clean(env),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         wait_until_listening(port, process)

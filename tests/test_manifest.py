@@ -22,7 +22,9 @@ def manifest() -> dict[str, Any]:
 def test_manifest_is_valid_against_slacks_schema() -> None:
     """The manifest passes Slack's v1 manifest JSON schema (a copy of the published file)."""
     schema = json.loads((Path(__file__).parent / "data" / "slack-manifest.schema.json").read_text())
-    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in Draft7Validator(schema).iter_errors(manifest())]
+    errors = [
+        f"{'/'.join(map(str, e.path))}: {e.message}" for e in Draft7Validator(schema).iter_errors(manifest())
+    ]
     assert errors == []
 
 

@@ -63,8 +63,9 @@ def test_slash_command_is_acked_and_answered(world: SocketModeWorld) -> None:
     """A `/jobs status` envelope is acknowledged and the card arrives on the response_url."""
     job_id = world.emulator.add_job(status="RUNNING")
     command = dict(parse_qsl(command_body(f"status {job_id}", response_url=world.slack.response_url("s1"))))
-    world.server.send({"envelope_id": "e1", "type": "slash_commands", "payload": command,
-                       "accepts_response_payload": True})
+    world.server.send(
+        {"envelope_id": "e1", "type": "slash_commands", "payload": command, "accepts_response_payload": True}
+    )
     world.server.wait_for_ack("e1")
     [reply] = world.slack.wait_for_responses(1, name="s1")
     assert f"Job {job_id}" in reply["text"] + json.dumps(reply["blocks"])
@@ -73,10 +74,15 @@ def test_slash_command_is_acked_and_answered(world: SocketModeWorld) -> None:
 def test_confirmed_cancel_click_cancels_over_socket_mode(world: SocketModeWorld) -> None:
     """A block_actions envelope for a confirmed Cancel sends exactly one DELETE."""
     job_id = world.emulator.add_job(status="RUNNING")
-    payload = click_payload(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id,
-                            response_url=world.slack.response_url("s2"), confirm=True)
-    world.server.send({"envelope_id": "e2", "type": "interactive", "payload": payload,
-                       "accepts_response_payload": False})
+    payload = click_payload(
+        slack_ids.action_id(slack_ids.JOB_CANCEL, job_id),
+        job_id,
+        response_url=world.slack.response_url("s2"),
+        confirm=True,
+    )
+    world.server.send(
+        {"envelope_id": "e2", "type": "interactive", "payload": payload, "accepts_response_payload": False}
+    )
     world.server.wait_for_ack("e2")
     [reply] = world.slack.wait_for_responses(1, name="s2")
     assert [r for r in world.emulator.requests if r[0] == "DELETE"] == [("DELETE", f"/v1/job/{job_id}")]
@@ -86,8 +92,9 @@ def test_confirmed_cancel_click_cancels_over_socket_mode(world: SocketModeWorld)
 def test_payload_in_command_text_works_in_socket_mode(world: SocketModeWorld) -> None:
     """The word `payload` in command text is harmless over Socket Mode too."""
     command = dict(parse_qsl(command_body("status payload", response_url=world.slack.response_url("s3"))))
-    world.server.send({"envelope_id": "e3", "type": "slash_commands", "payload": command,
-                       "accepts_response_payload": True})
+    world.server.send(
+        {"envelope_id": "e3", "type": "slash_commands", "payload": command, "accepts_response_payload": True}
+    )
     world.server.wait_for_ack("e3")
     [reply] = world.slack.wait_for_responses(1, name="s3")
     assert "/jobs status" in json.dumps(reply["blocks"])

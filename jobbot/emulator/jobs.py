@@ -1,0 +1,303 @@
+"""The emulator's job table: thread-safe, each job's JSON cached as bytes, listed in directory order."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+RUNNING = "RUNNING"
+TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
+JOB_TYPE = "BULK_LOADING"
+
+
+class UnknownJob(LookupError):
+    """No job has this id (the server's code 4)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(job_id)
+        self.job_id = job_id
+
+
+class JobNotRunning(Exception):
+    """A cancel reached a job that is not RUNNING (the server's code 102)."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(job_id, status)
+        self.job_id = job_id
+        self.status = status
+
+
+class KillFailed(Exception):
+    """The loader's pid no longer names a process we can kill (the server's code 103)."""
+
+    def __init__(self, job_id: str, process_id: int) -> None:
+        super().__init__(job_id, process_id)
+        self.job_id = job_id
+        self.process_id = process_id
+
+
+@dataclass(frozen=True)
+class EmulatedJob:
+    """A snapshot of one job as the emulator holds it, for tests to inspect."""
+
+    id: str
+    status: str
+    type: str
+    start_time_ms: int
+    end_time_ms: int
+    log: str
+    graph_id: str
+    process_id: int
+    stale_pid: bool
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+class _Record:
+    """One mutable job row; the log is kept only as its JSON encoding, so a big history is stored once."""
+
+    __slots__ = (
+        "end_time_ms",
+        "extra",
+        "graph_id",
+        "head",
+        "id",
+        "log_json",
+        "process_id",
+        "stale_pid",
+        "start_time_ms",
+        "status",
+        "tail",
+        "type",
+    )
+
+    def __init__(
+        self,
+        job_id: str,
+        *,
+        status: str,
+        job_type: str,
+        start_time_ms: int,
+        end_time_ms: int,
+        log: str,
+        graph_id: str,
+        process_id: int,
+        stale_pid: bool,
+        extra: Mapping[str, Any] | None,
+    ) -> None:
+        self.id = job_id
+        self.status = status
+        self.type = job_type
+        self.start_time_ms = start_time_ms
+        self.end_time_ms = end_time_ms
+        self.log_json = json.dumps(log).encode()
+        self.graph_id = graph_id
+        self.process_id = process_id
+        self.stale_pid = stale_pid
+        self.extra = dict(extra) if extra else {}
+        self.head: bytes | None = None
+        self.tail: bytes | None = None
+
+    def fragments(self) -> tuple[bytes, bytes, bytes]:
+        """The job's JSON in three pieces (before the log, the log, after it), cached until a change."""
+        if self.head is None or self.tail is None:
+            # Field order as the real server writes it.
+            self.head = (
+                f'{{"id":{_string(self.id)},"status":{_string(self.status)},'
+                f'"start_time":{self.start_time_ms},"end_time":{self.end_time_ms},"log":'
+            ).encode()
+            extra = (
+                "".join(f",{json.dumps(k)}:{json.dumps(v)}" for k, v in self.extra.items())
+                if self.extra
+                else ""
+            )
+            self.tail = (
+                f',"detail":{{"graph_id":{_string(self.graph_id)},"process_id":{self.process_id}}},'
+                f'"type":{_string(self.type)}{extra}}}'
+            ).encode()
+        return self.head, self.log_json, self.tail
+
+    def invalidate(self) -> None:
+        self.head = None
+        self.tail = None
+
+    def snapshot(self) -> EmulatedJob:
+        return EmulatedJob(
+            id=self.id,
+            status=self.status,
+            type=self.type,
+            start_time_ms=self.start_time_ms,
+            end_time_ms=self.end_time_ms,
+            log=json.loads(self.log_json),
+            graph_id=self.graph_id,
+            process_id=self.process_id,
+            stale_pid=self.stale_pid,
+            extra=dict(self.extra),
+        )
+
+
+def _string(text: str) -> str:
+    """A JSON string; plain words skip the encoder, which counts when listing 100,000 jobs."""
+    return f'"{text}"' if text.isascii() and text.replace("_", "").isalnum() else json.dumps(text)
+
+
+def directory_key(job_id: str) -> tuple[int, int]:
+    """Where a job lands in a listing: a fixed scramble of its id, standing in for directory order."""
+    number = int(job_id)
+    # Knuth's multiplicative hash: deterministic, yet not id-sorted, so clients must sort for themselves.
+    return ((number * 0x9E3779B1) & 0xFFFFFFFF, number)
+
+
+class NewJob(NamedTuple):
+    """The fields of a job about to be added; the table assigns its id. (A tuple: cheap to make 100k.)"""
+
+    status: str
+    start_time_ms: int
+    end_time_ms: int
+    log: str
+    graph_id: str
+    process_id: int
+    job_type: str = JOB_TYPE
+    stale_pid: bool = False
+    extra: Mapping[str, Any] | None = None
+
+
+class JobTable:
+    """Every job ever created, guarded by one condition that is notified on each change."""
+
+    def __init__(self, changed: threading.Condition, first_id: int = 1) -> None:
+        self._changed = changed
+        self._next_id = first_id
+        self._records: dict[str, _Record] = {}
+        self._order: list[str] | None = []
+        # The list body in pieces, rebuilt after any change: a static history lists with one join.
+        self._listing: list[bytes] | None = None
+
+    def __len__(self) -> int:
+        with self._changed:
+            return len(self._records)
+
+    def add(self, job: NewJob) -> str:
+        """Store a new job under the next id and return that id."""
+        return self.add_many([job])[0]
+
+    def add_many(self, jobs: Iterable[NewJob]) -> list[str]:
+        """Store many jobs at once (seeding history); ids follow the counter, which only grows."""
+        with self._changed:
+            ids: list[str] = []
+            for job in jobs:
+                job_id = str(self._next_id)
+                self._next_id += 1
+                self._records[job_id] = _Record(
+                    job_id,
+                    status=job.status,
+                    job_type=job.job_type,
+                    start_time_ms=job.start_time_ms,
+                    end_time_ms=job.end_time_ms,
+                    log=job.log,
+                    graph_id=job.graph_id,
+                    process_id=job.process_id,
+                    stale_pid=job.stale_pid,
+                    extra=job.extra,
+                )
+                ids.append(job_id)
+            if len(ids) == 1 and self._order is not None:
+                bisect.insort(self._order, ids[0], key=directory_key)
+            elif ids:
+                self._order = None
+            self._listing = None
+            self._changed.notify_all()
+            return ids
+
+    def get(self, job_id: str) -> EmulatedJob:
+        """A snapshot of one job; raises UnknownJob."""
+        with self._changed:
+            return self._record(job_id).snapshot()
+
+    def snapshot(self) -> list[EmulatedJob]:
+        """Every job, sorted by id (inspection is easier sorted; the HTTP listing is not)."""
+        with self._changed:
+            records = sorted(self._records.values(), key=lambda record: int(record.id))
+            return [record.snapshot() for record in records]
+
+    def ids_with_status(self, status: str) -> list[str]:
+        with self._changed:
+            return [job_id for job_id, record in self._records.items() if record.status == status]
+
+    def body(self, job_id: str) -> bytes:
+        """One job's JSON as the server sends it; raises UnknownJob."""
+        with self._changed:
+            return b"".join(self._record(job_id).fragments())
+
+    def listing(self) -> list[bytes]:
+        """Every job's JSON, comma-separated, in directory order, as pieces to send without brackets."""
+        with self._changed:
+            if self._listing is None:
+                if self._order is None:
+                    self._order = sorted(self._records, key=directory_key)
+                pieces: list[bytes] = []
+                for job_id in self._order:
+                    if pieces:
+                        pieces.append(b",")
+                    pieces.extend(self._records[job_id].fragments())
+                self._listing = pieces
+            return self._listing
+
+    def update(
+        self,
+        job_id: str,
+        *,
+        only_if_status: str | None = None,
+        status: str | None = None,
+        end_time_ms: int | None = None,
+        append_log: str | None = None,
+        stale_pid: bool | None = None,
+    ) -> bool:
+        """Change one job; with `only_if_status`, only when it still has that status. Raises UnknownJob."""
+        with self._changed:
+            record = self._record(job_id)
+            if only_if_status is not None and record.status != only_if_status:
+                return False
+            if status is not None:
+                record.status = status
+            if end_time_ms is not None:
+                record.end_time_ms = end_time_ms
+            if append_log:
+                record.log_json = json.dumps(json.loads(record.log_json) + append_log).encode()
+            if stale_pid is not None:
+                record.stale_pid = stale_pid
+            record.invalidate()
+            self._listing = None
+            self._changed.notify_all()
+            return True
+
+    def cancel(self, job_id: str, end_time_ms: int) -> None:
+        """Record CANCELLED on a RUNNING job, as the server does after its SIGKILL succeeds."""
+        with self._changed:
+            record = self._record(job_id)
+            if record.status != RUNNING:
+                raise JobNotRunning(job_id, record.status)
+            if record.stale_pid:
+                raise KillFailed(job_id, record.process_id)
+            self.update(job_id, status="CANCELLED", end_time_ms=end_time_ms)
+
+    def mark_running_stale(self) -> list[str]:
+        """What a server restart does: every RUNNING job keeps its status but loses its process."""
+        with self._changed:
+            stale = [job_id for job_id, record in self._records.items() if record.status == RUNNING]
+            for job_id in stale:
+                self.update(job_id, stale_pid=True)
+            return stale
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def _record(self, job_id: str) -> _Record:
+        record = self._records.get(job_id)
+        if record is None:
+            raise UnknownJob(job_id)
+        return record

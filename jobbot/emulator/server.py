@@ -1,0 +1,421 @@
+"""The Emulator: an in-memory Interactive admin server with a Python control API, served on loopback."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from jobbot.emulator import control, loader_log, routes
+from jobbot.emulator.faults import Faults
+from jobbot.emulator.jobs import JOB_TYPE, RUNNING, EmulatedJob, JobTable, NewJob
+from jobbot.emulator.quirks import Quirks
+from jobbot.emulator.routes import Reply
+from jobbot.emulator.transport import EmulatorHTTPServer
+
+if TYPE_CHECKING:
+    from jobbot.emulator.demo import DemoRunner
+
+logger = logging.getLogger(__name__)
+
+# How many recent requests `requests` remembers; a benchmark may send millions.
+REQUEST_MEMORY = 100_000
+
+LoadingStarted = Callable[[str, loader_log.Labels, float], None]
+
+
+class Emulator:
+    """A GraphScope Interactive admin server in memory: jobs, quirks, faults, and an HTTP face.
+
+    Every method is thread-safe. `clock` returns epoch seconds; it stamps start and end times
+    and drives the demo, so a test can make time run fast.
+    """
+
+    def __init__(
+        self,
+        *,
+        quirks: Quirks | None = None,
+        clock: Callable[[], float] = time.time,
+        first_id: int = 1,
+        seed: int = 0,
+        log_requests: bool = False,
+    ) -> None:
+        self.quirks = quirks or Quirks()
+        self.clock = clock
+        self.faults = Faults()
+        self.log_requests = log_requests
+        # One condition for every change (jobs, requests), so tests can wait on anything.
+        self._changed = threading.Condition()
+        self._table = JobTable(self._changed, first_id)
+        self._rng = random.Random(seed)
+        self._requests: collections.deque[tuple[str, str]] = collections.deque(maxlen=REQUEST_MEMORY)
+        self._request_total = 0
+        self._routes: dict[str, list[int]] = {}
+        self._timers: set[threading.Timer] = set()
+        self._server: EmulatorHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._address: tuple[str, int] | None = None
+        self._demo: DemoRunner | None = None
+        # Called with (job_id, labels, start) when a loading job starts; the demo's loader listens here.
+        self.on_loading_started: LoadingStarted | None = None
+
+    # Lifecycle.
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Emulator:
+        """Serve on (host, port) from a background thread; port 0 picks a free port."""
+        if self._server is not None:
+            raise RuntimeError("the emulator is already running")
+        self.faults.open()
+        server = EmulatorHTTPServer((host, port), self._serve, self._sent, self.log_requests)
+        self._server = server
+        self._address = (host, server.server_port)
+        # A short poll interval: stop() waits for the serving loop to notice, once per test.
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.02,), name="interactive-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: hung and delayed requests are dropped, open connections cut, new ones refused."""
+        if self._demo is not None:
+            self._demo.stop()
+            self._demo = None
+        with self._changed:
+            timers, self._timers = self._timers, set()
+        for timer in timers:
+            timer.cancel()
+        self._stop_serving()
+
+    def restart(self) -> None:
+        """Stop and serve again on the same port; RUNNING jobs stay RUNNING forever (their pids are stale)."""
+        if self._address is None:
+            raise RuntimeError("the emulator has never been started")
+        host, port = self._address
+        self._stop_serving()
+        self._table.mark_running_stale()
+        self.start(host, port)
+
+    def _stop_serving(self) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        self.faults.close()
+        server.shutdown()
+        server.server_close()
+        server.cut_connections()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> Emulator:
+        if self._server is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._address is None:
+            raise RuntimeError("the emulator has not been started")
+        return self._address[1]
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. http://127.0.0.1:7777 (no trailing slash, no path prefix, like the server)."""
+        if self._address is None:
+            raise RuntimeError("the emulator has not been started")
+        host, port = self._address
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # Jobs.
+
+    def add_job(
+        self,
+        *,
+        status: str = RUNNING,
+        graph_id: str = "1",
+        log: str | None = None,
+        start_time_ms: int | None = None,
+        end_time_ms: int | None = None,
+        process_id: int | None = None,
+        job_type: str = JOB_TYPE,
+        stale_pid: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create a job directly (not through dataloading) and return its id.
+
+        Defaults: started now, log a loader opening (plus its ending if terminal), end_time now if
+        terminal else 0. `extra` adds unknown fields to the JSON, as newer servers may.
+        """
+        now = self.clock()
+        start = start_time_ms / 1000 if start_time_ms is not None else now
+        pid = process_id if process_id is not None else self._pid()
+        terminal = status != RUNNING
+        if end_time_ms is None:
+            end_time_ms = max(self._ms(now), self._ms(start)) if terminal else 0
+        if log is None:
+            labels = loader_log.pick_labels(self._rng)
+            log = loader_log.opening(start, pid, graph_id, labels)
+            if terminal:
+                log += loader_log.ending(self._rng, start, end_time_ms / 1000, pid, graph_id, status)
+        return self._table.add(
+            NewJob(
+                status=status,
+                start_time_ms=self._ms(start),
+                end_time_ms=end_time_ms,
+                log=log,
+                graph_id=graph_id,
+                process_id=pid,
+                job_type=job_type,
+                stale_pid=stale_pid,
+                extra=extra or {},
+            )
+        )
+
+    def start_loading(self, graph_id: str, mapping: Mapping[str, object] | None = None) -> str:
+        """What POST /v1/graph/{graph_id}/dataloading does: start a RUNNING loader job, return its id."""
+        start = self.clock()
+        pid = self._pid()
+        labels = (
+            loader_log.labels_from_mapping(mapping, self._rng)
+            if mapping
+            else loader_log.pick_labels(self._rng)
+        )
+        job_id = self._table.add(
+            NewJob(
+                status=RUNNING,
+                start_time_ms=self._ms(start),
+                end_time_ms=0,
+                log=loader_log.opening(start, pid, graph_id, labels),
+                graph_id=graph_id,
+                process_id=pid,
+            )
+        )
+        listener = self.on_loading_started
+        if listener is not None:
+            listener(job_id, labels, start)
+        return job_id
+
+    def finish_job(
+        self,
+        job_id: str,
+        status: str = "SUCCESS",
+        *,
+        log: str | None = None,
+        end_time_ms: int | None = None,
+        only_if_running: bool = False,
+    ) -> bool:
+        """End a job with `status`, appending `log`; False if `only_if_running` and it had already ended."""
+        return self._table.update(
+            job_id,
+            only_if_status=RUNNING if only_if_running else None,
+            status=status,
+            end_time_ms=end_time_ms if end_time_ms is not None else self._ms(self.clock()),
+            append_log=log,
+        )
+
+    def set_status(self, job_id: str, status: str) -> None:
+        """Store any status text as is (e.g. UNKNOWN, as for an unreadable record), leaving times alone."""
+        self._table.update(job_id, status=status)
+
+    def append_log(self, job_id: str, text: str, *, only_if_running: bool = False) -> bool:
+        """Add text to a job's log, as its loader writes; False if `only_if_running` and it had ended."""
+        return self._table.update(
+            job_id, only_if_status=RUNNING if only_if_running else None, append_log=text
+        )
+
+    def mark_stale(self, job_id: str) -> None:
+        """Forget the job's process, as a server restart does: it stays RUNNING and cancelling it fails."""
+        self._table.update(job_id, stale_pid=True)
+
+    def cancel_job(self, job_id: str) -> None:
+        """What DELETE /v1/job/{id} does; raises UnknownJob, JobNotRunning or KillFailed."""
+        self._table.cancel(job_id, self._ms(self.clock()))
+        quirks = self.quirks
+        if not quirks.cancel_overwritten_by_failed:
+            return
+        if quirks.cancel_overwrite_delay <= 0:
+            self._overwrite_with_failed(job_id)
+            return
+        timer = threading.Timer(quirks.cancel_overwrite_delay, self._overwrite_with_failed, (job_id,))
+        timer.daemon = True
+        with self._changed:
+            self._timers.add(timer)
+        timer.start()
+
+    def _overwrite_with_failed(self, job_id: str) -> None:
+        # The loader's own thread sees its process die and records FAILED over the cancel.
+        self._table.update(
+            job_id, only_if_status="CANCELLED", status="FAILED", end_time_ms=self._ms(self.clock())
+        )
+        with self._changed:
+            current = threading.current_thread()
+            self._timers = {timer for timer in self._timers if timer.is_alive() and timer is not current}
+
+    def seed_history(
+        self,
+        count: int,
+        *,
+        log_bytes: int = 2048,
+        graph_ids: tuple[str, ...] = ("1", "2", "3"),
+        failed_share: float = 0.08,
+        cancelled_share: float = 0.04,
+    ) -> list[str]:
+        """Add `count` finished jobs ending before now, oldest first, with varied logs of ~`log_bytes`."""
+        rng = self._rng
+        logs = loader_log.HistoryLogs(rng, log_bytes)
+        # Jobs a few minutes apart on average, the newest ending about an hour ago.
+        starts: list[float] = []
+        moment = self.clock() - 3600.0
+        for _ in range(count):
+            moment -= 60.0 + 1140.0 * rng.random()
+            starts.append(moment)
+        starts.reverse()
+
+        def jobs() -> Iterator[NewJob]:
+            # A generator, so only one job's log text is alive at a time besides the stored JSON.
+            random = rng.random
+            for start in starts:
+                roll = random()
+                status = "SUCCESS"
+                if roll < failed_share + cancelled_share:
+                    status = "FAILED" if roll < failed_share else "CANCELLED"
+                end = start + 5.0 + 895.0 * random()
+                pid = 300 + int(random() * 4_194_000)
+                graph_id = graph_ids[int(random() * len(graph_ids))]
+                log = logs.log(start, end, pid, graph_id, status)
+                yield NewJob(status, int(start * 1000), int(end * 1000), log, graph_id, pid)
+
+        return self._table.add_many(jobs())
+
+    def get(self, job_id: str) -> EmulatedJob:
+        """A snapshot of one job; raises UnknownJob."""
+        return self._table.get(job_id)
+
+    @property
+    def jobs(self) -> list[EmulatedJob]:
+        """Snapshots of every job, sorted by id (the HTTP listing is deliberately not)."""
+        return self._table.snapshot()
+
+    @property
+    def job_count(self) -> int:
+        return len(self._table)
+
+    def running_job_ids(self) -> list[str]:
+        return self._table.ids_with_status(RUNNING)
+
+    def job_json(self, job_id: str) -> bytes:
+        """One job's JSON exactly as GET /v1/job/{id} sends it; raises UnknownJob."""
+        return self._table.body(job_id)
+
+    def listing(self) -> list[bytes]:
+        """The body pieces of GET /v1/job between its brackets (cached until a job changes)."""
+        return self._table.listing()
+
+    # Requests, statistics, waiting.
+
+    @property
+    def requests(self) -> list[tuple[str, str]]:
+        """(method, raw path) of the most recent admin API requests, oldest first (control API excluded)."""
+        with self._changed:
+            return list(self._requests)
+
+    def stats(self) -> dict[str, Any]:
+        """Request and byte counts per route, plus the job count and current faults and quirks."""
+        with self._changed:
+            by_route = {route: {"requests": c[0], "bytes": c[1]} for route, c in sorted(self._routes.items())}
+            total = self._request_total
+        return {
+            "requests": total,
+            "bytes": sum(entry["bytes"] for entry in by_route.values()),
+            "routes": by_route,
+            "jobs": self.job_count,
+            "faults": self.faults.describe(),
+            "quirks": dataclasses.asdict(self.quirks),
+        }
+
+    def reset_stats(self) -> None:
+        """Forget recorded requests and counters (jobs stay)."""
+        with self._changed:
+            self._requests.clear()
+            self._request_total = 0
+            self._routes.clear()
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Wait until `predicate()` holds, re-checking after every job change or request; False on timeout."""
+        return self._table.wait_until(predicate, timeout)
+
+    def start_demo(
+        self,
+        *,
+        history: bool = True,
+        speed: float = 1.0,
+        seed: int = 0,
+        failure_rate: float = 0.2,
+        tick: float | None = None,
+    ) -> DemoRunner:
+        """Run the demo loader in a background thread (after seeding a small history) and return it."""
+        from jobbot.emulator.demo import DemoRunner  # demo.py imports this module, so import late
+
+        if self._demo is not None:
+            raise RuntimeError("the demo is already running")
+        runner = DemoRunner(self, speed=speed, seed=seed, failure_rate=failure_rate, tick=tick)
+        if history:
+            runner.seed_history()
+        runner.start()
+        self._demo = runner
+        return runner
+
+    # The HTTP side.
+
+    def _serve(self, method: str, raw_path: str, body: bytes) -> Reply | None:
+        if control.is_control_path(raw_path):
+            return control.answer(self, method, raw_path, body)
+        request = routes.resolve(method, raw_path)
+        with self._changed:
+            self._requests.append((method, raw_path))
+            self._request_total += 1
+            self._routes.setdefault(request.route, [0, 0])[0] += 1
+            self._changed.notify_all()
+        faults = self.faults
+        if not faults.wait_before_answer(request.route) or faults.take_drop(request.route):
+            return None
+        failure = faults.take_failure(request.route)
+        if failure is not None:
+            return Reply(failure.status, [failure.body], request.route)
+        try:
+            return routes.answer(self, request, body)
+        except Exception as exc:
+            # The server's code 999: an exception in a handler still gets an answer.
+            logger.exception("emulator failed to answer %s %s", method, raw_path)
+            return routes.error(self.quirks, 500, 999, str(exc), request.route)
+
+    def _sent(self, reply: Reply, length: int) -> None:
+        if reply.route is None:
+            return
+        with self._changed:
+            self._routes.setdefault(reply.route, [0, 0])[1] += length
+
+    # Helpers.
+
+    def _pid(self) -> int:
+        return self._rng.randint(300, 4_194_303)
+
+    @staticmethod
+    def _ms(seconds: float) -> int:
+        return int(seconds * 1000)

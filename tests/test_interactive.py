@@ -8,6 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from jobbot.emulator import Emulator, Quirks
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -202,3 +203,66 @@ def test_error_bodies_are_clipped() -> None:
     """A huge error body is shortened before it can reach a Slack message."""
     code, message = parse_error_body(json.dumps({"code": 999, "message": "x" * 100_000}))
     assert code == 999 and len(message) < 600
+
+
+# Against the emulator over loopback HTTP: the client and the emulated server agree on every quirk.
+
+
+def test_against_the_emulator_lists_reads_and_cancels(emulator: Emulator) -> None:
+    """List, get and cancel over real HTTP; a second cancel is 'already finished' with CANCELLED."""
+    done = emulator.add_job(status="SUCCESS", graph_id="ldbc")
+    running = emulator.add_job(status="RUNNING")
+    with JobClient(emulator.url + "/") as client:
+        assert sorted(j.id for j in client.list_jobs()) == sorted([done, running])
+        assert client.get_job(done).graph_id == "ldbc"
+        assert "Successfully cancel job" in client.cancel_job(running)
+        with pytest.raises(JobAlreadyFinished) as caught:
+            client.cancel_job(running)
+        assert caught.value.status == "CANCELLED"
+        with pytest.raises(JobNotFound):
+            client.get_job("999")
+
+
+@pytest.mark.parametrize(
+    "quirks",
+    [
+        Quirks(legacy_errors=True),
+        Quirks(empty_list_as_object=True),
+        Quirks(cancel_reply_as_string=True),
+    ],
+    ids=["legacy-errors", "empty-list-as-object", "cancel-reply-as-string"],
+)
+def test_against_old_server_quirks(quirks: Quirks) -> None:
+    """Old servers' plain-text errors, `{}` lists and string cancel replies are all understood."""
+    with Emulator(quirks=quirks).start() as emulator, JobClient(emulator.url) as client:
+        assert client.list_jobs() == []
+        job_id = emulator.add_job(status="RUNNING")
+        assert client.cancel_job(job_id) == f"Successfully cancel job: {job_id}"
+        with pytest.raises(JobAlreadyFinished):
+            client.cancel_job(job_id)
+        with pytest.raises(JobNotFound):
+            client.get_job("424242")
+
+
+def test_against_the_emulator_unknown_status_and_stale_pid(emulator: Emulator) -> None:
+    """UNKNOWN status is read, and a stale-pid cancel is a server error with code 103."""
+    job_id = emulator.add_job(status="RUNNING", stale_pid=True)
+    odd = emulator.add_job(status="SUCCESS")
+    emulator.set_status(odd, "UNKNOWN")
+    with JobClient(emulator.url) as client:
+        assert client.get_job(odd).status == "UNKNOWN"
+        with pytest.raises(InteractiveServerError) as caught:
+            client.cancel_job(job_id)
+        assert caught.value.code == 103
+
+
+def test_against_the_emulator_failures_are_retried_then_reported(emulator: Emulator) -> None:
+    """One injected 500 is retried away; a dropped connection on every try becomes 'unavailable'."""
+    emulator.add_job(status="SUCCESS")
+    with JobClient(emulator.url, backoff=0.01) as client:
+        emulator.faults.fail_next(1, status=500)
+        assert len(client.list_jobs()) == 1
+        emulator.faults.drop_next(3)
+        with pytest.raises(InteractiveUnavailable) as caught:
+            client.list_jobs()
+        assert "closed the connection" in caught.value.reason

@@ -145,3 +145,46 @@ def validate_job_id(raw: object) -> str:
     if not (0 < len(text) <= MAX_JOB_ID_DIGITS and text.isascii() and text.isdigit()):
         raise InvalidJobId(text[:40])
     return text
+
+
+# Statuses a completion notice can announce.
+NOTICE_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
+
+
+class FinishedJob(BaseModel):
+    """What a completion notice says about one job: kept in the notice ledger, so a notice rendered
+    again after a restart says exactly what it would have said before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    status: str
+    graph_id: str | None = None
+    start_time_ms: int | None = None
+    end_time_ms: int | None = None
+    cancelled_by: str | None = None  # a Slack user id, when the cancel came through jobbot
+    log_tail: str = ""  # the last lines only, for a failure's thread reply
+
+    @property
+    def started_at(self) -> datetime | None:
+        return _from_ms(self.start_time_ms)
+
+    @property
+    def ended_at(self) -> datetime | None:
+        return _from_ms(self.end_time_ms)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        start, end = self.started_at, self.ended_at
+        return (end - start).total_seconds() if start and end and end >= start else None
+
+
+class Subscription(BaseModel):
+    """A channel that receives completion notices, with its own status filter."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: str
+    statuses: tuple[str, ...] = NOTICE_STATUSES
+    added_by: str
+    added_at: datetime

@@ -13,7 +13,7 @@ from types import FrameType
 from jobbot import __version__, logs
 from jobbot.app import Bot, create_bot
 from jobbot.config import Settings, load_settings
-from jobbot.errors import ConfigError
+from jobbot.errors import ConfigError, JobbotError
 
 log = logging.getLogger("jobbot")
 
@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level, secrets=_secrets(settings))
 
-    bot = create_bot(settings)
+    try:
+        bot = create_bot(settings)
+    except JobbotError as exc:
+        print(f"jobbot: {exc}", file=sys.stderr)
+        return 2
     try:
         identity = bot.verify_slack()
     except ConfigError as exc:
@@ -48,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         identity,
         settings.interactive_admin_endpoint,
     )
+    bot.start_notifier()
     try:
         if settings.socket_mode:
             _serve_socket_mode(bot)

@@ -1,8 +1,9 @@
-"""Wiring: settings in, a ready bot out (bolt app, shared job client, work pool). No serving here."""
+"""Wiring: settings in, a ready bot out (bolt app, shared job client, store, notifier). No serving here."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -18,8 +19,11 @@ from slack_sdk.http_retry.builtin_handlers import (
 
 from jobbot.config import Settings
 from jobbot.errors import ConfigError
-from jobbot.handlers import Clock, JobsHandlers, utc_now
+from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.interactive import JobClient
+from jobbot.notifier import Notifier
+from jobbot.slack_poster import SlackPoster
+from jobbot.store import Store, open_store
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -38,8 +42,12 @@ class Bot:
     app: App
     jobs: JobClient
     work: ThreadPoolExecutor
+    store: Store
     settings: Settings
-    closed: bool = field(default=False)
+    notifier: Notifier | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _notifier_thread: threading.Thread | None = None
+    closed: bool = False
 
     def verify_slack(self) -> str:
         """Check the bot token with `auth.test`; returns the bot's name for the start-up log line."""
@@ -63,16 +71,32 @@ class Bot:
         # The handler's Web API client is the app's, so SLACK_API_URL applies to it too.
         return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
 
+    def start_notifier(self) -> None:
+        """Run the notifier's poll loop on a background thread (when notices are switched on)."""
+        if self.notifier is None or self._notifier_thread is not None:
+            return
+        notifier = self.notifier
+        self._notifier_thread = threading.Thread(
+            target=notifier.run, args=(self._stop,), name="jobbot-notifier", daemon=True
+        )
+        self._notifier_thread.start()
+        log.info("notifier polling every %g s", notifier.poll_interval)
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self._stop.set()
+        if self._notifier_thread is not None:
+            # A poll in progress finishes its current step; the ledger makes an interrupted one safe.
+            self._notifier_thread.join(timeout=15)
         self.work.shutdown(wait=False, cancel_futures=True)
         self.jobs.close()
+        self.store.close()
 
 
 def slack_web_client(settings: Settings) -> WebClient:
-    """The Web API client: honours SLACK_API_URL and retries rate limits, 5xx and dropped connections."""
+    """The Web API client for replies: honours SLACK_API_URL; retries rate limits, 5xx and lost connections."""
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
@@ -85,11 +109,23 @@ def slack_web_client(settings: Settings) -> WebClient:
     )
 
 
+def notice_client(settings: Settings) -> WebClient:
+    """The Web API client for notices: retries only 429s (never posted), so no retry can post twice."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
 def create_bot(
     settings: Settings,
     *,
     slack_client: WebClient | None = None,
     jobs: JobClient | None = None,
+    store: Store | None = None,
+    poster: SlackPoster | None = None,
     clock: Clock = utc_now,
 ) -> Bot:
     client = slack_client or slack_web_client(settings)
@@ -105,6 +141,26 @@ def create_bot(
         raise_error_for_unhandled_request=False,
     )
     jobs = jobs or JobClient(settings.interactive_admin_endpoint)
+    store = store or open_store(settings.jobbot_database_url)
     work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="jobbot-work")
-    JobsHandlers(jobs, cancel_users=settings.jobbot_cancel_users, work=work, clock=clock).register(app)
-    return Bot(app=app, jobs=jobs, work=work, settings=settings)
+    notices = NoticeSettings(
+        enabled=settings.jobbot_notifier,
+        default_channel=settings.jobbot_notify_channel,
+        default_statuses=settings.jobbot_notify_statuses,
+    )
+    JobsHandlers(
+        jobs, cancel_users=settings.jobbot_cancel_users, work=work, store=store, notices=notices, clock=clock
+    ).register(app)
+    notifier = None
+    if settings.jobbot_notifier:
+        notifier = Notifier(
+            jobs,
+            store,
+            poster or SlackPoster(notice_client(settings)),
+            clock=clock,
+            default_channel=settings.jobbot_notify_channel,
+            default_statuses=settings.jobbot_notify_statuses,
+            poll_interval=settings.jobbot_poll_interval,
+            reconcile_interval=settings.jobbot_reconcile_interval,
+        )
+    return Bot(app=app, jobs=jobs, work=work, store=store, settings=settings, notifier=notifier)

@@ -12,8 +12,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobbot.errors import ConfigError
+from jobbot.models import NOTICE_STATUSES
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 _SECRETS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
@@ -27,6 +29,12 @@ _EXPECTED = {
     "PORT": "a TCP port number between 1 and 65535",
     "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
     "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
+    "JOBBOT_NOTIFIER": "on or off",
+    "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 1 to 3600",
+    "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
+    "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
+    "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
+    "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
 }
 
 
@@ -45,6 +53,12 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     jobbot_cancel_users: Annotated[frozenset[str], NoDecode] = frozenset()
     jobbot_log_level: str = "INFO"
+    jobbot_notifier: bool = True
+    jobbot_poll_interval: float = Field(default=10.0, ge=1, le=3600)
+    jobbot_reconcile_interval: float = Field(default=600.0, ge=10, le=86400)
+    jobbot_notify_channel: str | None = None
+    jobbot_notify_statuses: Annotated[tuple[str, ...], NoDecode] = NOTICE_STATUSES
+    jobbot_database_url: str = "sqlite:///jobbot.db"
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -94,6 +108,44 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
         return ids
+
+    @field_validator("jobbot_notifier", mode="before")
+    @classmethod
+    def _on_off(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text in ("on", "true", "1", "yes"):
+            return True
+        if text in ("off", "false", "0", "no"):
+            return False
+        raise ValueError("expected on or off")
+
+    @field_validator("jobbot_notify_channel", mode="before")
+    @classmethod
+    def _channel_id(cls, value: Any) -> str | None:
+        if value is None or not str(value).strip():
+            return None
+        channel = str(value).strip()
+        if not _CHANNEL_ID.match(channel):
+            raise ValueError(f"not a channel ID: {channel[:40]}")
+        return channel
+
+    @field_validator("jobbot_notify_statuses", mode="before")
+    @classmethod
+    def _notice_statuses(cls, value: Any) -> tuple[str, ...]:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        statuses = tuple(dict.fromkeys(str(item).strip().upper() for item in items if str(item).strip()))
+        bad = [s for s in statuses if s not in NOTICE_STATUSES]
+        if bad or not statuses:
+            raise ValueError(f"unknown statuses: {', '.join(bad)}" if bad else "no status given")
+        return statuses
+
+    @field_validator("jobbot_database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^[a-z][a-z0-9+]*://", value, re.IGNORECASE):
+            raise ValueError("not a URL")
+        return value
 
     @field_validator("jobbot_log_level", mode="before")
     @classmethod

@@ -59,3 +59,7 @@ class InteractiveServerError(JobApiError):
         self.message = message
         code_part = f", code {code}" if code is not None else ""
         super().__init__(f"the Interactive server answered HTTP {http_status}{code_part}: {message}")
+
+
+class StoreError(JobbotError):
+    """The store cannot be opened, migrated or written."""

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,12 +30,24 @@ from jobbot.errors import (
     JobNotFound,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import Job, validate_job_id
+from jobbot.models import Job, Subscription, validate_job_id
 from jobbot.mrkdwn import escape, status_label
+from jobbot.store import Store
 
 log = logging.getLogger(__name__)
 
 _SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
+
+
+@dataclass(frozen=True)
+class NoticeSettings:
+    """What the handlers need to know about completion notices."""
+
+    enabled: bool
+    default_channel: str | None
+    default_statuses: tuple[str, ...]
+
 
 Clock = Callable[[], datetime]
 
@@ -52,14 +65,17 @@ class JobsHandlers:
         *,
         cancel_users: frozenset[str],
         work: Executor,
+        store: Store,
+        notices: NoticeSettings,
         clock: Clock = utc_now,
-        gate: CancelGate | None = None,
     ) -> None:
         self._jobs = jobs
         self._cancel_users = cancel_users
         self._work = work
+        self._store = store
+        self._notices = notices
         self._clock = clock
-        self._gate = gate or CancelGate()
+        self._gate = CancelGate()
 
     def register(self, app: App) -> None:
         app.command(slack_ids.COMMAND)(self.on_command)
@@ -75,8 +91,9 @@ class JobsHandlers:
         ack()
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
-        log.info("command /jobs %s from %s", type(parsed).__name__, user_id)
-        self._submit(respond, replace=False, build=lambda: self._answer(parsed, user_id))
+        channel_id = str(command.get("channel_id") or "")
+        log.info("command /jobs %s from %s in %s", type(parsed).__name__, user_id, channel_id)
+        self._submit(respond, replace=False, build=lambda: self._answer(parsed, user_id, channel_id))
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         ack()
@@ -110,7 +127,7 @@ class JobsHandlers:
 
     # Work, run on the pool: each returns the message to show.
 
-    def _answer(self, parsed: commands.Command, user_id: str) -> Message:
+    def _answer(self, parsed: commands.Command, user_id: str, channel_id: str) -> Message:
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
@@ -120,9 +137,44 @@ class JobsHandlers:
                 if not self._may_cancel(user_id):
                     return blocks.cancel_refused(user_id)
                 return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
+            case commands.Watch(job_id=job_id):
+                return self._watch(job_id, user_id)
+            case commands.Unwatch(job_id=job_id):
+                return blocks.watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
+            case commands.Subscribe(statuses=statuses):
+                return self._subscribe(channel_id, user_id, statuses)
+            case commands.Unsubscribe():
+                return blocks.unsubscribed(channel_id, existed=self._store.unsubscribe(channel_id))
+            case commands.ListSubscriptions():
+                return blocks.subscription_list(
+                    self._store.subscriptions(),
+                    default_channel=self._notices.default_channel,
+                    default_statuses=self._notices.default_statuses,
+                )
             case commands.Help(problem=problem):
                 return blocks.usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
+
+    def _watch(self, job_id: str, user_id: str) -> Message:
+        if not self._notices.enabled:
+            return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
+        job = self._jobs.get_job(job_id)
+        if job.is_terminal:
+            return blocks.watch_already_finished(job, now=self._clock())
+        self._store.watch(job_id, user_id, self._clock())
+        return blocks.watch_started(job_id)
+
+    def _subscribe(self, channel_id: str, user_id: str, statuses: tuple[str, ...]) -> Message:
+        if not self._notices.enabled:
+            return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
+        if not _CHANNEL_ID.match(channel_id):
+            return blocks.problem(
+                "`/jobs subscribe` works in a channel. In a direct message, use `/jobs watch ID` for one job."
+            )
+        self._store.subscribe(
+            Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
+        )
+        return blocks.subscribed(channel_id, statuses)
 
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
         return blocks.job_list(self._jobs.list_jobs(), statuses=statuses, page=page, now=self._clock())
@@ -136,11 +188,16 @@ class JobsHandlers:
             job = self._jobs.get_job(job_id)
             if not job.is_active:
                 return self._already_finished(job)
+            # Recorded first, so that the completion notice can say who cancelled whenever it is built.
+            self._store.record_cancel(job_id, user_id, self._clock())
             try:
                 server_says = self._jobs.cancel_job(job_id)
             except JobAlreadyFinished:
+                self._store.forget_cancel(job_id, user_id)
                 return self._already_finished(self._jobs.get_job(job_id))
-            self._gate.record(job_id, user_id)
+            except JobbotError:
+                self._store.forget_cancel(job_id, user_id)
+                raise
             log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
             notice = (
                 f":no_entry_sign: <@{user_id}> cancelled job {job_id}. "
@@ -159,7 +216,7 @@ class JobsHandlers:
     def _already_finished(self, job: Job) -> Message:
         ended = status_label(job.status)
         notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
-        who = self._gate.cancelled_by(job.id)
+        who = self._store.cancelled_by(job.id)
         if who and job.status in ("CANCELLED", "FAILED"):
             notice += f" (cancelled by <@{who}>)"
         return blocks.job_card(job, now=self._clock(), notice=notice + ".")

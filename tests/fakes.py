@@ -32,11 +32,36 @@ class Call:
 
 @dataclass
 class Scripted:
-    """A canned failure for the next call(s) of one Web API method."""
+    """A canned failure for the next call(s) of one Web API method.
+
+    `hang_up_after_success`: do the call (post the message) but close the connection without an
+    answer, as when the network fails after Slack accepted a message.
+    """
 
     status: int = 200
     body: dict[str, Any] | str = field(default_factory=lambda: {"ok": False, "error": "internal_error"})
     headers: dict[str, str] = field(default_factory=dict)
+    hang_up_after_success: bool = False
+
+
+@dataclass
+class Posted:
+    """A message the fake holds, as conversations.history would return it."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+    thread_ts: str | None
+
+    def as_history(self, with_metadata: bool) -> dict[str, Any]:
+        message: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
+        if self.thread_ts:
+            message["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            message["metadata"] = self.metadata
+        return message
 
 
 class FakeSlack:
@@ -44,9 +69,10 @@ class FakeSlack:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.posted: list[Posted] = []
         self._scripts: dict[str, list[Scripted]] = {}
         self._changed = threading.Condition()
-        self._ts = 0
+        self._ts = 0.0
         self.socket_url = ""
         fake = self
 
@@ -117,22 +143,34 @@ class FakeSlack:
         self.wait_for(lambda: len(self.responses(name)) >= count, timeout)
         return self.responses(name)
 
+    def messages(self, channel: str | None = None) -> list[Posted]:
+        """Messages posted so far (optionally to one channel), oldest first."""
+        with self._changed:
+            return [m for m in self.posted if channel is None or m.channel == channel]
+
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
         raw = request.rfile.read(length).decode() if length else ""
+        path, _, query = request.path.partition("?")
         body: dict[str, Any]
         if request.headers.get("Content-Type", "").startswith("application/json"):
             body = json.loads(raw) if raw else {}
         else:
-            body = dict(parse_qsl(raw, keep_blank_values=True))
-        call = Call(path=request.path, body=body, headers={k.lower(): v for k, v in request.headers.items()})
+            body = dict(parse_qsl(raw or query, keep_blank_values=True))
+        call = Call(path=path, body=body, headers={k.lower(): v for k, v in request.headers.items()})
         with self._changed:
             self.calls.append(call)
             scripted = self._scripts.get(call.method) or []
             answer = scripted.pop(0) if scripted else None
-            self._ts += 1
-            ts = f"1700000000.{self._ts:06d}"
+            # Real-time stamps, strictly increasing, as Slack's message ts are.
+            self._ts = max(self._ts + 0.000001, time.time())
+            ts = f"{self._ts:.6f}"
             self._changed.notify_all()
+        if answer is not None and answer.hang_up_after_success:
+            self._normal_answer(call, ts)
+            request.close_connection = True
+            request.connection.shutdown(2)
+            return
         if answer is None:
             answer = Scripted(200, self._normal_answer(call, ts))
         payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
@@ -163,9 +201,42 @@ class FakeSlack:
                 "bot_id": "B0001",
                 "url": "https://test.slack.com/",
             }
-        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+        if method == "chat.postMessage":
+            message = Posted(
+                channel=str(call.body.get("channel")),
+                ts=ts,
+                text=str(call.body.get("text") or ""),
+                blocks=_maybe_json(call.body.get("blocks")) or [],
+                metadata=_maybe_json(call.body.get("metadata")),
+                thread_ts=call.body.get("thread_ts"),
+            )
+            with self._changed:
+                self.posted.append(message)
+                self._changed.notify_all()
+            return {"ok": True, "channel": message.channel, "ts": ts, "message": message.as_history(True)}
+        if method in ("chat.update", "chat.postEphemeral"):
             return {"ok": True, "channel": call.body.get("channel", "C0001"), "ts": call.body.get("ts", ts)}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(call.body.get("users", "X"))[1:]}}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(call)
         return {"ok": True}
+
+    def _history(self, call: Call) -> dict[str, Any]:
+        channel = call.body.get("channel")
+        with_metadata = str(call.body.get("include_all_metadata")).lower() in ("1", "true")
+        if call.method == "conversations.replies":
+            parent = call.body.get("ts")
+            found = [m for m in self.messages(channel) if m.ts == parent or m.thread_ts == parent]
+        else:
+            oldest = float(call.body.get("oldest") or 0)
+            found = [m for m in self.messages(channel) if not m.thread_ts and float(m.ts) >= oldest]
+            found.reverse()  # newest first, as Slack answers
+        return {"ok": True, "messages": [m.as_history(with_metadata) for m in found], "has_more": False}
+
+
+def _maybe_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:

@@ -1,0 +1,332 @@
+"""Completion notices: poll the Interactive server, remember what was told, post each notice once.
+
+`poll_once()` holds the logic (observe jobs, enqueue notices in the ledger, deliver open deliveries);
+`run()` is only the loop. The clock, the job client, the store and the Slack poster are injected.
+
+Exactly once rests on two things. Job statuses and the notices they cause are written in one
+transaction, so a crash loses neither alone. Every delivery is marked "posting" before the post and
+carries its ledger key as message metadata, so after a crash a delivery whose outcome is unknown is
+looked up in the channel's history before it is posted again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from jobbot import blocks
+from jobbot.blocks import Message
+from jobbot.errors import JobApiError, JobNotFound, StoreError
+from jobbot.interactive import JobClient
+from jobbot.models import FinishedJob, Job
+from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
+from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
+
+log = logging.getLogger(__name__)
+
+# More notices than this for one destination in one poll become a digest.
+DIGEST_THRESHOLD = 3
+# New ids probed per poll; a longer run of new jobs is picked up over the next polls or the reconcile.
+MAX_NEW_JOBS_PER_POLL = 200
+# A failure's thread reply shows this much of the end of its log.
+FAILURE_LOG_LINES = 40
+FAILURE_LOG_CHARS = 4000
+# While GraphScope is down, polls back off to at most this many seconds apart.
+MAX_BACKOFF_SECONDS = 60.0
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class PollReport:
+    """What one poll did, for logs, tests and metrics."""
+
+    finished: list[str] = field(default_factory=list)
+    new_notices: int = 0
+    posted: int = 0
+    failed: int = 0
+    reconciled: bool = False
+    interactive_error: str | None = None
+    slack_error: str | None = None
+
+
+class Notifier:
+    """Announces finished jobs to channels and watchers."""
+
+    def __init__(
+        self,
+        jobs: JobClient,
+        store: Store,
+        poster: SlackPoster,
+        *,
+        clock: Clock,
+        default_channel: str | None,
+        default_statuses: Sequence[str],
+        poll_interval: float,
+        reconcile_interval: float,
+    ) -> None:
+        self._jobs = jobs
+        self._store = store
+        self._poster = poster
+        self._clock = clock
+        self._default_channel = default_channel
+        self._default_statuses = tuple(default_statuses)
+        self.poll_interval = poll_interval
+        self._reconcile_interval = timedelta(seconds=reconcile_interval)
+        # The first poll of a process re-reads everything: jobs may have finished while it was down.
+        self._first_poll = True
+        # (destination, error) pairs already logged at ERROR: an archived channel is reported once.
+        self._reported_failures: set[tuple[str, str]] = set()
+
+    # The loop.
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set, backing off while GraphScope or Slack is unavailable."""
+        delay = self.poll_interval
+        while not stop.is_set():
+            try:
+                report = self.poll_once()
+            except StoreError as exc:
+                log.error("notifier: the store failed: %s", exc)
+                report = PollReport(interactive_error=str(exc))
+            except Exception:
+                log.exception("notifier: unexpected error; will try again")
+                report = PollReport(interactive_error="unexpected error")
+            if report.interactive_error or report.slack_error:
+                delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
+            else:
+                delay = self.poll_interval
+            stop.wait(delay)
+
+    # One poll.
+
+    def poll_once(self) -> PollReport:
+        report = PollReport()
+        try:
+            self._observe(report)
+        except JobApiError as exc:
+            # Nothing is recorded from a poll that failed part-way; the next one starts over.
+            report.interactive_error = str(exc)
+            log.warning("notifier: could not read jobs: %s", exc)
+        self._group()
+        self._deliver(report)
+        return report
+
+    def _observe(self, report: PollReport) -> None:
+        now = self._clock()
+        if not self._store.baseline_taken():
+            jobs = self._jobs.list_jobs()
+            self._store.take_baseline([_tracked(j) for j in jobs], now)
+            log.info("notifier: first start; %d existing jobs recorded, none announced", len(jobs))
+            self._first_poll = False
+            report.reconciled = True
+            return
+        offline = self._first_poll
+        last = self._store.last_reconcile()
+        reconcile = offline or last is None or now - last >= self._reconcile_interval
+        seen, finished = self._reconcile() if reconcile else self._steady_poll()
+        notices = [
+            NoticeRow(notice, destination, offline)
+            for job in finished
+            for notice in [self._finished(job)]
+            for destination in self._destinations(notice)
+        ]
+        report.new_notices = self._store.record_poll(seen, notices, now=now, reconciled=reconcile)
+        report.finished = [j.id for j in finished]
+        report.reconciled = reconcile
+        self._first_poll = False
+        if finished:
+            log.info(
+                "notifier: %d job(s) finished: %s", len(finished), ", ".join(j.id for j in finished[:20])
+            )
+
+    def _steady_poll(self) -> tuple[list[TrackedJob], list[Job]]:
+        """Re-read active jobs one by one, then ask for ids above the highest known: flat in history size."""
+        seen: list[TrackedJob] = []
+        finished: list[Job] = []
+        for job_id in self._store.active_job_ids():
+            try:
+                job = self._jobs.get_job(job_id)
+            except JobNotFound:
+                # History is never deleted; a vanished job means a reset server. Stop asking, say nothing.
+                log.warning("notifier: job %s is no longer on the server; no longer watching it", job_id)
+                seen.append(TrackedJob(job_id, "GONE", True))
+                continue
+            seen.append(_tracked(job))
+            if job.is_terminal:
+                finished.append(job)
+        next_id = self._store.high_water() + 1
+        for _ in range(MAX_NEW_JOBS_PER_POLL):
+            try:
+                job = self._jobs.get_job(str(next_id))
+            except JobNotFound:
+                break
+            seen.append(_tracked(job))
+            if job.is_terminal:
+                finished.append(job)
+            next_id += 1
+        return seen, finished
+
+    def _reconcile(self) -> tuple[list[TrackedJob], list[Job]]:
+        """Read the whole list: catches gaps in ids and jobs changed behind our back."""
+        known = self._store.job_statuses()
+        seen: list[TrackedJob] = []
+        finished: list[Job] = []
+        for job in self._jobs.list_jobs():
+            if not job.id.isdecimal():
+                continue
+            before = known.get(job.id)
+            if before is None or before.status != job.status:
+                seen.append(_tracked(job))
+            # Only the first final status is announced: a CANCELLED the loader later overwrites with
+            # FAILED is one event, not two.
+            if job.is_terminal and (before is None or not before.terminal):
+                finished.append(job)
+        return seen, finished
+
+    def _finished(self, job: Job) -> FinishedJob:
+        tail = ""
+        if job.status == "FAILED":
+            tail = "\n".join(job.log.rstrip("\n").splitlines()[-FAILURE_LOG_LINES:])[-FAILURE_LOG_CHARS:]
+        return FinishedJob(
+            id=job.id,
+            status=job.status,
+            graph_id=job.graph_id,
+            start_time_ms=job.start_time_ms,
+            end_time_ms=job.end_time_ms,
+            cancelled_by=self._store.cancelled_by(job.id) if job.status in ("CANCELLED", "FAILED") else None,
+            log_tail=tail,
+        )
+
+    def _destinations(self, job: FinishedJob) -> list[str]:
+        destinations = []
+        if self._default_channel and job.status in self._default_statuses:
+            destinations.append(self._default_channel)
+        destinations += [s.channel_id for s in self._store.subscriptions() if job.status in s.statuses]
+        destinations += self._store.watchers(job.id)
+        return list(dict.fromkeys(destinations))
+
+    # Grouping notices into Slack messages.
+
+    def _group(self) -> None:
+        by_destination: dict[str, list[NoticeRow]] = {}
+        for row in self._store.ungrouped_notices():
+            by_destination.setdefault(row.destination, []).append(row)
+        groups: list[list[NoticeRow]] = []
+        for rows in by_destination.values():
+            if len(rows) > DIGEST_THRESHOLD:
+                rows.sort(key=lambda r: int(r.job.id), reverse=True)
+                groups += [
+                    rows[i : i + blocks.DIGEST_MAX_JOBS] for i in range(0, len(rows), blocks.DIGEST_MAX_JOBS)
+                ]
+            else:
+                groups += [[row] for row in rows]
+        if groups:
+            self._store.group_notices(groups, self._clock())
+
+    # Delivery.
+
+    def _deliver(self, report: PollReport) -> None:
+        for delivery in self._store.open_deliveries():
+            try:
+                self._deliver_one(delivery, report)
+            except PostUncertain as exc:
+                # The outcome is unknown: the state says so, and the next poll looks before it posts.
+                report.slack_error = str(exc)
+                log.warning("notifier: delivery %d to %s: %s", delivery.id, delivery.destination, exc)
+                return
+            except PostRefused as exc:
+                if exc.permanent:
+                    self._store.set_delivery_state(
+                        delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
+                    )
+                    report.failed += 1
+                    first_time = (delivery.destination, exc.error) not in self._reported_failures
+                    self._reported_failures.add((delivery.destination, exc.error))
+                    log.log(
+                        logging.ERROR if first_time else logging.DEBUG,
+                        "notifier: cannot post to %s (%s); %d notice(s) for job(s) %s not delivered. %s",
+                        delivery.destination,
+                        exc.error,
+                        len(delivery.jobs),
+                        ", ".join(j.id for j in delivery.jobs),
+                        _advice(exc.error),
+                    )
+                    continue
+                report.slack_error = exc.error
+                log.warning(
+                    "notifier: Slack refused delivery %d for now (%s); will retry", delivery.id, exc.error
+                )
+                return
+
+    def _deliver_one(self, delivery: Delivery, report: PollReport) -> None:
+        channel = delivery.channel or self._poster.channel_for(delivery.destination)
+        key = f"{self._store.instance_id}:{delivery.id}"
+        state, ts = delivery.state, delivery.ts
+        if state is DeliveryState.POSTING:
+            ts = self._poster.find(channel, key, oldest=delivery.created_at)
+            if ts:
+                log.info(
+                    "notifier: delivery %d was already posted (found in history); not posting again",
+                    delivery.id,
+                )
+                state = DeliveryState.POSTED
+        if state in (DeliveryState.PENDING, DeliveryState.POSTING):
+            self._store.set_delivery_state(
+                delivery.id, DeliveryState.POSTING, now=self._clock(), channel=channel, attempted=True
+            )
+            try:
+                ts = self._poster.post(channel, self._message(delivery), key=key)
+            except PostRefused:
+                # Slack answered without posting: nothing is in the channel, so a plain retry is safe.
+                self._store.set_delivery_state(delivery.id, DeliveryState.PENDING, now=self._clock())
+                raise
+            report.posted += 1
+            state = DeliveryState.POSTED
+        failed_logs = [j for j in delivery.jobs if j.status == "FAILED"]
+        if state is DeliveryState.POSTED and not failed_logs:
+            self._store.set_delivery_state(
+                delivery.id, DeliveryState.DONE, now=self._clock(), channel=channel, ts=ts
+            )
+            return
+        if state is DeliveryState.POSTED:
+            self._store.set_delivery_state(
+                delivery.id, DeliveryState.POSTED, now=self._clock(), channel=channel, ts=ts
+            )
+        assert ts is not None
+        thread_key = key + ":log"
+        if state is DeliveryState.THREADING and self._poster.find(
+            channel, thread_key, oldest=delivery.created_at, thread_ts=ts
+        ):
+            self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
+            return
+        self._store.set_delivery_state(delivery.id, DeliveryState.THREADING, now=self._clock())
+        try:
+            self._poster.post(channel, blocks.failure_log_reply(failed_logs), key=thread_key, thread_ts=ts)
+        except PostRefused:
+            self._store.set_delivery_state(delivery.id, DeliveryState.POSTED, now=self._clock())
+            raise
+        self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
+
+    @staticmethod
+    def _message(delivery: Delivery) -> Message:
+        if len(delivery.jobs) == 1:
+            return blocks.completion_notice(delivery.jobs[0])
+        return blocks.completion_digest(delivery.jobs, offline=delivery.offline)
+
+
+def _tracked(job: Job) -> TrackedJob:
+    return TrackedJob(job.id, job.status, job.is_terminal)
+
+
+def _advice(error: str) -> str:
+    if error == "not_in_channel":
+        return "Invite the bot to the channel (/invite @jobbot) for future notices."
+    if error in ("is_archived", "channel_is_archived"):
+        return "The channel is archived; /jobs unsubscribe there or change JOBBOT_NOTIFY_CHANNEL."
+    if error == "channel_not_found":
+        return "Check the channel ID (JOBBOT_NOTIFY_CHANNEL or the subscription) and that the bot can see it."
+    return ""

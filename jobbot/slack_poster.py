@@ -1,0 +1,176 @@
+"""Posts notices to Slack and finds them again: every message carries metadata with its ledger key, so
+after a crash jobbot can tell "posted but not recorded" from "never posted"."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from jobbot.blocks import Message
+from jobbot.errors import JobbotError
+
+log = logging.getLogger(__name__)
+
+METADATA_EVENT = "jobbot_notice"
+# Slack allows about one message a second per channel; short bursts are tolerated.
+MIN_SECONDS_BETWEEN_POSTS = 1.0
+# How far to look back for a message whose outcome we did not learn: a few pages of history.
+HISTORY_PAGES = 5
+
+# The destination itself refuses: retrying will not help until someone changes the channel or app.
+DESTINATION_ERRORS = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "channel_is_archived",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "restricted_action_thread_only_channel",
+        "restricted_action_non_threadable_channel",
+        "cannot_dm_bot",
+        "user_not_found",
+        "user_disabled",
+        "user_not_visible",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "messages_tab_disabled",
+    }
+)
+# The message itself is wrong: a bug on our side, never fixed by retrying.
+MESSAGE_ERRORS = frozenset(
+    {
+        "invalid_blocks",
+        "invalid_blocks_format",
+        "msg_too_long",
+        "no_text",
+        "too_many_attachments",
+        "invalid_metadata_format",
+        "invalid_metadata_schema",
+        "metadata_too_large",
+        "metadata_must_be_sent_from_app",
+    }
+)
+
+
+class PostRefused(JobbotError):
+    """Slack answered and did not post. `permanent`: do not try this delivery again."""
+
+    def __init__(self, error: str, *, permanent: bool) -> None:
+        self.error = error
+        self.permanent = permanent
+        super().__init__(f"Slack refused the message: {error}")
+
+
+class PostUncertain(JobbotError):
+    """No answer from Slack: the message may or may not have been posted."""
+
+
+class SlackPoster:
+    """chat.postMessage with ledger keys, paced per channel; history searches to recover outcomes.
+
+    Give it a WebClient that retries only rate limits (`notice_client`): retrying a post after a lost
+    answer or a 5xx could post it twice, so those come back as PostUncertain and the ledger decides.
+    """
+
+    def __init__(
+        self,
+        client: WebClient,
+        *,
+        min_interval: float = MIN_SECONDS_BETWEEN_POSTS,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._client = client
+        self._min_interval = min_interval
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._last_post: dict[str, float] = {}
+        self._dm_channels: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def channel_for(self, destination: str) -> str:
+        """A channel id as is; a user id becomes the id of the bot's direct-message channel with them."""
+        if not destination.startswith(("U", "W")):
+            return destination
+        with self._lock:
+            known = self._dm_channels.get(destination)
+        if known:
+            return known
+        response = self._call(self._client.conversations_open, users=destination)
+        channel = str(response["channel"]["id"])
+        with self._lock:
+            self._dm_channels[destination] = channel
+        return channel
+
+    def post(self, channel: str, message: Message, *, key: str, thread_ts: str | None = None) -> str:
+        """Post and return the message's ts."""
+        self._pace(channel)
+        kwargs: dict[str, Any] = {
+            "channel": channel,
+            "text": message.text,
+            "blocks": message.blocks,
+            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts:
+            kwargs["thread_ts"] = thread_ts
+        response = self._call(self._client.chat_postMessage, **kwargs)
+        return str(response["ts"])
+
+    def find(self, channel: str, key: str, *, oldest: datetime, thread_ts: str | None = None) -> str | None:
+        """The ts of our message carrying `key` in the channel (or thread) since `oldest`, if Slack has it."""
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+            params: dict[str, Any] = {"channel": channel, "include_all_metadata": True, "limit": 200}
+            if cursor:
+                params["cursor"] = cursor
+            if thread_ts:
+                response = self._call(self._client.conversations_replies, ts=thread_ts, **params)
+            else:
+                # A minute of slack for clock skew between this host and Slack.
+                oldest_ts = f"{oldest.timestamp() - 60:.6f}"
+                response = self._call(self._client.conversations_history, oldest=oldest_ts, **params)
+            for message in response.get("messages") or []:
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == METADATA_EVENT
+                    and (metadata.get("event_payload") or {}).get("key") == key
+                ):
+                    return str(message["ts"])
+            cursor = ((response.get("response_metadata") or {}).get("next_cursor")) or None
+            if not cursor:
+                return None
+        return None
+
+    def _pace(self, channel: str) -> None:
+        with self._lock:
+            now = self._monotonic()
+            wait = self._last_post.get(channel, float("-inf")) + self._min_interval - now
+            self._last_post[channel] = now + max(wait, 0.0)
+        if wait > 0:
+            self._sleep(wait)
+
+    @staticmethod
+    def _call(method: Callable[..., Any], **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            if status >= 500:
+                # Slack may have posted before failing: only its history can tell.
+                raise PostUncertain(f"Slack answered HTTP {status}") from None
+            error = str(exc.response.get("error") or f"HTTP {status}")
+            permanent = error in DESTINATION_ERRORS or error in MESSAGE_ERRORS
+            raise PostRefused(error, permanent=permanent) from None
+        except OSError as exc:
+            # Connection reset, timeout, DNS: slack_sdk's retry handlers already tried again.
+            raise PostUncertain(f"no answer from Slack: {exc}") from None

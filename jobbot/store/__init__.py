@@ -1,0 +1,9 @@
+"""The store: what jobbot must remember across restarts (jobs seen, the notice ledger, subscriptions,
+watches, who cancelled what). One interface; one module per database engine."""
+
+from __future__ import annotations
+
+from jobbot.store.base import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
+from jobbot.store.open import open_store
+
+__all__ = ["Delivery", "DeliveryState", "NoticeRow", "Store", "TrackedJob", "open_store"]

@@ -1,0 +1,123 @@
+"""The store interface and the records that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from jobbot.models import FinishedJob, Subscription
+
+
+class DeliveryState(StrEnum):
+    """Where one Slack message of the ledger stands.
+
+    `POSTING` and `THREADING` mean "a post was attempted and its outcome is unknown": after a crash, the
+    destination's history is searched for the message before posting again.
+    """
+
+    PENDING = "pending"
+    POSTING = "posting"
+    POSTED = "posted"  # the notice is in Slack; a failure's thread reply is still to come
+    THREADING = "threading"
+    DONE = "done"
+    FAILED = "failed"  # Slack refused for good (channel archived, bot not in channel): reported once
+
+
+OPEN_STATES = (DeliveryState.PENDING, DeliveryState.POSTING, DeliveryState.POSTED, DeliveryState.THREADING)
+
+
+@dataclass(frozen=True)
+class TrackedJob:
+    """A job as the notifier last saw it."""
+
+    id: str
+    status: str
+    terminal: bool
+
+
+@dataclass(frozen=True)
+class NoticeRow:
+    """One (job, final status, destination) of the ledger, not yet grouped into a Slack message."""
+
+    job: FinishedJob
+    destination: str
+    offline: bool
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One Slack message carrying one notice or a digest of several."""
+
+    id: int
+    destination: str  # a channel id, or a user id for a direct message
+    channel: str | None  # where it was posted (a user's DM channel once opened)
+    state: DeliveryState
+    ts: str | None
+    offline: bool
+    attempts: int
+    created_at: datetime
+    jobs: tuple[FinishedJob, ...]
+
+
+class Store(Protocol):
+    """Everything the notifier and the handlers persist. Every method is one transaction."""
+
+    instance_id: str  # random, made with the schema: tells this ledger's messages from another's
+
+    def close(self) -> None: ...
+
+    # Jobs the notifier has seen.
+    def baseline_taken(self) -> bool: ...
+    def take_baseline(self, jobs: Iterable[TrackedJob], now: datetime) -> None: ...
+    def high_water(self) -> int: ...
+    def active_job_ids(self) -> list[str]: ...
+    def job_statuses(self) -> dict[str, TrackedJob]: ...
+    def last_reconcile(self) -> datetime | None: ...
+
+    def record_poll(
+        self,
+        seen: Sequence[TrackedJob],
+        notices: Sequence[NoticeRow],
+        *,
+        now: datetime,
+        reconciled: bool,
+    ) -> int:
+        """Record job statuses and enqueue notices together, so a crash can lose neither alone.
+
+        Notices already in the ledger (same job, status, destination) are ignored; returns how many
+        were new. Watches of jobs that reached a final status are removed.
+        """
+        ...
+
+    # The notice ledger.
+    def ungrouped_notices(self) -> list[NoticeRow]: ...
+    def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]: ...
+    def open_deliveries(self) -> list[Delivery]: ...
+    def set_delivery_state(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        channel: str | None = None,
+        ts: str | None = None,
+        error: str | None = None,
+        attempted: bool = False,
+    ) -> None: ...
+    def notice_count(self, job_id: str) -> int: ...
+
+    # Subscriptions and watches.
+    def subscribe(self, subscription: Subscription) -> None: ...
+    def unsubscribe(self, channel_id: str) -> bool: ...
+    def subscriptions(self) -> list[Subscription]: ...
+    def watch(self, job_id: str, user_id: str, now: datetime) -> None: ...
+    def unwatch(self, job_id: str, user_id: str) -> bool: ...
+    def watchers(self, job_id: str) -> list[str]: ...
+
+    # Who cancelled what through jobbot.
+    def record_cancel(self, job_id: str, user_id: str, now: datetime) -> None: ...
+    def forget_cancel(self, job_id: str, user_id: str) -> None: ...
+    def cancelled_by(self, job_id: str) -> str | None: ...

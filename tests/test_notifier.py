@@ -1,0 +1,306 @@
+"""Completion notices, one poll at a time: baseline, transitions, digests, ledger recovery, failures."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+
+from jobbot.emulator import Emulator
+from jobbot.interactive import JobClient
+from jobbot.models import NOTICE_STATUSES, Subscription
+from jobbot.notifier import DIGEST_THRESHOLD, Notifier
+from jobbot.slack_poster import METADATA_EVENT, SlackPoster
+from jobbot.store import DeliveryState
+from jobbot.store.sqlite import SqliteStore
+from tests.fakes import FakeSlack, Posted, Scripted
+
+CHANNEL = "C0NOTICES"
+
+
+class FakeClock:
+    """The notifier's clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@dataclass
+class World:
+    emulator: Emulator
+    slack: FakeSlack
+    store: SqliteStore
+    clock: FakeClock
+    db_path: Path
+    clients: list[JobClient]
+
+    def notifier(self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES) -> Notifier:
+        """A notifier as a fresh process would build it, on the same store."""
+        client = WebClient(token="xoxb-test", base_url=self.slack.api_url, retry_handlers=[
+            RateLimitErrorRetryHandler(max_retry_count=1)])
+        jobs = JobClient(self.emulator.url, backoff=0.01)
+        self.clients.append(jobs)
+        return Notifier(
+            jobs,
+            self.store,
+            SlackPoster(client, min_interval=0),
+            clock=self.clock,
+            default_channel=default_channel,
+            default_statuses=statuses,
+            poll_interval=10,
+            reconcile_interval=600,
+        )
+
+    def notices(self, channel: str = CHANNEL) -> list[Posted]:
+        """Top-level jobbot messages in a channel (notices and digests)."""
+        return [m for m in self.slack.messages(channel) if m.metadata and not m.thread_ts]
+
+
+@pytest.fixture
+def world(tmp_path: Path, emulator: Emulator, fake_slack: FakeSlack) -> Iterator[World]:
+    store = SqliteStore(str(tmp_path / "jobbot.db"))
+    world = World(emulator, fake_slack, store, FakeClock(), tmp_path / "jobbot.db", [])
+    yield world
+    for client in world.clients:
+        client.close()
+    store.close()
+
+
+def text_of(message: Posted) -> str:
+    return message.text + str(message.blocks)
+
+
+def test_first_start_records_history_and_announces_nothing(world: World) -> None:
+    """Jobs that finished before jobbot ever ran are recorded, not announced."""
+    for status in ("SUCCESS", "FAILED", "CANCELLED"):
+        world.emulator.add_job(status=status)
+    world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    notifier.poll_once()
+    assert world.slack.messages() == []
+    assert world.store.active_job_ids() == ["4"]
+
+
+def test_a_job_that_finishes_is_announced_once(world: World) -> None:
+    """A running job that succeeds gets one notice with its metadata key, however often we poll."""
+    job_id = world.emulator.add_job(status="RUNNING", graph_id="modern")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    [notice] = world.notices()
+    assert f"Job {job_id}" in notice.text or f"#{job_id}" in text_of(notice)
+    assert notice.metadata is not None and notice.metadata["event_type"] == METADATA_EVENT
+    assert world.store.notice_count(job_id) == 1
+
+
+def test_a_job_started_and_finished_between_polls_is_announced(world: World) -> None:
+    """A new id that is already final when first seen is still announced (ids only grow)."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="FAILED", log="step 1\nERROR: disk full\n")
+    world.clock.advance(10)
+    notifier.poll_once()
+    [notice] = world.notices()
+    assert "FAILED" in text_of(notice)
+    [reply] = [m for m in world.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
+    assert "disk full" in text_of(reply), "a failure's log tail goes in a thread reply"
+    assert world.store.notice_count(job_id) == 1
+
+
+def test_steady_polls_never_download_the_list(world: World) -> None:
+    """Between reconciles a poll reads only active jobs and the next id, never `GET /v1/job`."""
+    world.emulator.seed_history(50, log_bytes=256)
+    running = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()  # baseline: one full list
+    world.emulator.reset_stats()
+    before = len(world.emulator.requests)
+    world.clock.advance(10)
+    notifier.poll_once()
+    requests = world.emulator.requests[before:]
+    assert ("GET", "/v1/job") not in requests
+    assert sorted(requests) == sorted([("GET", f"/v1/job/{running}"), ("GET", f"/v1/job/{int(running) + 1}")])
+
+
+def test_reconcile_runs_at_its_cadence_and_catches_a_gap_in_ids(world: World, tmp_path: Path) -> None:
+    """A job beyond a gap in ids is invisible to steady polls; the reconcile, at its cadence, finds it."""
+    with Emulator(first_id=5).start() as gapped:
+        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
+        notifier = world.notifier()
+        notifier.poll_once()  # baseline: no jobs yet, so the next id asked for is 1
+        job_id = gapped.add_job(status="SUCCESS")
+        assert job_id == "5"
+        world.clock.advance(10)
+        assert notifier.poll_once().finished == []
+        world.clock.advance(600)
+        report = notifier.poll_once()
+        assert report.reconciled and report.finished == [job_id]
+        assert len(world.notices()) == 1
+
+
+def test_burst_is_coalesced_into_a_digest(world: World) -> None:
+    """Ten jobs finishing in the same poll become one digest, not ten messages."""
+    ids = [world.emulator.add_job(status="RUNNING") for _ in range(10)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in ids:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    [digest] = world.notices()
+    assert "10 jobs finished" in text_of(digest)
+    assert all(world.store.notice_count(j) == 1 for j in ids)
+
+
+def test_few_jobs_finished_while_offline_get_notices(world: World) -> None:
+    """After a restart, up to a few jobs that finished while jobbot was down get ordinary notices."""
+    ids = [world.emulator.add_job(status="RUNNING") for _ in range(DIGEST_THRESHOLD)]
+    world.notifier().poll_once()
+    for job_id in ids:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.notifier().poll_once()  # a new process on the same store
+    assert len(world.notices()) == DIGEST_THRESHOLD
+
+
+def test_many_jobs_finished_while_offline_get_one_offline_digest(world: World) -> None:
+    """More than a few jobs finished while jobbot was down: one 'while jobbot was offline' digest."""
+    running = [world.emulator.add_job(status="RUNNING") for _ in range(3)]
+    world.notifier().poll_once()
+    for job_id in running:
+        world.emulator.finish_job(job_id, "FAILED")
+    new = [world.emulator.add_job(status="SUCCESS") for _ in range(4)]
+    world.notifier().poll_once()
+    [digest] = world.notices()
+    assert "offline" in text_of(digest) and "7 jobs finished" in text_of(digest)
+    assert all(world.store.notice_count(j) == 1 for j in running + new)
+
+
+def test_post_whose_answer_was_lost_is_found_in_history_not_posted_again(world: World) -> None:
+    """Slack accepted the notice but the answer never came: the next poll finds it and does not repost."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error is not None
+    [delivery] = world.store.open_deliveries()
+    assert delivery.state is DeliveryState.POSTING
+    world.clock.advance(10)
+    world.notifier().poll_once()  # as after a restart
+    assert len(world.notices()) == 1
+    assert world.store.open_deliveries() == []
+
+
+def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(world: World) -> None:
+    """A 429 storm: honoured, then retried on later polls; exactly one notice in the end."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "CANCELLED")
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
+    world.slack.script("chat.postMessage", *[limited] * 5)
+    polls = 0
+    while not world.notices() and polls < 10:
+        world.clock.advance(10)
+        notifier.poll_once()
+        polls += 1
+    assert len(world.notices()) == 1 and polls > 1
+
+
+def test_destination_that_refuses_is_reported_once_and_not_retried(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """not_in_channel marks the notice failed, logs one error naming the fix, and is not retried."""
+    ids = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    refused = Scripted(200, {"ok": False, "error": "not_in_channel"})
+    world.slack.script("chat.postMessage", refused, refused)
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        for job_id in ids:
+            world.emulator.finish_job(job_id, "SUCCESS")
+            world.clock.advance(10)
+            notifier.poll_once()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "not_in_channel" in errors[0].getMessage() and "/invite" in errors[0].getMessage()
+    assert world.store.open_deliveries() == []
+    assert len(world.slack.calls_to("chat.postMessage")) == 2
+
+
+def test_graphscope_outage_announces_nothing_and_resumes(world: World) -> None:
+    """While the server errors, no notice is invented; when it is back, the real outcome is announced."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.faults.fail_next(20, status=500)
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.interactive_error and world.slack.messages() == []
+    world.emulator.faults.clear()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    [notice] = world.notices()
+    assert "SUCCESS" in text_of(notice)
+
+
+def test_subscriptions_have_their_own_filters(world: World) -> None:
+    """A channel subscribed to FAILED hears only failures; the default channel hears what its filter allows."""
+    world.store.subscribe(
+        Subscription(channel_id="C0FAILS", statuses=("FAILED",), added_by="U0ALICE", added_at=world.clock())
+    )
+    ok, bad = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier(statuses=("SUCCESS",))
+    notifier.poll_once()
+    world.emulator.finish_job(ok, "SUCCESS")
+    world.emulator.finish_job(bad, "FAILED")
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert ["SUCCESS" in text_of(m) for m in world.notices(CHANNEL)] == [True]
+    assert ["FAILED" in text_of(m) for m in world.notices("C0FAILS")] == [True]
+
+
+def test_watcher_gets_a_direct_message(world: World) -> None:
+    """`/jobs watch` recorded in the store leads to a DM to that user when the job ends, and only once."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.store.watch(job_id, "U0WATCHER", world.clock())
+    notifier = world.notifier(default_channel=None)
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    notifier.poll_once()
+    [dm] = world.notices("D0WATCHER")
+    assert "SUCCESS" in text_of(dm)
+    assert world.store.watchers(job_id) == []
+
+
+def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
+    """A job cancelled through jobbot is announced with the user who cancelled it."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.store.record_cancel(job_id, "U0CANCELS", world.clock())
+    world.emulator.cancel_job(job_id)
+    world.clock.advance(10)
+    notifier.poll_once()
+    [notice] = world.notices()
+    assert "<@U0CANCELS>" in text_of(notice)

@@ -96,7 +96,7 @@ class Bot:
 
 
 def slack_web_client(settings: Settings) -> WebClient:
-    """The Web API client for replies: honours SLACK_API_URL; retries rate limits, 5xx and lost connections."""
+    """The Web API client for replies: honours SLACK_API_URL; retries 429s, 5xx and lost connections."""
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,

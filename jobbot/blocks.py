@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,19 +21,25 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from jobbot.commands import SUBCOMMANDS
+from jobbot.commands import SUBCOMMANDS, SUBSCRIBE, SUBSCRIPTIONS, UNSUBSCRIBE, UNWATCH
 from jobbot.errors import InvalidJobId
-from jobbot.models import KNOWN_STATUSES, Job, validate_job_id
+from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, FinishedJob, Job, Subscription, validate_job_id
 from jobbot.mrkdwn import (
+    ELLIPSIS,
+    MIN_CODE_BLOCK_CHARS,
+    channel_mention,
     clip,
     code_block,
     code_span,
     date_token,
     duration,
     escape,
+    one_line,
     plain,
+    status_emoji,
     status_label,
     status_word,
+    user_mention,
 )
 from jobbot.slack_ids import (
     COMMAND,
@@ -72,7 +79,20 @@ NOTICE_CHARS = 1000
 DETAIL_CHARS = 400
 MAX_LIST_STATE_PAGE = 1_000_000
 
+# The most jobs one digest (and its failure-log reply) lists: proven to fit Slack's limits whatever the
+# server sent (tests/test_blocks.py); callers split bigger batches into several digests.
+DIGEST_MAX_JOBS = 25
+# Server text in a digest line is clipped harder, down to this, when hostile data would not fit.
+MIN_DIGEST_SERVER_TEXT_CHARS = 6
+# Each failed job's log in the thread reply gets at most this much; the message's budget is shared.
+FAILURE_LOG_CHARS = 2500
+# A mangled job id (not 1-20 digits) in a failure-log heading is clipped to this.
+FAILURE_ID_CHARS = 12
+# Channel and user ids that are not well-formed are shown as text, clipped to this.
+SLACK_ID_CHARS = 40
+
 EN_DASH = "\u2013"
+EM_DASH = "\u2014"
 REFRESH_LABEL = ":arrows_counterclockwise: Refresh"
 
 
@@ -303,10 +323,7 @@ def _shrink_to_fit(build: Callable[[int], list[Block]], start: int, floor: int) 
 
 
 def _valid_id(job: Job) -> str | None:
-    try:
-        return validate_job_id(job.id)
-    except InvalidJobId:
-        return None
+    return _valid_job_id(job.id)
 
 
 def _job_buttons(job: Job, prefix: str, label: str) -> list[ButtonElement]:
@@ -369,8 +386,8 @@ def usage(problem: str | None = None) -> Message:
 
 
 def usage_line() -> str:
-    """The one-line grammar, e.g. `/jobs [list [STATUS ...] | status ID | cancel ID | help]`."""
-    forms = " | ".join(f"{sub.name} {sub.arguments}".strip() for sub in SUBCOMMANDS)
+    """The whole one-line grammar, e.g. `/jobs [list [STATUS ...] | status ID | ... | help]`."""
+    forms = " | ".join(sub.form for sub in SUBCOMMANDS)
     return f"{COMMAND} [{forms}]"
 
 
@@ -385,6 +402,333 @@ def cancel_refused(user_id: str) -> Message:
         f"You are not allowed to cancel jobs (your Slack user ID: {escape(clip(user_id, 40))}).",
         [SectionBlock(text=_mrkdwn(text))],
     )
+
+
+# --- completion notices -----------------------------------------------------------------------
+
+_NOTICE_WORDS = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}
+
+
+def completion_notice(job: FinishedJob) -> Message:
+    """The channel message for one finished job: one compact line and a Details button."""
+    button = None
+    job_id = _valid_job_id(job.id)
+    if job_id is not None:
+        button = ButtonElement(text=_plain("Details"), action_id=action_id(JOB_DETAILS, job_id), value=job_id)
+    section = SectionBlock(text=_mrkdwn(_finished_line(job, LIST_SERVER_TEXT_CHARS)), accessory=button)
+    return _message(_finished_text(job), [section])
+
+
+def completion_digest(jobs: Sequence[FinishedJob], *, offline: bool) -> Message:
+    """One message for many finished jobs: a count per status, then one line per job, newest first.
+
+    `offline` says the jobs finished while jobbot was not running. At most DIGEST_MAX_JOBS jobs are
+    listed (the rest are counted); callers split bigger batches so that every job gets its line.
+    """
+    ordered = _newest_first(jobs)
+    shown, more = ordered[:DIGEST_MAX_JOBS], len(ordered) - DIGEST_MAX_JOBS
+    finished = f"{len(ordered):,} {'job' if len(ordered) == 1 else 'jobs'} finished"
+    title = f"While jobbot was offline, {finished}" if offline else finished
+    counts = _status_counts(ordered)
+    summary = "  ·  ".join(f"{emoji} {count:,} {word}" for emoji, count, word in counts)
+    text = f"{title}: {', '.join(f'{count:,} {word}' for _, count, word in counts)}" if counts else title
+
+    def build(server_text_chars: int) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain(title))]
+        blocks.append(SectionBlock(text=_mrkdwn(summary or "No jobs finished.")))
+        blocks.extend(_packed_sections([_finished_line(job, server_text_chars) for job in shown]))
+        notes = []
+        if more > 0:
+            notes.append(f"{more:,} older {'job is' if more == 1 else 'jobs are'} not listed here")
+        notes.append(f"`{COMMAND} status ID` shows a job's details and log")
+        blocks.append(_context("  ·  ".join(notes)))
+        return blocks
+
+    # Hostile graph ids, statuses and job ids are clipped harder until the digest fits.
+    return _message(text, _shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_DIGEST_SERVER_TEXT_CHARS))
+
+
+def failure_log_reply(jobs: Sequence[FinishedJob]) -> Message:
+    """The thread reply under a notice or digest: the end of each failed job's log, newest job first.
+
+    The message's size budget is shared: a job whose log would not fit in what is left points to
+    `/jobs status ID` instead. At most DIGEST_MAX_JOBS failed jobs are shown.
+    """
+    failed = [job for job in _newest_first(jobs) if job.status.strip().upper() == "FAILED"]
+    if not failed:
+        none = "No job here failed, so there is no log to show."
+        return _message(none, [SectionBlock(text=_mrkdwn(none))])
+    shown, more = failed[:DIGEST_MAX_JOBS], len(failed) - DIGEST_MAX_JOBS
+    names = [_job_name(job.id, FAILURE_ID_CHARS) for job in shown]
+    if more > 0:
+        names.append(f"{more:,} more")
+    text = f"Last log lines of failed {'job' if len(names) == 1 else 'jobs'} {_and_list(names)}"
+
+    footer: list[Block] = []
+    if more > 0:
+        footer.append(
+            _context(f"{more:,} more failed jobs are not shown here: `{COMMAND} status ID` shows a log.")
+        )
+    remaining = MAX_BLOCKS_JSON_CHARS - _json_size([block.to_dict() for block in footer])
+    sections: list[Block] = []
+    for index, job in enumerate(shown):
+        # An equal share of what is left: room a short log does not use goes to the jobs after it.
+        section = _failure_section(job, remaining // (len(shown) - index))
+        remaining -= _json_size([section.to_dict()])
+        sections.append(section)
+    return _message(text, sections + footer)
+
+
+def _failure_section(job: FinishedJob, max_json_chars: int) -> SectionBlock:
+    name = _job_name(job.id, FAILURE_ID_CHARS)
+    heading = f"*Job #{name}* {EM_DASH} "
+    if not job.log_tail.strip():
+        return SectionBlock(text=_mrkdwn(heading + "_(log is empty)_"))
+    heading += "last lines of the log:\n"
+    # A character costs at least one JSON character, so no budget above the share can fit.
+    budget = max(min(FAILURE_LOG_CHARS, max_json_chars), MIN_CODE_BLOCK_CHARS)
+    while True:
+        log = code_block(job.log_tail, budget)
+        section = SectionBlock(text=_mrkdwn(heading + log))
+        size = _json_size([section.to_dict()])
+        if size <= max_json_chars:
+            return section
+        if budget == MIN_CODE_BLOCK_CHARS:
+            break
+        # Scale the log by what its characters cost in JSON (escapes, emoji), keeping the rest fixed.
+        log_size = len(json.dumps(log))
+        room = max_json_chars - (size - log_size)
+        budget = max(min(budget - 1, room * len(log) // log_size), MIN_CODE_BLOCK_CHARS)
+    # Even the shortest tail of this log (emoji, escapes) does not fit in what is left.
+    where = f": `{COMMAND} status {name}` shows it" if _valid_job_id(job.id) else ""
+    return SectionBlock(text=_mrkdwn(f"*Job #{name}* {EM_DASH} _(no room for the log here{where})_"))
+
+
+def _finished_line(job: FinishedJob, server_text_chars: int) -> str:
+    parts = [status_label(job.status, server_text_chars), f"Job *#{_job_name(job.id, server_text_chars)}*"]
+    if job.graph_id is not None:
+        parts.append(f"graph {code_span(job.graph_id, server_text_chars)}")
+    if job.started_at is not None:
+        parts.append(f"started {date_token(job.started_at)}")
+    if job.duration_seconds is not None:
+        parts.append(f"took {duration(job.duration_seconds)}")
+    canceller = user_mention(job.cancelled_by) if job.cancelled_by is not None else None
+    if canceller is not None:
+        parts.append(f"Cancelled by {canceller}")
+    return "  ·  ".join(parts)
+
+
+def _finished_text(job: FinishedJob) -> str:
+    details = []
+    if job.graph_id is not None:
+        details.append(f"graph {one_line(job.graph_id, CARD_TEXT_CHARS)}")
+    if job.duration_seconds is not None:
+        details.append(f"took {duration(job.duration_seconds)}")
+    text = f"Job {_job_name(job.id, JOB_ID_CHARS)} finished: {status_word(job.status)}"
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _status_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
+    """(emoji, count, word) for each notice status present, then one row for any other status."""
+    counts = Counter(job.status.strip().upper() for job in jobs)
+    rows = [(status_emoji(s), counts[s], _NOTICE_WORDS[s]) for s in NOTICE_STATUSES if counts[s]]
+    other = sum(count for status, count in counts.items() if status not in NOTICE_STATUSES)
+    if other:
+        rows.append((status_emoji("UNKNOWN"), other, "other"))
+    return rows
+
+
+def _newest_first(jobs: Iterable[FinishedJob]) -> list[FinishedJob]:
+    def key(job: FinishedJob) -> tuple[int, str]:
+        job_id = _valid_job_id(job.id)
+        return (int(job_id) if job_id is not None else -1, job.id)
+
+    return sorted(jobs, key=key, reverse=True)
+
+
+def _packed_sections(lines: Sequence[str]) -> list[Block]:
+    """Lines joined into as few sections as the section text limit allows: fewer blocks, less JSON."""
+    sections: list[Block] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > MAX_SECTION_CHARS:
+            sections.append(SectionBlock(text=_mrkdwn(current)))
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        sections.append(SectionBlock(text=_mrkdwn(current)))
+    return sections
+
+
+# --- watching one job -------------------------------------------------------------------------
+
+
+def watch_started(job_id: str) -> Message:
+    """The reply to `/jobs watch ID` for a job that is still running."""
+    name = _job_name(job_id, JOB_ID_CHARS)
+    text = f"I'll send you a direct message when job {name} finishes."
+    blocks: list[Block] = [SectionBlock(text=_mrkdwn(f":eyes: {text}"))]
+    if _valid_job_id(job_id) is not None:
+        blocks.append(_context(f"`{COMMAND} {UNWATCH.name} {name}` stops this."))
+    return _message(text, blocks)
+
+
+def watch_already_finished(job: Job, *, now: datetime) -> Message:
+    """The reply to `/jobs watch ID` for a job that has finished: its card, saying so, at once."""
+    name = escape(clip(job.id, JOB_ID_CHARS))
+    notice = (
+        f":information_source: Job {name} has already finished ({status_label(job.status)}), "
+        "so there is nothing to watch. This is how it ended:"
+    )
+    return _card(
+        job, now=now, notice=notice, text=f"Job {name} has already finished: {status_word(job.status)}."
+    )
+
+
+def watch_stopped(job_id: str, *, existed: bool) -> Message:
+    """The reply to `/jobs unwatch ID`; `existed` says whether the user was watching the job."""
+    name = _job_name(job_id, JOB_ID_CHARS)
+    if existed:
+        text = f"OK, I won't send you a message when job {name} finishes."
+        return _message(text, [SectionBlock(text=_mrkdwn(f":no_bell: {text}"))])
+    text = f"You were not watching job {name}, so nothing changed."
+    return _message(text, [SectionBlock(text=_mrkdwn(f":information_source: {text}"))])
+
+
+# --- channel subscriptions --------------------------------------------------------------------
+
+SUBSCRIPTION_STATUS_WORDS = len(NOTICE_STATUSES)
+PRIVATE_CHANNEL_HINT = (
+    "For a private channel, invite me first with `/invite @jobbot`, or I cannot post there."
+)
+
+
+def subscribed(channel_id: str, statuses: tuple[str, ...]) -> Message:
+    """The reply to `/jobs subscribe`: which finished jobs this channel will hear about.
+
+    Statuses outside NOTICE_STATUSES are ignored; none left means all of them.
+    """
+    wanted = (
+        tuple(s for s in NOTICE_STATUSES if s in {x.strip().upper() for x in statuses}) or NOTICE_STATUSES
+    )
+    when = (
+        f"whenever a job finishes ({_or_list(wanted)})"
+        if wanted == NOTICE_STATUSES
+        else f"whenever a job finishes with status {_or_list(wanted)}"
+    )
+    shown = f":white_check_mark: I'll post a notice in {_channel_ref(channel_id)} {when}."
+    notes = f":lock: {PRIVATE_CHANNEL_HINT}  ·  `{COMMAND} {UNSUBSCRIBE.name}` stops the notices."
+    text = f"Subscribed: notices for {', '.join(wanted)} jobs will be posted in this channel."
+    return _message(text, [SectionBlock(text=_mrkdwn(shown)), _context(notes)])
+
+
+def unsubscribed(channel_id: str, *, existed: bool) -> Message:
+    """The reply to `/jobs unsubscribe`; `existed` says whether the channel was subscribed."""
+    where = _channel_ref(channel_id)
+    if existed:
+        shown = f":no_bell: {where} will no longer get completion notices."
+        hint = f"`{COMMAND} {SUBSCRIBE.name}` turns them back on."
+        text = "Unsubscribed: this channel will no longer get completion notices."
+    else:
+        shown = f":information_source: {where} was not subscribed, so nothing changed."
+        hint = f"`{COMMAND} {SUBSCRIPTIONS.name}` lists the channels that get notices."
+        text = "This channel was not subscribed, so nothing changed."
+    return _message(text, [SectionBlock(text=_mrkdwn(shown)), _context(hint)])
+
+
+def subscription_list(
+    subs: Sequence[Subscription], *, default_channel: str | None, default_statuses: tuple[str, ...]
+) -> Message:
+    """Every channel that gets completion notices, with its statuses, who added it and when.
+
+    The channel from settings (`default_channel`, with `default_statuses`) comes first. A list too
+    long for one message ends with how many more there are.
+    """
+    lines = []
+    if default_channel:
+        lines.append(
+            f"• {_channel_ref(default_channel)}  ·  {_statuses_text(default_statuses)}  ·  "
+            "(from `JOBBOT_NOTIFY_CHANNEL`)"
+        )
+    for sub in subs:
+        added_by = user_mention(sub.added_by) or code_span(sub.added_by, SLACK_ID_CHARS)
+        lines.append(
+            f"• {_channel_ref(sub.channel_id)}  ·  {_statuses_text(sub.statuses)}  ·  "
+            f"added {date_token(sub.added_at)} by {added_by}"
+        )
+    how = (
+        f"In a channel, `{COMMAND} {SUBSCRIBE.form}` adds it and `{COMMAND} {UNSUBSCRIBE.name}` "
+        f"removes it. {PRIVATE_CHANNEL_HINT}"
+    )
+    if not lines:
+        empty = (
+            ":mailbox_with_no_mail: No channel gets completion notices yet. Run "
+            f"`{COMMAND} {SUBSCRIBE.name}` in a channel to get a notice there whenever a job finishes "
+            f"(`{COMMAND} {SUBSCRIBE.example}` for failures only)."
+        )
+        text = "No channel gets completion notices yet."
+        return _message(text, [SectionBlock(text=_mrkdwn(empty)), _context(PRIVATE_CHANNEL_HINT)])
+    count = f"{len(lines):,} {'channel gets' if len(lines) == 1 else 'channels get'} completion notices"
+
+    def build(shown: int) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain("Completion notices"))]
+        blocks.append(_context(count))
+        blocks.extend(_packed_sections(lines[:shown]))
+        if shown < len(lines):
+            blocks.append(_context(f"{ELLIPSIS}and {len(lines) - shown:,} more"))
+        blocks.append(_context(how))
+        return blocks
+
+    def fits(shown: int) -> bool:
+        built = [block.to_dict() for block in build(shown)]
+        return len(built) <= MAX_BLOCKS and _json_size(built) <= MAX_BLOCKS_JSON_CHARS
+
+    # The largest number of lines that fits; the size grows with each line, so a binary search finds it.
+    low, high = 0, len(lines)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return _message(count + ".", build(low))
+
+
+def _channel_ref(channel_id: str) -> str:
+    """A channel link for a well-formed id; anything else as escaped inline code, never a link."""
+    return channel_mention(channel_id) or code_span(channel_id, SLACK_ID_CHARS)
+
+
+def _statuses_text(statuses: Sequence[str]) -> str:
+    words = list(dict.fromkeys(status_word(s) for s in statuses))
+    if not words:
+        return "no statuses"
+    shown = ", ".join(words[:SUBSCRIPTION_STATUS_WORDS])
+    return shown + (f", {ELLIPSIS}" if len(words) > SUBSCRIPTION_STATUS_WORDS else "")
+
+
+# --- small text helpers -----------------------------------------------------------------------
+
+
+def _valid_job_id(raw: str) -> str | None:
+    try:
+        return validate_job_id(raw)
+    except InvalidJobId:
+        return None
+
+
+def _job_name(raw: str, max_chars: int) -> str:
+    """A job id for mrkdwn: a valid id whole, anything else on one line, clipped and escaped."""
+    return _valid_job_id(raw) or one_line(raw, max_chars) or "?"
+
+
+def _and_list(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _or_list(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} or {items[-1]}"
 
 
 # --- limits -----------------------------------------------------------------------------------

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobbot.errors import InvalidJobId
-from jobbot.models import KNOWN_STATUSES, validate_job_id
+from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, validate_job_id
 from jobbot.mrkdwn import clip, neutralize_backticks
 
 
@@ -32,13 +33,49 @@ class CancelJob:
 
 
 @dataclass(frozen=True)
+class Watch:
+    """Send the user a direct message when one job finishes."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Unwatch:
+    """Stop watching one job."""
+
+    job_id: str
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    """Post completion notices in this channel for jobs that finish with one of `statuses`.
+
+    The statuses are a non-empty subset of NOTICE_STATUSES, in that order.
+    """
+
+    statuses: tuple[str, ...] = NOTICE_STATUSES
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    """Stop posting completion notices in this channel."""
+
+
+@dataclass(frozen=True)
+class ListSubscriptions:
+    """Show which channels receive completion notices, and for which statuses."""
+
+
+@dataclass(frozen=True)
 class Help:
     """Show usage, led by what was wrong with the text when `problem` is set."""
 
     problem: str | None = None
 
 
-Command = ListJobs | ShowJob | CancelJob | Help
+Command = (
+    ListJobs | ShowJob | CancelJob | Watch | Unwatch | Subscribe | Unsubscribe | ListSubscriptions | Help
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +86,14 @@ class Subcommand:
     arguments: str
     example: str
     summary: str
+    # Slack shows the usage hint while the command is typed, so it names only the main forms;
+    # the usage message lists every one.
+    in_hint: bool = True
+
+    @property
+    def form(self) -> str:
+        """The subcommand with its arguments, e.g. `status ID`."""
+        return f"{self.name} {self.arguments}".strip()
 
 
 # The single source of the grammar's words: the parser dispatches on these names and the usage
@@ -56,8 +101,24 @@ class Subcommand:
 LIST = Subcommand("list", "[STATUS ...]", "list FAILED RUNNING", "newest jobs first, optionally by status")
 STATUS = Subcommand("status", "ID", "status 42", "one job's details and the end of its log (or just `42`)")
 CANCEL = Subcommand("cancel", "ID", "cancel 42", "cancel a running job, after you confirm")
+WATCH = Subcommand("watch", "ID", "watch 42", "get a direct message when the job finishes")
+UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job", in_hint=False)
+SUBSCRIBE = Subcommand(
+    "subscribe",
+    "[STATUS ...]",
+    "subscribe FAILED",
+    f"post a notice in this channel when a job finishes (all of {', '.join(NOTICE_STATUSES)} by default)",
+)
+UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel", in_hint=False)
+SUBSCRIPTIONS = Subcommand(
+    "subscriptions",
+    "",
+    "subscriptions",
+    "the channels that get notices, and for which statuses",
+    in_hint=False,
+)
 HELP = Subcommand("help", "", "help", "this message")
-SUBCOMMANDS = (LIST, STATUS, CANCEL, HELP)
+SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, HELP)
 HELP_ALIASES = frozenset({HELP.name, "-h", "--help", "?"})
 
 # Slack allows 4,000 characters of command text; nothing valid comes close to this.
@@ -81,6 +142,16 @@ def parse(text: str) -> Command:
         return _with_job_id(STATUS, rest, ShowJob)
     if name == CANCEL.name:
         return _with_job_id(CANCEL, rest, CancelJob)
+    if name == WATCH.name:
+        return _with_job_id(WATCH, rest, Watch)
+    if name == UNWATCH.name:
+        return _with_job_id(UNWATCH, rest, Unwatch)
+    if name == SUBSCRIBE.name:
+        return _parse_subscribe(rest)
+    if name == UNSUBSCRIBE.name:
+        return Unsubscribe() if not rest else _extra(UNSUBSCRIBE, rest)
+    if name == SUBSCRIPTIONS.name:
+        return ListSubscriptions() if not rest else _extra(SUBSCRIPTIONS, rest)
     if name in HELP_ALIASES:
         return Help(None) if not rest else _extra(HELP, rest)
     if _looks_like_job_id(first):
@@ -103,7 +174,21 @@ def _parse_list(words: list[str]) -> Command:
     return ListJobs(tuple(statuses))
 
 
-def _with_job_id(sub: Subcommand, words: list[str], make: type[ShowJob] | type[CancelJob]) -> Command:
+def _parse_subscribe(words: list[str]) -> Command:
+    wanted: set[str] = set()
+    for word in words:
+        for part in filter(None, word.split(",")):
+            status = part.upper()
+            if status not in NOTICE_STATUSES:
+                allowed = ", ".join(NOTICE_STATUSES)
+                reason = "is not a finished status" if status in KNOWN_STATUSES else "is not a job status"
+                return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.")
+            wanted.add(status)
+    # One order whatever was typed: `subscribe failed success` and `subscribe success failed` agree.
+    return Subscribe(tuple(s for s in NOTICE_STATUSES if s in wanted) if wanted else NOTICE_STATUSES)
+
+
+def _with_job_id(sub: Subcommand, words: list[str], make: Callable[[str], Command]) -> Command:
     if not words:
         return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.")
     if len(words) > 1:
@@ -116,9 +201,13 @@ def _with_job_id(sub: Subcommand, words: list[str], make: type[ShowJob] | type[C
     return make(job_id)
 
 
+def usage_hint() -> str:
+    """The grammar's main forms, as the manifest's usage hint shows them: `[list [STATUS ...] | ...]`."""
+    return "[" + " | ".join(sub.form for sub in SUBCOMMANDS if sub.in_hint) + "]"
+
+
 def _extra(sub: Subcommand, extra: list[str]) -> Help:
-    usage = f"{sub.name} {sub.arguments}".strip()
-    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{usage}`.")
+    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{sub.form}`.")
 
 
 def _looks_like_job_id(word: str) -> bool:

@@ -30,7 +30,7 @@ _EXPECTED = {
     "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
     "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
     "JOBBOT_NOTIFIER": "on or off",
-    "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 1 to 3600",
+    "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 0.1 to 3600",
     "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
     "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     jobbot_cancel_users: Annotated[frozenset[str], NoDecode] = frozenset()
     jobbot_log_level: str = "INFO"
     jobbot_notifier: bool = True
-    jobbot_poll_interval: float = Field(default=10.0, ge=1, le=3600)
+    jobbot_poll_interval: float = Field(default=10.0, ge=0.1, le=3600)
     jobbot_reconcile_interval: float = Field(default=600.0, ge=10, le=86400)
     jobbot_notify_channel: str | None = None
     jobbot_notify_statuses: Annotated[tuple[str, ...], NoDecode] = NOTICE_STATUSES

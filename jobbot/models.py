@@ -103,7 +103,8 @@ class Job(BaseModel):
     @property
     def sort_key(self) -> int:
         """Numeric id for newest-first ordering; the server lists jobs in no order."""
-        return int(self.id) if self.id.isdecimal() and self.id.isascii() else -1
+        valid = self.id.isascii() and self.id.isdecimal() and len(self.id) <= MAX_JOB_ID_DIGITS
+        return int(self.id) if valid else -1
 
     @property
     def started_at(self) -> datetime | None:

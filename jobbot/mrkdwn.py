@@ -33,6 +33,22 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+# Slack user ids (U..., or W... on Enterprise Grid) and channel ids (C... public, G... private).
+# fullmatch, not `$`, which would also accept a trailing newline.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
+
+
+def user_mention(user_id: str) -> str | None:
+    """`<@U123>` for a well-formed Slack user id, else None: nothing else may be put inside `<@...>`."""
+    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else None
+
+
+def channel_mention(channel_id: str) -> str | None:
+    """`<#C123>` for a well-formed Slack channel id, else None: nothing else may be put inside `<#...>`."""
+    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else None
+
+
 def plain(text: str) -> str:
     """Untrusted text for a plain_text object: entities are not decoded there, so `<`, `>` and `&`
     become look-alikes rather than escapes, which would show as `&lt;`."""
@@ -64,17 +80,52 @@ def code_block(text: str, max_chars: int) -> str:
 
     The end of the text is kept, cut at a line boundary, with a first line saying how many earlier
     lines were left out. If even the last line is too long, only its end is shown, after an ellipsis.
+    Only the end of a long text is examined, so a 5 MB log costs about as much as a short one.
     """
     if max_chars < MIN_CODE_BLOCK_CHARS:
         raise ValueError(f"a code block needs at least {MIN_CODE_BLOCK_CHARS} characters")
-    lines = _lines(text)
+    return _code_block(text, max_chars, window=2 * max_chars + 256)
+
+
+def _code_block(text: str, max_chars: int, *, window: int) -> str:
+    """`code_block`, reading only the last `window` characters (more when they turn out too few).
+
+    The result equals reading the whole text: a window is accepted only when the lines kept from it
+    never reached its first line, which may be the end of a longer one.
+    """
     room = max_chars - len("```\n\n```")
+    while True:
+        start = max(len(text) - window, 0)
+        if 0 < start < len(text) and text[start - 1] == "\r" and text[start] == "\n":
+            start -= 1  # never split a CRLF, which counts as one line break
+        earlier = _line_breaks(text, start)
+        body = _fit_lines(_lines(text[start:]), earlier, room, whole=start == 0)
+        if body is not None:
+            return "```\n" + (body or " ") + "\n```"
+        window *= 2
+
+
+def _line_breaks(text: str, end: int) -> int:
+    """How many line breaks (CRLF, CR or LF) `text[:end]` holds, counted without copying it."""
+    breaks = text.count("\n", 0, end)
+    returns = text.count("\r", 0, end)
+    return breaks + returns - text.count("\r\n", 0, end) if returns else breaks
+
+
+def _fit_lines(lines: list[str], earlier: int, room: int, *, whole: bool) -> str | None:
+    """The kept end of `lines`, which follow `earlier` line breaks, with the cut marker.
+
+    Unless `whole`, `lines[0]` may be only the end of a line. That matters only if every line fits:
+    then None asks for a longer window. A line that does not fit would not fit whole either, and
+    the end of an overlong line never reaches its start.
+    """
+    total = earlier + len(lines)
     # Room for the marker (its longest form, and a newline) is set aside whenever it could be needed.
-    marker_room = len(_cut_marker(len(lines))) + 1
+    marker_room = len(_cut_marker(total)) + 1
     kept: list[str] = []
     used = 0
     for index, line in enumerate(reversed(lines)):
-        older = len(lines) - index - 1
+        older = total - index - 1
         budget = room - (marker_room if older else 0)
         escaped = escape(line)
         cost = len(escaped) + (1 if kept else 0)
@@ -84,12 +135,15 @@ def code_block(text: str, max_chars: int) -> str:
             break
         kept.append(escaped)
         used += cost
+    else:
+        if not whole:
+            return None
     kept.reverse()
-    hidden = len(lines) - len(kept)
+    hidden = total - len(kept)
     body = "\n".join(kept)
     if hidden:
         body = _cut_marker(hidden) + "\n" + body
-    return "```\n" + (body or " ") + "\n```"
+    return body
 
 
 def _lines(text: str) -> list[str]:
@@ -148,13 +202,22 @@ def duration(seconds: float) -> str:
     return f"{secs}s"
 
 
+def one_line(text: str, max_chars: int) -> str:
+    """Untrusted text inside a line of mrkdwn: controls and line breaks become single spaces, then
+    it is clipped to `max_chars` and escaped."""
+    return escape(clip(" ".join(_CONTROL.sub(" ", text).split()), max_chars))
+
+
 def status_word(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:
     """The status as it should be printed: known ones as-is, anything else clipped and escaped."""
-    word = " ".join(_CONTROL.sub(" ", status).split()) or "UNKNOWN"
-    return escape(clip(word, max(max_chars, len("UNKNOWN"))))
+    return one_line(status, max(max_chars, len("UNKNOWN"))) or "UNKNOWN"
+
+
+def status_emoji(status: str) -> str:
+    """The emoji for a job status, e.g. `:x:` for FAILED; unknown strings get a question mark."""
+    return _STATUS_EMOJI.get(status.strip().upper(), _OTHER_STATUS_EMOJI)
 
 
 def status_label(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:
     """Emoji and word for a job status, e.g. `:x: FAILED`; unknown strings get a question mark."""
-    emoji = _STATUS_EMOJI.get(status.strip().upper(), _OTHER_STATUS_EMOJI)
-    return f"{emoji} {status_word(status, max_chars)}"
+    return f"{status_emoji(status)} {status_word(status, max_chars)}"

@@ -279,7 +279,9 @@ class Notifier:
                 delivery.id, DeliveryState.POSTING, now=self._clock(), channel=channel, attempted=True
             )
             try:
-                ts = self._poster.post(channel, self._message(delivery), key=key)
+                ts = self._poster.post(
+                    channel, self._message(delivery), key=key, job_ids=[j.id for j in delivery.jobs]
+                )
             except PostRefused:
                 # Slack answered without posting: nothing is in the channel, so a plain retry is safe.
                 self._store.set_delivery_state(delivery.id, DeliveryState.PENDING, now=self._clock())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 COMMAND = "/jobs"
-COMMAND_USAGE_HINT = "[list [STATUS ...] | status ID | cancel ID | help]"
+COMMAND_USAGE_HINT = "[list [STATUS ...] | status ID | cancel ID | watch ID | subscribe [STATUS ...] | help]"
 
 # Action ids carry a suffix (the job id or the button's role) so that they are unique in a message;
 # handlers match them by prefix.

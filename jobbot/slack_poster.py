@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -110,14 +110,26 @@ class SlackPoster:
             self._dm_channels[destination] = channel
         return channel
 
-    def post(self, channel: str, message: Message, *, key: str, thread_ts: str | None = None) -> str:
-        """Post and return the message's ts."""
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        key: str,
+        job_ids: Sequence[str] = (),
+        thread_ts: str | None = None,
+    ) -> str:
+        """Post and return the message's ts. The metadata names the ledger key and the jobs announced,
+        so that workflows (and audits) can read notices without parsing text."""
         self._pace(channel)
         kwargs: dict[str, Any] = {
             "channel": channel,
             "text": message.text,
             "blocks": message.blocks,
-            "metadata": {"event_type": METADATA_EVENT, "event_payload": {"key": key}},
+            "metadata": {
+                "event_type": METADATA_EVENT,
+                "event_payload": {"key": key, "job_ids": list(job_ids)},
+            },
             "unfurl_links": False,
             "unfurl_media": False,
         }

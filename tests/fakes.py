@@ -70,6 +70,8 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
+        # Seconds to wait before answering each method, after doing its work: a slow Slack.
+        self.delays: dict[str, float] = {}
         self._scripts: dict[str, list[Scripted]] = {}
         self._changed = threading.Condition()
         self._ts = 0.0
@@ -173,6 +175,7 @@ class FakeSlack:
             return
         if answer is None:
             answer = Scripted(200, self._normal_answer(call, ts))
+            time.sleep(self.delays.get(call.method, 0.0))
         payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
         data = payload.encode()
         request.send_response(answer.status)

@@ -23,7 +23,7 @@ from slack_sdk.models.blocks import Block
 
 from jobbot import blocks, slack_ids
 from jobbot.blocks import Message, decode_list_state, encode_list_state
-from jobbot.models import KNOWN_STATUSES, LOG_TAIL_CHARS, Job
+from jobbot.models import KNOWN_STATUSES, LOG_TAIL_CHARS, NOTICE_STATUSES, FinishedJob, Job, Subscription
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 # Read at import time: the autouse fixture in conftest.py clears JOBBOT_* variables before each test.
@@ -58,6 +58,31 @@ def make_job(job_id: str | int = 7, status: str = "RUNNING", **fields: Any) -> J
     return Job.model_validate(data)
 
 
+def make_finished(job_id: str | int = 7, status: str = "SUCCESS", **fields: Any) -> FinishedJob:
+    """A finished job as the notice ledger keeps it."""
+    data: dict[str, Any] = {
+        "id": str(job_id),
+        "status": status,
+        "graph_id": "2",
+        "start_time_ms": START_MS,
+        "end_time_ms": END_MS,
+    }
+    data.update(fields)
+    return FinishedJob.model_validate(data)
+
+
+def make_subscription(channel_id: str = "C0123ABCD", **fields: Any) -> Subscription:
+    """A channel subscription as the store returns it."""
+    data: dict[str, Any] = {
+        "channel_id": channel_id,
+        "statuses": ("FAILED",),
+        "added_by": "U012ABCDEF",
+        "added_at": datetime(2024, 6, 1, 9, 30, tzinfo=UTC),
+    }
+    data.update(fields)
+    return Subscription.model_validate(data)
+
+
 def mixed_jobs(count: int) -> list[Job]:
     """`count` jobs in the server's (no) order, cycling through every status."""
     cycle = ("SUCCESS", "FAILED", "RUNNING", "CANCELLED", "SUCCESS", "UNKNOWN")
@@ -77,10 +102,14 @@ def check_limits(message: Message) -> None:
     assert [block.to_dict() for block in reparsed if block is not None] == message.blocks
 
 
+# The only `<...>` sequences the bot writes: date tokens, and mentions of well-formed user and channel ids.
+BOT_CONTROL = re.compile(r"<(?!!date\^|@[UW][A-Z0-9]{2,30}>|#[CG][A-Z0-9]{2,30}>)")
+
+
 def check_safe(message: Message) -> None:
-    """Assert the only Slack control sequences in the message are the bot's own date tokens."""
+    """Assert the only Slack control sequences in the message are the bot's own tokens and mentions."""
     for text in (message.text, json.dumps(message.blocks, ensure_ascii=False)):
-        assert re.findall(r"<(?!!date\^)", text) == []
+        assert BOT_CONTROL.findall(text) == []
 
 
 def all_buttons(message: Message) -> list[dict[str, Any]]:
@@ -118,6 +147,41 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "problem_with_detail": lambda: blocks.problem(
         "The Interactive server answered with an error, HTTP 500 (code 103):",
         detail="Fail to kill process: 4242, <!channel>",
+    ),
+    "notice_success": lambda: blocks.completion_notice(make_finished(7, "SUCCESS")),
+    "notice_failed": lambda: blocks.completion_notice(make_finished(9, "FAILED", log_tail=FAILED_LOG)),
+    "notice_cancelled_by": lambda: blocks.completion_notice(
+        make_finished(8, "CANCELLED", cancelled_by="U012ABCDEF")
+    ),
+    "digest": lambda: blocks.completion_digest(
+        [
+            make_finished(7),
+            make_finished(12, "FAILED"),
+            make_finished(10, "CANCELLED", cancelled_by="U012ABCDEF"),
+        ],
+        offline=False,
+    ),
+    "digest_offline": lambda: blocks.completion_digest(
+        [make_finished(n, NOTICE_STATUSES[n % 3], graph_id=str(n % 4)) for n in range(1, 13)], offline=True
+    ),
+    "failure_log_reply": lambda: blocks.failure_log_reply(
+        [make_finished(9, "FAILED", log_tail=FAILED_LOG), make_finished(7), make_finished(11, "FAILED")]
+    ),
+    "watch_started": lambda: blocks.watch_started("7"),
+    "watch_already_finished": lambda: blocks.watch_already_finished(make_job(7, "FAILED"), now=NOW),
+    "watch_stopped": lambda: blocks.watch_stopped("7", existed=True),
+    "watch_stopped_not_watching": lambda: blocks.watch_stopped("7", existed=False),
+    "subscribed_all": lambda: blocks.subscribed("C0123ABCD", NOTICE_STATUSES),
+    "subscribed_failed": lambda: blocks.subscribed("G0123ABCD", ("FAILED", "CANCELLED")),
+    "unsubscribed": lambda: blocks.unsubscribed("C0123ABCD", existed=True),
+    "unsubscribed_not_subscribed": lambda: blocks.unsubscribed("C0123ABCD", existed=False),
+    "subscription_list": lambda: blocks.subscription_list(
+        [make_subscription(), make_subscription("G0456EFGH", statuses=NOTICE_STATUSES, added_by="W0ADMIN")],
+        default_channel="C0NOTIFY",
+        default_statuses=("FAILED", "CANCELLED"),
+    ),
+    "subscription_list_empty": lambda: blocks.subscription_list(
+        [], default_channel=None, default_statuses=NOTICE_STATUSES
     ),
 }
 
@@ -396,12 +460,24 @@ def test_problem_with_huge_detail_fits() -> None:
 
 
 def test_usage_lists_every_subcommand_with_an_example() -> None:
-    """Usage shows the grammar slack_ids advertises and one example per subcommand."""
+    """Usage shows the whole grammar, which includes every form of the hint slack_ids advertises."""
     message = blocks.usage()
     text = all_text(message)
-    assert blocks.usage_line() == f"{slack_ids.COMMAND} {slack_ids.COMMAND_USAGE_HINT}"
-    for example in ("list FAILED RUNNING", "status 42", "cancel 42", "help"):
+    for form in slack_ids.COMMAND_USAGE_HINT.strip("[]").split(" | "):
+        assert form in blocks.usage_line()
+    for example in (
+        "list FAILED RUNNING",
+        "status 42",
+        "cancel 42",
+        "watch 42",
+        "unwatch 42",
+        "subscribe FAILED",
+        "unsubscribe",
+        "subscriptions",
+        "help",
+    ):
         assert f"`/jobs {example}`" in text
+    check_limits(message)
 
 
 def test_usage_leads_with_the_escaped_problem() -> None:
@@ -534,4 +610,351 @@ def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[Job], page: int
     check_safe(message)
     for job in jobs[:3]:
         check_limits(message := blocks.job_card(job, now=NOW))
+        check_safe(message)
+
+
+# --- completion notices ---------------------------------------------------------------------
+
+
+def section_texts(message: Message) -> list[str]:
+    return [block["text"]["text"] for block in message.blocks if block["type"] == "section"]
+
+
+def test_notice_is_one_line_with_a_details_button() -> None:
+    """A notice is one section: status, job, graph, start, duration, and a Details button for the job."""
+    message = blocks.completion_notice(make_finished(7, "SUCCESS"))
+    [section] = message.blocks
+    assert section["text"]["text"] == (
+        ":white_check_mark: SUCCESS  ·  Job *#7*  ·  graph `2`  ·  started "
+        "<!date^1718000000^{date_short_pretty} {time}|2024-06-10 06:13 UTC>  ·  took 1m 05s"
+    )
+    assert section["accessory"]["action_id"] == slack_ids.action_id(slack_ids.JOB_DETAILS, "7")
+    assert section["accessory"]["value"] == "7"
+    assert message.text == "Job 7 finished: SUCCESS (graph 2, took 1m 05s)"
+
+
+def test_notice_without_graph_or_times_leaves_them_out() -> None:
+    """A job the ledger knows little about still gets a notice, without empty parts."""
+    message = blocks.completion_notice(FinishedJob(id="3", status="FAILED"))
+    assert section_texts(message) == [":x: FAILED  ·  Job *#3*"]
+    assert message.text == "Job 3 finished: FAILED"
+
+
+def test_notice_names_who_cancelled_the_job() -> None:
+    """A job cancelled through jobbot says who cancelled it, as a mention of their user id."""
+    message = blocks.completion_notice(make_finished(8, "CANCELLED", cancelled_by="W0ENTERPRISE1"))
+    assert section_texts(message)[0].endswith("  ·  Cancelled by <@W0ENTERPRISE1>")
+    check_safe(message)
+
+
+@pytest.mark.parametrize(
+    "cancelled_by", ["", "<!channel>", "U12>|x", "U012ABC\n", "u012abc", "C012ABC", "U1", "U" + "A" * 31]
+)
+def test_notice_omits_a_malformed_canceller(cancelled_by: str) -> None:
+    """A cancelled_by that is not a Slack user id is left out rather than put inside `<@...>`."""
+    message = blocks.completion_notice(make_finished(8, "CANCELLED", cancelled_by=cancelled_by))
+    assert "Cancelled by" not in all_text(message)
+    check_safe(message)
+
+
+def test_notice_for_a_mangled_id_has_no_button_and_escapes_everything() -> None:
+    """A job id, status and graph id of hostile text are escaped, and no button carries the id."""
+    job = make_finished("<!here>", "<!channel>", graph_id="<https://evil|x>" * 1000)
+    message = blocks.completion_notice(job)
+    assert all_buttons(message) == [] and "accessory" not in message.blocks[0]
+    assert "&lt;!here&gt;" in message.text
+    check_safe(message)
+    check_limits(message)
+
+
+def test_digest_counts_statuses_and_lists_newest_first_without_buttons() -> None:
+    """A digest says how many jobs finished, counts them by status, and lists them newest id first."""
+    jobs = [make_finished(9), make_finished(100, "FAILED"), make_finished(10, "CANCELLED"), make_finished(11)]
+    message = blocks.completion_digest([*jobs, make_finished(2, "PAUSED")], offline=False)
+    assert message.blocks[0]["text"]["text"] == "5 jobs finished"
+    summary, lines = section_texts(message)
+    assert summary.split("  ·  ") == [
+        ":white_check_mark: 2 succeeded",
+        ":x: 1 failed",
+        ":no_entry_sign: 1 cancelled",
+        ":grey_question: 1 other",
+    ]
+    assert re.findall(r"Job \*#(\d+)\*", lines) == ["100", "11", "10", "9", "2"]
+    assert message.text == "5 jobs finished: 2 succeeded, 1 failed, 1 cancelled, 1 other"
+    assert all_buttons(message) == []
+    assert "`/jobs status ID`" in all_text(message)
+
+
+@pytest.mark.parametrize(
+    ("offline", "title"), [(False, "1 job finished"), (True, "While jobbot was offline, 1 job finished")]
+)
+def test_digest_title_says_whether_jobbot_was_offline(offline: bool, title: str) -> None:
+    """The header counts in the singular for one job and mentions the outage when `offline`."""
+    message = blocks.completion_digest([make_finished(7)], offline=offline)
+    assert message.blocks[0]["text"]["text"] == title
+    assert message.text.startswith(title + ":")
+
+
+def test_digest_of_more_than_the_maximum_lists_the_newest_and_counts_the_rest() -> None:
+    """A caller that did not split a big batch still gets a valid digest: the newest jobs and a count."""
+    jobs = [make_finished(n) for n in range(1, blocks.DIGEST_MAX_JOBS + 8)]
+    message = blocks.completion_digest(jobs, offline=True)
+    assert message.blocks[0]["text"]["text"] == f"While jobbot was offline, {len(jobs)} jobs finished"
+    lines = "\n".join(section_texts(message)[1:]).split("\n")
+    assert len(lines) == blocks.DIGEST_MAX_JOBS and "Job *#32*" in lines[0]
+    assert "7 older jobs are not listed here" in all_text(message)
+    check_limits(message)
+
+
+def hostile_finished_jobs(kind: str, count: int, **fields: Any) -> list[FinishedJob]:
+    """`count` finished jobs whose graph ids (10 kB), statuses and some ids are hostile text."""
+    hostile = HOSTILE_TEXTS[kind]
+    return [
+        make_finished(
+            10**19 + n if n % 3 else hostile[:40] + str(n),
+            NOTICE_STATUSES[n % 3] if n % 2 else hostile,
+            graph_id=(hostile * 10)[:10_000],
+            start_time_ms=START_MS,
+            end_time_ms=START_MS + 3 * 86_400_000 + n,
+            cancelled_by="W" + "Z" * 30,
+            **fields,
+        )
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+@pytest.mark.parametrize("offline", [False, True])
+def test_digest_of_the_most_hostile_jobs_stays_within_limits(kind: str, offline: bool) -> None:
+    """DIGEST_MAX_JOBS jobs with long or hostile ids, 10 kB graph ids and odd statuses fit, one line each."""
+    message = blocks.completion_digest(hostile_finished_jobs(kind, blocks.DIGEST_MAX_JOBS), offline=offline)
+    check_limits(message)
+    check_safe(message)
+    lines = "\n".join(section_texts(message)[1:]).split("\n")
+    assert len(lines) == blocks.DIGEST_MAX_JOBS
+    assert all("Cancelled by <@W" in line for line in lines)
+    twenty_digit_ids = [line for line in lines if re.search(r"Job \*#\d{20}\*", line)]
+    assert len(twenty_digit_ids) == len([n for n in range(blocks.DIGEST_MAX_JOBS) if n % 3])
+
+
+# --- the failure log reply ------------------------------------------------------------------
+
+
+def test_failure_log_reply_shows_each_failed_jobs_log_end_escaped() -> None:
+    """Only FAILED jobs get a section: a heading and the escaped end of the log, newest job first."""
+    jobs = [make_finished(9, "FAILED", log_tail=FAILED_LOG), make_finished(7), make_finished(11, "FAILED")]
+    message = blocks.failure_log_reply(jobs)
+    first, second = section_texts(message)
+    assert first == "*Job #11* \u2014 _(log is empty)_"
+    assert second.startswith("*Job #9* \u2014 last lines of the log:\n```\n")
+    assert "&lt;!channel&gt;" in second and second.count("```") == 2
+    assert message.text == "Last log lines of failed jobs 11 and 9"
+    assert blocks.failure_log_reply([make_finished(4, "FAILED", log_tail="x")]).text == (
+        "Last log lines of failed job 4"
+    )
+    check_safe(message)
+
+
+def test_failure_log_reply_without_failed_jobs_says_so() -> None:
+    """Called for a batch with no failure, the reply is still a valid message that explains itself."""
+    message = blocks.failure_log_reply([make_finished(7), make_finished(8, "CANCELLED")])
+    assert "no log to show" in message.text
+    check_limits(message)
+
+
+def test_failure_log_reply_shares_room_left_by_short_logs() -> None:
+    """Room a short log leaves unused goes to the next job, so one long log gets more than an equal share."""
+    long_log = "".join(f"row {n} failed to parse\n" for n in range(2000))
+    jobs = [make_finished(n, "FAILED", log_tail="short") for n in range(2, 20)]
+    message = blocks.failure_log_reply([*jobs, make_finished(1, "FAILED", log_tail=long_log)])
+    last = section_texts(message)[-1]
+    assert last.startswith("*Job #1*") and len(last) > blocks.MAX_BLOCKS_JSON_CHARS // 19
+    assert last.endswith("row 1999 failed to parse\n```")
+    check_limits(message)
+
+
+FIVE_MB_LOGS = {
+    "mentions": ("<!channel> <!here> <@U123> <https://evil|click> & " * 120_000)[:5_000_000],
+    "backticks": ("```closing fence``` `x`\n" * 220_000)[:5_000_000] + "\nEND",
+    "emoji": ("\U0001f600" * 99 + "\n") * 50_000,
+    "one_line": "&" * 5_000_000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FIVE_MB_LOGS))
+def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> None:
+    """DIGEST_MAX_JOBS failed jobs with hostile 5 MB logs give one valid reply, quickly, pinging no one."""
+    jobs = [
+        make_finished(10**19 + n, "FAILED", log_tail=FIVE_MB_LOGS[kind])
+        for n in range(blocks.DIGEST_MAX_JOBS)
+    ]
+    started = time.perf_counter()
+    message = blocks.failure_log_reply(jobs)
+    elapsed = time.perf_counter() - started
+    check_limits(message)
+    check_safe(message)
+    sections = section_texts(message)
+    assert len(sections) == blocks.DIGEST_MAX_JOBS
+    assert all(text.count("```") in (0, 2) for text in sections)
+    shown = [text for text in sections if "```" in text]
+    others = [text for text in sections if "```" not in text]
+    assert shown, "at least the first logs fit"
+    assert all("no room for the log here: `/jobs status 1" in text for text in others)
+    assert elapsed < 2.0
+
+
+def test_failure_log_reply_of_more_than_the_maximum_counts_the_rest() -> None:
+    """More failed jobs than DIGEST_MAX_JOBS: the newest are shown and the rest are counted."""
+    jobs = [make_finished(n, "FAILED", log_tail="boom") for n in range(1, blocks.DIGEST_MAX_JOBS + 4)]
+    message = blocks.failure_log_reply(jobs)
+    assert len(section_texts(message)) == blocks.DIGEST_MAX_JOBS
+    assert "3 more failed jobs are not shown here" in all_text(message)
+    assert message.text.endswith("and 3 more")
+    check_limits(message)
+
+
+# --- watching -------------------------------------------------------------------------------
+
+
+def test_watch_started_promises_a_dm_and_says_how_to_stop() -> None:
+    """`/jobs watch 7` confirms the direct message to come and shows `/jobs unwatch 7`."""
+    message = blocks.watch_started("7")
+    assert message.text == "I'll send you a direct message when job 7 finishes."
+    assert "`/jobs unwatch 7`" in all_text(message)
+
+
+def test_watch_of_a_finished_job_shows_its_card_at_once() -> None:
+    """Watching a job that has already finished answers with its card and says so first."""
+    message = blocks.watch_already_finished(make_job(7, "SUCCESS"), now=NOW)
+    assert message.text == "Job 7 has already finished: SUCCESS."
+    assert "has already finished (:white_check_mark: SUCCESS)" in message.blocks[1]["text"]["text"]
+    assert button_ids(message) == [slack_ids.action_id(slack_ids.JOB_REFRESH, "7")]
+
+
+@pytest.mark.parametrize(
+    ("existed", "text"), [(True, "won't send you a message"), (False, "were not watching")]
+)
+def test_watch_stopped_says_whether_anything_changed(existed: bool, text: str) -> None:
+    """`/jobs unwatch 7` says the watch ended, or that there was none."""
+    assert text in blocks.watch_stopped("7", existed=existed).text
+
+
+def test_watch_messages_escape_a_mangled_id() -> None:
+    """Ids that did not come through the parser are escaped, and no unwatch hint is built from them."""
+    for message in (
+        blocks.watch_started("<!channel>"),
+        blocks.watch_stopped("<!channel>" * 100, existed=True),
+    ):
+        check_safe(message)
+        check_limits(message)
+        assert "unwatch" not in all_text(message)
+
+
+# --- subscriptions --------------------------------------------------------------------------
+
+
+def test_subscribed_names_the_channel_statuses_and_the_invite_step() -> None:
+    """The confirmation links the channel, names the statuses and explains `/invite @jobbot`."""
+    message = blocks.subscribed("C0123ABCD", ("failed", "BOGUS"))
+    text = all_text(message)
+    assert "<#C0123ABCD> whenever a job finishes with status FAILED." in text
+    assert "`/invite @jobbot`" in text and "`/jobs unsubscribe`" in text
+    everything = blocks.subscribed("C0123ABCD", ())
+    assert "whenever a job finishes (SUCCESS, FAILED or CANCELLED)" in all_text(everything)
+
+
+@pytest.mark.parametrize("channel_id", ["<!channel>", "C12>|x", "c0123", "D0123ABCD", "C0123\n", "#general"])
+def test_malformed_channel_ids_are_shown_as_text_not_links(channel_id: str) -> None:
+    """A channel id that is not well-formed is shown as escaped inline code, never inside `<#...>`."""
+    for message in (
+        blocks.subscribed(channel_id, NOTICE_STATUSES),
+        blocks.unsubscribed(channel_id, existed=True),
+        blocks.subscription_list([], default_channel=channel_id, default_statuses=NOTICE_STATUSES),
+    ):
+        assert "<#" not in all_text(message)
+        check_safe(message)
+        check_limits(message)
+
+
+@pytest.mark.parametrize(("existed", "text"), [(True, "will no longer get"), (False, "was not subscribed")])
+def test_unsubscribed_says_whether_anything_changed(existed: bool, text: str) -> None:
+    """`/jobs unsubscribe` confirms, or says the channel was not subscribed."""
+    message = blocks.unsubscribed("C0123ABCD", existed=existed)
+    assert text in all_text(message) and "<#C0123ABCD>" in all_text(message)
+
+
+def test_subscription_list_puts_the_settings_channel_first() -> None:
+    """The channel from JOBBOT_NOTIFY_CHANNEL comes first, then each subscription with who and when."""
+    message = blocks.subscription_list(
+        [make_subscription()], default_channel="C0NOTIFY", default_statuses=NOTICE_STATUSES
+    )
+    [lines] = section_texts(message)
+    first, second = lines.split("\n")
+    assert first == "• <#C0NOTIFY>  ·  SUCCESS, FAILED, CANCELLED  ·  (from `JOBBOT_NOTIFY_CHANNEL`)"
+    assert second.startswith("• <#C0123ABCD>  ·  FAILED  ·  added <!date^1717234200^")
+    assert second.endswith(" by <@U012ABCDEF>")
+    assert message.text == "2 channels get completion notices."
+
+
+def test_subscription_list_empty_explains_how_to_subscribe() -> None:
+    """With no channel at all, the list explains `/jobs subscribe` instead of showing nothing."""
+    message = blocks.subscription_list([], default_channel=None, default_statuses=NOTICE_STATUSES)
+    assert "No channel gets completion notices yet" in message.text
+    assert "`/jobs subscribe`" in all_text(message) and "`/invite @jobbot`" in all_text(message)
+
+
+def test_subscription_list_of_1000_hostile_entries_is_clipped_to_fit() -> None:
+    """A thousand subscriptions with hostile ids and statuses fit one message that says how many more."""
+    hostile = "<!channel> & <https://evil|x> `"
+    subs = [
+        make_subscription(
+            f"C{n:08d}" if n % 2 else hostile * 10,
+            statuses=(hostile, "FAILED", "failed", "\U0001f600" * 100, "A", "B"),
+            added_by="U012ABCDEF" if n % 3 else hostile * 10,
+        )
+        for n in range(1000)
+    ]
+    message = blocks.subscription_list(subs, default_channel=hostile, default_statuses=NOTICE_STATUSES)
+    check_limits(message)
+    check_safe(message)
+    shown = "\n".join(section_texts(message)).count("• ")
+    assert 10 < shown < 1001
+    assert f"and {1001 - shown:,} more" in all_text(message)
+    assert message.text == "1,001 channels get completion notices."
+
+
+def test_subscription_list_shows_everything_when_it_fits() -> None:
+    """A list that fits is shown whole, with no "more" line."""
+    subs = [make_subscription(f"C{n:08d}") for n in range(20)]
+    message = blocks.subscription_list(subs, default_channel=None, default_statuses=NOTICE_STATUSES)
+    assert "\n".join(section_texts(message)).count("• ") == 20
+    assert "more" not in all_text(message)
+    check_limits(message)
+
+
+finished_jobs = st.builds(
+    lambda job_id, status, graph_id, log, start, end, by: make_finished(
+        job_id, status, graph_id=graph_id, log_tail=log, start_time_ms=start, end_time_ms=end, cancelled_by=by
+    ),
+    job_id=st.integers(min_value=0, max_value=10**20 - 1) | st.text(max_size=30),
+    status=st.sampled_from(NOTICE_STATUSES) | server_text,
+    graph_id=st.none() | server_text,
+    log=server_text,
+    start=st.none() | st.integers(min_value=-(2**40), max_value=2**45),
+    end=st.none() | st.integers(min_value=-(2**40), max_value=2**45),
+    by=st.none() | st.from_regex(r"[UW][A-Z0-9]{2,30}", fullmatch=True) | st.text(max_size=40),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(finished_jobs, max_size=blocks.DIGEST_MAX_JOBS), st.booleans())
+def test_any_finished_jobs_give_valid_notices_digest_and_log_reply(
+    jobs: list[FinishedJob], offline: bool
+) -> None:
+    """Whatever the ledger holds, notices, digests and failure-log replies are valid and ping no one."""
+    for message in (blocks.completion_digest(jobs, offline=offline), blocks.failure_log_reply(jobs)):
+        check_limits(message)
+        check_safe(message)
+    for job in jobs[:3]:
+        check_limits(message := blocks.completion_notice(job))
         check_safe(message)

@@ -7,8 +7,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobbot import commands, slack_ids
-from jobbot.commands import CancelJob, Help, ListJobs, ShowJob, parse
-from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS
+from jobbot.commands import (
+    CancelJob,
+    Help,
+    ListJobs,
+    ListSubscriptions,
+    ShowJob,
+    Subscribe,
+    Unsubscribe,
+    Unwatch,
+    Watch,
+    parse,
+)
+from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES
 from jobbot.mrkdwn import BACKTICK_LOOKALIKE
 
 
@@ -31,6 +42,18 @@ from jobbot.mrkdwn import BACKTICK_LOOKALIKE
         ("CANCEL\t8 ", CancelJob("8")),
         ("help", Help(None)),
         ("--help", Help(None)),
+        ("watch 7", Watch("7")),
+        ("WATCH #12", Watch("12")),
+        ("unwatch 7", Unwatch("7")),
+        ("Unwatch\t#7 ", Unwatch("7")),
+        ("subscribe", Subscribe(NOTICE_STATUSES)),
+        ("subscribe success failed cancelled", Subscribe(NOTICE_STATUSES)),
+        ("subscribe failed", Subscribe(("FAILED",))),
+        ("Subscribe Cancelled,FAILED failed", Subscribe(("FAILED", "CANCELLED"))),
+        ("subscribe cancelled success", Subscribe(("SUCCESS", "CANCELLED"))),
+        ("unsubscribe", Unsubscribe()),
+        ("UNSUBSCRIBE  ", Unsubscribe()),
+        ("subscriptions", ListSubscriptions()),
     ],
 )
 def test_valid_text_gives_its_command(text: str, command: commands.Command) -> None:
@@ -57,6 +80,21 @@ def test_valid_text_gives_its_command(text: str, command: commands.Command) -> N
         ("status " + "9" * (MAX_JOB_ID_DIGITS + 1), ["is not a job id"]),
         ("cancel -1", ["is not a job id"]),
         ("x" * 10_000, ["too long", "10,000 characters"]),
+        ("watch", ["`watch` needs a job id", "watch 42"]),
+        ("unwatch", ["`unwatch` needs a job id", "unwatch 42"]),
+        ("watch 7 8", ["Too many words", "`8`", "watch ID"]),
+        ("unwatch 7 please", ["Too many words", "`please`", "unwatch ID"]),
+        ("watch ../1", ["`../1` is not a job id"]),
+        ("unwatch ١٢", ["`١٢` is not a job id"]),
+        ("watch " + "9" * (MAX_JOB_ID_DIGITS + 1), ["is not a job id"]),
+        ("subscribe running", ["`running` is not a finished status", *NOTICE_STATUSES]),
+        ("subscribe failed WAITING", ["`WAITING` is not a finished status"]),
+        ("subscribe unknown", ["`unknown` is not a finished status"]),
+        ("subscribe PAUSED", ["`PAUSED` is not a job status", *NOTICE_STATUSES]),
+        ("subscribe <!channel>", ["`<!channel>` is not a job status"]),
+        ("unsubscribe failed", ["Too many words", "`failed`", "use `unsubscribe`"]),
+        ("subscriptions all", ["Too many words", "`all`", "use `subscriptions`"]),
+        ("subscribers", ["I don't know `subscribers`", "`subscribe`", "`subscriptions`", "`watch`"]),
     ],
 )
 def test_unusable_text_gives_help_with_a_clear_problem(text: str, words: list[str]) -> None:
@@ -79,20 +117,30 @@ def test_echoed_input_is_short_and_cannot_break_its_code_span() -> None:
     assert len(long_status.problem) < 200
 
 
-def test_usage_hint_names_every_subcommand_the_parser_knows() -> None:
-    """slack_ids' usage hint and the parser's subcommands agree, so help and grammar cannot drift."""
+def test_usage_hint_is_built_from_the_parsers_subcommands() -> None:
+    """slack_ids' usage hint is exactly the parser's main forms, short enough for Slack's autocomplete."""
+    assert commands.usage_hint() == slack_ids.COMMAND_USAGE_HINT
+    assert len(slack_ids.COMMAND_USAGE_HINT) <= 100
     for sub in commands.SUBCOMMANDS:
-        assert f"{sub.name} {sub.arguments}".strip() in slack_ids.COMMAND_USAGE_HINT
+        assert (sub.form in slack_ids.COMMAND_USAGE_HINT) == sub.in_hint
         assert not isinstance(parse(sub.example), Help) or sub is commands.HELP
+    assert {sub.name for sub in commands.SUBCOMMANDS if not sub.in_hint} == {
+        "unwatch",
+        "unsubscribe",
+        "subscriptions",
+    }
 
 
 @given(st.text(max_size=2000))
 def test_parse_never_raises_and_ids_are_short_ascii_digits(text: str) -> None:
     """For any text, parse returns a command, and any job id in it is 1-20 ASCII digits."""
     command = parse(text)
-    if isinstance(command, ShowJob | CancelJob):
+    if isinstance(command, ShowJob | CancelJob | Watch | Unwatch):
         assert command.job_id.isascii() and command.job_id.isdigit()
         assert 0 < len(command.job_id) <= MAX_JOB_ID_DIGITS
+    if isinstance(command, Subscribe):
+        assert command.statuses and set(command.statuses) <= set(NOTICE_STATUSES)
+        assert list(command.statuses) == [s for s in NOTICE_STATUSES if s in command.statuses]
     if isinstance(command, ListJobs):
         assert set(command.statuses) <= set(KNOWN_STATUSES)
         assert len(command.statuses) == len(set(command.statuses))
@@ -101,12 +149,25 @@ def test_parse_never_raises_and_ids_are_short_ascii_digits(text: str) -> None:
 
 
 @given(
-    st.sampled_from(["status", "cancel", "STATUS", "Cancel", ""]),
+    st.sampled_from(["status", "cancel", "STATUS", "Cancel", "watch", "Unwatch", ""]),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=40),
 )
 def test_id_like_arguments_never_yield_an_unsafe_id(verb: str, raw_id: str) -> None:
-    """Whatever follows `status`/`cancel` (or stands alone), only ASCII digits come out as an id."""
+    """Whatever follows a verb that takes an id (or stands alone), only ASCII digits become an id."""
     command = parse(f"{verb} {raw_id}")
-    if isinstance(command, ShowJob | CancelJob):
+    if isinstance(command, ShowJob | CancelJob | Watch | Unwatch):
         assert command.job_id in raw_id
         assert command.job_id.isascii() and command.job_id.isdigit()
+
+
+@given(st.lists(st.sampled_from([*KNOWN_STATUSES, "paused", "all", ""]), max_size=8), st.booleans())
+def test_subscribe_accepts_exactly_the_notice_statuses(words: list[str], commas: bool) -> None:
+    """`subscribe` takes any mix of case and separators of finished statuses, and nothing else."""
+    text = "subscribe " + ("," if commas else " ").join(word.swapcase() for word in words)
+    command = parse(text)
+    typed = {word.upper() for word in words if word}
+    if typed <= set(NOTICE_STATUSES):
+        assert command == Subscribe(tuple(s for s in NOTICE_STATUSES if s in typed) or NOTICE_STATUSES)
+    else:
+        assert isinstance(command, Help) and command.problem is not None
+        assert ", ".join(NOTICE_STATUSES) in command.problem

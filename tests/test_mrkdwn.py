@@ -5,20 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobbot import mrkdwn
 from jobbot.mrkdwn import (
     BACKTICK_LOOKALIKE,
+    channel_mention,
     clip,
     code_block,
     code_span,
     date_token,
     duration,
     escape,
+    one_line,
+    status_emoji,
     status_label,
     status_word,
+    user_mention,
 )
 
 
@@ -118,6 +122,86 @@ def test_code_block_is_always_bounded_and_closed(log: str, max_chars: int) -> No
     assert block.startswith("```\n") and block.endswith("\n```")
     assert "`" not in block[3:-3]
     assert "<" not in block and ">" not in block
+
+
+log_text = st.lists(
+    st.sampled_from(["a", "bc", " ", "\t", "\n", "\r", "\r\n", "\x00", "`", "<", "&", "\U0001f600"]),
+    min_size=40,
+    max_size=200,
+).map("".join)
+
+
+@settings(max_examples=60)
+@given(log_text, st.integers(min_value=mrkdwn.MIN_CODE_BLOCK_CHARS, max_value=120))
+def test_code_block_reading_only_the_end_equals_reading_everything(log: str, max_chars: int) -> None:
+    """Whatever window the fast path starts from, it gives exactly the whole-text result."""
+    whole = mrkdwn._code_block(log, max_chars, window=len(log) + 1)
+    for window in range(1, len(log) + 1):
+        assert mrkdwn._code_block(log, max_chars, window=window) == whole
+
+
+def test_code_block_counts_every_earlier_line_of_a_long_log() -> None:
+    """Only the end of a long log is read, yet the marker counts all the lines before what is shown."""
+    log = "x\r\n" * 300_000 + "y\r" * 300_000 + "z\n" * 300_000 + "last"
+    block = code_block(log, 200)
+    body = block.removeprefix("```\n").removesuffix("\n```").split("\n")
+    assert body[0] == f"… ({900_001 - (len(body) - 1):,} earlier lines not shown)".replace(",", "")
+    assert body[-1] == "last"
+
+
+def test_code_block_of_trailing_whitespace_still_finds_the_last_text() -> None:
+    """A log ending in megabytes of blank lines shows its last real lines, as if read whole."""
+    log = "first\nsecond\n" + " \n" * 1_000_000
+    assert code_block(log, 200) == "```\nfirst\nsecond\n```"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "mention"),
+    [
+        ("U012ABCDEF", "<@U012ABCDEF>"),
+        ("W0ENTERPRISE", "<@W0ENTERPRISE>"),
+        ("U12", "<@U12>"),
+        ("U1", None),
+        ("u012abcdef", None),
+        ("U012ABC\n", None),
+        ("U012>|<!channel", None),
+        ("C012ABCDEF", None),
+        ("U" + "A" * 31, None),
+        ("", None),
+    ],
+)
+def test_user_mention_only_for_well_formed_user_ids(user_id: str, mention: str | None) -> None:
+    """Only `U`/`W` followed by 2-30 capitals or digits becomes `<@...>`; anything else gives None."""
+    assert user_mention(user_id) == mention
+
+
+@pytest.mark.parametrize(
+    ("channel_id", "mention"),
+    [
+        ("C0123ABCD", "<#C0123ABCD>"),
+        ("G0123ABCD", "<#G0123ABCD>"),
+        ("D0123ABCD", None),
+        ("#general", None),
+        ("C0123\n", None),
+        ("C01>|x", None),
+        ("c0123abcd", None),
+    ],
+)
+def test_channel_mention_only_for_well_formed_channel_ids(channel_id: str, mention: str | None) -> None:
+    """Only a public (`C`) or private (`G`) channel id becomes `<#...>`; anything else gives None."""
+    assert channel_mention(channel_id) == mention
+
+
+def test_one_line_flattens_clips_and_escapes() -> None:
+    """Line breaks and controls become single spaces before clipping, and the result is escaped."""
+    assert one_line("a\r\n\x00b <!here>", 100) == "a b &lt;!here&gt;"
+    assert one_line("x" * 50, 10) == "x" * 9 + "…"
+
+
+def test_status_emoji_matches_the_label() -> None:
+    """The emoji on its own is the one status_label puts before the word."""
+    for status in ("SUCCESS", "failed", "PAUSED"):
+        assert status_label(status).startswith(status_emoji(status) + " ")
 
 
 def test_date_token_renders_in_reader_time_zone_with_utc_fallback() -> None:

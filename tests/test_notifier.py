@@ -46,10 +46,15 @@ class World:
     db_path: Path
     clients: list[JobClient]
 
-    def notifier(self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES) -> Notifier:
+    def notifier(
+        self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES
+    ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store."""
-        client = WebClient(token="xoxb-test", base_url=self.slack.api_url, retry_handlers=[
-            RateLimitErrorRetryHandler(max_retry_count=1)])
+        client = WebClient(
+            token="xoxb-test",
+            base_url=self.slack.api_url,
+            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+        )
         jobs = JobClient(self.emulator.url, backoff=0.01)
         self.clients.append(jobs)
         return Notifier(
@@ -240,7 +245,11 @@ def test_destination_that_refuses_is_reported_once_and_not_retried(
             world.clock.advance(10)
             notifier.poll_once()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and "not_in_channel" in errors[0].getMessage() and "/invite" in errors[0].getMessage()
+    assert (
+        len(errors) == 1
+        and "not_in_channel" in errors[0].getMessage()
+        and "/invite" in errors[0].getMessage()
+    )
     assert world.store.open_deliveries() == []
     assert len(world.slack.calls_to("chat.postMessage")) == 2
 
@@ -263,7 +272,7 @@ def test_graphscope_outage_announces_nothing_and_resumes(world: World) -> None:
 
 
 def test_subscriptions_have_their_own_filters(world: World) -> None:
-    """A channel subscribed to FAILED hears only failures; the default channel hears what its filter allows."""
+    """A channel subscribed to FAILED hears only failures; the default channel, what its own filter allows."""
     world.store.subscribe(
         Subscription(channel_id="C0FAILS", statuses=("FAILED",), added_by="U0ALICE", added_at=world.clock())
     )

@@ -133,7 +133,8 @@ class SqliteStore:
     @staticmethod
     def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
         db.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
 
@@ -312,7 +313,8 @@ class SqliteStore:
     def subscriptions(self) -> list[Subscription]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT channel_id, statuses, added_by, added_at FROM subscriptions ORDER BY added_at, channel_id"
+                "SELECT channel_id, statuses, added_by, added_at FROM subscriptions "
+                "ORDER BY added_at, channel_id"
             ).fetchall()
         return [
             Subscription(

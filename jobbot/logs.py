@@ -32,10 +32,19 @@ class SecretScrubber(logging.Filter):
         return True
 
 
+class QuietTokenWarning(logging.Filter):
+    """bolt warns that the token is unused whenever SLACK_BOT_TOKEN is in the environment and a client
+    is given; jobbot always gives the client, so the warning only confuses operators."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def configure(level: int, secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(SecretScrubber(secrets))
+    handler.addFilter(QuietTokenWarning())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -10,7 +10,6 @@ import json
 import os
 import random
 import re
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -554,21 +553,18 @@ def test_5_mb_log_is_cut_to_a_bounded_tail() -> None:
         assert "final line\\n```" in all_text(message)
 
 
-def test_100000_jobs_render_one_page_quickly() -> None:
-    """The server's unbounded list (100,000 jobs) gives one valid page in well under a second."""
+def test_100000_jobs_render_one_valid_page() -> None:
+    """The server's unbounded list (100,000 jobs, shuffled) gives one valid page, newest first."""
     templates = mixed_jobs(6)
     # model_copy keeps building the fixture fast; the renderer sees ordinary Job objects.
     jobs = [templates[n % 6].model_copy(update={"id": str(n)}) for n in range(1, 100_001)]
     random.Random(7).shuffle(jobs)  # the server lists jobs in no order
-    started = time.perf_counter()
     message = blocks.job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW)
-    elapsed = time.perf_counter() - started
     matching = sum(job.status in ("SUCCESS", "FAILED") for job in jobs)
     assert f"Jobs 21\u201330 of {matching:,} ·" in message.blocks[1]["elements"][0]["text"]
     newest = sorted((job.sort_key for job in jobs if job.status in ("SUCCESS", "FAILED")), reverse=True)
     details = [b["value"] for b in all_buttons(message) if b["action_id"].startswith(slack_ids.JOB_DETAILS)]
     assert details == [str(n) for n in newest[20:30]]
-    assert elapsed < 1.0
     check_limits(message)
 
 
@@ -783,14 +779,12 @@ FIVE_MB_LOGS = {
 
 @pytest.mark.parametrize("kind", sorted(FIVE_MB_LOGS))
 def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> None:
-    """DIGEST_MAX_JOBS failed jobs with hostile 5 MB logs give one valid reply, quickly, pinging no one."""
+    """DIGEST_MAX_JOBS failed jobs with hostile 5 MB logs give one valid reply that pings no one."""
     jobs = [
         make_finished(10**19 + n, "FAILED", log_tail=FIVE_MB_LOGS[kind])
         for n in range(blocks.DIGEST_MAX_JOBS)
     ]
-    started = time.perf_counter()
     message = blocks.failure_log_reply(jobs)
-    elapsed = time.perf_counter() - started
     check_limits(message)
     check_safe(message)
     sections = section_texts(message)
@@ -800,7 +794,6 @@ def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> N
     others = [text for text in sections if "```" not in text]
     assert shown, "at least the first logs fit"
     assert all("no room for the log here: `/jobs status 1" in text for text in others)
-    assert elapsed < 2.0
 
 
 def test_failure_log_reply_of_more_than_the_maximum_counts_the_rest() -> None:

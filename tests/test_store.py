@@ -72,7 +72,9 @@ def test_subscriptions_watches_and_cancels_round_trip(tmp_path: Path) -> None:
     """Subscriptions replace by channel, watches are per user and job, cancels remember the user."""
     store = SqliteStore(str(tmp_path / "s.db"))
     store.subscribe(Subscription(channel_id="C1", statuses=("FAILED",), added_by="U1", added_at=NOW))
-    store.subscribe(Subscription(channel_id="C1", statuses=("SUCCESS", "FAILED"), added_by="U2", added_at=NOW))
+    store.subscribe(
+        Subscription(channel_id="C1", statuses=("SUCCESS", "FAILED"), added_by="U2", added_at=NOW)
+    )
     [sub] = store.subscriptions()
     assert sub.statuses == ("SUCCESS", "FAILED") and sub.added_by == "U2"
     assert store.unsubscribe("C1") and not store.unsubscribe("C1")

@@ -1,0 +1,104 @@
+"""The real `jobbot` process, killed with SIGKILL at random moments while jobs finish: exactly one notice
+per job in the end."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from jobbot.emulator import Emulator
+from tests.fakes import FakeSlack
+
+CHANNEL = "C0NOTICES"
+
+
+def start_jobbot(slack: FakeSlack, emulator: Emulator, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
+    env.update(
+        SLACK_BOT_TOKEN="xoxb-test-token",
+        SLACK_SIGNING_SECRET="signing-secret-for-tests",
+        SLACK_API_URL=slack.api_url,
+        INTERACTIVE_ADMIN_ENDPOINT=emulator.url,
+        PORT=str(port),
+        JOBBOT_NOTIFY_CHANNEL=CHANNEL,
+        JOBBOT_POLL_INTERVAL="0.2",
+        JOBBOT_RECONCILE_INTERVAL="10",
+        JOBBOT_DATABASE_URL="sqlite:///jobbot.db",
+    )
+    with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "jobbot"], env=env, cwd=workdir, stdout=log, stderr=log
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def announced(slack: FakeSlack) -> Counter[str]:
+    """How many top-level notices (or digest entries) each job id got in the channel."""
+    counts: Counter[str] = Counter()
+    for message in slack.messages(CHANNEL):
+        if message.metadata and not message.thread_ts:
+            counts.update(message.metadata["event_payload"]["job_ids"])
+    return counts
+
+
+def wait_until_polling(emulator: Emulator, timeout: float = 20.0) -> None:
+    """Block until a (re)started jobbot has begun asking the emulator about jobs."""
+    seen = len(emulator.requests)
+    assert emulator.wait_until(lambda: len(emulator.requests) > seen + 1, timeout=timeout), (
+        "jobbot never polled"
+    )
+
+
+def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Six SIGKILLs while 40 jobs finish, half of them while Slack holds an accepted post unanswered:
+    after a restart, every job has exactly one notice."""
+    rng = random.Random(20261128)
+    jobs = [emulator.add_job(status="RUNNING", log="loading\n") for _ in range(40)]
+    # Slack keeps each message, then answers slowly: a kill then lands between "posted" and "recorded".
+    fake_slack.delays["chat.postMessage"] = 0.2
+    port = free_port()
+    process = start_jobbot(fake_slack, emulator, tmp_path, port)
+    pending = list(jobs)
+    rng.shuffle(pending)
+    try:
+        for kill in range(6):
+            wait_until_polling(emulator)
+            for job_id in pending[:6]:
+                emulator.finish_job(job_id, rng.choice(["SUCCESS", "FAILED", "CANCELLED"]))
+            pending = pending[6:]
+            if kill % 2 == 0:
+                posts = len(fake_slack.calls_to("chat.postMessage"))
+                fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) > posts, timeout=20)
+            else:
+                time.sleep(rng.uniform(0.05, 0.8))
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+            process = start_jobbot(fake_slack, emulator, tmp_path, port)
+        for job_id in pending:
+            emulator.finish_job(job_id, "SUCCESS")
+        deadline = time.monotonic() + 30
+        while set(announced(fake_slack)) != set(jobs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    counts = announced(fake_slack)
+    log = (tmp_path / "jobbot.log").read_text(errors="replace")
+    assert set(counts) == set(jobs), f"missing notices for {sorted(set(jobs) - set(counts))}\n{log[-3000:]}"
+    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
+    assert "found in history" in log, "no kill landed between an accepted post and its record"

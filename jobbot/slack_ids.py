@@ -26,6 +26,16 @@ def matching(prefix: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(prefix) + r"(:|$)")
 
 
-# Bot scopes the code needs: `commands` for /jobs. Every answer goes to the request's response_url,
-# which needs no scope and works in channels the bot is not in.
-BOT_SCOPES = ("commands",)
+# Bot scopes the code needs. Answers to /jobs go to the request's response_url, which needs no scope.
+# Notices need chat:write (and chat:write.public for public channels the bot was not invited to),
+# im:write for watchers' direct messages, and the *:history scopes to read a notice's metadata back
+# after a crash (see notifier.py).
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "im:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+)

@@ -305,3 +305,67 @@ def test_healthz_answers(http_bot: HttpBot) -> None:
 def test_command_body_for_other_users_is_well_formed() -> None:
     """The command builder sets the user that tests pass (guards the helpers themselves)."""
     assert "user_id=U0OTHER01" in command_body("x", response_url="http://r", user_id=OTHER_USER)
+
+
+def test_watch_records_the_watcher_and_unwatch_removes_it(http_bot: HttpBot, emulator: Emulator) -> None:
+    """`/jobs watch ID` on a running job is remembered for that user; `/jobs unwatch ID` forgets it."""
+    job_id = emulator.add_job(status="RUNNING")
+    http_bot.command(f"watch {job_id}")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "direct message" in shown(reply)
+    assert http_bot.bot.store.watchers(job_id) == [ALLOWED_USER]
+    http_bot.command(f"unwatch {job_id}", reply_to="r2")
+    http_bot.slack.wait_for_responses(1, name="r2")
+    assert http_bot.bot.store.watchers(job_id) == []
+
+
+def test_watching_a_finished_job_answers_its_outcome_at_once(http_bot: HttpBot, emulator: Emulator) -> None:
+    """Watching a job that already ended shows its outcome now and records no watch."""
+    job_id = emulator.add_job(status="FAILED")
+    http_bot.command(f"watch {job_id}")
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "FAILED" in shown(reply) and "already" in shown(reply)
+    assert http_bot.bot.store.watchers(job_id) == []
+
+
+def test_subscribe_lists_and_unsubscribe_in_a_channel(http_bot: HttpBot) -> None:
+    """`/jobs subscribe failed` adds the channel with its filter and who added it; unsubscribe removes it."""
+    http_bot.command("subscribe failed")
+    http_bot.slack.wait_for_responses(1)
+    [sub] = http_bot.bot.store.subscriptions()
+    assert (sub.channel_id, sub.statuses, sub.added_by) == ("C0CHAN01", ("FAILED",), ALLOWED_USER)
+    http_bot.command("subscriptions", reply_to="r2")
+    [listing] = http_bot.slack.wait_for_responses(1, name="r2")
+    assert "<#C0CHAN01>" in shown(listing) and f"<@{ALLOWED_USER}>" in shown(listing)
+    http_bot.command("unsubscribe", reply_to="r3")
+    http_bot.slack.wait_for_responses(1, name="r3")
+    assert http_bot.bot.store.subscriptions() == []
+
+
+def test_subscribe_in_a_direct_message_points_to_watch(http_bot: HttpBot) -> None:
+    """A DM is not a channel: subscribing there explains `/jobs watch` instead of failing later."""
+    http_bot.post(
+        command_body("subscribe", response_url=http_bot.slack.response_url(), channel_id="D0DIRECT")
+    )
+    [reply] = http_bot.slack.wait_for_responses(1)
+    assert "/jobs watch" in shown(reply) and http_bot.bot.store.subscriptions() == []
+
+
+def test_a_cancel_through_jobbot_is_remembered_for_the_notice(http_bot: HttpBot, emulator: Emulator) -> None:
+    """The store records who cancelled, so the completion notice can name them."""
+    job_id = emulator.add_job(status="RUNNING")
+    http_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)
+    http_bot.slack.wait_for_responses(1)
+    assert http_bot.bot.store.cancelled_by(job_id) == ALLOWED_USER
+
+
+def test_with_notices_off_watch_and_subscribe_say_so(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """JOBBOT_NOTIFIER=off: watch and subscribe explain that notices are switched off, and record nothing."""
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_NOTIFIER="off"):
+        assert bot.bot.notifier is None
+        bot.command(f"watch {job_id}")
+        bot.command("subscribe", reply_to="r2")
+        for name in ("r1", "r2"):
+            assert "JOBBOT_NOTIFIER=off" in shown(fake_slack.wait_for_responses(1, name=name)[0])
+        assert bot.bot.store.watchers(job_id) == [] and bot.bot.store.subscriptions() == []

@@ -83,7 +83,9 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
             pending = pending[6:]
             if kill % 2 == 0:
                 posts = len(fake_slack.calls_to("chat.postMessage"))
-                fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) > posts, timeout=20)
+                fake_slack.wait_for(
+                    lambda seen=posts: len(fake_slack.calls_to("chat.postMessage")) > seen, timeout=20
+                )
             else:
                 time.sleep(rng.uniform(0.05, 0.8))
             process.send_signal(signal.SIGKILL)

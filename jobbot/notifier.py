@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -87,6 +88,7 @@ class Notifier:
         """Poll until `stop` is set, backing off while GraphScope or Slack is unavailable."""
         delay = self.poll_interval
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 report = self.poll_once()
             except StoreError as exc:
@@ -99,7 +101,8 @@ class Notifier:
                 delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
             else:
                 delay = self.poll_interval
-            stop.wait(delay)
+            # Polls start every interval, not an interval after the last one ended.
+            stop.wait(max(0.0, started + delay - time.monotonic()))
 
     # One poll.
 
@@ -147,15 +150,16 @@ class Notifier:
         """Re-read active jobs one by one, then ask for ids above the highest known: flat in history size."""
         seen: list[TrackedJob] = []
         finished: list[Job] = []
-        for job_id in self._store.active_job_ids():
+        for known in self._store.active_jobs():
             try:
-                job = self._jobs.get_job(job_id)
+                job = self._jobs.get_job(known.id)
             except JobNotFound:
                 # History is never deleted; a vanished job means a reset server. Stop asking, say nothing.
-                log.warning("notifier: job %s is no longer on the server; no longer watching it", job_id)
-                seen.append(TrackedJob(job_id, "GONE", True))
+                log.warning("notifier: job %s is no longer on the server; no longer watching it", known.id)
+                seen.append(TrackedJob(known.id, "GONE", True))
                 continue
-            seen.append(_tracked(job))
+            if job.status != known.status:
+                seen.append(_tracked(job))
             if job.is_terminal:
                 finished.append(job)
         next_id = self._store.high_water() + 1
@@ -216,8 +220,9 @@ class Notifier:
         for row in self._store.ungrouped_notices():
             by_destination.setdefault(row.destination, []).append(row)
         groups: list[list[NoticeRow]] = []
-        for rows in by_destination.values():
-            if len(rows) > DIGEST_THRESHOLD:
+        for destination, rows in by_destination.items():
+            # A burst, or more notices than the channel's rate allowance takes now: one digest.
+            if len(rows) > DIGEST_THRESHOLD or len(rows) > max(1, self._poster.posts_available(destination)):
                 rows.sort(key=lambda r: int(r.job.id), reverse=True)
                 groups += [
                     rows[i : i + blocks.DIGEST_MAX_JOBS] for i in range(0, len(rows), blocks.DIGEST_MAX_JOBS)
@@ -230,51 +235,70 @@ class Notifier:
     # Delivery.
 
     def _deliver(self, report: PollReport) -> None:
-        for delivery in self._store.open_deliveries():
-            try:
-                self._deliver_one(delivery, report)
-            except PostUncertain as exc:
-                # The outcome is unknown: the state says so, and the next poll looks before it posts.
-                report.slack_error = str(exc)
-                log.warning("notifier: delivery %d to %s: %s", delivery.id, delivery.destination, exc)
+        """Post notices first, then failures' log replies with whatever rate allowance is left: under a
+        burst the replies wait for a quiet moment, the notices do not wait for them."""
+        deliveries = self._store.open_deliveries()
+        notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
+        replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
+        for delivery in notices:
+            if not self._attempt(delivery, report, self._post_notice):
                 return
-            except PostRefused as exc:
-                if exc.permanent:
-                    self._store.set_delivery_state(
-                        delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
-                    )
-                    report.failed += 1
-                    first_time = (delivery.destination, exc.error) not in self._reported_failures
-                    self._reported_failures.add((delivery.destination, exc.error))
-                    log.log(
-                        logging.ERROR if first_time else logging.DEBUG,
-                        "notifier: cannot post to %s (%s); %d notice(s) for job(s) %s not delivered. %s",
-                        delivery.destination,
-                        exc.error,
-                        len(delivery.jobs),
-                        ", ".join(j.id for j in delivery.jobs),
-                        _advice(exc.error),
-                    )
-                    continue
+        for delivery in self._store.open_deliveries() if notices else replies:
+            if delivery.state not in (DeliveryState.POSTED, DeliveryState.THREADING) or not delivery.channel:
+                continue
+            # Keep one post of the allowance for the next notice: a reply must never delay one.
+            if self._poster.posts_available(delivery.channel) < 2:
+                continue
+            if not self._attempt(delivery, report, self._post_log_reply):
+                return
+
+    def _attempt(
+        self, delivery: Delivery, report: PollReport, step: Callable[[Delivery, PollReport], None]
+    ) -> bool:
+        """Run one delivery step; False when Slack is unavailable and this poll should stop posting."""
+        try:
+            step(delivery, report)
+        except PostUncertain as exc:
+            # The outcome is unknown: the state says so, and the next poll looks before it posts.
+            report.slack_error = str(exc)
+            log.warning("notifier: delivery %d to %s: %s", delivery.id, delivery.destination, exc)
+            return False
+        except PostRefused as exc:
+            if not exc.permanent:
                 report.slack_error = exc.error
                 log.warning(
                     "notifier: Slack refused delivery %d for now (%s); will retry", delivery.id, exc.error
                 )
-                return
+                return False
+            self._store.set_delivery_state(
+                delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
+            )
+            report.failed += 1
+            first_time = (delivery.destination, exc.error) not in self._reported_failures
+            self._reported_failures.add((delivery.destination, exc.error))
+            log.log(
+                logging.ERROR if first_time else logging.DEBUG,
+                "notifier: cannot post to %s (%s); %d notice(s) for job(s) %s not delivered. %s",
+                delivery.destination,
+                exc.error,
+                len(delivery.jobs),
+                ", ".join(j.id for j in delivery.jobs),
+                _advice(exc.error),
+            )
+        return True
 
-    def _deliver_one(self, delivery: Delivery, report: PollReport) -> None:
+    def _post_notice(self, delivery: Delivery, report: PollReport) -> None:
         channel = delivery.channel or self._poster.channel_for(delivery.destination)
-        key = f"{self._store.instance_id}:{delivery.id}"
-        state, ts = delivery.state, delivery.ts
-        if state is DeliveryState.POSTING:
+        key = self._key(delivery)
+        ts = None
+        if delivery.state is DeliveryState.POSTING:
             ts = self._poster.find(channel, key, oldest=delivery.created_at)
             if ts:
                 log.info(
                     "notifier: delivery %d was already posted (found in history); not posting again",
                     delivery.id,
                 )
-                state = DeliveryState.POSTED
-        if state in (DeliveryState.PENDING, DeliveryState.POSTING):
+        if ts is None:
             self._store.set_delivery_state(
                 delivery.id, DeliveryState.POSTING, now=self._clock(), channel=channel, attempted=True
             )
@@ -287,31 +311,35 @@ class Notifier:
                 self._store.set_delivery_state(delivery.id, DeliveryState.PENDING, now=self._clock())
                 raise
             report.posted += 1
-            state = DeliveryState.POSTED
-        failed_logs = [j for j in delivery.jobs if j.status == "FAILED"]
-        if state is DeliveryState.POSTED and not failed_logs:
-            self._store.set_delivery_state(
-                delivery.id, DeliveryState.DONE, now=self._clock(), channel=channel, ts=ts
-            )
-            return
-        if state is DeliveryState.POSTED:
-            self._store.set_delivery_state(
-                delivery.id, DeliveryState.POSTED, now=self._clock(), channel=channel, ts=ts
-            )
-        assert ts is not None
-        thread_key = key + ":log"
-        if state is DeliveryState.THREADING and self._poster.find(
-            channel, thread_key, oldest=delivery.created_at, thread_ts=ts
+        needs_reply = any(j.status == "FAILED" for j in delivery.jobs)
+        state = DeliveryState.POSTED if needs_reply else DeliveryState.DONE
+        self._store.set_delivery_state(delivery.id, state, now=self._clock(), channel=channel, ts=ts)
+
+    def _post_log_reply(self, delivery: Delivery, report: PollReport) -> None:
+        assert delivery.channel and delivery.ts
+        key = self._key(delivery) + ":log"
+        if delivery.state is DeliveryState.THREADING and self._poster.find(
+            delivery.channel, key, oldest=delivery.created_at, thread_ts=delivery.ts
         ):
             self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
             return
         self._store.set_delivery_state(delivery.id, DeliveryState.THREADING, now=self._clock())
+        failed = [j for j in delivery.jobs if j.status == "FAILED"]
         try:
-            self._poster.post(channel, blocks.failure_log_reply(failed_logs), key=thread_key, thread_ts=ts)
+            self._poster.post(
+                delivery.channel,
+                blocks.failure_log_reply(failed),
+                key=key,
+                job_ids=[j.id for j in failed],
+                thread_ts=delivery.ts,
+            )
         except PostRefused:
             self._store.set_delivery_state(delivery.id, DeliveryState.POSTED, now=self._clock())
             raise
         self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
+
+    def _key(self, delivery: Delivery) -> str:
+        return f"{self._store.instance_id}:{delivery.id}"
 
     @staticmethod
     def _message(delivery: Delivery) -> Message:

@@ -19,8 +19,10 @@ from jobbot.errors import JobbotError
 log = logging.getLogger(__name__)
 
 METADATA_EVENT = "jobbot_notice"
-# Slack allows about one message a second per channel; short bursts are tolerated.
+# Slack allows about one message a second per channel and tolerates short bursts: a token bucket per
+# channel, refilled at one post a second, holding a burst of a few.
 MIN_SECONDS_BETWEEN_POSTS = 1.0
+BURST = 3
 # How far to look back for a message whose outcome we did not learn: a few pages of history.
 HISTORY_PAGES = 5
 
@@ -92,7 +94,8 @@ class SlackPoster:
         self._min_interval = min_interval
         self._monotonic = monotonic
         self._sleep = sleep
-        self._last_post: dict[str, float] = {}
+        # channel -> (tokens, when counted): each post takes one token.
+        self._buckets: dict[str, tuple[float, float]] = {}
         self._dm_channels: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -163,13 +166,27 @@ class SlackPoster:
                 return None
         return None
 
+    def posts_available(self, channel: str) -> float:
+        """How many posts the channel's rate allowance takes right now without waiting."""
+        if self._min_interval <= 0:
+            return float("inf")
+        with self._lock:
+            return self._tokens(channel, self._monotonic())
+
+    def _tokens(self, channel: str, now: float) -> float:
+        tokens, counted = self._buckets.get(channel, (float(BURST), now))
+        return min(float(BURST), tokens + (now - counted) / self._min_interval)
+
     def _pace(self, channel: str) -> None:
+        if self._min_interval <= 0:
+            return
         with self._lock:
             now = self._monotonic()
-            wait = self._last_post.get(channel, float("-inf")) + self._min_interval - now
-            self._last_post[channel] = now + max(wait, 0.0)
-        if wait > 0:
-            self._sleep(wait)
+            tokens = self._tokens(channel, now) - 1
+            self._buckets[channel] = (tokens, now)
+        if tokens < 0:
+            # The token is spoken for; wait until the allowance has refilled it.
+            self._sleep(-tokens * self._min_interval)
 
     @staticmethod
     def _call(method: Callable[..., Any], **kwargs: Any) -> Any:

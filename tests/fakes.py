@@ -24,6 +24,7 @@ class Call:
     path: str
     body: dict[str, Any]
     headers: dict[str, str]
+    received_at: float = field(default_factory=time.time)
 
     @property
     def method(self) -> str:
@@ -48,6 +49,7 @@ class Scripted:
 class Posted:
     """A message the fake holds, as conversations.history would return it."""
 
+    received_at: float
     channel: str
     ts: str
     text: str
@@ -206,6 +208,7 @@ class FakeSlack:
             }
         if method == "chat.postMessage":
             message = Posted(
+                received_at=call.received_at,
                 channel=str(call.body.get("channel")),
                 ts=ts,
                 text=str(call.body.get("text") or ""),

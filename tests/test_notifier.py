@@ -96,7 +96,7 @@ def test_first_start_records_history_and_announces_nothing(world: World) -> None
     notifier.poll_once()
     notifier.poll_once()
     assert world.slack.messages() == []
-    assert world.store.active_job_ids() == ["4"]
+    assert [j.id for j in world.store.active_jobs()] == ["4"]
 
 
 def test_a_job_that_finishes_is_announced_once(world: World) -> None:

@@ -154,10 +154,10 @@ class SqliteStore:
             row = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
-    def active_job_ids(self) -> list[str]:
+    def active_jobs(self) -> list[TrackedJob]:
         with self._lock:
-            rows = self._db.execute("SELECT id FROM jobs WHERE terminal = 0 ORDER BY id").fetchall()
-        return [str(r[0]) for r in rows]
+            rows = self._db.execute("SELECT id, status FROM jobs WHERE terminal = 0 ORDER BY id").fetchall()
+        return [TrackedJob(str(i), str(s), False) for i, s in rows]
 
     def job_statuses(self) -> dict[str, TrackedJob]:
         with self._lock:
@@ -171,6 +171,8 @@ class SqliteStore:
     def record_poll(
         self, seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
     ) -> int:
+        if not seen and not notices and not reconciled:
+            return 0  # a quiet poll writes nothing
         with self._transaction() as db:
             self._upsert_jobs(db, seen)
             new = 0

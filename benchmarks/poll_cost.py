@@ -1,6 +1,6 @@
 """Cost of one steady-state notifier poll against history size, beside naive full-list polling.
 
-    python -m benchmarks.poll_cost [--sizes 100,10000,100000] [--rounds 20] [--polls 25] [--log-bytes 3000]
+    python -m benchmarks.poll_cost [--sizes 100,10000,100000] [--rounds 40] [--polls 25] [--log-bytes 3000]
 
 One emulator process per history size, each with that many finished jobs (logs of --log-bytes) and
 5 running ones. jobbot's notifier takes its baseline on each, then the sizes take turns: --rounds
@@ -17,9 +17,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 from slack_sdk import WebClient
 
@@ -35,24 +36,22 @@ RUNNING_JOBS = 5
 
 @dataclass
 class Tally:
-    """Totals over measured calls."""
+    """Per-turn figures of measured calls; medians over turns keep one noisy moment from deciding."""
 
-    calls: int = 0
-    bytes: int = 0
-    client_s: float = 0.0
-    server_s: float = 0.0
+    bytes: list[float] = field(default_factory=list)
+    client_ms: list[float] = field(default_factory=list)
+    server_ms: list[float] = field(default_factory=list)
 
     def add(self, emulator: EmulatorProcess, calls: int, poll: Callable[[], object]) -> None:
         sent, server, client = emulator.bytes_sent(), emulator.cpu_seconds(), time.process_time()
         for _ in range(calls):
             poll()
-        self.client_s += time.process_time() - client
-        self.server_s += emulator.cpu_seconds() - server
-        self.bytes += emulator.bytes_sent() - sent
-        self.calls += calls
+        self.client_ms.append((time.process_time() - client) * 1000 / calls)
+        self.server_ms.append((emulator.cpu_seconds() - server) * 1000 / calls)
+        self.bytes.append((emulator.bytes_sent() - sent) / calls)
 
     def per_call(self) -> tuple[float, float, float]:
-        return self.bytes / self.calls, self.client_s * 1000 / self.calls, self.server_s * 1000 / self.calls
+        return median(self.bytes), median(self.client_ms), median(self.server_ms)
 
 
 def notifier_for(jobs: JobClient, store: SqliteStore) -> Notifier:
@@ -75,7 +74,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="100,10000,100000", help="history sizes, comma-separated")
-    parser.add_argument("--rounds", type=int, default=20, help="turns each size takes")
+    parser.add_argument("--rounds", type=int, default=40, help="turns each size takes")
     parser.add_argument("--polls", type=int, default=25, help="steady polls per turn")
     parser.add_argument("--naive-polls", type=int, default=2, help="full-list polls per size")
     parser.add_argument("--log-bytes", type=int, default=3000, help="log size of each history job")
@@ -132,12 +131,16 @@ def main() -> None:
         "naive/jobbot bytes",
     ]
     print(table(headers, rows))
-    small, large = steady[sizes[0]].per_call(), steady[sizes[-1]].per_call()
+    small, large = steady[sizes[0]], steady[sizes[-1]]
+    # Each turn measured every size back to back: the ratio within a turn cancels drift of the machine.
+    cpu_ratios = sorted(b / a for a, b in zip(small.client_ms, large.client_ms, strict=True))
     naive_small, naive_large = naive[sizes[0]].per_call(), naive[sizes[-1]].per_call()
     print(
         f"\n{sizes[-1]:,} vs {sizes[0]:,} history jobs (target for jobbot: within 10%, x0.90-x1.10):\n"
-        f"  jobbot: bytes x{large[0] / small[0]:.2f}, CPU x{large[1] / small[1]:.2f} "
-        f"(emulator CPU x{large[2] / max(small[2], 1e-9):.2f})\n"
+        f"  jobbot: bytes x{median(large.bytes) / median(small.bytes):.2f}, CPU x{median(cpu_ratios):.2f} "
+        f"(median of {len(cpu_ratios)} turns; middle half x{cpu_ratios[len(cpu_ratios) // 4]:.2f}"
+        f"-x{cpu_ratios[(3 * len(cpu_ratios)) // 4]:.2f}; "
+        f"emulator CPU x{median(large.server_ms) / max(median(small.server_ms), 1e-9):.2f})\n"
         f"  naive:  bytes x{naive_large[0] / naive_small[0]:,.0f}, "
         f"CPU x{naive_large[1] / max(naive_small[1], 1e-9):,.0f}"
     )

@@ -26,8 +26,6 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # Slack refused for good (channel archived, bot not in channel): reported once
 
 
-OPEN_STATES = (DeliveryState.PENDING, DeliveryState.POSTING, DeliveryState.POSTED, DeliveryState.THREADING)
-
 
 @dataclass(frozen=True)
 class TrackedJob:

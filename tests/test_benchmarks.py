@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.parametrize(
     ("script", "args", "expected"),
     [
-        ("poll_cost", ["--sizes", "5,20", "--rounds", "2", "--polls", "2", "--naive-polls", "1"], "jobbot: bytes x"),
+        (
+            "poll_cost",
+            ["--sizes", "5,20", "--rounds", "2", "--polls", "2", "--naive-polls", "1"],
+            "jobbot: bytes x",
+        ),
         ("notice_latency", ["--jobs", "6", "--spread", "1", "--interval", "0.2"], "| 6    |"),
     ],
 )

@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from jobbot.emulator import Emulator
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, Scripted
 
 CHANNEL = "C0NOTICES"
 
@@ -104,3 +104,32 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
     assert set(counts) == set(jobs), f"missing notices for {sorted(set(jobs) - set(counts))}\n{log[-3000:]}"
     assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
     assert "found in history" in log, "no kill landed between an accepted post and its record"
+
+
+def test_429_storm_and_graphscope_outage_lose_and_double_nothing(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Slack answers a storm of 429s while GraphScope fails for a while: every job still gets one notice."""
+    jobs = [emulator.add_job(status="RUNNING") for _ in range(12)]
+    process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
+    try:
+        wait_until_polling(emulator)
+        limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
+        fake_slack.script("chat.postMessage", *[limited] * 8)
+        for job_id in jobs[:6]:
+            emulator.finish_job(job_id, "SUCCESS")
+        fake_slack.wait_for(lambda: len(fake_slack.calls_to("chat.postMessage")) >= 8, timeout=30)
+        emulator.faults.fail_next(6, status=500)
+        for job_id in jobs[6:]:
+            emulator.finish_job(job_id, "FAILED")
+        deadline = time.monotonic() + 40
+        while set(announced(fake_slack)) != set(jobs) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    counts = announced(fake_slack)
+    log = (tmp_path / "jobbot.log").read_text(errors="replace")
+    assert set(counts) == set(jobs), f"missing notices for {sorted(set(jobs) - set(counts))}\n{log[-3000:]}"
+    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
+    assert "ratelimited" in log and "HTTP 500" in log

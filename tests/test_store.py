@@ -29,7 +29,11 @@ def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> N
     instance = store.instance_id
     store.close()
     again = SqliteStore(path)
-    assert again.instance_id == instance and [j.id for j in again.active_jobs()] == ["3"] and again.baseline_taken()
+    assert (
+        again.instance_id == instance
+        and [j.id for j in again.active_jobs()] == ["3"]
+        and again.baseline_taken()
+    )
     again.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -26,7 +26,6 @@ class DeliveryState(StrEnum):
     FAILED = "failed"  # Slack refused for good (channel archived, bot not in channel): reported once
 
 
-
 @dataclass(frozen=True)
 class TrackedJob:
     """A job as the notifier last saw it."""

@@ -85,7 +85,7 @@ class Store(Protocol):
         """Record job statuses and enqueue notices together, so a crash can lose neither alone.
 
         Notices already in the ledger (same job, status, destination) are ignored; returns how many
-        were new. Watches of jobs that reached a final status are removed.
+        were new. The watches these notices answer are removed.
         """
         ...
 

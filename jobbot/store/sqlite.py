@@ -190,8 +190,11 @@ class SqliteStore:
                     ),
                 )
                 new += cursor.rowcount
-            finished = {int(n.job.id) for n in notices}
-            db.executemany("DELETE FROM watches WHERE job_id = ?", [(job_id,) for job_id in finished])
+            # Only the watches these notices answer: one added meanwhile waits for its own notice.
+            db.executemany(
+                "DELETE FROM watches WHERE job_id = ? AND user_id = ?",
+                [(int(n.job.id), n.destination) for n in notices],
+            )
             if reconciled:
                 self._set_meta(db, "reconciled_at", str(now.timestamp()))
         return new

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from slack_bolt import Ack, App, Respond
 
 from jobbot import blocks, commands, slack_ids
 from jobbot.blocks import Message
-from jobbot.cancel_gate import CancelGate
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -51,6 +51,12 @@ class NoticeSettings:
 
 Clock = Callable[[], datetime]
 
+# A claim whose holder died before sending its DELETE may be taken over after this long.
+CANCEL_CLAIM_STALE_SECONDS = 60.0
+# How long a second clicker waits for the first click's cancel to show in the job's status.
+CANCEL_OUTCOME_WAIT_SECONDS = 8.0
+CANCEL_OUTCOME_POLL_SECONDS = 0.25
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -68,6 +74,7 @@ class JobsHandlers:
         store: Store,
         notices: NoticeSettings,
         clock: Clock = utc_now,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._jobs = jobs
         self._cancel_users = cancel_users
@@ -75,7 +82,7 @@ class JobsHandlers:
         self._store = store
         self._notices = notices
         self._clock = clock
-        self._gate = CancelGate()
+        self._sleep = sleep
 
     def register(self, app: App) -> None:
         app.command(slack_ids.COMMAND)(self.on_command)
@@ -184,34 +191,52 @@ class JobsHandlers:
 
     def _cancel(self, raw_job_id: str, user_id: str) -> Message:
         job_id = validate_job_id(raw_job_id)
-        with self._gate.hold(job_id):
+        job = self._jobs.get_job(job_id)
+        if not job.is_active:
+            return self._already_finished(job)
+        # One claim per job in the store, whichever replica the click reached: only its holder sends
+        # the DELETE. It also records who cancelled, for the completion notice.
+        holder = self._store.claim_cancel(
+            job_id, user_id, self._clock(), stale_after=CANCEL_CLAIM_STALE_SECONDS
+        )
+        if holder is not None:
+            return self._cancelled_by_another(job_id, holder)
+        try:
+            server_says = self._jobs.cancel_job(job_id)
+        except JobAlreadyFinished:
+            self._store.forget_cancel(job_id, user_id)
+            return self._already_finished(self._jobs.get_job(job_id))
+        except JobbotError:
+            self._store.forget_cancel(job_id, user_id)
+            raise
+        log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
+        notice = (
+            f":no_entry_sign: <@{user_id}> cancelled job {job_id}. The server said: _{escape(server_says)}_"
+        )
+        try:
+            after = self._jobs.get_job(job_id)
+        except JobApiError as exc:
+            notice += f"\n:warning: Its status could not be read back: {escape(str(exc))}"
+            return blocks.job_card(job, now=self._clock(), notice=notice)
+        if after.status != "CANCELLED":
+            # The loader thread can overwrite CANCELLED once its process is killed.
+            notice += f"\nThe server now reports it as {status_label(after.status)}."
+        return blocks.job_card(after, now=self._clock(), notice=notice)
+
+    def _cancelled_by_another(self, job_id: str, holder: str) -> Message:
+        """Someone else's click (here or on another replica) is cancelling: report its outcome."""
+        deadline = time.monotonic() + CANCEL_OUTCOME_WAIT_SECONDS
+        while True:
             job = self._jobs.get_job(job_id)
             if not job.is_active:
                 return self._already_finished(job)
-            # Recorded first, so that the completion notice can say who cancelled whenever it is built.
-            self._store.record_cancel(job_id, user_id, self._clock())
-            try:
-                server_says = self._jobs.cancel_job(job_id)
-            except JobAlreadyFinished:
-                self._store.forget_cancel(job_id, user_id)
-                return self._already_finished(self._jobs.get_job(job_id))
-            except JobbotError:
-                self._store.forget_cancel(job_id, user_id)
-                raise
-            log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
-            notice = (
-                f":no_entry_sign: <@{user_id}> cancelled job {job_id}. "
-                f"The server said: _{escape(server_says)}_"
-            )
-            try:
-                after = self._jobs.get_job(job_id)
-            except JobApiError as exc:
-                notice += f"\n:warning: Its status could not be read back: {escape(str(exc))}"
+            if time.monotonic() >= deadline:
+                notice = (
+                    f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
+                    "press Refresh in a moment to see the outcome."
+                )
                 return blocks.job_card(job, now=self._clock(), notice=notice)
-            if after.status != "CANCELLED":
-                # The loader thread can overwrite CANCELLED once its process is killed.
-                notice += f"\nThe server now reports it as {status_label(after.status)}."
-            return blocks.job_card(after, now=self._clock(), notice=notice)
+            self._sleep(CANCEL_OUTCOME_POLL_SECONDS)
 
     def _already_finished(self, job: Job) -> Message:
         ended = status_label(job.status)

@@ -12,6 +12,9 @@ looked up in the channel's history before it is posted again.
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -37,6 +40,8 @@ FAILURE_LOG_LINES = 40
 FAILURE_LOG_CHARS = 4000
 # While GraphScope is down, polls back off to at most this many seconds apart.
 MAX_BACKOFF_SECONDS = 60.0
+LEASE_NAME = "notifier"
+LEASE_FLOOR_SECONDS = 1.0
 
 Clock = Callable[[], datetime]
 
@@ -68,6 +73,7 @@ class Notifier:
         default_statuses: Sequence[str],
         poll_interval: float,
         reconcile_interval: float,
+        replica_id: str | None = None,
     ) -> None:
         self._jobs = jobs
         self._store = store
@@ -81,28 +87,58 @@ class Notifier:
         self._first_poll = True
         # (destination, error) pairs already logged at ERROR: an archived channel is reported once.
         self._reported_failures: set[tuple[str, str]] = set()
+        # Leadership: replicas share one lease; its holder polls and posts, the others stand by.
+        self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        # A leader renews every poll; a standby takes over once the lease has run out, which a lease
+        # of a few intervals (and at least a few seconds) makes happen within two lease periods.
+        self.lease_seconds = max(3 * poll_interval, LEASE_FLOOR_SECONDS)
+        self._fenced = False
+        self.is_leader = False
+        self.last_success: float | None = None  # time.monotonic() of the last poll that went through
 
     # The loop.
 
     def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set, backing off while GraphScope or Slack is unavailable."""
+        """Poll while holding the lease, until `stop` is set; back off while GraphScope or Slack is
+        unavailable. The lease is released on the way out, so a standby takes over at once."""
         delay = self.poll_interval
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                report = self.poll_once()
-            except StoreError as exc:
-                log.error("notifier: the store failed: %s", exc)
-                report = PollReport(interactive_error=str(exc))
-            except Exception:
-                log.exception("notifier: unexpected error; will try again")
-                report = PollReport(interactive_error="unexpected error")
-            if report.interactive_error or report.slack_error:
-                delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
-            else:
-                delay = self.poll_interval
-            # Polls start every interval, not an interval after the last one ended.
-            stop.wait(max(0.0, started + delay - time.monotonic()))
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                report = self._tick()
+                if report.interactive_error or report.slack_error:
+                    delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
+                else:
+                    delay = self.poll_interval
+                # Polls start every interval, not an interval after the last one ended.
+                stop.wait(max(0.0, started + delay - time.monotonic()))
+        finally:
+            if self.is_leader:
+                self._store.release_lease(LEASE_NAME, self.replica_id)
+                self.is_leader = False
+                log.info("notifier: lease released")
+
+    def _tick(self) -> PollReport:
+        """One turn of the loop: take or renew the lease, then poll if this replica leads."""
+        try:
+            leader = self._store.acquire_lease(LEASE_NAME, self.replica_id, self.lease_seconds)
+            if leader != self.is_leader:
+                log.info("notifier: %s", "leading: this replica polls and posts" if leader else "standing by")
+            self.is_leader = leader
+            if not leader:
+                self._first_poll = True  # a future leader re-reads everything first
+                return PollReport()
+            self._fenced = True
+            report = self.poll_once()
+            if not (report.interactive_error or report.slack_error):
+                self.last_success = time.monotonic()
+            return report
+        except StoreError as exc:
+            log.error("notifier: the store failed: %s", exc)
+            return PollReport(interactive_error=str(exc))
+        except Exception:
+            log.exception("notifier: unexpected error; will try again")
+            return PollReport(interactive_error="unexpected error")
 
     # One poll.
 
@@ -299,9 +335,11 @@ class Notifier:
                     delivery.id,
                 )
         if ts is None:
-            self._store.set_delivery_state(
-                delivery.id, DeliveryState.POSTING, now=self._clock(), channel=channel, attempted=True
-            )
+            if not self._store.claim_delivery(
+                delivery.id, attempts=delivery.attempts, channel=channel, now=self._clock()
+            ):
+                log.info("notifier: delivery %d was taken by another replica", delivery.id)
+                return
             try:
                 ts = self._poster.post(
                     channel, self._message(delivery), key=key, job_ids=[j.id for j in delivery.jobs]

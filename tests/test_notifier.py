@@ -307,7 +307,7 @@ def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
-    world.store.record_cancel(job_id, "U0CANCELS", world.clock())
+    world.store.claim_cancel(job_id, "U0CANCELS", world.clock(), stale_after=60)
     world.emulator.cancel_job(job_id)
     world.clock.advance(10)
     notifier.poll_once()

@@ -66,7 +66,8 @@ def test_grouping_creates_pending_deliveries_with_their_jobs(tmp_path: Path) -> 
     assert store.ungrouped_notices() == []
     [delivery] = store.open_deliveries()
     assert delivery.state is DeliveryState.PENDING and [j.id for j in delivery.jobs] == ["1", "2"]
-    store.set_delivery_state(delivery_id, DeliveryState.POSTING, now=NOW, channel="C0AAA", attempted=True)
+    assert store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW)
+    assert not store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW), "claimed once"
     store.set_delivery_state(delivery_id, DeliveryState.DONE, now=NOW, ts="1.2")
     assert store.open_deliveries() == []
     store.close()
@@ -85,7 +86,7 @@ def test_subscriptions_watches_and_cancels_round_trip(tmp_path: Path) -> None:
     store.watch("7", "U1", NOW)
     store.watch("7", "U1", NOW)
     assert store.watchers("7") == ["U1"] and store.unwatch("7", "U1") and not store.unwatch("7", "U1")
-    store.record_cancel("7", "U9", NOW)
+    assert store.claim_cancel("7", "U9", NOW, stale_after=60) is None
     assert store.cancelled_by("7") == "U9"
     store.forget_cancel("7", "U9")
     assert store.cancelled_by("7") is None

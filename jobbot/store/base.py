@@ -102,8 +102,14 @@ class Store(Protocol):
         channel: str | None = None,
         ts: str | None = None,
         error: str | None = None,
-        attempted: bool = False,
     ) -> None: ...
+    def claim_delivery(self, delivery_id: int, *, attempts: int, channel: str, now: datetime) -> bool:
+        """Mark a delivery POSTING if it is still as the caller read it (same attempt count).
+
+        False means another replica moved it meanwhile: the caller must leave it alone.
+        """
+        ...
+
     def notice_count(self, job_id: str) -> int: ...
 
     # Subscriptions and watches.
@@ -115,6 +121,19 @@ class Store(Protocol):
     def watchers(self, job_id: str) -> list[str]: ...
 
     # Who cancelled what through jobbot.
-    def record_cancel(self, job_id: str, user_id: str, now: datetime) -> None: ...
+    def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
+        """Claim the one cancel of a job. None: the caller holds the claim and may send the DELETE.
+        Otherwise the user id of whoever holds it. A claim older than `stale_after` seconds (its
+        holder died before finishing) may be taken over."""
+        ...
+
     def forget_cancel(self, job_id: str, user_id: str) -> None: ...
     def cancelled_by(self, job_id: str) -> str | None: ...
+
+    # Leadership among replicas: one notifier polls and posts at a time.
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        """Take the lease if free or expired, or renew it if `holder` has it; True if held now.
+        Expiry is judged by the database's clock, so replicas on several hosts agree."""
+        ...
+
+    def release_lease(self, name: str, holder: str) -> None: ...

@@ -7,6 +7,7 @@ import json
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -62,6 +63,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, user_id)
     );
     CREATE TABLE cancels (job_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, at REAL NOT NULL);
+    """,
+    """
+    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -280,14 +284,22 @@ class SqliteStore:
         channel: str | None = None,
         ts: str | None = None,
         error: str | None = None,
-        attempted: bool = False,
     ) -> None:
         with self._transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = ?, channel = COALESCE(?, channel), ts = COALESCE(?, ts), "
-                "error = COALESCE(?, error), attempts = attempts + ?, updated_at = ? WHERE id = ?",
-                (state.value, channel, ts, error, int(attempted), now.timestamp(), delivery_id),
+                "error = COALESCE(?, error), updated_at = ? WHERE id = ?",
+                (state.value, channel, ts, error, now.timestamp(), delivery_id),
             )
+
+    def claim_delivery(self, delivery_id: int, *, attempts: int, channel: str, now: datetime) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE deliveries SET state = 'posting', channel = ?, attempts = attempts + 1, "
+                "updated_at = ? WHERE id = ? AND attempts = ? AND state IN ('pending', 'posting')",
+                (channel, now.timestamp(), delivery_id, attempts),
+            )
+            return cursor.rowcount == 1
 
     def notice_count(self, job_id: str) -> int:
         with self._lock:
@@ -353,17 +365,39 @@ class SqliteStore:
 
     # Who cancelled what through jobbot.
 
-    def record_cancel(self, job_id: str, user_id: str, now: datetime) -> None:
+    def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO cancels (job_id, user_id, at) VALUES (?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, at = excluded.at",
-                (int(job_id), user_id, now.timestamp()),
+                "ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, at = excluded.at "
+                "WHERE cancels.at < ?",
+                (int(job_id), user_id, now.timestamp(), now.timestamp() - stale_after),
             )
+            holder, at = db.execute(
+                "SELECT user_id, at FROM cancels WHERE job_id = ?", (int(job_id),)
+            ).fetchone()
+        return None if holder == user_id and at == now.timestamp() else str(holder)
 
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM cancels WHERE job_id = ? AND user_id = ?", (int(job_id), user_id))
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        # One host shares one clock: SQLite replicas are processes on the same machine.
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE leases.holder = excluded.holder OR leases.expires_at < ?",
+                (name, holder, now + ttl, now),
+            )
+            row = db.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+        return bool(row) and row[0] == holder
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     def cancelled_by(self, job_id: str) -> str | None:
         with self._lock:

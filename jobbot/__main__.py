@@ -33,7 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"jobbot: configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(settings.log_level, secrets=_secrets(settings))
+    logs.configure(
+        settings.log_level, secrets=_secrets(settings), json_lines=settings.jobbot_log_format == "json"
+    )
 
     try:
         bot = create_bot(settings)
@@ -70,19 +72,31 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _serve_socket_mode(bot: Bot) -> None:
+    from jobbot.probes import Probes
+    from jobbot.web import HttpServer, WebApp
+
     handler = bot.socket_mode_handler()
     stop = threading.Event()
     _on_signals(stop.set)
+    health = None
+    if bot.settings.jobbot_health_port:
+        health = HttpServer(WebApp(None, Probes(bot)), host="0.0.0.0", port=bot.settings.jobbot_health_port)
+        threading.Thread(target=health.serve, name="jobbot-health", daemon=True).start()
+        log.info("serving /healthz, /readyz and /metrics on port %d", health.port)
     handler.connect()
     log.info("connected to Slack over Socket Mode")
     stop.wait()
+    # Stop taking new events first; work already acknowledged finishes in bot.close().
     handler.close()
+    if health is not None:
+        health.stop()
 
 
 def _serve_http(bot: Bot) -> None:
-    from jobbot.web import EVENTS_PATH, HttpServer
+    from jobbot.probes import Probes
+    from jobbot.web import EVENTS_PATH, HttpServer, WebApp
 
-    server = HttpServer(bot.app, host="0.0.0.0", port=bot.settings.port)
+    server = HttpServer(WebApp(bot.app, Probes(bot)), host="0.0.0.0", port=bot.settings.port)
     _on_signals(server.stop)
     log.info("serving HTTP on port %d; Slack request URL path: %s", server.port, EVENTS_PATH)
     server.serve()

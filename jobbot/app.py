@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 # Job-API work after the ack; bounded so a hung server cannot exhaust threads, generous enough that
 # a slow one does not queue answers behind each other for long.
 WORK_THREADS = 16
+# SIGTERM to exit within 10 s: the HTTP server's 2 s, then these.
+NOTIFIER_STOP_SECONDS = 4.0
+REPLY_STOP_SECONDS = 3.0
 
 
 @dataclass
@@ -83,14 +86,20 @@ class Bot:
         log.info("notifier polling every %g s", notifier.poll_interval)
 
     def close(self) -> None:
+        """Stop within SIGTERM's budget: the notifier finishes its current step and releases the lease,
+        replies already being built get a few seconds, queued ones are dropped (Slack shows them as
+        failed; nothing was done for them)."""
         if self.closed:
             return
         self.closed = True
         self._stop.set()
         if self._notifier_thread is not None:
-            # A poll in progress finishes its current step; the ledger makes an interrupted one safe.
-            self._notifier_thread.join(timeout=15)
+            # Between deliveries the notifier sees the stop; what it has not posted stays in the ledger.
+            self._notifier_thread.join(timeout=NOTIFIER_STOP_SECONDS)
         self.work.shutdown(wait=False, cancel_futures=True)
+        finishing = threading.Thread(target=self.work.shutdown, kwargs={"wait": True}, daemon=True)
+        finishing.start()
+        finishing.join(timeout=REPLY_STOP_SECONDS)
         self.jobs.close()
         self.store.close()
 

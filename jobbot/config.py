@@ -30,6 +30,8 @@ _EXPECTED = {
     "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
     "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
     "JOBBOT_NOTIFIER": "on or off",
+    "JOBBOT_LOG_FORMAT": "text or json",
+    "JOBBOT_HEALTH_PORT": "a TCP port number between 1 and 65535, or empty",
     "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 0.1 to 3600",
     "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
@@ -53,6 +55,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     jobbot_cancel_users: Annotated[frozenset[str], NoDecode] = frozenset()
     jobbot_log_level: str = "INFO"
+    jobbot_log_format: str = "text"
+    jobbot_health_port: int | None = Field(default=None, ge=1, le=65535)
     jobbot_notifier: bool = True
     jobbot_poll_interval: float = Field(default=10.0, ge=0.1, le=3600)
     jobbot_reconcile_interval: float = Field(default=600.0, ge=10, le=86400)
@@ -108,6 +112,19 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
         return ids
+
+    @field_validator("jobbot_log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in ("text", "json"):
+            raise ValueError("expected text or json")
+        return text
+
+    @field_validator("jobbot_health_port", mode="before")
+    @classmethod
+    def _optional_port(cls, value: Any) -> Any:
+        return None if value is None or not str(value).strip() else value
 
     @field_validator("jobbot_notifier", mode="before")
     @classmethod

@@ -7,9 +7,11 @@ listener threads are never held by a slow call.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -18,7 +20,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 
-from jobbot import blocks, commands, slack_ids
+from jobbot import blocks, commands, logs, metrics, slack_ids
 from jobbot.blocks import Message
 from jobbot.errors import (
     InteractiveServerError,
@@ -95,42 +97,68 @@ class JobsHandlers:
     # Listeners: bolt passes arguments by name. Each acks before anything that can wait.
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
-        ack()
+        _acknowledge(ack)
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
         channel_id = str(command.get("channel_id") or "")
-        log.info("command /jobs %s from %s in %s", type(parsed).__name__, user_id, channel_id)
-        self._submit(respond, replace=False, build=lambda: self._answer(parsed, user_id, channel_id))
+        name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
+        outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
+        job_id = getattr(parsed, "job_id", None)
+        self._submit(
+            respond,
+            name=name,
+            outcome=outcome,
+            job_id=job_id,
+            replace=False,
+            build=lambda: self._answer(parsed, user_id, channel_id),
+            note=f"/jobs {name} from {user_id} in {channel_id}",
+        )
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
-        ack()
+        _acknowledge(ack)
         statuses, page = blocks.decode_list_state(str(action.get("value") or ""))
-        self._submit(respond, replace=True, build=lambda: self._list(statuses, page))
+        self._submit(respond, name="button:page", replace=True, build=lambda: self._list(statuses, page))
 
     def on_details(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
-        ack()
+        _acknowledge(ack)
         value = str(action.get("value") or "")
-        self._submit(respond, replace=False, build=lambda: self._card(value))
+        self._submit(
+            respond, name="button:details", job_id=value, replace=False, build=lambda: self._card(value)
+        )
 
     def on_job_refresh(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
-        ack()
+        _acknowledge(ack)
         value = str(action.get("value") or "")
-        self._submit(respond, replace=True, build=lambda: self._card(value))
+        self._submit(
+            respond, name="button:refresh", job_id=value, replace=True, build=lambda: self._card(value)
+        )
 
     def on_cancel_click(
         self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
-        ack()
+        _acknowledge(ack)
         user_id = str((body.get("user") or {}).get("id") or "")
         value = str(action.get("value") or "")
         if not self._may_cancel(user_id):
-            log.warning(
-                "cancel of job %r refused for user %s: not in JOBBOT_CANCEL_USERS", value[:40], user_id
+            self._submit(
+                respond,
+                name="button:cancel",
+                outcome="refused",
+                job_id=value,
+                replace=False,
+                build=lambda: blocks.cancel_refused(user_id),
+                note=f"cancel refused for {user_id}: not in JOBBOT_CANCEL_USERS",
             )
-            self._submit(respond, replace=False, build=lambda: blocks.cancel_refused(user_id))
             return
-        self._submit(respond, replace=True, build=lambda: self._cancel(value, user_id))
+        self._submit(
+            respond,
+            name="button:cancel",
+            job_id=value,
+            replace=True,
+            build=lambda: self._cancel(value, user_id),
+            note=f"confirmed cancel from {user_id}",
+        )
 
     # Work, run on the pool: each returns the message to show.
 
@@ -249,19 +277,45 @@ class JobsHandlers:
     def _may_cancel(self, user_id: str) -> bool:
         return bool(_SLACK_USER_ID.match(user_id)) and user_id in self._cancel_users
 
-    def _submit(self, respond: Respond, *, replace: bool, build: Callable[[], Message]) -> None:
-        self._work.submit(self._reply, respond, replace, build)
+    def _submit(
+        self,
+        respond: Respond,
+        *,
+        name: str,
+        replace: bool,
+        build: Callable[[], Message],
+        outcome: str = "ok",
+        job_id: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Run `build` on the work pool and deliver its message; logs carry a request id (and job id)."""
+        request_id = uuid.uuid4().hex[:12]
+        safe_job_id = (
+            job_id if job_id and job_id.isascii() and job_id.isdigit() and len(job_id) <= 20 else None
+        )
+        with logs.context(request_id=request_id, job_id=safe_job_id):
+            if note:
+                log.info("%s", note)
+            # The worker runs in a copy of this context, so its log lines carry the same ids.
+            self._work.submit(
+                contextvars.copy_context().run, self._reply, respond, name, outcome, replace, build
+            )
 
-    def _reply(self, respond: Respond, replace: bool, build: Callable[[], Message]) -> None:
+    def _reply(
+        self, respond: Respond, name: str, outcome: str, replace: bool, build: Callable[[], Message]
+    ) -> None:
         try:
             message = build()
         except JobbotError as exc:
             # Keep what the person was looking at; show the problem beside it.
             message, replace = explain(exc), False
+            outcome = _OUTCOMES.get(type(exc), "error")
+            log.info("answered with a problem: %s", exc)
         except Exception:
             log.exception("unexpected error while answering a /jobs request")
             message = blocks.problem("Something went wrong inside jobbot; the details are in its log.")
-            replace = False
+            replace, outcome = False, "bug"
+        metrics.COMMANDS.labels(name, outcome).inc()
         try:
             respond(
                 text=message.text,
@@ -271,6 +325,31 @@ class JobsHandlers:
             )
         except Exception as exc:
             log.error("could not deliver a reply to Slack's response_url: %s", exc)
+
+
+def _acknowledge(ack: Ack) -> None:
+    started = time.monotonic()
+    ack()
+    metrics.ACK_SECONDS.observe(time.monotonic() - started)
+
+
+_SUBCOMMAND_NAMES: dict[type, str] = {
+    commands.ListJobs: "list",
+    commands.ShowJob: "status",
+    commands.CancelJob: "cancel",
+    commands.Watch: "watch",
+    commands.Unwatch: "unwatch",
+    commands.Subscribe: "subscribe",
+    commands.Unsubscribe: "unsubscribe",
+    commands.ListSubscriptions: "subscriptions",
+    commands.Help: "help",
+}
+_OUTCOMES: dict[type, str] = {
+    InvalidJobId: "usage",
+    JobNotFound: "not_found",
+    InteractiveUnavailable: "unavailable",
+    InteractiveServerError: "server_error",
+}
 
 
 def explain(exc: JobbotError) -> Message:

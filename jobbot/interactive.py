@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
+from jobbot import metrics
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -100,6 +101,17 @@ class JobClient:
         return _clip(body if isinstance(body, str) else response.text)
 
     def _request(self, method: str, path: str, *, job_id: str | None) -> httpx.Response:
+        operation = "cancel" if method == "DELETE" else ("get" if job_id else "list")
+        started = time.monotonic()
+        try:
+            return self._attempts(method, path, job_id=job_id)
+        except JobApiError as exc:
+            metrics.INTERACTIVE_ERRORS.labels(operation, type(exc).__name__).inc()
+            raise
+        finally:
+            metrics.INTERACTIVE_SECONDS.labels(operation).observe(time.monotonic() - started)
+
+    def _attempts(self, method: str, path: str, *, job_id: str | None) -> httpx.Response:
         url = self.endpoint + path
         attempts = 1 + (self._retries if method == "GET" else 0)
         for attempt in range(1, attempts + 1):

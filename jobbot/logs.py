@@ -1,12 +1,38 @@
-"""Logging set-up, with a filter that scrubs anything shaped like a Slack secret from every record."""
+"""Logging: text or JSON lines, request and job ids from context, and no secret in any record."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, datetime
 
 _TOKEN = re.compile(r"\b(xox[abposr]|xapp|xoxe(?:\.xox[bp])?)-[A-Za-z0-9-]+")
+_REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+_JOB_ID: ContextVar[str | None] = ContextVar("job_id", default=None)
+
+
+@contextmanager
+def context(*, request_id: str | None = None, job_id: str | None = None) -> Iterator[None]:
+    """Log records made inside carry these ids (threads started with a copy of the context too)."""
+    tokens = [_REQUEST_ID.set(request_id), _JOB_ID.set(job_id)]
+    try:
+        yield
+    finally:
+        _JOB_ID.reset(tokens[1])
+        _REQUEST_ID.reset(tokens[0])
+
+
+class ContextFields(logging.Filter):
+    """Adds `request_id` and `job_id` from the context to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _REQUEST_ID.get()
+        record.job_id = _JOB_ID.get()
+        return True
 
 
 class SecretScrubber(logging.Filter):
@@ -40,11 +66,41 @@ class QuietTokenWarning(logging.Filter):
         return "`token` will be unused" not in record.getMessage()
 
 
-def configure(level: int, secrets: Iterable[str] = ()) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, and the request and job ids when set."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in ("request_id", "job_id"):
+            value = getattr(record, field, None)
+            if value:
+                entry[field] = value
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class Text(logging.Formatter):
+    """The human format, with the ids appended when set."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        ids = [f"{f}={getattr(record, f)}" for f in ("request_id", "job_id") if getattr(record, f, None)]
+        return f"{line} [{' '.join(ids)}]" if ids else line
+
+
+def configure(level: int, secrets: Iterable[str] = (), *, json_lines: bool = False) -> None:
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonLines() if json_lines else Text())
     handler.addFilter(SecretScrubber(secrets))
     handler.addFilter(QuietTokenWarning())
+    handler.addFilter(ContextFields())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

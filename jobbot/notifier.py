@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobbot import blocks
+from jobbot import blocks, metrics
 from jobbot.blocks import Message
 from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.interactive import JobClient
@@ -93,6 +93,7 @@ class Notifier:
         # of a few intervals (and at least a few seconds) makes happen within two lease periods.
         self.lease_seconds = max(3 * poll_interval, LEASE_FLOOR_SECONDS)
         self._fenced = False
+        self._stopping = threading.Event()
         self.is_leader = False
         self.last_success: float | None = None  # time.monotonic() of the last poll that went through
 
@@ -102,6 +103,7 @@ class Notifier:
         """Poll while holding the lease, until `stop` is set; back off while GraphScope or Slack is
         unavailable. The lease is released on the way out, so a standby takes over at once."""
         delay = self.poll_interval
+        self._stopping = stop
         try:
             while not stop.is_set():
                 started = time.monotonic()
@@ -125,11 +127,13 @@ class Notifier:
             if leader != self.is_leader:
                 log.info("notifier: %s", "leading: this replica polls and posts" if leader else "standing by")
             self.is_leader = leader
+            metrics.LEADER.set(1 if leader else 0)
             if not leader:
                 self._first_poll = True  # a future leader re-reads everything first
                 return PollReport()
             self._fenced = True
-            report = self.poll_once()
+            with metrics.POLL_SECONDS.time():
+                report = self.poll_once()
             if not (report.interactive_error or report.slack_error):
                 self.last_success = time.monotonic()
             return report
@@ -300,6 +304,7 @@ class Notifier:
             log.warning("notifier: delivery %d to %s: %s", delivery.id, delivery.destination, exc)
             return False
         except PostRefused as exc:
+            metrics.NOTICES.labels("failed" if exc.permanent else "refused").inc()
             if not exc.permanent:
                 report.slack_error = exc.error
                 log.warning(
@@ -349,6 +354,11 @@ class Notifier:
                 self._store.set_delivery_state(delivery.id, DeliveryState.PENDING, now=self._clock())
                 raise
             report.posted += 1
+            metrics.NOTICES.labels("posted").inc()
+            posted_at = self._clock()
+            for job in delivery.jobs:
+                if job.ended_at is not None:
+                    metrics.NOTICE_LATENCY.observe(max(0.0, (posted_at - job.ended_at).total_seconds()))
         needs_reply = any(j.status == "FAILED" for j in delivery.jobs)
         state = DeliveryState.POSTED if needs_reply else DeliveryState.DONE
         self._store.set_delivery_state(delivery.id, state, now=self._clock(), channel=channel, ts=ts)

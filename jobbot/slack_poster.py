@@ -13,6 +13,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from jobbot import metrics
 from jobbot.blocks import Message
 from jobbot.errors import JobbotError
 
@@ -194,6 +195,9 @@ class SlackPoster:
             return method(**kwargs)
         except SlackApiError as exc:
             status = exc.response.status_code
+            # chat_postMessage -> chat.postMessage, as Slack names its methods.
+            name = getattr(method, "__name__", "unknown").replace("_", ".", 1)
+            metrics.SLACK_ERRORS.labels(name, str(exc.response.get("error") or f"http_{status}")).inc()
             if status >= 500:
                 # Slack may have posted before failing: only its history can tell.
                 raise PostUncertain(f"Slack answered HTTP {status}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Iterable
@@ -14,6 +15,9 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
+
+from jobbot import metrics
+from jobbot.probes import Probes
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -44,16 +48,32 @@ class SlackEndpoint(SlackRequestHandler):
 
 
 class WebApp:
-    """The WSGI application: Slack's endpoint plus a liveness probe."""
+    """The WSGI application: Slack's endpoint (unless health-only) and the operations endpoints."""
 
-    def __init__(self, app: App) -> None:
-        self._slack = SlackEndpoint(app, path=EVENTS_PATH)
+    def __init__(self, app: App | None, probes: Probes) -> None:
+        self._slack = SlackEndpoint(app, path=EVENTS_PATH) if app is not None else None
+        self._probes = probes
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n"]
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method in ("GET", "HEAD") and path in ("/healthz", "/readyz", "/metrics"):
+            status, content_type, body = self._operations(path)
+            start_response(status, [("Content-Type", content_type), ("Cache-Control", "no-store")])
+            return [body]
+        if self._slack is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found\n"]
         return self._slack(environ, start_response)
+
+    def _operations(self, path: str) -> tuple[str, str, bytes]:
+        if path == "/healthz":
+            return "200 OK", "text/plain; charset=utf-8", b"ok\n"
+        if path == "/metrics":
+            body, content_type = metrics.exposition()
+            return "200 OK", content_type, body
+        readiness = self._probes.readiness()
+        status = "200 OK" if readiness.ready else "503 Service Unavailable"
+        return status, "application/json", json.dumps(readiness.as_json()).encode()
 
 
 class HttpServer:
@@ -63,13 +83,13 @@ class HttpServer:
     Here the loop runs in short rounds and the serving thread closes everything itself.
     """
 
-    def __init__(self, app: App, *, host: str, port: int, threads: int = 8) -> None:
+    def __init__(self, wsgi: WebApp, *, host: str, port: int, threads: int = 8) -> None:
         from waitress.server import BaseWSGIServer, create_server
 
         # waitress keeps the listener and every connection in this map; owning it lets serve() close them.
         self._channels: dict[int, Any] = {}
         server = create_server(
-            WebApp(app), map=self._channels, host=host, port=port, threads=threads, ident="jobbot"
+            wsgi, map=self._channels, host=host, port=port, threads=threads, ident="jobbot"
         )
         if not isinstance(server, BaseWSGIServer):
             raise ValueError(f"{host!r} resolves to several addresses; give one host to listen on")
@@ -91,7 +111,8 @@ class HttpServer:
         finally:
             for channel in list(channels.values()):
                 channel.close()
-            self._server.task_dispatcher.shutdown(timeout=5)
+            # Requests in progress are acks: they finish in milliseconds.
+            self._server.task_dispatcher.shutdown(timeout=2)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -15,7 +15,8 @@ from jobbot.app import Bot, create_bot
 from jobbot.config import load_settings
 from jobbot.emulator import Emulator
 from jobbot.interactive import JobClient
-from jobbot.web import HttpServer
+from jobbot.probes import Probes
+from jobbot.web import HttpServer, WebApp
 from tests.fakes import FakeSlack, sign
 from tests.slack_requests import ALLOWED_USER, click_body, command_body
 
@@ -99,7 +100,7 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
         load_settings(environ, env_file=None),
         jobs=JobClient(endpoint, timeout=httpx.Timeout(1.0), backoff=0.01),
     )
-    server = HttpServer(bot.app, host="127.0.0.1", port=0)
+    server = HttpServer(WebApp(bot.app, Probes(bot)), host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.serve, name="waitress", daemon=True)
     thread.start()
     try:

@@ -1,0 +1,88 @@
+"""Liveness, readiness and metrics answers for load balancers, Kubernetes and Prometheus."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from jobbot.app import Bot
+
+# auth.test is rate limited (tier 4); probes come every few seconds, so remember its answer a while.
+SLACK_CHECK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, str]
+
+    def as_json(self) -> dict[str, Any]:
+        failing = [f"{name}: {state}" for name, state in self.checks.items() if not state.startswith("ok")]
+        return {
+            "ready": self.ready,
+            "checks": self.checks,
+            **({"reason": "; ".join(failing)} if failing else {}),
+        }
+
+
+class Probes:
+    """Answers /readyz from the bot's parts: Slack auth, the store, and the notifier's last poll."""
+
+    def __init__(self, bot: Bot, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._bot = bot
+        self._monotonic = monotonic
+        self._started = monotonic()
+        self._slack: tuple[float, str] | None = None
+        self._lock = threading.Lock()
+
+    def readiness(self) -> Readiness:
+        checks = {
+            "slack": self._slack_state(),
+            "store": self._store_state(),
+            "notifier": self._notifier_state(),
+        }
+        return Readiness(all(state.startswith("ok") for state in checks.values()), checks)
+
+    def _slack_state(self) -> str:
+        now = self._monotonic()
+        with self._lock:
+            if self._slack and now - self._slack[0] < SLACK_CHECK_SECONDS:
+                return self._slack[1]
+        try:
+            self._bot.app.client.auth_test()
+            state = "ok"
+        except SlackApiError as exc:
+            state = f"auth.test failed: {exc.response.get('error', 'unknown error')}"
+        except OSError as exc:
+            state = f"Slack unreachable: {type(exc).__name__}"
+        with self._lock:
+            self._slack = (now, state)
+        return state
+
+    def _store_state(self) -> str:
+        try:
+            self._bot.store.high_water()
+        except Exception as exc:
+            return f"unreachable: {type(exc).__name__}: {exc}"
+        return "ok"
+
+    def _notifier_state(self) -> str:
+        notifier = self._bot.notifier
+        if notifier is None:
+            return "ok (switched off)"
+        if not notifier.is_leader:
+            return "ok (standby)"
+        window = 3 * notifier.poll_interval
+        now = self._monotonic()
+        last = notifier.last_success
+        if last is None:
+            return "ok (starting)" if now - self._started < window else "no successful poll yet"
+        age = now - last
+        return (
+            "ok (leader)" if age <= window else f"last successful poll {age:.0f} s ago (limit {window:.0f} s)"
+        )

@@ -55,7 +55,7 @@ def test_metrics_count_commands_and_interactive_calls(http_bot: HttpBot, emulato
 
     def sample(text: str, name: str) -> float:
         for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+            if line.startswith(name + " ") or (line.startswith(name + "{") and line.split(" ")[0] == name):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 

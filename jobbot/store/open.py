@@ -1,4 +1,4 @@
-"""Choose the store backend from JOBBOT_DATABASE_URL."""
+"""Choose the store backend from JOBBOT_DATABASE_URL: sqlite:/// or postgresql://."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from urllib.parse import urlsplit
 
 from jobbot.errors import ConfigError
 from jobbot.store.base import Store
+
+POSTGRES_EXTRA_MISSING = (
+    "JOBBOT_DATABASE_URL is a PostgreSQL URL; install PostgreSQL support with: pip install 'jobbot[postgres]'"
+)
 
 
 def open_store(url: str) -> Store:
@@ -15,8 +19,18 @@ def open_store(url: str) -> Store:
         from jobbot.store.sqlite import SqliteStore
 
         return SqliteStore(sqlite_path(url))
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from jobbot.store.postgres import PostgresStore
+        except ImportError as exc:
+            # psycopg is an optional extra; "no pq wrapper available" (no libpq) is fixed the same way.
+            if exc.name is not None and not exc.name.startswith("psycopg"):
+                raise
+            raise ConfigError(POSTGRES_EXTRA_MISSING) from None
+        return PostgresStore(url)
     raise ConfigError(
-        f"JOBBOT_DATABASE_URL has an unsupported scheme {scheme!r}; expected sqlite:///PATH (such as sqlite:///jobbot.db)"
+        f"JOBBOT_DATABASE_URL has an unsupported scheme {scheme!r}; expected sqlite:///PATH "
+        "(such as sqlite:///jobbot.db) or postgresql://USER@HOST:PORT/DATABASE"
     )
 
 

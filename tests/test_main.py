@@ -126,3 +126,41 @@ def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: flo
         except OSError:
             time.sleep(0.05)
     raise AssertionError("jobbot did not start listening")
+
+
+def test_socket_mode_serves_probes_on_the_health_port(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Socket Mode with JOBBOT_HEALTH_PORT: connects over the WebSocket and answers /healthz and /readyz."""
+    from tests.fakes import FakeSocketMode
+
+    socket_server = FakeSocketMode().start()
+    fake_slack.socket_url = socket_server.url
+    port = free_port()
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_APP_TOKEN": "xapp-1-secret-app-token",
+        "SLACK_API_URL": fake_slack.api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
+        "JOBBOT_HEALTH_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobbot"],
+        env=clean(env),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_until_listening(port, process)
+        socket_server.wait_connected()
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["ready"] is True
+        assert httpx.post(f"http://127.0.0.1:{port}/slack/events").status_code == 404
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+        socket_server.stop()
+    assert process.returncode == 0, output
+    assert "xapp-1-secret-app-token" not in output and BOT_TOKEN not in output

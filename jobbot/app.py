@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
+from jobbot.authz import Access
 from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
@@ -128,6 +130,24 @@ def notice_client(settings: Settings) -> WebClient:
     )
 
 
+def workspace_team(client: WebClient) -> Callable[[], str | None]:
+    """The id of the workspace the bot is installed in (auth.test, asked once and remembered)."""
+    known: list[str] = []
+    lock = threading.Lock()
+
+    def team() -> str | None:
+        with lock:
+            if not known:
+                try:
+                    known.append(str(client.auth_test().get("team_id") or ""))
+                except (SlackApiError, OSError) as exc:
+                    log.warning("could not learn this workspace's id (auth.test: %s); will ask again", exc)
+                    return None
+            return known[0] or None
+
+    return team
+
+
 def create_bot(
     settings: Settings,
     *,
@@ -157,9 +177,14 @@ def create_bot(
         default_channel=settings.jobbot_notify_channel,
         default_statuses=settings.jobbot_notify_statuses,
     )
-    JobsHandlers(
-        jobs, cancel_users=settings.jobbot_cancel_users, work=work, store=store, notices=notices, clock=clock
-    ).register(app)
+    access = Access(
+        cancel_users=settings.jobbot_cancel_users,
+        cancel_usergroups=settings.jobbot_cancel_usergroups,
+        allowed_channels=settings.jobbot_allowed_channels,
+        client=client,
+        workspace_team=workspace_team(client),
+    )
+    JobsHandlers(jobs, access=access, work=work, store=store, notices=notices, clock=clock).register(app)
     notifier = None
     if settings.jobbot_notifier:
         notifier = Notifier(

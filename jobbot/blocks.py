@@ -391,17 +391,11 @@ def usage_line() -> str:
     return f"{COMMAND} [{forms}]"
 
 
-def cancel_refused(user_id: str) -> Message:
-    """Why this user may not cancel jobs, and how an admin can allow it (showing the user's own ID)."""
-    text = (
-        ":lock: You are not allowed to cancel jobs from Slack. An admin can allow it by adding your "
-        f"Slack user ID {code_span(user_id, 40)} to `JOBBOT_CANCEL_USERS` in jobbot's settings "
-        "(comma-separated) and restarting jobbot."
-    )
-    return _message(
-        f"You are not allowed to cancel jobs (your Slack user ID: {escape(clip(user_id, 40))}).",
-        [SectionBlock(text=_mrkdwn(text))],
-    )
+def refusal(reason: str) -> Message:
+    """A request jobbot will not carry out: `reason` is bot-written mrkdwn saying why and what would
+    allow it (ids in it were validated by the caller)."""
+    text = clip(reason, 2900)
+    return _message(clip(f"Not allowed: {reason}", 1000), [SectionBlock(text=_mrkdwn(f":lock: {text}"))])
 
 
 # --- completion notices -----------------------------------------------------------------------

@@ -16,6 +16,18 @@ from jobbot.models import NOTICE_STATUSES
 
 _USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+
+
+def _id_list(value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    ids = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+    bad = [i[:40] for i in ids if not pattern.match(i)]
+    if bad:
+        raise ValueError(f"not Slack {what}: {', '.join(bad)}")
+    return ids
+
+
 _SECRETS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
@@ -29,6 +41,8 @@ _EXPECTED = {
     "PORT": "a TCP port number between 1 and 65535",
     "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
     "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
+    "JOBBOT_CANCEL_USERGROUPS": "comma-separated Slack user group IDs such as S012ABCDEF",
+    "JOBBOT_ALLOWED_CHANNELS": "comma-separated Slack channel IDs such as C012ABCDEF, or empty",
     "JOBBOT_NOTIFIER": "on or off",
     "JOBBOT_LOG_FORMAT": "text or json",
     "JOBBOT_HEALTH_PORT": "a TCP port number between 1 and 65535, or empty",
@@ -54,6 +68,8 @@ class Settings(BaseSettings):
     interactive_admin_endpoint: str = "http://127.0.0.1:7777"
     port: int = Field(default=3000, ge=1, le=65535)
     jobbot_cancel_users: Annotated[frozenset[str], NoDecode] = frozenset()
+    jobbot_cancel_usergroups: Annotated[tuple[str, ...], NoDecode] = ()
+    jobbot_allowed_channels: Annotated[tuple[str, ...], NoDecode] = ()
     jobbot_log_level: str = "INFO"
     jobbot_log_format: str = "text"
     jobbot_health_port: int | None = Field(default=None, ge=1, le=65535)
@@ -112,6 +128,16 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
         return ids
+
+    @field_validator("jobbot_cancel_usergroups", mode="before")
+    @classmethod
+    def _usergroup_ids(cls, value: Any) -> tuple[str, ...]:
+        return _id_list(value, _USERGROUP_ID, "user group IDs")
+
+    @field_validator("jobbot_allowed_channels", mode="before")
+    @classmethod
+    def _channel_ids(cls, value: Any) -> tuple[str, ...]:
+        return _id_list(value, _CHANNEL_ID, "channel IDs")
 
     @field_validator("jobbot_log_format", mode="before")
     @classmethod

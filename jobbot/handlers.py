@@ -21,6 +21,7 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 
 from jobbot import blocks, commands, logs, metrics, slack_ids
+from jobbot.authz import Access, Refused
 from jobbot.blocks import Message
 from jobbot.errors import (
     InteractiveServerError,
@@ -38,7 +39,6 @@ from jobbot.store import Store
 
 log = logging.getLogger(__name__)
 
-_SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 
 
@@ -71,7 +71,7 @@ class JobsHandlers:
         self,
         jobs: JobClient,
         *,
-        cancel_users: frozenset[str],
+        access: Access,
         work: Executor,
         store: Store,
         notices: NoticeSettings,
@@ -79,7 +79,7 @@ class JobsHandlers:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._jobs = jobs
-        self._cancel_users = cancel_users
+        self._access = access
         self._work = work
         self._store = store
         self._notices = notices
@@ -101,6 +101,8 @@ class JobsHandlers:
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
         channel_id = str(command.get("channel_id") or "")
+        # In a channel shared with another organization, `user_team` is the person's own workspace.
+        user_team = str(command.get("user_team") or command.get("team_id") or "") or None
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -110,7 +112,9 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._answer(parsed, user_id, channel_id),
+            build=lambda: self._guarded(
+                channel_id, user_team, lambda: self._answer(parsed, user_id, channel_id)
+            ),
             note=f"/jobs {name} from {user_id} in {channel_id}",
         )
 
@@ -140,24 +144,14 @@ class JobsHandlers:
         _acknowledge(ack)
         user_id = str((body.get("user") or {}).get("id") or "")
         value = str(action.get("value") or "")
-        if not self._may_cancel(user_id):
-            self._submit(
-                respond,
-                name="button:cancel",
-                outcome="refused",
-                job_id=value,
-                replace=False,
-                build=lambda: blocks.cancel_refused(user_id),
-                note=f"cancel refused for {user_id}: not in JOBBOT_CANCEL_USERS",
-            )
-            return
+        channel, team = _where_from(body)
         self._submit(
             respond,
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._cancel(value, user_id),
-            note=f"confirmed cancel from {user_id}",
+            build=lambda: self._guarded(channel, team, lambda: self._cancel(value, user_id)),
+            note=f"confirmed cancel click from {user_id}",
         )
 
     # Work, run on the pool: each returns the message to show.
@@ -169,8 +163,7 @@ class JobsHandlers:
             case commands.ShowJob(job_id=job_id):
                 return self._card(job_id)
             case commands.CancelJob(job_id=job_id):
-                if not self._may_cancel(user_id):
-                    return blocks.cancel_refused(user_id)
+                self._access.check_cancel(user_id)
                 return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
@@ -219,6 +212,8 @@ class JobsHandlers:
 
     def _cancel(self, raw_job_id: str, user_id: str) -> Message:
         job_id = validate_job_id(raw_job_id)
+        # Checked now, at the moment of acting: the list may have changed since the button was drawn.
+        self._access.check_cancel(user_id)
         job = self._jobs.get_job(job_id)
         if not job.is_active:
             return self._already_finished(job)
@@ -274,8 +269,11 @@ class JobsHandlers:
             notice += f" (cancelled by <@{who}>)"
         return blocks.job_card(job, now=self._clock(), notice=notice + ".")
 
-    def _may_cancel(self, user_id: str) -> bool:
-        return bool(_SLACK_USER_ID.match(user_id)) and user_id in self._cancel_users
+    def _guarded(self, channel_id: str, user_team: str | None, answer: Callable[[], Message]) -> Message:
+        """Where and who are checked when acting (on the work pool: a user group lookup may wait)."""
+        self._access.check_channel(channel_id)
+        self._access.check_organization(user_team)
+        return answer()
 
     def _submit(
         self,
@@ -345,6 +343,7 @@ _SUBCOMMAND_NAMES: dict[type, str] = {
     commands.Help: "help",
 }
 _OUTCOMES: dict[type, str] = {
+    Refused: "refused",
     InvalidJobId: "usage",
     JobNotFound: "not_found",
     InteractiveUnavailable: "unavailable",
@@ -352,8 +351,19 @@ _OUTCOMES: dict[type, str] = {
 }
 
 
+def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The channel of a click and the clicking user's own workspace."""
+    channel = str(
+        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    )
+    team = str((body.get("user") or {}).get("team_id") or "") or None
+    return channel, team
+
+
 def explain(exc: JobbotError) -> Message:
     """The message a person reads for each failure jobbot knows about."""
+    if isinstance(exc, Refused):
+        return blocks.refusal(exc.reason)
     if isinstance(exc, InvalidJobId):
         return blocks.usage(f"That is not a job id: {exc}.")
     if isinstance(exc, JobNotFound):

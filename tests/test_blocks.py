@@ -142,7 +142,10 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "cancel_prompt_finished": lambda: blocks.cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
     "usage": lambda: blocks.usage(),
     "usage_with_problem": lambda: blocks.usage("`<!here>` is not a job status."),
-    "cancel_refused": lambda: blocks.cancel_refused("U012ABCDEF"),
+    "refusal": lambda: blocks.refusal(
+        "You are not allowed to cancel jobs from Slack. An admin can allow it by adding your Slack user ID "
+        "`U012ABCDEF` to `JOBBOT_CANCEL_USERS` (then restarting jobbot)."
+    ),
     "problem_with_detail": lambda: blocks.problem(
         "The Interactive server answered with an error, HTTP 500 (code 103):",
         detail="Fail to kill process: 4242, <!channel>",
@@ -487,14 +490,12 @@ def test_usage_leads_with_the_escaped_problem() -> None:
     check_safe(message)
 
 
-def test_cancel_refused_shows_the_users_own_id_and_the_setting() -> None:
-    """The refusal names the user's Slack ID and the JOBBOT_CANCEL_USERS setting an admin changes."""
-    message = blocks.cancel_refused("U012ABCDEF")
-    text = message.blocks[0]["text"]["text"]
-    assert "`U012ABCDEF`" in text and "`JOBBOT_CANCEL_USERS`" in text
-    hostile = blocks.cancel_refused("<!channel>" * 1000)
-    check_safe(hostile)
-    check_limits(hostile)
+def test_refusal_shows_the_reason_within_limits() -> None:
+    """A refusal shows its reason behind a lock, with fallback text, and a long reason still fits."""
+    message = blocks.refusal("You may not. Add `U012ABCDEF` to `JOBBOT_CANCEL_USERS`.")
+    assert message.blocks[0]["text"]["text"].startswith(":lock: You may not.")
+    assert message.text.startswith("Not allowed: You may not.")
+    check_limits(blocks.refusal("x" * 10_000))
 
 
 # --- hostile data ---------------------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""The permission model, end to end over HTTP: channels, organizations, users and user groups."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jobbot import slack_ids
+from jobbot.emulator import Emulator
+from tests.conftest import serve_http_bot
+from tests.fakes import FakeSlack, Scripted
+from tests.slack_requests import OTHER_USER, click_payload, command_body
+
+GROUP = "S0CANCELS"
+
+
+def shown(message: dict[str, Any]) -> str:
+    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+
+
+def deletes(emulator: Emulator) -> int:
+    return len([r for r in emulator.requests if r[0] == "DELETE"])
+
+
+def test_member_of_a_cancel_usergroup_may_cancel(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """A user outside JOBBOT_CANCEL_USERS but in a JOBBOT_CANCEL_USERGROUPS group cancels."""
+    fake_slack.script("usergroups.users.list", Scripted(200, {"ok": True, "users": [OTHER_USER]}))
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(
+        fake_slack, emulator.url, JOBBOT_CANCEL_USERS="", JOBBOT_CANCEL_USERGROUPS=GROUP
+    ):
+        bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, user_id=OTHER_USER)
+        [reply] = fake_slack.wait_for_responses(1)
+    assert deletes(emulator) == 1 and "cancelled job" in shown(reply)
+    [lookup] = fake_slack.calls_to("usergroups.users.list")
+    assert lookup.body["usergroup"] == GROUP
+
+
+def test_group_membership_is_cached_about_a_minute(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """Two refusals in a row ask Slack for the group's members once."""
+    fake_slack.script("usergroups.users.list", Scripted(200, {"ok": True, "users": ["U0SOMEONE"]}))
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(
+        fake_slack, emulator.url, JOBBOT_CANCEL_USERS="", JOBBOT_CANCEL_USERGROUPS=GROUP
+    ):
+        for name in ("r1", "r2"):
+            bot.click(
+                slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, user_id=OTHER_USER, reply_to=name
+            )
+            [reply] = fake_slack.wait_for_responses(1, name=name)
+            assert "JOBBOT_CANCEL_USERGROUPS" in shown(reply) and GROUP in shown(reply)
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1 and deletes(emulator) == 0
+
+
+def test_failed_group_lookup_denies_and_says_why(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """When Slack cannot list the group (free plan), the cancel is refused with Slack's reason."""
+    fake_slack.script("usergroups.users.list", Scripted(200, {"ok": False, "error": "plan_upgrade_required"}))
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(
+        fake_slack, emulator.url, JOBBOT_CANCEL_USERS="", JOBBOT_CANCEL_USERGROUPS=GROUP
+    ):
+        bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, user_id=OTHER_USER)
+        [reply] = fake_slack.wait_for_responses(1)
+    assert "plan_upgrade_required" in shown(reply) and "could not check" in shown(reply)
+    assert deletes(emulator) == 0
+
+
+def test_commands_outside_allowed_channels_are_refused_politely(
+    fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """With JOBBOT_ALLOWED_CHANNELS, /jobs elsewhere names where it works and never reaches GraphScope."""
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_ALLOWED_CHANNELS="C0OPS0001,C0OPS0002"):
+        bot.post(command_body("list", response_url=fake_slack.response_url(), channel_id="C0RANDOM1"))
+        [reply] = fake_slack.wait_for_responses(1)
+        bot.post(command_body("list", response_url=fake_slack.response_url("r2"), channel_id="C0OPS0002"))
+        [allowed] = fake_slack.wait_for_responses(1, name="r2")
+    assert "<#C0OPS0001>" in shown(reply) and "JOBBOT_ALLOWED_CHANNELS" in shown(reply)
+    assert reply["response_type"] == "ephemeral"
+    assert "GraphScope jobs" in shown(allowed)
+    assert emulator.requests == [("GET", "/v1/job")]
+
+
+def test_a_user_from_another_organization_is_refused(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """A click from a Slack Connect guest (another team than the workspace's) cancels nothing."""
+    job_id = emulator.add_job(status="RUNNING")
+    payload = click_payload(
+        slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, response_url=fake_slack.response_url()
+    )
+    payload["user"]["team_id"] = "T0ELSEWHERE"
+    from urllib.parse import urlencode
+
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.post(urlencode({"payload": json.dumps(payload)}))
+        [reply] = fake_slack.wait_for_responses(1)
+    assert "another organization" in shown(reply) and deletes(emulator) == 0
+
+
+def test_nobody_configured_says_how_to_allow_cancelling(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """Denied by default: the refusal names the user's own ID and the setting that would allow it."""
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_CANCEL_USERS=""):
+        bot.command(f"cancel {job_id}")
+        [reply] = fake_slack.wait_for_responses(1)
+    assert "Nobody may cancel" in shown(reply) and "U0ALLOWED1" in shown(reply)
+    assert "JOBBOT_CANCEL_USERS" in shown(reply) and deletes(emulator) == 0

@@ -38,4 +38,5 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "im:history",
+    "usergroups:read",  # only used when JOBBOT_CANCEL_USERGROUPS is set
 )

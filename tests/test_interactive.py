@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from collections.abc import Callable
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobbot.emulator import Emulator, Quirks
 from jobbot.errors import (
@@ -266,3 +270,84 @@ def test_against_the_emulator_failures_are_retried_then_reported(emulator: Emula
         with pytest.raises(InteractiveUnavailable) as caught:
             client.list_jobs()
         assert "closed the connection" in caught.value.reason
+
+
+# Property: whatever a person types or a button carries, only the job routes are ever requested.
+
+JOB_PATH = re.compile(r"/v1/job(/[0-9]{1,20})?")
+hostile_fragments = st.sampled_from(
+    [
+        "../",
+        "..",
+        "/",
+        "%2e%2e",
+        "%2F",
+        "?x=1",
+        "#x",
+        "\\",
+        "graph/1",
+        "v1",
+        " ",
+        "\n",
+        "\t",
+        "\u0661",  # ARABIC-INDIC DIGIT ONE
+        "\uff17",  # FULLWIDTH DIGIT SEVEN
+        "\u00b9",  # SUPERSCRIPT ONE
+        "0",
+    ]
+)
+hostile_ids = st.one_of(
+    st.text(),
+    st.lists(st.one_of(hostile_fragments, st.text(alphabet="0123456789", max_size=25)), max_size=8).map(
+        "".join
+    ),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=hostile_ids)
+def test_no_job_id_builds_a_url_outside_the_job_routes(raw: str) -> None:
+    """Any string given as a job id either is refused before a request or requests `/v1/job/<digits>`."""
+    paths: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        return httpx.Response(200, json=JOB)
+
+    with JobClient("http://gs:7777", http=httpx.Client(transport=httpx.MockTransport(record))) as client:
+        for call in (client.get_job, client.cancel_job):
+            with contextlib.suppress(InvalidJobId):
+                call(raw)
+    assert all(JOB_PATH.fullmatch(path) for path in paths), paths
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(),
+        st.lists(
+            st.one_of(
+                hostile_fragments, st.sampled_from(["status", "cancel", "watch", "unwatch", "list", " "])
+            ),
+            max_size=8,
+        ).map("".join),
+    )
+)
+def test_no_command_text_reaches_another_path(text: str) -> None:
+    """Whatever follows `/jobs`, the job id the parser hands on can only request a job route."""
+    from jobbot import commands
+
+    parsed = commands.parse(text)
+    job_id = getattr(parsed, "job_id", None)
+    if job_id is None:
+        return
+    paths: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.raw_path.decode())
+        return httpx.Response(200, json=JOB)
+
+    with JobClient("http://gs:7777", http=httpx.Client(transport=httpx.MockTransport(record))) as client:
+        client.get_job(job_id)
+    assert [JOB_PATH.fullmatch(p) is not None for p in paths] == [True]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -109,3 +111,43 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
         server.stop()
         thread.join(timeout=5)
         bot.close()
+
+
+# PostgreSQL for the store's tests: a server the developer (or CI) provides; each test gets its own database.
+POSTGRES_TEST_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The server named by POSTGRES_TEST_URL: skipped if unreachable, except on CI, where that fails."""
+    url = os.environ.get("POSTGRES_TEST_URL", POSTGRES_TEST_URL)
+    parts = urlsplit(url)
+    where = parts._replace(netloc=f"{parts.hostname or 'localhost'}:{parts.port or 5432}").geturl()
+    try:
+        import psycopg
+
+        with psycopg.connect(url, connect_timeout=5, autocommit=True):
+            pass
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        reason = f"PostgreSQL not reachable at {where}; set POSTGRES_TEST_URL ({detail})"
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty database of this test's own, dropped (connections and all) after it."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"jobbot_test_{secrets.token_hex(6)}"
+    with psycopg.connect(postgres_server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield urlsplit(postgres_server)._replace(path=f"/{name}").geturl()
+    finally:
+        with psycopg.connect(postgres_server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,24 +1,241 @@
-"""The store: schema versions, the ledger's unique key, and what it keeps across reopening."""
+"""The store, on SQLite and on PostgreSQL: schema versions, the ledger's unique key, claims and leases
+between replicas, and what it keeps across reopening."""
 
 from __future__ import annotations
 
+import logging
+import re
 import sqlite3
+import sys
 import threading
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 from jobbot.errors import ConfigError, StoreError
 from jobbot.models import FinishedJob, Subscription
-from jobbot.store import DeliveryState, NoticeRow, TrackedJob, open_store
+from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
+from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+T = TypeVar("T")
+StoreFactory = Callable[[], Store]
 
 
 def notice(job_id: str, destination: str = "C0AAA", status: str = "SUCCESS") -> NoticeRow:
     return NoticeRow(FinishedJob(id=job_id, status=status), destination, offline=False)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL to an empty database of the backend under test (a fresh file, or a fresh PostgreSQL database)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/s.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store_factory(database_url: str) -> Iterator[StoreFactory]:
+    """Opens stores (replicas) on one database; every store it opened is closed after the test."""
+    opened: list[Store] = []
+
+    def open_one() -> Store:
+        store = open_store(database_url)
+        opened.append(store)
+        return store
+
+    yield open_one
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(store_factory: StoreFactory) -> Store:
+    """One store (one replica) on the test's database."""
+    return store_factory()
+
+
+BACKENDS = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+POSTGRES_ONLY = pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+
+
+def together(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls on their own threads, released at once, and return their results in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        barrier.wait(timeout=10)
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+# Both backends.
+
+
+@BACKENDS
+def test_reopening_keeps_data_and_the_instance_id(store_factory: StoreFactory) -> None:
+    """A second opening of the same database migrates nothing and sees the data and instance id."""
+    first = store_factory()
+    first.take_baseline([TrackedJob("3", "RUNNING", False)], NOW)
+    first.close()
+    again = store_factory()
+    assert again.instance_id == first.instance_id
+    assert [j.id for j in again.active_jobs()] == ["3"] and again.baseline_taken()
+    assert again.last_reconcile() == NOW and again.high_water() == 3
+
+
+@BACKENDS
+def test_each_job_status_destination_is_in_the_ledger_once(store: Store) -> None:
+    """The same notice enqueued twice is one row; another destination or status is another."""
+    assert store.record_poll([], [notice("1"), notice("1")], now=NOW, reconciled=False) == 1
+    assert store.record_poll([], [notice("1"), notice("1", "C0BBB")], now=NOW, reconciled=False) == 1
+    assert store.notice_count("1") == 2
+
+
+@BACKENDS
+def test_record_poll_tracks_jobs_and_removes_only_answered_watches(store: Store) -> None:
+    """Statuses are upserted, terminal jobs leave the active set, and only the answered watch goes."""
+    store.take_baseline([TrackedJob("1", "RUNNING", False), TrackedJob("2", "RUNNING", False)], NOW)
+    store.watch("1", "U1", NOW)
+    store.watch("2", "U1", NOW)
+    later = NOW + timedelta(minutes=5)
+    store.record_poll([TrackedJob("1", "SUCCESS", True)], [notice("1", "U1")], now=later, reconciled=True)
+    assert [j.id for j in store.active_jobs()] == ["2"]
+    assert store.job_statuses()["1"] == TrackedJob("1", "SUCCESS", True)
+    assert store.watchers("1") == [] and store.watchers("2") == ["U1"]
+    assert store.last_reconcile() == later and store.high_water() == 2
+
+
+@BACKENDS
+def test_grouping_creates_pending_deliveries_with_their_jobs(store: Store) -> None:
+    """Grouped notices become deliveries that carry their jobs and move through the states."""
+    store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
+    rows = store.ungrouped_notices()
+    [delivery_id] = store.group_notices([rows], NOW)
+    assert store.ungrouped_notices() == []
+    [delivery] = store.open_deliveries()
+    assert delivery.state is DeliveryState.PENDING and [j.id for j in delivery.jobs] == ["1", "2"]
+    assert delivery.created_at == NOW and delivery.created_at.tzinfo is not None
+    assert store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW)
+    assert not store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW), "claimed once"
+    store.set_delivery_state(delivery_id, DeliveryState.POSTED, now=NOW, ts="1.2")
+    [posted] = store.open_deliveries()
+    assert (posted.state, posted.channel, posted.ts, posted.attempts) == (
+        DeliveryState.POSTED,
+        "C0AAA",
+        "1.2",
+        1,
+    )
+    store.set_delivery_state(delivery_id, DeliveryState.DONE, now=NOW)
+    assert store.open_deliveries() == []
+
+
+@BACKENDS
+def test_subscriptions_watches_and_cancels_round_trip(store: Store) -> None:
+    """Subscriptions replace by channel, watches are per user and job, cancels remember the user."""
+    store.subscribe(Subscription(channel_id="C1", statuses=("FAILED",), added_by="U1", added_at=NOW))
+    store.subscribe(
+        Subscription(channel_id="C1", statuses=("SUCCESS", "FAILED"), added_by="U2", added_at=NOW)
+    )
+    [sub] = store.subscriptions()
+    assert sub.statuses == ("SUCCESS", "FAILED") and sub.added_by == "U2" and sub.added_at == NOW
+    assert store.unsubscribe("C1") and not store.unsubscribe("C1")
+    store.watch("7", "U1", NOW)
+    store.watch("7", "U1", NOW)
+    assert store.watchers("7") == ["U1"] and store.unwatch("7", "U1") and not store.unwatch("7", "U1")
+    assert store.claim_cancel("7", "U9", NOW, stale_after=60) is None
+    assert store.cancelled_by("7") == "U9"
+    store.forget_cancel("7", "U9")
+    assert store.cancelled_by("7") is None
+
+
+@BACKENDS
+def test_a_stale_cancel_claim_is_taken_over(store: Store) -> None:
+    """A claim younger than `stale_after` names its holder to others; an older one passes to them."""
+    assert store.claim_cancel("7", "U1", NOW, stale_after=60) is None
+    assert store.claim_cancel("7", "U2", NOW + timedelta(seconds=30), stale_after=60) == "U1"
+    assert store.claim_cancel("7", "U2", NOW + timedelta(seconds=61), stale_after=60) is None
+    assert store.cancelled_by("7") == "U2"
+
+
+@BACKENDS
+def test_concurrent_writers_lose_nothing(store: Store) -> None:
+    """Handler threads and the notifier writing at once: every write lands."""
+
+    def write(offset: int) -> None:
+        for i in range(50):
+            store.watch(str(offset * 100 + i), "U1", NOW)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(store.watchers(str(n * 100 + i))) for n in range(4) for i in range(50)) == 200
+
+
+@BACKENDS
+def test_the_lease_is_taken_renewed_refused_and_taken_over_after_expiry(store_factory: StoreFactory) -> None:
+    """One holder at a time: renewals keep it, another replica is refused until it expires, then takes it."""
+    first, second = store_factory(), store_factory()
+    assert first.acquire_lease("notifier", "A", ttl=30)
+    assert first.acquire_lease("notifier", "A", ttl=30), "renewed by its holder"
+    assert not second.acquire_lease("notifier", "B", ttl=30), "refused while held"
+    assert first.acquire_lease("notifier", "A", ttl=0.3), "renewed with a short ttl"
+    deadline = time.monotonic() + 10
+    while not second.acquire_lease("notifier", "B", ttl=30):
+        assert time.monotonic() < deadline, "the expired lease was never taken over"
+        time.sleep(0.02)
+    assert not first.acquire_lease("notifier", "A", ttl=30), "the old holder lost it"
+    first.release_lease("notifier", "A")  # not the holder: changes nothing
+    assert not first.acquire_lease("notifier", "A", ttl=30)
+    second.release_lease("notifier", "B")
+    assert first.acquire_lease("notifier", "A", ttl=30), "free again once released"
+
+
+@BACKENDS
+def test_only_one_of_two_replicas_claims_a_delivery(store_factory: StoreFactory) -> None:
+    """Two stores on one database claiming one delivery at the same moment: exactly one wins, each time."""
+    first, second = store_factory(), store_factory()
+    first.record_poll([], [notice("1")], now=NOW, reconciled=False)
+    [delivery_id] = first.group_notices([first.ungrouped_notices()], NOW)
+    for attempts in range(20):
+        won = together(
+            *[
+                partial(replica.claim_delivery, delivery_id, attempts=attempts, channel="C0AAA", now=NOW)
+                for replica in (first, second)
+            ]
+        )
+        assert sorted(won) == [False, True], f"round {attempts}: {won}"
+    [delivery] = second.open_deliveries()
+    assert delivery.attempts == 20 and delivery.state is DeliveryState.POSTING
+
+
+@BACKENDS
+def test_only_one_of_two_replicas_claims_a_cancel(store_factory: StoreFactory) -> None:
+    """Two users' clicks on two replicas at once: one holds the cancel, the other is told who does."""
+    first, second = store_factory(), store_factory()
+    for job in range(20):
+        outcome = together(
+            partial(first.claim_cancel, str(job), "U1", NOW, stale_after=60),
+            partial(second.claim_cancel, str(job), "U2", NOW, stale_after=60),
+        )
+        assert outcome in ([None, "U1"], ["U2", None]), f"job {job}: {outcome}"
+        assert first.cancelled_by(str(job)) == ("U1" if outcome[0] is None else "U2")
+
+
+# SQLite only: files and their paths.
 
 
 def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> None:
@@ -48,66 +265,10 @@ def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:
         SqliteStore(str(path))
 
 
-def test_each_job_status_destination_is_in_the_ledger_once(tmp_path: Path) -> None:
-    """The same notice enqueued twice is one row; another destination or status is another."""
-    store = SqliteStore(str(tmp_path / "s.db"))
-    assert store.record_poll([], [notice("1"), notice("1")], now=NOW, reconciled=False) == 1
-    assert store.record_poll([], [notice("1"), notice("1", "C0BBB")], now=NOW, reconciled=False) == 1
-    assert store.notice_count("1") == 2
-    store.close()
-
-
-def test_grouping_creates_pending_deliveries_with_their_jobs(tmp_path: Path) -> None:
-    """Grouped notices become deliveries that carry their jobs and move through the states."""
-    store = SqliteStore(str(tmp_path / "s.db"))
-    store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
-    rows = store.ungrouped_notices()
-    [delivery_id] = store.group_notices([rows], NOW)
-    assert store.ungrouped_notices() == []
-    [delivery] = store.open_deliveries()
-    assert delivery.state is DeliveryState.PENDING and [j.id for j in delivery.jobs] == ["1", "2"]
-    assert store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW)
-    assert not store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW), "claimed once"
-    store.set_delivery_state(delivery_id, DeliveryState.DONE, now=NOW, ts="1.2")
-    assert store.open_deliveries() == []
-    store.close()
-
-
-def test_subscriptions_watches_and_cancels_round_trip(tmp_path: Path) -> None:
-    """Subscriptions replace by channel, watches are per user and job, cancels remember the user."""
-    store = SqliteStore(str(tmp_path / "s.db"))
-    store.subscribe(Subscription(channel_id="C1", statuses=("FAILED",), added_by="U1", added_at=NOW))
-    store.subscribe(
-        Subscription(channel_id="C1", statuses=("SUCCESS", "FAILED"), added_by="U2", added_at=NOW)
-    )
-    [sub] = store.subscriptions()
-    assert sub.statuses == ("SUCCESS", "FAILED") and sub.added_by == "U2"
-    assert store.unsubscribe("C1") and not store.unsubscribe("C1")
-    store.watch("7", "U1", NOW)
-    store.watch("7", "U1", NOW)
-    assert store.watchers("7") == ["U1"] and store.unwatch("7", "U1") and not store.unwatch("7", "U1")
-    assert store.claim_cancel("7", "U9", NOW, stale_after=60) is None
-    assert store.cancelled_by("7") == "U9"
-    store.forget_cancel("7", "U9")
-    assert store.cancelled_by("7") is None
-    store.close()
-
-
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    """Handler threads and the notifier writing at once: every write lands."""
-    store = SqliteStore(str(tmp_path / "s.db"))
-
-    def write(offset: int) -> None:
-        for i in range(50):
-            store.watch(str(offset * 100 + i), "U1", NOW)
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sum(len(store.watchers(str(n * 100 + i))) for n in range(4) for i in range(50)) == 200
-    store.close()
+def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
+    """A path in a missing directory fails with a StoreError naming the file."""
+    with pytest.raises(StoreError, match="cannot open the SQLite store"):
+        open_store(f"sqlite:///{tmp_path}/missing/dir/s.db")
 
 
 @pytest.mark.parametrize(
@@ -116,16 +277,165 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         ("mysql://db/jobbot", "unsupported scheme 'mysql'"),
         ("sqlite://jobbot.db", "must look like sqlite:///jobbot.db"),
         ("sqlite:///", "names no file"),
+        ("postgresql://u:pw@db/jobbot?bogus=1", "not a valid PostgreSQL URL"),
     ],
 )
 def test_bad_database_urls_are_clear(url: str, message: str) -> None:
     """A database URL jobbot cannot use is a one-line error naming the variable."""
     with pytest.raises(ConfigError, match=message) as caught:
         open_store(url)
-    assert "JOBBOT_DATABASE_URL" in str(caught.value)
+    assert "JOBBOT_DATABASE_URL" in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
-    """A path in a missing directory fails with a StoreError naming the file."""
-    with pytest.raises(StoreError, match="cannot open the SQLite store"):
-        open_store(f"sqlite:///{tmp_path}/missing/dir/s.db")
+# PostgreSQL only.
+
+
+def admin(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    """An autocommit connection to the test's database, to look at it and to meddle."""
+    return psycopg.connect(url, autocommit=True)
+
+
+@POSTGRES_ONLY
+def test_postgres_schema_is_versioned_once(database_url: str, store: Store) -> None:
+    """Each migration is recorded once; `postgres://` opens the same store as `postgresql://`."""
+    from jobbot.store.postgres import SCHEMA_VERSION as PG_VERSION
+    from jobbot.store.postgres import PostgresStore
+
+    again = open_store(database_url.replace("postgresql://", "postgres://", 1))
+    try:
+        assert isinstance(again, PostgresStore) and again.instance_id == store.instance_id
+    finally:
+        again.close()
+    with admin(database_url) as db:
+        versions = [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, PG_VERSION + 1))
+
+
+@POSTGRES_ONLY
+def test_a_postgres_store_from_a_newer_jobbot_is_refused(database_url: str, store: Store) -> None:
+    """A schema version newer than this code stops start-up with a clear error."""
+    from jobbot.store.postgres import SCHEMA_VERSION as PG_VERSION
+
+    store.close()
+    with admin(database_url) as db:
+        db.execute("INSERT INTO schema_version (version) VALUES (%s)", (PG_VERSION + 1,))
+    with pytest.raises(StoreError, match="newer than this jobbot"):
+        open_store(database_url)
+
+
+@POSTGRES_ONLY
+def test_replicas_starting_together_migrate_once(database_url: str) -> None:
+    """Four replicas opening an empty database at once all start, on one schema and one instance id."""
+    stores = together(*[lambda: open_store(database_url)] * 4)
+    try:
+        assert len({s.instance_id for s in stores}) == 1
+    finally:
+        for store in stores:
+            store.close()
+    with admin(database_url) as db:
+        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version").fetchone() == (2, 2)
+
+
+def backends_of(db: psycopg.Connection[tuple[Any, ...]], database_url: str) -> list[int]:
+    """The server processes connected to the test's database, other than `db`'s own."""
+    name = database_url.rsplit("/", 1)[1]
+    query = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() ORDER BY pid"
+    return [pid for (pid,) in db.execute(query, (name,))]
+
+
+@POSTGRES_ONLY
+def test_a_dropped_connection_is_reopened_once(
+    database_url: str, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the server kills the store's connection, the next call reconnects and succeeds."""
+    store.watch("7", "U1", NOW)
+    with admin(database_url) as db:
+        [pid] = backends_of(db, database_url)
+        assert db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,)).fetchone() == (True,)
+        with caplog.at_level(logging.WARNING, logger="jobbot.store.postgres"):
+            store.watch("8", "U1", NOW)
+        assert store.watchers("7") == ["U1"] and store.watchers("8") == ["U1"]
+        [new_pid] = backends_of(db, database_url)
+    assert new_pid != pid and "retrying once" in caplog.text
+
+
+@POSTGRES_ONLY
+def test_a_lost_server_is_a_store_error_naming_the_database(
+    database_url: str, store: Store, postgres_server: str
+) -> None:
+    """When reconnecting fails too, the call raises a StoreError that names host, port and database."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    with admin(postgres_server) as db:
+        db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        [pid] = backends_of(db, database_url)
+        db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    where = f"{parts.hostname}:{parts.port or 5432}/{name}"
+    with pytest.raises(StoreError, match=re.escape(f"cannot connect to the PostgreSQL store at {where}")):
+        store.watchers("7")
+
+
+@POSTGRES_ONLY
+def test_poll_queries_read_through_indexes_not_history(database_url: str, store: Store) -> None:
+    """With much finished history, every steady-poll query plans an index scan and no sequential scan."""
+    from jobbot.store import postgres
+
+    with admin(database_url) as db:
+        db.execute("INSERT INTO jobs SELECT n, 'SUCCESS', true FROM generate_series(1, 20000) n")
+        db.execute("INSERT INTO jobs VALUES (20001, 'RUNNING', false)")
+        db.execute(
+            "INSERT INTO deliveries (destination, state, offline, created_at, updated_at) "
+            "SELECT 'C1', CASE WHEN n = 20000 THEN 'pending' ELSE 'done' END, false, now(), now() "
+            "FROM generate_series(1, 20000) n"
+        )
+        db.execute(
+            "INSERT INTO notices SELECT n, 'SUCCESS', 'C1', '{}', false, "
+            "CASE WHEN n < 20000 THEN n END, now() FROM generate_series(1, 20000) n"
+        )
+        db.execute("ANALYZE")
+        queries = {
+            postgres.HIGH_WATER_SQL: "jobs_pkey",
+            postgres.ACTIVE_JOBS_SQL: "jobs_active",
+            postgres.UNGROUPED_NOTICES_SQL: "notices_ungrouped",
+            postgres.OPEN_DELIVERIES_SQL: "deliveries_open",
+            postgres.DELIVERY_JOBS_SQL.replace("%s", "ARRAY[20000]::bigint[]"): "notices_delivery",
+        }
+        for query, index in queries.items():
+            plan = "\n".join(line for (line,) in db.execute(f"EXPLAIN {query}"))
+            assert index in plan and "Seq Scan" not in plan, f"{query}\n{plan}"
+
+
+def test_a_postgres_url_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without psycopg installed, a PostgreSQL URL stops start-up with one line naming `jobbot[postgres]`."""
+    monkeypatch.delitem(sys.modules, "jobbot.store.postgres", raising=False)
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    for url in ("postgresql://jobbot@db/jobbot", "postgres://jobbot@db/jobbot"):
+        with pytest.raises(ConfigError) as caught:
+            open_store(url)
+        assert str(caught.value) == POSTGRES_EXTRA_MISSING
+    assert "pip install 'jobbot[postgres]'" in POSTGRES_EXTRA_MISSING and "\n" not in POSTGRES_EXTRA_MISSING
+
+
+def test_a_password_never_appears_in_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """A failed connection names host, port and database, never the password, in the error and the logs."""
+    password = "s3cr3t-Pa55"
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreError) as caught:
+        open_store(f"postgresql://jobbot:{password}@127.0.0.1:1/ledger?connect_timeout=5")
+    message = str(caught.value)
+    assert "127.0.0.1:1/ledger" in message and "\n" not in message
+    assert password not in message and password not in repr(caught.value) and password not in caplog.text
+    with pytest.raises(ConfigError) as bad:  # libpq's own message would quote this password
+        open_store("postgresql://jobbot:s3cr%zz@db/ledger")
+    assert "s3cr" not in str(bad.value)
+
+
+@POSTGRES_ONLY
+def test_a_password_is_scrubbed_from_server_errors(database_url: str) -> None:
+    """A server-side failure (here: no such database) is reported without the URL's password."""
+    password = "s3cr3t-Pa55"
+    parts = urlsplit(database_url)
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port or 5432}"
+    url = parts._replace(netloc=netloc, path=parts.path + "_missing").geturl()
+    with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store") as caught:
+        open_store(url)
+    assert password not in str(caught.value)

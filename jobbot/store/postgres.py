@@ -1,0 +1,572 @@
+"""The PostgreSQL store: for replicas on several hosts. One connection, serialised by a lock, reopened
+once when the server drops it; psycopg is imported here and nowhere else."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from jobbot.errors import ConfigError, StoreError
+from jobbot.models import FinishedJob, Subscription
+from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+
+# Each entry moves the schema one version up; never edit one that has shipped, add another. The versions
+# mean the same as SQLite's (1: the ledger, 2: leases), with PostgreSQL's types.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE jobs (
+        id BIGINT PRIMARY KEY,
+        status TEXT NOT NULL,
+        terminal BOOLEAN NOT NULL
+    );
+    CREATE INDEX jobs_active ON jobs (id) WHERE NOT terminal;
+    CREATE TABLE deliveries (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        destination TEXT NOT NULL,
+        channel TEXT,
+        state TEXT NOT NULL,
+        ts TEXT,
+        offline BOOLEAN NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TIMESTAMPTZ NOT NULL,
+        updated_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX deliveries_open ON deliveries (id) WHERE state NOT IN ('done', 'failed');
+    CREATE TABLE notices (
+        job_id BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        job_json TEXT NOT NULL,
+        offline BOOLEAN NOT NULL,
+        delivery_id BIGINT REFERENCES deliveries (id),
+        created_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (job_id, status, destination)
+    );
+    CREATE INDEX notices_ungrouped ON notices (created_at, job_id) WHERE delivery_id IS NULL;
+    CREATE INDEX notices_delivery ON notices (delivery_id, job_id) WHERE delivery_id IS NOT NULL;
+    CREATE TABLE subscriptions (
+        channel_id TEXT PRIMARY KEY,
+        statuses TEXT NOT NULL,
+        added_by TEXT NOT NULL,
+        added_at TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE watches (
+        job_id BIGINT NOT NULL,
+        user_id TEXT NOT NULL,
+        added_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (job_id, user_id)
+    );
+    CREATE TABLE cancels (job_id BIGINT PRIMARY KEY, user_id TEXT NOT NULL, at TIMESTAMPTZ NOT NULL);
+    """,
+    """
+    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Held (per database) while migrating, so replicas starting together migrate one after another.
+# "jobbot" in ASCII, then 1: a fixed key no other application is likely to pick.
+MIGRATION_LOCK = 0x6A6F62626F740001
+
+# Unless the URL says otherwise: give up on an unreachable host in seconds, and notice a server that
+# vanished mid-query within a minute (TCP keepalives) rather than holding the store's lock for hours.
+CONNECT_DEFAULTS = {
+    "connect_timeout": "10",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "application_name": "jobbot",
+}
+
+# The queries every steady poll runs, named so a test can check their plans: each reads through an
+# index, never through the history that piles up.
+HIGH_WATER_SQL = "SELECT MAX(id) FROM jobs"
+ACTIVE_JOBS_SQL = "SELECT id, status FROM jobs WHERE NOT terminal ORDER BY id"
+UNGROUPED_NOTICES_SQL = (
+    "SELECT job_json, destination, offline FROM notices WHERE delivery_id IS NULL ORDER BY created_at, job_id"
+)
+OPEN_DELIVERIES_SQL = (
+    "SELECT id, destination, channel, state, ts, offline, attempts, created_at "
+    "FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY id"
+)
+DELIVERY_JOBS_SQL = (
+    "SELECT delivery_id, job_json FROM notices WHERE delivery_id = ANY(%s) ORDER BY delivery_id, job_id"
+)
+
+
+class PostgresStore:
+    """The Store on one PostgreSQL database."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._secrets = _passwords(url)
+        self.where = self._scrub(_describe(url))
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        try:
+            self._run(self._migrate)
+            self.instance_id = self._run(self._instance_id)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # Connections and transactions.
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        if self._conn is None or self._conn.closed:
+            given = conninfo_to_dict(self._url)
+            defaults = {key: value for key, value in CONNECT_DEFAULTS.items() if key not in given}
+            try:
+                self._conn = psycopg.connect(make_conninfo(self._url, **defaults))
+            except psycopg.Error as exc:
+                raise StoreError(
+                    f"cannot connect to the PostgreSQL store at {self.where}: {self._scrub(exc)}"
+                ) from None
+        return self._conn
+
+    def _discard(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _run(self, work: Callable[[Cursor], T]) -> T:
+        """Run `work` as one transaction. If the connection was lost (the server restarted, a proxy
+        dropped it), connect again and run it once more; but never after COMMIT was sent, whose outcome
+        is then unknown."""
+        with self._lock:
+            for attempt in (1, 2):
+                conn = self._connect()
+                committing = False
+                try:
+                    with conn.cursor() as cursor:
+                        result = work(cursor)
+                    committing = True
+                    conn.commit()
+                    return result
+                except psycopg.OperationalError as exc:
+                    self._abandon(conn)
+                    if committing:
+                        raise StoreError(
+                            f"the PostgreSQL store at {self.where} failed while committing, so the change "
+                            f"may or may not have been saved: {self._scrub(exc)}"
+                        ) from None
+                    if attempt == 2:
+                        raise StoreError(
+                            f"the PostgreSQL store at {self.where} failed: {self._scrub(exc)}"
+                        ) from None
+                    log.warning("store: retrying once at %s after: %s", self.where, self._scrub(exc))
+                except psycopg.Error as exc:
+                    self._abandon(conn)
+                    raise StoreError(
+                        f"the PostgreSQL store at {self.where} failed: {self._scrub(exc)}"
+                    ) from None
+                except BaseException:
+                    self._abandon(conn)
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _abandon(self, conn: psycopg.Connection[tuple[Any, ...]]) -> None:
+        """Roll back what failed; a connection that cannot even do that is closed, to be reopened."""
+        if not conn.closed:
+            try:
+                conn.rollback()
+                return
+            except psycopg.Error:
+                pass
+        self._discard()
+
+    def _scrub(self, text: object) -> str:
+        """The text on one line, with the URL's password replaced: error messages end up in logs."""
+        message = " ".join(str(text).split())
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
+        return message
+
+    # Schema.
+
+    def _migrate(self, db: Cursor) -> None:
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store at {self.where} has schema version {version}, newer than this jobbot "
+                f"({SCHEMA_VERSION}); upgrade jobbot"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.execute(script)
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+
+    @staticmethod
+    def _instance_id(db: Cursor) -> str:
+        # Replicas starting together may each propose one; the first to commit is everybody's.
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('instance_id', %s) ON CONFLICT DO NOTHING",
+            (secrets.token_hex(8),),
+        )
+        row = db.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
+        assert row is not None  # inserted above or by whoever won
+        return str(row[0])
+
+    def _meta(self, key: str) -> str | None:
+        row = self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone())
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _set_meta(db: Cursor, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            (key, value),
+        )
+
+    # Jobs the notifier has seen.
+
+    def baseline_taken(self) -> bool:
+        return self._meta("baseline_at") is not None
+
+    def take_baseline(self, jobs: Iterable[TrackedJob], now: datetime) -> None:
+        jobs = list(jobs)  # the transaction may run twice
+
+        def work(db: Cursor) -> None:
+            self._upsert_jobs(db, jobs)
+            self._set_meta(db, "baseline_at", str(now.timestamp()))
+            self._set_meta(db, "reconciled_at", str(now.timestamp()))
+
+        self._run(work)
+
+    def high_water(self) -> int:
+        row = self._run(lambda db: db.execute(HIGH_WATER_SQL).fetchone())
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def active_jobs(self) -> list[TrackedJob]:
+        rows = self._run(lambda db: db.execute(ACTIVE_JOBS_SQL).fetchall())
+        return [TrackedJob(str(i), str(s), False) for i, s in rows]
+
+    def job_statuses(self) -> dict[str, TrackedJob]:
+        rows = self._run(lambda db: db.execute("SELECT id, status, terminal FROM jobs").fetchall())
+        return {str(i): TrackedJob(str(i), str(s), bool(t)) for i, s, t in rows}
+
+    def last_reconcile(self) -> datetime | None:
+        value = self._meta("reconciled_at")
+        return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
+
+    def record_poll(
+        self, seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
+    ) -> int:
+        if not seen and not notices and not reconciled:
+            return 0  # a quiet poll writes nothing
+        at = _utc(now)
+
+        def work(db: Cursor) -> int:
+            self._upsert_jobs(db, seen)
+            new = 0
+            for notice in notices:
+                db.execute(
+                    "INSERT INTO notices (job_id, status, destination, job_json, offline, created_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (
+                        int(notice.job.id),
+                        notice.job.status,
+                        notice.destination,
+                        notice.job.model_dump_json(),
+                        notice.offline,
+                        at,
+                    ),
+                )
+                new += db.rowcount
+            # Only the watches these notices answer: one added meanwhile waits for its own notice.
+            if notices:
+                db.executemany(
+                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s",
+                    [(int(n.job.id), n.destination) for n in notices],
+                )
+            if reconciled:
+                self._set_meta(db, "reconciled_at", str(now.timestamp()))
+            return new
+
+        return self._run(work)
+
+    @staticmethod
+    def _upsert_jobs(db: Cursor, jobs: Sequence[TrackedJob]) -> None:
+        if jobs:
+            db.executemany(
+                "INSERT INTO jobs (id, status, terminal) VALUES (%s, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, terminal = EXCLUDED.terminal",
+                [(int(j.id), j.status, j.terminal) for j in jobs],
+            )
+
+    # The notice ledger.
+
+    def ungrouped_notices(self) -> list[NoticeRow]:
+        rows = self._run(lambda db: db.execute(UNGROUPED_NOTICES_SQL).fetchall())
+        return [NoticeRow(FinishedJob.model_validate_json(j), str(d), bool(o)) for j, d, o in rows]
+
+    def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]:
+        at = _utc(now)
+
+        def work(db: Cursor) -> list[int]:
+            ids = []
+            for group in groups:
+                if not group:
+                    continue
+                row = db.execute(
+                    "INSERT INTO deliveries (destination, state, offline, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        group[0].destination,
+                        DeliveryState.PENDING.value,
+                        any(n.offline for n in group),
+                        at,
+                        at,
+                    ),
+                ).fetchone()
+                assert row is not None  # INSERT ... RETURNING yields the new row
+                delivery_id = int(row[0])
+                db.executemany(
+                    "UPDATE notices SET delivery_id = %s "
+                    "WHERE job_id = %s AND status = %s AND destination = %s AND delivery_id IS NULL",
+                    [(delivery_id, int(n.job.id), n.job.status, n.destination) for n in group],
+                )
+                ids.append(delivery_id)
+            return ids
+
+        return self._run(work)
+
+    def open_deliveries(self) -> list[Delivery]:
+        def work(db: Cursor) -> list[Delivery]:
+            # Through the partial indexes: finished deliveries pile up for ever and must never be read here.
+            rows = db.execute(OPEN_DELIVERIES_SQL).fetchall()
+            jobs: dict[int, list[FinishedJob]] = {int(row[0]): [] for row in rows}
+            if jobs:
+                for delivery_id, job_json in db.execute(DELIVERY_JOBS_SQL, (list(jobs),)).fetchall():
+                    jobs[int(delivery_id)].append(FinishedJob.model_validate_json(job_json))
+            return [
+                Delivery(
+                    id=int(row[0]),
+                    destination=str(row[1]),
+                    channel=row[2],
+                    state=DeliveryState(row[3]),
+                    ts=row[4],
+                    offline=bool(row[5]),
+                    attempts=int(row[6]),
+                    created_at=row[7].astimezone(UTC),
+                    jobs=tuple(jobs[int(row[0])]),
+                )
+                for row in rows
+            ]
+
+        return self._run(work)
+
+    def set_delivery_state(
+        self,
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        channel: str | None = None,
+        ts: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._run(
+            lambda db: db.execute(
+                "UPDATE deliveries SET state = %s, channel = COALESCE(%s, channel), ts = COALESCE(%s, ts), "
+                "error = COALESCE(%s, error), updated_at = %s WHERE id = %s",
+                (state.value, channel, ts, error, _utc(now), delivery_id),
+            )
+        )
+
+    def claim_delivery(self, delivery_id: int, *, attempts: int, channel: str, now: datetime) -> bool:
+        # A concurrent claimer waits for our row lock, then re-checks the WHERE against our new row.
+        def work(db: Cursor) -> bool:
+            db.execute(
+                "UPDATE deliveries SET state = 'posting', channel = %s, attempts = attempts + 1, "
+                "updated_at = %s WHERE id = %s AND attempts = %s AND state IN ('pending', 'posting')",
+                (channel, _utc(now), delivery_id, attempts),
+            )
+            return db.rowcount == 1
+
+        return self._run(work)
+
+    def notice_count(self, job_id: str) -> int:
+        row = self._run(
+            lambda db: db.execute("SELECT COUNT(*) FROM notices WHERE job_id = %s", (int(job_id),)).fetchone()
+        )
+        return int(row[0]) if row else 0
+
+    # Subscriptions and watches.
+
+    def subscribe(self, subscription: Subscription) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO subscriptions (channel_id, statuses, added_by, added_at) "
+                "VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (channel_id) DO UPDATE SET statuses = EXCLUDED.statuses, "
+                "added_by = EXCLUDED.added_by, added_at = EXCLUDED.added_at",
+                (
+                    subscription.channel_id,
+                    json.dumps(list(subscription.statuses)),
+                    subscription.added_by,
+                    _utc(subscription.added_at),
+                ),
+            )
+        )
+
+    def unsubscribe(self, channel_id: str) -> bool:
+        return self._run(
+            lambda db: (
+                db.execute("DELETE FROM subscriptions WHERE channel_id = %s", (channel_id,)).rowcount > 0
+            )
+        )
+
+    def subscriptions(self) -> list[Subscription]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT channel_id, statuses, added_by, added_at FROM subscriptions "
+                "ORDER BY added_at, channel_id"
+            ).fetchall()
+        )
+        return [
+            Subscription(channel_id=c, statuses=tuple(json.loads(s)), added_by=a, added_at=t.astimezone(UTC))
+            for c, s, a, t in rows
+        ]
+
+    def watch(self, job_id: str, user_id: str, now: datetime) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO watches (job_id, user_id, added_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (int(job_id), user_id, _utc(now)),
+            )
+        )
+
+    def unwatch(self, job_id: str, user_id: str) -> bool:
+        return self._run(
+            lambda db: (
+                db.execute(
+                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+                ).rowcount
+                > 0
+            )
+        )
+
+    def watchers(self, job_id: str) -> list[str]:
+        rows = self._run(
+            lambda db: db.execute(
+                "SELECT user_id FROM watches WHERE job_id = %s ORDER BY added_at, user_id", (int(job_id),)
+            ).fetchall()
+        )
+        return [str(r[0]) for r in rows]
+
+    # Who cancelled what through jobbot.
+
+    def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
+        at = _utc(now)
+
+        def work(db: Cursor) -> tuple[str, datetime]:
+            # ON CONFLICT locks the existing row even when it is not stale, so the read below sees the
+            # claim that stands until we commit; a concurrent claimer waits, then finds ours.
+            db.execute(
+                "INSERT INTO cancels (job_id, user_id, at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (job_id) DO UPDATE SET user_id = EXCLUDED.user_id, at = EXCLUDED.at "
+                "WHERE cancels.at < %s",
+                (int(job_id), user_id, at, at - timedelta(seconds=stale_after)),
+            )
+            row = db.execute("SELECT user_id, at FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+            assert row is not None  # inserted, updated or locked above
+            return str(row[0]), row[1]
+
+        holder, held_since = self._run(work)
+        return None if holder == user_id and held_since == at else holder
+
+    def forget_cancel(self, job_id: str, user_id: str) -> None:
+        self._run(
+            lambda db: db.execute(
+                "DELETE FROM cancels WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+            )
+        )
+
+    def cancelled_by(self, job_id: str) -> str | None:
+        row = self._run(
+            lambda db: db.execute("SELECT user_id FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    # Leadership among replicas.
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+        # The database's clock, not ours: replicas on several hosts judge expiry by the same time.
+        def work(db: Cursor) -> bool:
+            row = db.execute(
+                "INSERT INTO leases (name, holder, expires_at) "
+                "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
+                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at "
+                "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp() "
+                "RETURNING holder",
+                (name, holder, float(ttl)),
+            ).fetchone()
+            return row is not None and row[0] == holder
+
+        return self._run(work)
+
+    def release_lease(self, name: str, holder: str) -> None:
+        self._run(lambda db: db.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder)))
+
+
+def _utc(moment: datetime) -> datetime:
+    """The same instant as an aware UTC datetime (a naive one is local time, as `timestamp()` reads it)."""
+    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
+
+
+def _passwords(url: str) -> list[str]:
+    """The password as the URL spells it and as decoded, longest first, to be kept out of messages."""
+    found = set()
+    with contextlib.suppress(psycopg.Error):
+        found.add(str(conninfo_to_dict(url).get("password") or ""))
+    try:
+        raw = urlsplit(url).password or ""
+    except ValueError:
+        raw = ""
+    found.update({raw, unquote(raw)})
+    return sorted(filter(None, found), key=len, reverse=True)
+
+
+def _describe(url: str) -> str:
+    """host:port/database for messages: enough to find the server, never the password."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        # libpq's complaint may quote the URL, password included: say only what is expected.
+        raise ConfigError(
+            "JOBBOT_DATABASE_URL is not a valid PostgreSQL URL; expected postgresql://USER@HOST:PORT/DATABASE"
+        ) from None
+    host = str(params.get("host") or "localhost")
+    port = str(params.get("port") or 5432)
+    database = str(params.get("dbname") or params.get("user") or "the default database")
+    return f"{host}:{port}/{database}"

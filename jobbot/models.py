@@ -189,3 +189,18 @@ class Subscription(BaseModel):
     statuses: tuple[str, ...] = NOTICE_STATUSES
     added_by: str
     added_at: datetime
+
+
+class AuditEntry(BaseModel):
+    """One cancel attempt, as the audit trail keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    user_id: str
+    team_id: str | None = None
+    channel_id: str | None = None
+    job_id: str
+    status_before: str | None = None
+    outcome: str  # refused, confirmed, succeeded, failed, already_finished, cancelled_by_another
+    message: str | None = None

@@ -332,8 +332,13 @@ def test_replicas_starting_together_migrate_once(database_url: str) -> None:
     finally:
         for store in stores:
             store.close()
+    from jobbot.store.postgres import SCHEMA_VERSION as PG_VERSION
+
     with admin(database_url) as db:
-        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version").fetchone() == (2, 2)
+        expected = (PG_VERSION, PG_VERSION)
+        assert (
+            db.execute("SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_version").fetchone() == expected
+        )
 
 
 def backends_of(db: psycopg.Connection[tuple[Any, ...]], database_url: str) -> list[int]:
@@ -439,3 +444,44 @@ def test_a_password_is_scrubbed_from_server_errors(database_url: str) -> None:
     with pytest.raises(StoreError, match="cannot connect to the PostgreSQL store") as caught:
         open_store(url)
     assert password not in str(caught.value)
+
+
+@BACKENDS
+def test_audit_entries_come_back_newest_first_per_job(store: Store) -> None:
+    """The audit trail keeps every field and answers for one job or for all, newest first."""
+    from jobbot.models import AuditEntry
+
+    for n, outcome in enumerate(["confirmed", "succeeded"]):
+        store.record_audit(
+            AuditEntry(
+                at=NOW + timedelta(seconds=n),
+                user_id="U1",
+                team_id="T1",
+                channel_id="C1",
+                job_id="7",
+                status_before="RUNNING",
+                outcome=outcome,
+                message="Successfully cancel job: 7" if n else None,
+            )
+        )
+    store.record_audit(AuditEntry(at=NOW, user_id="U2", job_id="8", outcome="refused"))
+    assert [e.outcome for e in store.audit_entries("7", 10)] == ["succeeded", "confirmed"]
+    [latest] = store.audit_entries(None, 1)
+    assert (latest.job_id, latest.user_id, latest.outcome) == ("8", "U2", "refused")
+    newest_for_7 = store.audit_entries("7", 1)[0]
+    assert newest_for_7.message == "Successfully cancel job: 7" and newest_for_7.at == NOW + timedelta(
+        seconds=1
+    )
+
+
+def test_sqlite_replicas_opening_a_new_file_together_all_start(tmp_path: Path) -> None:
+    """Four processes' worth of stores opening one new SQLite file at once all start, on one schema."""
+    path = str(tmp_path / "shared.db")
+    for _ in range(5):
+        Path(path).unlink(missing_ok=True)
+        stores = together(*[lambda: SqliteStore(path)] * 4)
+        try:
+            assert len({s.instance_id for s in stores}) == 1
+        finally:
+            for store in stores:
+                store.close()

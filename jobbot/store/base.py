@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from jobbot.models import FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription
 
 
 class DeliveryState(StrEnum):
@@ -129,6 +129,12 @@ class Store(Protocol):
 
     def forget_cancel(self, job_id: str, user_id: str) -> None: ...
     def cancelled_by(self, job_id: str) -> str | None: ...
+
+    # The audit trail of cancel attempts.
+    def record_audit(self, entry: AuditEntry) -> None: ...
+    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
+        """The newest entries first, for one job or for all."""
+        ...
 
     # Leadership among replicas: one notifier polls and posts at a time.
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:

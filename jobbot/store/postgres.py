@@ -17,7 +17,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
-from jobbot.models import FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription
 from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
+    """,
+    """
+    CREATE TABLE audit (
+        id BIGSERIAL PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL,
+        user_id TEXT NOT NULL,
+        team_id TEXT,
+        channel_id TEXT,
+        job_id BIGINT NOT NULL,
+        status_before TEXT,
+        outcome TEXT NOT NULL,
+        message TEXT
+    );
+    CREATE INDEX audit_by_job ON audit (job_id, id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -517,6 +531,56 @@ class PostgresStore:
             lambda db: db.execute("SELECT user_id FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
         )
         return None if row is None else str(row[0])
+
+    # The audit trail of cancel attempts.
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        self._run(
+            lambda db: db.execute(
+                "INSERT INTO audit "
+                "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    entry.at,
+                    entry.user_id,
+                    entry.team_id,
+                    entry.channel_id,
+                    int(entry.job_id),
+                    entry.status_before,
+                    entry.outcome,
+                    entry.message,
+                ),
+            )
+        )
+
+    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
+        columns = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+        if job_id is None:
+            rows = self._run(
+                lambda db: db.execute(
+                    f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT %s", (limit,)
+                ).fetchall()
+            )
+        else:
+            rows = self._run(
+                lambda db: db.execute(
+                    f"SELECT {columns} FROM audit WHERE job_id = %s ORDER BY id DESC LIMIT %s",
+                    (int(job_id), limit),
+                ).fetchall()
+            )
+        return [
+            AuditEntry(
+                at=r[0].astimezone(UTC),
+                user_id=r[1],
+                team_id=r[2],
+                channel_id=r[3],
+                job_id=str(r[4]),
+                status_before=r[5],
+                outcome=r[6],
+                message=r[7],
+            )
+            for r in rows
+        ]
 
     # Leadership among replicas.
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from jobbot.errors import StoreError
-from jobbot.models import FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription
 from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another.
@@ -67,6 +67,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
     """,
+    """
+    CREATE INDEX notices_by_delivery ON notices (delivery_id, job_id);
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        user_id TEXT NOT NULL,
+        team_id TEXT,
+        channel_id TEXT,
+        job_id INTEGER NOT NULL,
+        status_before TEXT,
+        outcome TEXT NOT NULL,
+        message TEXT
+    );
+    CREATE INDEX audit_by_job ON audit (job_id, id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -79,7 +94,7 @@ class SqliteStore:
         self._lock = threading.RLock()
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -90,6 +105,18 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _enable_wal(self) -> None:
+        # Switching to WAL takes an exclusive lock that SQLite's busy timeout does not wait for: when
+        # several processes open a new file at once, all but one are told "locked" and try again.
+        for attempt in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 99:
+                    raise
+                time.sleep(0.05)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -381,6 +408,50 @@ class SqliteStore:
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM cancels WHERE job_id = ? AND user_id = ?", (int(job_id), user_id))
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO audit "
+                "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.at.timestamp(),
+                    entry.user_id,
+                    entry.team_id,
+                    entry.channel_id,
+                    int(entry.job_id),
+                    entry.status_before,
+                    entry.outcome,
+                    entry.message,
+                ),
+            )
+
+    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
+        columns = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+        with self._lock:
+            if job_id is None:
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    f"SELECT {columns} FROM audit WHERE job_id = ? ORDER BY id DESC LIMIT ?",
+                    (int(job_id), limit),
+                ).fetchall()
+        return [
+            AuditEntry(
+                at=datetime.fromtimestamp(float(r[0]), tz=UTC),
+                user_id=r[1],
+                team_id=r[2],
+                channel_id=r[3],
+                job_id=str(r[4]),
+                status_before=r[5],
+                outcome=r[6],
+                message=r[7],
+            )
+            for r in rows
+        ]
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         # One host shares one clock: SQLite replicas are processes on the same machine.

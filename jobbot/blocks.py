@@ -23,7 +23,15 @@ from slack_sdk.models.blocks import (
 
 from jobbot.commands import SUBCOMMANDS, SUBSCRIBE, SUBSCRIPTIONS, UNSUBSCRIBE, UNWATCH
 from jobbot.errors import InvalidJobId
-from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, FinishedJob, Job, Subscription, validate_job_id
+from jobbot.models import (
+    KNOWN_STATUSES,
+    NOTICE_STATUSES,
+    AuditEntry,
+    FinishedJob,
+    Job,
+    Subscription,
+    validate_job_id,
+)
 from jobbot.mrkdwn import (
     ELLIPSIS,
     MIN_CODE_BLOCK_CHARS,
@@ -792,3 +800,36 @@ def _mrkdwn(text: str) -> MarkdownTextObject:
 
 def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[_mrkdwn(text)])
+
+
+# --- audit trail ------------------------------------------------------------------------------
+
+AUDIT_MAX_ENTRIES = 20
+
+
+def audit_list(entries: Sequence[AuditEntry], *, job_id: str | None) -> Message:
+    """The latest cancel attempts, newest first: when, who, which job, what it was, what happened."""
+    title = f"Cancel attempts for job {job_id}" if job_id else "Latest cancel attempts"
+    if not entries:
+        return _message(
+            f"{title}: none recorded.", [SectionBlock(text=_mrkdwn(f"*{title}*\nNone recorded."))]
+        )
+    lines = []
+    for entry in entries[:AUDIT_MAX_ENTRIES]:
+        who = user_mention(entry.user_id) or code_span(entry.user_id, 40)
+        before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
+        said = f" — {one_line(entry.message, 200)}" if entry.message else ""
+        when = date_token(entry.at)
+        lines.append(
+            f"{when}  {who}  job *#{escape(clip(entry.job_id, 20))}*{before}: *{escape(entry.outcome)}*{said}"
+        )
+    blocks: list[Block] = [HeaderBlock(text=_plain(title))]
+    chunk: list[str] = []
+    for line in lines:
+        if sum(len(x) + 1 for x in chunk) + len(line) > 2800:
+            blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
+    return _message(f"{title}: {len(entries)} shown.", blocks)

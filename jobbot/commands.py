@@ -67,6 +67,13 @@ class ListSubscriptions:
 
 
 @dataclass(frozen=True)
+class ShowAudit:
+    """`/jobs audit [ID]`: the latest cancel attempts, for one job or for all."""
+
+    job_id: str | None
+
+
+@dataclass(frozen=True)
 class Help:
     """Show usage, led by what was wrong with the text when `problem` is set."""
 
@@ -74,7 +81,16 @@ class Help:
 
 
 Command = (
-    ListJobs | ShowJob | CancelJob | Watch | Unwatch | Subscribe | Unsubscribe | ListSubscriptions | Help
+    ListJobs
+    | ShowJob
+    | CancelJob
+    | Watch
+    | Unwatch
+    | Subscribe
+    | Unsubscribe
+    | ListSubscriptions
+    | ShowAudit
+    | Help
 )
 
 
@@ -117,8 +133,11 @@ SUBSCRIPTIONS = Subcommand(
     "the channels that get notices, and for which statuses",
     in_hint=False,
 )
+AUDIT = Subcommand(
+    "audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all", in_hint=False
+)
 HELP = Subcommand("help", "", "help", "this message")
-SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, HELP)
+SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, AUDIT, HELP)
 HELP_ALIASES = frozenset({HELP.name, "-h", "--help", "?"})
 
 # Slack allows 4,000 characters of command text; nothing valid comes close to this.
@@ -152,6 +171,8 @@ def parse(text: str) -> Command:
         return Unsubscribe() if not rest else _extra(UNSUBSCRIBE, rest)
     if name == SUBSCRIPTIONS.name:
         return ListSubscriptions() if not rest else _extra(SUBSCRIPTIONS, rest)
+    if name == AUDIT.name:
+        return ShowAudit(None) if not rest else _with_job_id(AUDIT, rest, ShowAudit)
     if name in HELP_ALIASES:
         return Help(None) if not rest else _extra(HELP, rest)
     if _looks_like_job_id(first):

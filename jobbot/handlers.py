@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -31,15 +32,25 @@ from jobbot.errors import (
     JobApiError,
     JobbotError,
     JobNotFound,
+    StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import Job, Subscription, validate_job_id
+from jobbot.models import AuditEntry, Job, Subscription, validate_job_id
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
 log = logging.getLogger(__name__)
 
 _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, from where: the fields of an audit entry that come from the Slack payload."""
+
+    user_id: str
+    team_id: str | None
+    channel_id: str | None
 
 
 @dataclass(frozen=True)
@@ -150,7 +161,9 @@ class JobsHandlers:
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._guarded(channel, team, lambda: self._cancel(value, user_id)),
+            build=lambda: self._guarded(
+                channel, team, lambda: self._cancel(value, Actor(user_id, team, channel))
+            ),
             note=f"confirmed cancel click from {user_id}",
         )
 
@@ -163,7 +176,11 @@ class JobsHandlers:
             case commands.ShowJob(job_id=job_id):
                 return self._card(job_id)
             case commands.CancelJob(job_id=job_id):
-                self._access.check_cancel(user_id)
+                try:
+                    self._access.check_cancel(user_id)
+                except Refused as exc:
+                    self._audit(Actor(user_id, None, channel_id), job_id, "refused", None, exc.kind)
+                    raise
                 return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
@@ -179,6 +196,9 @@ class JobsHandlers:
                     default_channel=self._notices.default_channel,
                     default_statuses=self._notices.default_statuses,
                 )
+            case commands.ShowAudit(job_id=job_id):
+                entries = self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES)
+                return blocks.audit_list(entries, job_id=job_id)
             case commands.Help(problem=problem):
                 return blocks.usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
@@ -210,32 +230,41 @@ class JobsHandlers:
     def _card(self, raw_job_id: str) -> Message:
         return blocks.job_card(self._jobs.get_job(validate_job_id(raw_job_id)), now=self._clock())
 
-    def _cancel(self, raw_job_id: str, user_id: str) -> Message:
+    def _cancel(self, raw_job_id: str, who: Actor) -> Message:
         job_id = validate_job_id(raw_job_id)
-        # Checked now, at the moment of acting: the list may have changed since the button was drawn.
-        self._access.check_cancel(user_id)
+        audit = partial(self._audit, who, job_id)
+        audit("confirmed", None, None)
+        try:
+            # Checked now, at the moment of acting: the list may have changed since the button was drawn.
+            self._access.check_cancel(who.user_id)
+        except Refused as exc:
+            audit("refused", None, exc.kind)
+            raise
         job = self._jobs.get_job(job_id)
         if not job.is_active:
+            audit("already_finished", job.status, None)
             return self._already_finished(job)
         # One claim per job in the store, whichever replica the click reached: only its holder sends
         # the DELETE. It also records who cancelled, for the completion notice.
         holder = self._store.claim_cancel(
-            job_id, user_id, self._clock(), stale_after=CANCEL_CLAIM_STALE_SECONDS
+            job_id, who.user_id, self._clock(), stale_after=CANCEL_CLAIM_STALE_SECONDS
         )
         if holder is not None:
+            audit("cancelled_by_another", job.status, f"claimed by {holder}")
             return self._cancelled_by_another(job_id, holder)
         try:
             server_says = self._jobs.cancel_job(job_id)
-        except JobAlreadyFinished:
-            self._store.forget_cancel(job_id, user_id)
+        except JobAlreadyFinished as exc:
+            self._store.forget_cancel(job_id, who.user_id)
+            audit("already_finished", job.status, str(exc))
             return self._already_finished(self._jobs.get_job(job_id))
-        except JobbotError:
-            self._store.forget_cancel(job_id, user_id)
+        except JobbotError as exc:
+            self._store.forget_cancel(job_id, who.user_id)
+            audit("failed", job.status, str(exc))
             raise
-        log.info("job %s cancelled by %s; server: %s", job_id, user_id, server_says)
-        notice = (
-            f":no_entry_sign: <@{user_id}> cancelled job {job_id}. The server said: _{escape(server_says)}_"
-        )
+        audit("succeeded", job.status, server_says)
+        said = escape(server_says)
+        notice = f":no_entry_sign: <@{who.user_id}> cancelled job {job_id}. The server said: _{said}_"
         try:
             after = self._jobs.get_job(job_id)
         except JobApiError as exc:
@@ -245,6 +274,33 @@ class JobsHandlers:
             # The loader thread can overwrite CANCELLED once its process is killed.
             notice += f"\nThe server now reports it as {status_label(after.status)}."
         return blocks.job_card(after, now=self._clock(), notice=notice)
+
+    def _audit(
+        self, who: Actor, job_id: str, outcome: str, status_before: str | None, message: str | None
+    ) -> None:
+        """One cancel attempt, into the store's audit trail and the log (structured, for JSON logs)."""
+        entry = AuditEntry(
+            at=self._clock(),
+            user_id=who.user_id,
+            team_id=who.team_id,
+            channel_id=who.channel_id,
+            job_id=job_id,
+            status_before=status_before,
+            outcome=outcome,
+            message=message[:1000] if message else None,
+        )
+        log.info(
+            "cancel attempt: job %s by %s: %s",
+            job_id,
+            who.user_id,
+            outcome,
+            extra={"audit": entry.model_dump(mode="json")},
+        )
+        try:
+            self._store.record_audit(entry)
+        except StoreError as exc:
+            # The cancel itself must not fail for want of an audit row; the log line above still has it.
+            log.error("could not record the audit entry: %s", exc)
 
     def _cancelled_by_another(self, job_id: str, holder: str) -> Message:
         """Someone else's click (here or on another replica) is cancelling: report its outcome."""
@@ -340,6 +396,7 @@ _SUBCOMMAND_NAMES: dict[type, str] = {
     commands.Subscribe: "subscribe",
     commands.Unsubscribe: "unsubscribe",
     commands.ListSubscriptions: "subscriptions",
+    commands.ShowAudit: "audit",
     commands.Help: "help",
 }
 _OUTCOMES: dict[type, str] = {

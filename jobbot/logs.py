@@ -67,7 +67,8 @@ class QuietTokenWarning(logging.Filter):
 
 
 class JsonLines(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, and the request and job ids when set."""
+    """One JSON object a line: time, level, logger, message, the request and job ids when set, and
+    the structured fields of an audit entry."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -76,11 +77,11 @@ class JsonLines(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for field in ("request_id", "job_id"):
+        for field in ("request_id", "job_id", "audit"):
             value = getattr(record, field, None)
             if value:
                 entry[field] = value
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class Text(logging.Formatter):

@@ -103,3 +103,33 @@ def test_nobody_configured_says_how_to_allow_cancelling(fake_slack: FakeSlack, e
         [reply] = fake_slack.wait_for_responses(1)
     assert "Nobody may cancel" in shown(reply) and "U0ALLOWED1" in shown(reply)
     assert "JOBBOT_CANCEL_USERS" in shown(reply) and deletes(emulator) == 0
+
+
+def test_every_cancel_attempt_is_audited_and_shown_by_audit(
+    fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Refused, confirmed, succeeded and already-finished attempts are kept; `/jobs audit ID` lists them."""
+    job_id = emulator.add_job(status="RUNNING")
+    action = slack_ids.action_id(slack_ids.JOB_CANCEL, job_id)
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.click(action, job_id, user_id=OTHER_USER, reply_to="r1")
+        fake_slack.wait_for_responses(1, name="r1")
+        bot.click(action, job_id, reply_to="r2")
+        fake_slack.wait_for_responses(1, name="r2")
+        bot.click(action, job_id, reply_to="r3")
+        fake_slack.wait_for_responses(1, name="r3")
+        entries = bot.bot.store.audit_entries(job_id, 20)
+        bot.command(f"audit {job_id}", reply_to="r4")
+        [listing] = fake_slack.wait_for_responses(1, name="r4")
+    outcomes = [e.outcome for e in reversed(entries)]
+    assert outcomes == ["confirmed", "refused", "confirmed", "succeeded", "confirmed", "already_finished"]
+    succeeded = next(e for e in entries if e.outcome == "succeeded")
+    assert (succeeded.user_id, succeeded.channel_id, succeeded.status_before) == (
+        "U0ALLOWED1",
+        "C0CHAN01",
+        "RUNNING",
+    )
+    assert succeeded.team_id and "Successfully cancel job" in (succeeded.message or "")
+    assert (
+        "succeeded" in shown(listing) and "refused" in shown(listing) and f"<@{OTHER_USER}>" in shown(listing)
+    )

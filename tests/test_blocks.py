@@ -952,3 +952,28 @@ def test_any_finished_jobs_give_valid_notices_digest_and_log_reply(
     for job in jobs[:3]:
         check_limits(message := blocks.completion_notice(job))
         check_safe(message)
+
+
+def test_audit_list_shows_who_did_what_within_limits() -> None:
+    """The audit list escapes server text, mentions valid user ids only, and fits with hostile data."""
+    from jobbot.models import AuditEntry
+
+    entries = [
+        AuditEntry(
+            at=NOW,
+            user_id="U0ALLOWED1",
+            team_id="T1",
+            channel_id="C1",
+            job_id="7",
+            status_before="RUNNING",
+            outcome="succeeded",
+            message="Successfully cancel job: 7 <!channel>",
+        ),
+        AuditEntry(at=NOW, user_id="<!here>", job_id="8", outcome="refused", message="`x`" * 5000),
+    ] * 10
+    message = blocks.audit_list(entries, job_id=None)
+    check_limits(message)
+    check_safe(message)
+    text = json.dumps(message.blocks)
+    assert "<@U0ALLOWED1>" in text and "succeeded" in text
+    assert blocks.audit_list([], job_id="7").text == "Cancel attempts for job 7: none recorded."

@@ -128,6 +128,7 @@ def test_usage_hint_is_built_from_the_parsers_subcommands() -> None:
         "unwatch",
         "unsubscribe",
         "subscriptions",
+        "audit",
     }
 
 
@@ -171,3 +172,14 @@ def test_subscribe_accepts_exactly_the_notice_statuses(words: list[str], commas:
     else:
         assert isinstance(command, Help) and command.problem is not None
         assert ", ".join(NOTICE_STATUSES) in command.problem
+
+
+@pytest.mark.parametrize(("text", "job_id"), [("audit", None), ("audit 42", "42"), ("AUDIT #7", "7")])
+def test_audit_takes_an_optional_job_id(text: str, job_id: str | None) -> None:
+    """`/jobs audit` lists all recent cancel attempts; with an id, that job's."""
+    assert parse(text) == commands.ShowAudit(job_id)
+
+
+def test_audit_with_a_bad_id_is_usage() -> None:
+    """A malformed id after audit is refused like anywhere else."""
+    assert isinstance(parse("audit ../1"), Help)

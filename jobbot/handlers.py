@@ -364,7 +364,9 @@ class JobsHandlers:
             # Keep what the person was looking at; show the problem beside it.
             message, replace = explain(exc), False
             outcome = _OUTCOMES.get(type(exc), "error")
-            log.info("answered with a problem: %s", exc)
+            # The server's failures are worth an operator's eye; a person's typo or a refusal is not.
+            level = logging.WARNING if isinstance(exc, JobApiError) else logging.INFO
+            log.log(level, "answered with a problem: %s", exc)
         except Exception:
             log.exception("unexpected error while answering a /jobs request")
             message = blocks.problem("Something went wrong inside jobbot; the details are in its log.")

@@ -70,22 +70,38 @@ class JobClient:
         if not isinstance(body, list):
             raise InteractiveServerError(200, None, "the job list is not a JSON array")
         jobs = []
+        odd = 0
         for entry in body:
             try:
                 jobs.append(Job.model_validate(entry))
             except ValidationError as exc:
                 log.warning("skipping a job entry the server sent malformed: %s", _first_error(exc))
+                continue
+            odd += bool(_unexpected_fields(entry))
+        if odd:
+            # One line for the whole list: a long history must not flood the log.
+            log.warning(
+                "%d of %d jobs in the list had missing or mistyped fields; shown as best we can",
+                odd,
+                len(jobs),
+            )
         return jobs
 
     def get_job(self, job_id: str) -> Job:
         job_id = validate_job_id(job_id)
         body = self._json(self._request("GET", f"/v1/job/{job_id}", job_id=job_id))
         try:
-            return Job.model_validate(body)
+            job = Job.model_validate(body)
         except ValidationError as exc:
             raise InteractiveServerError(
                 200, None, f"job {job_id} is malformed: {_first_error(exc)}"
             ) from None
+        unexpected = _unexpected_fields(body)
+        if unexpected:
+            log.warning(
+                "job %s came with missing or mistyped fields (%s); shown as best we can", job_id, unexpected
+            )
+        return job
 
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
@@ -238,6 +254,31 @@ def _describe_transport(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection without an answer"
     return _clip(str(exc) or type(exc).__name__)
+
+
+# The fields the server always sends, with the JSON types it sends them as.
+_EXPECTED_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "status": (str,),
+    "type": (str,),
+    "start_time": (int,),
+    "end_time": (int,),
+    "log": (str,),
+    "detail": (dict,),
+}
+
+
+def _unexpected_fields(entry: Any) -> str:
+    """Which expected fields are missing or of another type, for the log ("" when all is well)."""
+    if not isinstance(entry, dict):
+        return "not an object"
+    problems = []
+    for name, types in _EXPECTED_FIELDS.items():
+        if name not in entry:
+            problems.append(f"{name} missing")
+        elif isinstance(entry[name], bool) or not isinstance(entry[name], types):
+            problems.append(f"{name} is {type(entry[name]).__name__}")
+    return ", ".join(problems)
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -107,12 +108,25 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
         assert response.status_code == 200
         [reply] = fake_slack.wait_for_responses(1)
         assert "#1" in reply["text"] + str(reply["blocks"])
+        # An error path and a refusal too: their log lines and messages must not carry secrets either.
+        for text, name in (("status 999", "r2"), ("cancel 1", "r3")):
+            body = command_body(text, response_url=fake_slack.response_url(name))
+            httpx.post(
+                f"http://127.0.0.1:{port}/slack/events",
+                content=body,
+                headers={"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)},
+                timeout=3,
+            )
+            fake_slack.wait_for_responses(1, name=name)
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output
     assert "jobbot stopped" in output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
+    # Nothing jobbot sent to Slack (messages, replies) carries a secret; only the auth header has the token.
+    sent = json.dumps([call.body for call in fake_slack.calls])
+    assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
 
 
 def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 20.0) -> None:

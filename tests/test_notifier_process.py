@@ -19,7 +19,9 @@ from tests.fakes import FakeSlack, Scripted
 CHANNEL = "C0NOTICES"
 
 
-def start_jobbot(slack: FakeSlack, emulator: Emulator, workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_jobbot(
+    slack: FakeSlack, emulator: Emulator, workdir: Path, port: int, database_url: str = "sqlite:///jobbot.db"
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
     env.update(
         SLACK_BOT_TOKEN="xoxb-test-token",
@@ -30,7 +32,7 @@ def start_jobbot(slack: FakeSlack, emulator: Emulator, workdir: Path, port: int)
         JOBBOT_NOTIFY_CHANNEL=CHANNEL,
         JOBBOT_POLL_INTERVAL="0.2",
         JOBBOT_RECONCILE_INTERVAL="10",
-        JOBBOT_DATABASE_URL="sqlite:///jobbot.db",
+        JOBBOT_DATABASE_URL=database_url,
     )
     with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(

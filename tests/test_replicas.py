@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
@@ -35,15 +36,23 @@ def wait_for_leader(ports: list[int], timeout: float = 30.0) -> int:
     raise AssertionError(f"no single leader among {ports}: {[notifier_role(p) for p in ports]}")
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_database(request: pytest.FixtureRequest) -> str:
+    """The database the replicas share: one SQLite file on this host, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return "sqlite:///jobbot.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 def test_leader_killed_midway_exactly_one_notice_per_job(
-    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, shared_database: str
 ) -> None:
     """Two replicas, 100 jobs finishing, the leader SIGKILLed midway: exactly 100 notices, and the
     standby takes over."""
     jobs = [emulator.add_job(status="RUNNING") for _ in range(100)]
     fake_slack.delays["chat.postMessage"] = 0.05
     ports = [free_port(), free_port()]
-    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port) for port in ports}
+    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port, shared_database) for port in ports}
     try:
         leader = wait_for_leader(ports)
         for job_id in jobs[:50]:
@@ -74,11 +83,11 @@ def test_leader_killed_midway_exactly_one_notice_per_job(
 
 
 def test_sigterm_releases_the_lease_and_exits_cleanly(
-    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, shared_database: str
 ) -> None:
     """SIGTERM: the leader exits 0 within 10 s, says it released the lease, and the standby leads."""
     ports = [free_port(), free_port()]
-    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port) for port in ports}
+    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port, shared_database) for port in ports}
     try:
         leader = wait_for_leader(ports)
         processes[leader].send_signal(signal.SIGTERM)

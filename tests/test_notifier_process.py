@@ -56,6 +56,24 @@ def announced(slack: FakeSlack) -> Counter[str]:
     return counts
 
 
+def wait_for_notices(slack: FakeSlack, jobs: list[str], timeout: float = 30.0) -> None:
+    """Wait until every job is announced (or time is up: the assertions then say what is missing)."""
+    deadline = time.monotonic() + timeout
+    while set(announced(slack)) != set(jobs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def assert_one_notice_each(slack: FakeSlack, jobs: list[str], workdir: Path) -> str:
+    """Every job announced exactly once; returns jobbot's log for further checks."""
+    counts = announced(slack)
+    log = (workdir / "jobbot.log").read_text(errors="replace")
+    assert set(counts) == set(jobs), (
+        f"missing notices for {sorted(set(jobs) - set(counts), key=int)}\n{log[-3000:]}"
+    )
+    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
+    return log
+
+
 def wait_until_polling(emulator: Emulator, timeout: float = 20.0) -> None:
     """Block until a (re)started jobbot has begun asking the emulator about jobs."""
     seen = len(emulator.requests)
@@ -95,16 +113,11 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
             process = start_jobbot(fake_slack, emulator, tmp_path, port)
         for job_id in pending:
             emulator.finish_job(job_id, "SUCCESS")
-        deadline = time.monotonic() + 30
-        while set(announced(fake_slack)) != set(jobs) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_notices(fake_slack, jobs)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    counts = announced(fake_slack)
-    log = (tmp_path / "jobbot.log").read_text(errors="replace")
-    assert set(counts) == set(jobs), f"missing notices for {sorted(set(jobs) - set(counts))}\n{log[-3000:]}"
-    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
+    log = assert_one_notice_each(fake_slack, jobs, tmp_path)
     assert "found in history" in log, "no kill landed between an accepted post and its record"
 
 
@@ -124,14 +137,9 @@ def test_429_storm_and_graphscope_outage_lose_and_double_nothing(
         emulator.faults.fail_next(6, status=500)
         for job_id in jobs[6:]:
             emulator.finish_job(job_id, "FAILED")
-        deadline = time.monotonic() + 40
-        while set(announced(fake_slack)) != set(jobs) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_notices(fake_slack, jobs, timeout=40)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
-    counts = announced(fake_slack)
-    log = (tmp_path / "jobbot.log").read_text(errors="replace")
-    assert set(counts) == set(jobs), f"missing notices for {sorted(set(jobs) - set(counts))}\n{log[-3000:]}"
-    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
+    log = assert_one_notice_each(fake_slack, jobs, tmp_path)
     assert "ratelimited" in log and "HTTP 500" in log

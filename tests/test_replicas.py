@@ -15,7 +15,13 @@ from jobbot.emulator import Emulator
 from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
 from tests.slack_requests import OTHER_USER
-from tests.test_notifier_process import announced, free_port, start_jobbot
+from tests.test_notifier_process import (
+    announced,
+    assert_one_notice_each,
+    free_port,
+    start_jobbot,
+    wait_for_notices,
+)
 
 
 def notifier_role(port: int) -> str:
@@ -67,17 +73,13 @@ def test_leader_killed_midway_exactly_one_notice_per_job(
         takeover = time.monotonic() - killed_at
         for job_id in jobs[50:]:
             emulator.finish_job(job_id, "FAILED")
-        deadline = time.monotonic() + 30
-        while set(announced(fake_slack)) != set(jobs) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for_notices(fake_slack, jobs)
     finally:
         for process in processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=15)
-    counts = announced(fake_slack)
-    assert set(counts) == set(jobs), f"missing: {sorted(set(jobs) - set(counts), key=int)}"
-    assert [job for job, n in counts.items() if n != 1] == [], f"doubled: {counts}"
+    assert_one_notice_each(fake_slack, jobs, tmp_path)
     # The lease is 1 s here (3 x 0.2 s polls, floor 1 s): generous bound, only to catch "never".
     assert takeover < 10, f"takeover took {takeover:.1f} s"
 

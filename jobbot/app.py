@@ -168,6 +168,9 @@ def create_bot(
         token_verification_enabled=False,
         # Unknown actions are answered 404 and logged by bolt; never raise into the transport.
         raise_error_for_unhandled_request=False,
+        # Every listener acks first and hands its work to `work`, so bolt may run it inline: this skips
+        # bolt's 5-thread listener pool and its ack-polling loop, which held an HTTP thread per request.
+        process_before_response=True,
     )
     jobs = jobs or JobClient(settings.interactive_admin_endpoint)
     store = store or open_store(settings.jobbot_database_url)

@@ -20,6 +20,18 @@ ROOT = Path(__file__).resolve().parent.parent
             "jobbot: bytes x",
         ),
         ("notice_latency", ["--jobs", "6", "--spread", "1", "--interval", "0.2"], "| 6    |"),
+        (
+            "ack_latency",
+            ["--requests", "6", "--concurrency", "3", "--delay", "0.2", "--rounds", "1", "--wait", "10"],
+            "| jobbot   | 3           |",
+        ),
+        # The SDK is not in the test venv: this runs the jobbot side and the failure table.
+        ("client_vs_sdk", ["--jobs", "50", "--repeats", "1"], "| jobbot JobClient.list_jobs() | 50 "),
+        (
+            "footprint",
+            ["--starts", "1", "--idle", "1", "--interval", "0.5", "--history", "20"],
+            "| first start (new database) |",
+        ),
     ],
 )
 def test_benchmark_runs_on_tiny_sizes(script: str, args: list[str], expected: str) -> None:

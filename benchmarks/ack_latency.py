@@ -1,0 +1,328 @@
+"""Ack latency of `/jobs list` under load while the Interactive server is slow, beside bolt baselines.
+
+    python -m benchmarks.ack_latency [--requests 200] [--concurrency 20,50] [--delay 2] [--rounds 5]
+
+The emulator (its own process) delays every admin API answer by --delay seconds. For each concurrency,
+a fresh `jobbot` process in HTTP mode (JOBBOT_NOTIFIER=off) gets --requests signed `/jobs list` slash
+commands over loopback HTTP from that many client threads (each on its own keep-alive connection,
+opened beforehand), each request with its own response_url on a fake Slack in this process. Ack latency
+is the client's time from sending a request to its HTTP answer (200 means acknowledged; Slack gives up
+after 3 s). Results are the messages that reached their response_url within --wait seconds after the
+last ack. This repeats --rounds times per process, each round after the previous one's results; p99 is
+the median of the rounds' p99s, so one noisy moment on a shared machine does not decide it. Bot CPU is
+the bot process's CPU while a round was being sent, per request; "waitress max queue" is the deepest
+queue of requests waiting for one of waitress's threads, as waitress logs it.
+
+Two baselines, from benchmarks/_textbook_bot.py on the same waitress server (8 threads): `floor`, a
+bolt app whose listener only acks (the least any bolt app can do), and `textbook`, whose listener
+calls the API first and acks after (one round: it needs minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+from typing import IO
+from urllib.parse import urlsplit
+
+from benchmarks._bot_process import (
+    SIGNING_SECRET,
+    answers_200,
+    bot_env,
+    free_port,
+    proc_cpu_seconds,
+    start_jobbot,
+    stop,
+    wait_until,
+)
+from benchmarks.common import EmulatorProcess, emulator_process, machine, percentile, table
+from tests.fakes import FakeSlack, sign
+from tests.slack_requests import command_body
+
+ROOT = Path(__file__).resolve().parent.parent
+SLACK_ACK_LIMIT = 3.0
+TARGET_P99_MS = 100.0
+HISTORY_JOBS = 30
+# waitress logs this when a request waits for a free thread.
+QUEUE_DEPTH = re.compile(r"Task queue depth is (\d+)")
+BOTS = ("jobbot", "floor", "textbook")
+
+
+@dataclass
+class Level:
+    """What one bot did at one concurrency, over its rounds."""
+
+    bot: str
+    concurrency: int
+    latencies: list[float] = field(default_factory=list)
+    statuses: list[str] = field(default_factory=list)
+    round_p99s: list[float] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0
+    delivered: int | None = 0
+    queue_depth: int = 0
+
+    @property
+    def acked(self) -> int:
+        return sum(
+            1
+            for status, latency in zip(self.statuses, self.latencies, strict=True)
+            if status == "200" and latency < SLACK_ACK_LIMIT
+        )
+
+    @property
+    def p99_ms(self) -> float:
+        return median(self.round_p99s) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=200, help="slash commands per round")
+    parser.add_argument("--concurrency", default="20,50", help="comma-separated client thread counts")
+    parser.add_argument("--delay", type=float, default=2.0, help="seconds the emulator waits per answer")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per level (textbook: always 1)")
+    parser.add_argument(
+        "--wait", type=float, default=60.0, help="seconds to wait for a round's results after its last ack"
+    )
+    parser.add_argument("--bots", default=",".join(BOTS), help=f"which of {', '.join(BOTS)} to measure")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    bots = [bot for bot in args.bots.split(",") if bot]
+    if unknown := set(bots) - set(BOTS):
+        parser.error(f"unknown bots: {', '.join(sorted(unknown))}")
+    load = os.getloadavg()[0]
+    slack = FakeSlack().start()
+    results: list[Level] = []
+    try:
+        with emulator_process("--delay", str(args.delay)) as emulator:
+            # The control API is never delayed; the jobs give `/jobs list` a real page to render.
+            emulator.control("POST", "history", {"count": HISTORY_JOBS, "log_bytes": 3000})
+            for bot in bots:
+                for concurrency in levels:
+                    results.append(run_level(bot, concurrency, args, slack, emulator))
+    finally:
+        slack.stop()
+    print_report(results, args, load)
+
+
+def run_level(
+    bot: str, concurrency: int, args: argparse.Namespace, slack: FakeSlack, emulator: EmulatorProcess
+) -> Level:
+    """Start a fresh `bot` process, send the load round after round, collect acks and results, stop it."""
+    level = Level(bot, concurrency, delivered=None if bot == "floor" else 0)
+    rounds = 1 if bot == "textbook" else args.rounds
+    with tempfile.TemporaryDirectory() as workdir:
+        errors = Path(workdir, "stderr.txt")
+        with errors.open("wb") as stderr:
+            process, url = start_bot(bot, slack, emulator, workdir, stderr)
+            try:
+                # One request first, so that lazy imports are not measured.
+                warmup = f"{bot}-c{concurrency}-warmup"
+                send_all(url, [slack.response_url(warmup)], 1, timeout=args.delay + 30)
+                if level.delivered is not None:
+                    slack.wait_for(lambda: bool(slack.responses(warmup)), timeout=args.delay * 3 + 10)
+                for round_number in range(rounds):
+                    prefix = f"{bot}-c{concurrency}-{round_number}-r"
+                    response_urls = [slack.response_url(f"{prefix}{i}") for i in range(args.requests)]
+                    cpu = proc_cpu_seconds(process.pid)
+                    outcomes, elapsed = send_all(
+                        url, response_urls, concurrency, timeout=args.requests * (args.delay + 3) + 30
+                    )
+                    level.cpu_seconds += proc_cpu_seconds(process.pid) - cpu
+                    latencies = [latency for latency, _ in outcomes]
+                    level.latencies += latencies
+                    level.statuses += [status for _, status in outcomes]
+                    level.round_p99s.append(percentile(latencies, 99))
+                    level.rates.append(args.requests / elapsed)
+                    if level.delivered is not None:
+                        level.delivered += wait_for_results(
+                            slack, "/response_url/" + prefix, args.requests, args.wait
+                        )
+            except BaseException:
+                stop(process)
+                tail = errors.read_text(errors="replace")[-3000:]
+                print(f"{bot} stderr, last lines:\n{tail}", file=sys.stderr)
+                raise
+            stop(process)
+        depths = [int(depth) for depth in QUEUE_DEPTH.findall(errors.read_text(errors="replace"))]
+        level.queue_depth = max(depths, default=0)
+    return level
+
+
+def send_all(
+    url: str, response_urls: list[str], concurrency: int, *, timeout: float
+) -> tuple[list[tuple[float, str]], float]:
+    """Send one signed `/jobs list` per response_url from `concurrency` threads, each on its own
+    keep-alive connection opened beforehand; returns (seconds to answer, status) per request and the
+    wall time of the whole load."""
+    address = urlsplit(url)
+    bodies = [command_body("list", response_url=response_url) for response_url in response_urls]
+    outcomes: list[tuple[float, str]] = [(float("nan"), "not sent")] * len(bodies)
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(bodies)):
+        todo.put(index)
+    start = threading.Barrier(concurrency + 1)
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+        try:
+            connection.connect()
+            start.wait()
+            while True:
+                try:
+                    index = todo.get_nowait()
+                except queue.Empty:
+                    return
+                outcomes[index] = send(connection, address.path, bodies[index])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return outcomes, time.perf_counter() - started
+
+
+def send(connection: http.client.HTTPConnection, path: str, body: str) -> tuple[float, str]:
+    """One signed slash command; (seconds to the HTTP answer, status code or error name)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", **sign(SIGNING_SECRET, body)}
+    started = time.perf_counter()
+    try:
+        connection.request("POST", path, body=body.encode(), headers=headers)
+        response = connection.getresponse()
+        response.read()
+        status = str(response.status)
+    except (OSError, http.client.HTTPException) as exc:
+        status = type(exc).__name__
+        connection.close()
+    return time.perf_counter() - started, status
+
+
+def start_bot(
+    bot: str, slack: FakeSlack, emulator: EmulatorProcess, workdir: str, stderr: IO[bytes]
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The bot's process, once it answers, and its Slack request URL."""
+    if bot == "jobbot":
+        port = free_port()
+        env = bot_env(slack_api_url=slack.api_url, endpoint=emulator.url, port=port, JOBBOT_NOTIFIER="off")
+        process = start_jobbot(env, workdir, stderr=stderr)
+        base = f"http://127.0.0.1:{port}"
+        wait_until(
+            lambda: answers_200(base + "/healthz"), timeout=60, interval=0.05, process=process, what="healthz"
+        )
+        return process, base + "/slack/events"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks._textbook_bot",
+            "--endpoint",
+            emulator.url,
+            "--slack-api-url",
+            slack.api_url,
+            "--signing-secret",
+            SIGNING_SECRET,
+            *(["--ack-only"] if bot == "floor" else []),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        cwd=ROOT,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    if not line.startswith("listening on "):
+        stop(process)
+        raise RuntimeError(f"the {bot} bot did not start")
+    return process, f"http://127.0.0.1:{int(line.split()[-1])}/slack/events"
+
+
+def wait_for_results(slack: FakeSlack, path_prefix: str, expected: int, timeout: float) -> int:
+    """How many of the level's response_urls got a message, waiting up to `timeout` for all of them."""
+
+    def count() -> int:
+        return len({call.path for call in slack.calls_to(path_prefix)})
+
+    deadline = time.monotonic() + timeout
+    while count() < expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count()
+
+
+def print_report(results: list[Level], args: argparse.Namespace, load: float) -> None:
+    print(
+        f"Ack latency of `/jobs list` ({machine()}; load average {load:.1f} at start; {args.requests} "
+        f"requests per round, {args.rounds} rounds (textbook: 1); every Interactive answer delayed "
+        f"{args.delay:g} s)\n"
+    )
+    rows = []
+    for level in results:
+        sent = len(level.latencies)
+        rows.append(
+            [
+                level.bot,
+                level.concurrency,
+                f"{percentile(level.latencies, 50) * 1000:,.1f}",
+                f"{level.p99_ms:,.1f}",
+                f"{max(level.latencies) * 1000:,.1f}",
+                f"{median(level.rates):,.0f}",
+                f"{level.cpu_seconds / sent * 1000:.1f}",
+                level.queue_depth,
+                f"{level.acked}/{sent}",
+                "n/a" if level.delivered is None else f"{level.delivered}/{sent}",
+            ]
+        )
+    print(
+        table(
+            [
+                "bot",
+                "concurrency",
+                "ack p50 ms",
+                "ack p99 ms",
+                "ack max ms",
+                "requests/s",
+                "bot CPU ms/request",
+                "waitress max queue",
+                "HTTP 200 within 3 s",
+                "results via response_url",
+            ],
+            rows,
+        )
+    )
+    by_bot: dict[str, dict[int, Level]] = {}
+    for level in results:
+        by_bot.setdefault(level.bot, {})[level.concurrency] = level
+    print()
+    for concurrency, level in by_bot.get("jobbot", {}).items():
+        delivered = level.delivered == len(level.latencies)
+        verdict = "met" if level.p99_ms < TARGET_P99_MS and delivered else "MISSED"
+        line = (
+            f"concurrency {concurrency}: jobbot p99 {level.p99_ms:,.1f} ms (rounds "
+            f"{min(level.round_p99s) * 1000:,.0f}-{max(level.round_p99s) * 1000:,.0f}); target p99 < "
+            f"{TARGET_P99_MS:g} ms with every result delivered: {verdict}"
+        )
+        for baseline in ("floor", "textbook"):
+            other = by_bot.get(baseline, {}).get(concurrency)
+            if other is not None:
+                line += f"; {baseline}/jobbot p99 x{other.p99_ms / level.p99_ms:,.2f}"
+        print(line)
+
+
+if __name__ == "__main__":
+    main()

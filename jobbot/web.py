@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
+# Each request is only an ack (work goes to the bot's pool), so threads are cheap; enough of them that a
+# burst of 50 concurrent commands is not queued behind a handful.
+HTTP_THREADS = 32
 
 
 class SlackEndpoint(SlackRequestHandler):
@@ -83,7 +86,7 @@ class HttpServer:
     Here the loop runs in short rounds and the serving thread closes everything itself.
     """
 
-    def __init__(self, wsgi: WebApp, *, host: str, port: int, threads: int = 8) -> None:
+    def __init__(self, wsgi: WebApp, *, host: str, port: int, threads: int = HTTP_THREADS) -> None:
         from waitress.server import BaseWSGIServer, create_server
 
         # waitress keeps the listener and every connection in this map; owning it lets serve() close them.

@@ -88,14 +88,7 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
         "PORT": str(port),
         "JOBBOT_LOG_LEVEL": "DEBUG",
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jobbot"],
-        env=clean(env),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = spawn_jobbot(env, tmp_path)
     try:
         wait_until_listening(port, process)
         body = command_body("list", response_url=fake_slack.response_url())
@@ -129,6 +122,18 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
 
 
+def spawn_jobbot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`jobbot` as a background process, its output (stdout and stderr) kept for the assertions."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobbot"],
+        env=clean(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -158,14 +163,7 @@ def test_socket_mode_serves_probes_on_the_health_port(
         "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
         "JOBBOT_HEALTH_PORT": str(port),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "jobbot"],
-        env=clean(env),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = spawn_jobbot(env, tmp_path)
     try:
         wait_until_listening(port, process)
         socket_server.wait_connected()

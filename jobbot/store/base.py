@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from jobbot.models import AuditEntry, FinishedJob, Subscription
 
@@ -57,6 +57,23 @@ class Delivery:
     attempts: int
     created_at: datetime
     jobs: tuple[FinishedJob, ...]
+
+
+AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+
+
+def audit_from_row(row: Sequence[Any], at: datetime) -> AuditEntry:
+    """An audit entry from a row of AUDIT_COLUMNS; each backend converts its own `at` first."""
+    return AuditEntry(
+        at=at,
+        user_id=row[1],
+        team_id=row[2],
+        channel_id=row[3],
+        job_id=str(row[4]),
+        status_before=row[5],
+        outcome=row[6],
+        message=row[7],
+    )
 
 
 class Store(Protocol):

@@ -18,7 +18,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
+from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
 
 log = logging.getLogger(__name__)
 
@@ -554,7 +554,7 @@ class PostgresStore:
         )
 
     def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
-        columns = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+        columns = AUDIT_COLUMNS
         if job_id is None:
             rows = self._run(
                 lambda db: db.execute(
@@ -568,19 +568,7 @@ class PostgresStore:
                     (int(job_id), limit),
                 ).fetchall()
             )
-        return [
-            AuditEntry(
-                at=r[0].astimezone(UTC),
-                user_id=r[1],
-                team_id=r[2],
-                channel_id=r[3],
-                job_id=str(r[4]),
-                status_before=r[5],
-                outcome=r[6],
-                message=r[7],
-            )
-            for r in rows
-        ]
+        return [audit_from_row(r, r[0].astimezone(UTC)) for r in rows]
 
     # Leadership among replicas.
 

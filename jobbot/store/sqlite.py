@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from jobbot.errors import StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
+from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another.
 MIGRATIONS: tuple[str, ...] = (
@@ -428,7 +428,7 @@ class SqliteStore:
             )
 
     def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
-        columns = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+        columns = AUDIT_COLUMNS
         with self._lock:
             if job_id is None:
                 rows = self._db.execute(
@@ -439,19 +439,7 @@ class SqliteStore:
                     f"SELECT {columns} FROM audit WHERE job_id = ? ORDER BY id DESC LIMIT ?",
                     (int(job_id), limit),
                 ).fetchall()
-        return [
-            AuditEntry(
-                at=datetime.fromtimestamp(float(r[0]), tz=UTC),
-                user_id=r[1],
-                team_id=r[2],
-                channel_id=r[3],
-                job_id=str(r[4]),
-                status_before=r[5],
-                outcome=r[6],
-                message=r[7],
-            )
-            for r in rows
-        ]
+        return [audit_from_row(r, datetime.fromtimestamp(float(r[0]), tz=UTC)) for r in rows]
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         # One host shares one clock: SQLite replicas are processes on the same machine.

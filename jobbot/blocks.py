@@ -29,6 +29,7 @@ from jobbot.models import (
     AuditEntry,
     FinishedJob,
     Job,
+    JobWithLog,
     Subscription,
     validate_job_id,
 )
@@ -236,7 +237,7 @@ def _nav_button(label: str, action: str, page: int, statuses: Sequence[str]) -> 
 # --- one job ----------------------------------------------------------------------------------
 
 
-def job_card(job: Job, *, now: datetime, notice: str | None = None) -> Message:
+def job_card(job: JobWithLog, *, now: datetime, notice: str | None = None) -> Message:
     """One job's details, the end of its log, and Refresh / Cancel buttons.
 
     `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
@@ -247,7 +248,7 @@ def job_card(job: Job, *, now: datetime, notice: str | None = None) -> Message:
     return _card(job, now=now, notice=notice, text=text)
 
 
-def cancel_prompt(job: Job, *, now: datetime) -> Message:
+def cancel_prompt(job: JobWithLog, *, now: datetime) -> Message:
     """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm."""
     name = escape(clip(job.id, JOB_ID_CHARS))
     if job.is_active and _valid_id(job) is not None:
@@ -268,7 +269,7 @@ def cancel_prompt(job: Job, *, now: datetime) -> Message:
     return _card(job, now=now, notice=notice, text=text)
 
 
-def _card(job: Job, *, now: datetime, notice: str | None, text: str) -> Message:
+def _card(job: JobWithLog, *, now: datetime, notice: str | None, text: str) -> Message:
     def build(log_chars: int) -> list[Block]:
         blocks: list[Block] = [HeaderBlock(text=_plain(f"Job {plain(clip(job.id, JOB_ID_CHARS))}"))]
         if notice and notice.strip():
@@ -576,7 +577,7 @@ def watch_started(job_id: str) -> Message:
     return _message(text, blocks)
 
 
-def watch_already_finished(job: Job, *, now: datetime) -> Message:
+def watch_already_finished(job: JobWithLog, *, now: datetime) -> Message:
     """The reply to `/jobs watch ID` for a job that has finished: its card, saying so, at once."""
     name = escape(clip(job.id, JOB_ID_CHARS))
     notice = (

@@ -35,7 +35,7 @@ from jobbot.errors import (
     StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import AuditEntry, Job, Subscription, validate_job_id
+from jobbot.models import AuditEntry, JobWithLog, Subscription, validate_job_id
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
@@ -317,7 +317,7 @@ class JobsHandlers:
                 return blocks.job_card(job, now=self._clock(), notice=notice)
             self._sleep(CANCEL_OUTCOME_POLL_SECONDS)
 
-    def _already_finished(self, job: Job) -> Message:
+    def _already_finished(self, job: JobWithLog) -> Message:
         ended = status_label(job.status)
         notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
         who = self._store.cancelled_by(job.id)

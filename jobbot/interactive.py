@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -23,9 +23,12 @@ from jobbot.errors import (
     JobApiError,
     JobNotFound,
 )
-from jobbot.models import Job, validate_job_id
+from jobbot.job_listing import JobListing, ListingError
+from jobbot.models import Job, JobWithLog, validate_job_id
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Neither the server nor the official SDK has timeouts; a hung loader must not hang a Slack reply.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=3.0)
@@ -62,51 +65,43 @@ class JobClient:
         self.close()
 
     def list_jobs(self) -> list[Job]:
-        """Every job the server knows, history included, in the server's (arbitrary) order."""
-        body = self._json(self._request("GET", "/v1/job", job_id=None))
-        # Servers before Oct 2024 answer an empty list with `{}`.
-        if body == {}:
-            return []
-        if not isinstance(body, list):
-            raise InteractiveServerError(200, None, "the job list is not a JSON array")
-        jobs = []
-        odd = 0
-        for entry in body:
-            try:
-                jobs.append(Job.model_validate(entry))
-            except ValidationError as exc:
-                log.warning("skipping a job entry the server sent malformed: %s", _first_error(exc))
-                continue
-            odd += bool(_unexpected_fields(entry))
-        if odd:
+        """Every job the server knows, history included, in the server's (arbitrary) order, without logs.
+
+        The body is read as it arrives and each job's log is skipped unread (see `jobbot.job_listing`):
+        a long history is tens of megabytes, nearly all of it logs. `get_job` gives one job's log.
+        """
+        listing = self._request("GET", "/v1/job", job_id=None, read=_read_listing)
+        for reason in listing.skipped:
+            log.warning("skipping a job entry the server sent malformed: %s", reason)
+        if listing.odd:
             # One line for the whole list: a long history must not flood the log.
             log.warning(
                 "%d of %d jobs in the list had missing or mistyped fields; shown as best we can",
-                odd,
-                len(jobs),
+                listing.odd,
+                len(listing.jobs),
             )
-        return jobs
+        return listing.jobs
 
-    def get_job(self, job_id: str) -> Job:
+    def get_job(self, job_id: str) -> JobWithLog:
         job_id = validate_job_id(job_id)
-        body = self._json(self._request("GET", f"/v1/job/{job_id}", job_id=job_id))
+        body = self._json(self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=_read_whole))
         try:
-            job = Job.model_validate(body)
+            return JobWithLog.model_validate(body)
         except ValidationError as exc:
-            raise InteractiveServerError(
-                200, None, f"job {job_id} is malformed: {_first_error(exc)}"
-            ) from None
-        unexpected = _unexpected_fields(body)
-        if unexpected:
-            log.warning(
-                "job %s came with missing or mistyped fields (%s); shown as best we can", job_id, unexpected
-            )
+            unexpected = _first_error(exc)
+        try:
+            job = JobWithLog.from_server(body)
+        except ValueError as exc:
+            raise InteractiveServerError(200, None, f"job {job_id} is malformed: {exc}") from None
+        log.warning(
+            "job %s came with missing or mistyped fields (%s); shown as best we can", job_id, unexpected
+        )
         return job
 
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
         job_id = validate_job_id(job_id)
-        response = self._request("DELETE", f"/v1/job/{job_id}", job_id=job_id)
+        response = self._request("DELETE", f"/v1/job/{job_id}", job_id=job_id, read=_read_whole)
         # The server answers {"message": ...}; the spec says a bare string. Accept both.
         try:
             body = response.json()
@@ -116,24 +111,48 @@ class JobClient:
             return _clip(body["message"])
         return _clip(body if isinstance(body, str) else response.text)
 
-    def _request(self, method: str, path: str, *, job_id: str | None) -> httpx.Response:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        job_id: str | None,
+        read: Callable[[httpx.Response], T],
+    ) -> T:
         operation = "cancel" if method == "DELETE" else ("get" if job_id else "list")
         started = time.monotonic()
         try:
-            return self._attempts(method, path, job_id=job_id)
+            return self._attempts(method, path, job_id=job_id, read=read)
         except JobApiError as exc:
             metrics.INTERACTIVE_ERRORS.labels(operation, type(exc).__name__).inc()
             raise
         finally:
             metrics.INTERACTIVE_SECONDS.labels(operation).observe(time.monotonic() - started)
 
-    def _attempts(self, method: str, path: str, *, job_id: str | None) -> httpx.Response:
+    def _attempts(
+        self, method: str, path: str, *, job_id: str | None, read: Callable[[httpx.Response], T]
+    ) -> T:
         url = self.endpoint + path
         attempts = 1 + (self._retries if method == "GET" else 0)
         for attempt in range(1, attempts + 1):
             started = time.monotonic()
             try:
-                response = self._http.request(method, url)
+                with self._http.stream(method, url) as response:
+                    log.debug(
+                        "interactive %s %s -> %s in %.0f ms",
+                        method,
+                        path,
+                        response.status_code,
+                        (time.monotonic() - started) * 1000,
+                    )
+                    if response.status_code >= 500 and attempt < attempts:
+                        self._pause(attempt, method, path, f"HTTP {response.status_code}")
+                        continue
+                    if not response.is_success:
+                        response.read()
+                        raise _error_for(response, job_id)
+                    # The body is read here, so a connection lost half-way is retried like any other.
+                    return read(response)
             except httpx.TimeoutException as exc:
                 # A server that did not answer once is unlikely to answer a second time soon.
                 raise InteractiveUnavailable(self.endpoint, _describe_timeout(exc)) from None
@@ -142,19 +161,6 @@ class JobClient:
                     self._pause(attempt, method, path, type(exc).__name__)
                     continue
                 raise InteractiveUnavailable(self.endpoint, _describe_transport(exc)) from None
-            log.debug(
-                "interactive %s %s -> %s in %.0f ms",
-                method,
-                path,
-                response.status_code,
-                (time.monotonic() - started) * 1000,
-            )
-            if response.status_code >= 500 and attempt < attempts:
-                self._pause(attempt, method, path, f"HTTP {response.status_code}")
-                continue
-            if response.is_success:
-                return response
-            raise _error_for(response, job_id)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pause(self, attempt: int, method: str, path: str, reason: str) -> None:
@@ -170,6 +176,22 @@ class JobClient:
             raise InteractiveServerError(
                 response.status_code, None, f"the server sent a body that is not JSON: {_clip(response.text)}"
             ) from None
+
+
+def _read_whole(response: httpx.Response) -> httpx.Response:
+    response.read()
+    return response
+
+
+def _read_listing(response: httpx.Response) -> JobListing:
+    listing = JobListing()
+    for chunk in response.iter_bytes():
+        listing.feed(chunk)
+    try:
+        listing.finish()
+    except ListingError as exc:
+        raise InteractiveServerError(response.status_code, None, str(exc)) from None
+    return listing
 
 
 def _error_for(response: httpx.Response, job_id: str | None) -> JobApiError:
@@ -254,31 +276,6 @@ def _describe_transport(exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection without an answer"
     return _clip(str(exc) or type(exc).__name__)
-
-
-# The fields the server always sends, with the JSON types it sends them as.
-_EXPECTED_FIELDS: dict[str, tuple[type, ...]] = {
-    "id": (str,),
-    "status": (str,),
-    "type": (str,),
-    "start_time": (int,),
-    "end_time": (int,),
-    "log": (str,),
-    "detail": (dict,),
-}
-
-
-def _unexpected_fields(entry: Any) -> str:
-    """Which expected fields are missing or of another type, for the log ("" when all is well)."""
-    if not isinstance(entry, dict):
-        return "not an object"
-    problems = []
-    for name, types in _EXPECTED_FIELDS.items():
-        if name not in entry:
-            problems.append(f"{name} missing")
-        elif isinstance(entry[name], bool) or not isinstance(entry[name], types):
-            problems.append(f"{name} is {type(entry[name]).__name__}")
-    return ", ".join(problems)
 
 
 def _first_error(exc: ValidationError) -> str:

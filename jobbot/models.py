@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+    model_validator,
+)
 
 from jobbot.errors import InvalidJobId
 
@@ -16,6 +25,7 @@ ACTIVE_STATUSES = frozenset({"RUNNING", "WAITING"})
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
 # Statuses a person may filter on; the server may also send UNKNOWN or values we have never seen.
 KNOWN_STATUSES = ("RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED", "UNKNOWN")
+UNKNOWN = "UNKNOWN"
 
 
 def log_tail(log: str, limit: int = LOG_TAIL_CHARS) -> str:
@@ -29,68 +39,34 @@ def log_tail(log: str, limit: int = LOG_TAIL_CHARS) -> str:
     return tail
 
 
+# A status or type word: "success " reads as "SUCCESS"; a blank one is not a word (see `_cleaned`).
+Word = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, min_length=1)]
+
+
 class Job(BaseModel):
-    """One bulk-loading job as the server reports it, with the quirks of the real server absorbed."""
+    """One bulk-loading job as the server lists it: everything but the log.
+
+    The schema is the server's usual JSON, declared so that pydantic-core validates it without Python
+    code: a listing of 10,000 jobs is parsed straight from the wire (see `jobbot.job_listing`). Anything
+    that does not fit it (an integer id, a time sent as text, a missing field) is not refused but goes
+    through `from_server`, which keeps what can be kept, and is logged as odd by the client.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str
-    status: str = "UNKNOWN"
-    type: str = ""
-    start_time_ms: int | None = Field(default=None, alias="start_time")
-    end_time_ms: int | None = Field(default=None, alias="end_time")
-    log: str = ""
-    log_truncated: bool = False
-    graph_id: str | None = None
-    process_id: int | None = None
+    id: StrictStr
+    status: Word
+    type: Word
+    start_time_ms: StrictInt | None = Field(validation_alias="start_time")
+    end_time_ms: StrictInt | None = Field(validation_alias="end_time")
+    graph_id: StrictStr | None = Field(validation_alias=AliasPath("detail", "graph_id"))
+    process_id: StrictInt | None = Field(validation_alias=AliasPath("detail", "process_id"))
 
-    @model_validator(mode="before")
     @classmethod
-    def _flatten_detail(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        detail = data.pop("detail", None)
-        if isinstance(detail, dict):
-            data.setdefault("graph_id", detail.get("graph_id"))
-            data.setdefault("process_id", detail.get("process_id"))
-        log = data.get("log")
-        if isinstance(log, str) and len(log) > LOG_TAIL_CHARS:
-            data["log"] = log_tail(log)
-            data["log_truncated"] = True
-        elif log is not None and not isinstance(log, str):
-            data["log"] = ""
-        return data
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id_as_text(cls, value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ValueError("job id must be a string or an integer")
-        return str(value)
-
-    @field_validator("status", "type", mode="before")
-    @classmethod
-    def _text_or_default(cls, value: Any) -> str:
-        return value.strip().upper() if isinstance(value, str) and value.strip() else "UNKNOWN"
-
-    @field_validator("graph_id", mode="before")
-    @classmethod
-    def _graph_id_as_text(cls, value: Any) -> str | None:
-        if value is None or isinstance(value, bool):
-            return None
-        return str(value)
-
-    @field_validator("start_time_ms", "end_time_ms", "process_id", mode="before")
-    @classmethod
-    def _int_or_none(cls, value: Any) -> int | None:
-        if isinstance(value, bool):
-            return None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
-            return int(value)
-        return None
+    def from_server(cls, data: Any) -> Self:
+        """Any JSON object the server might send, made to fit: defaults for what is missing, junk
+        dropped. Raises ValueError only when there is no job in it (not an object, no usable id)."""
+        return cls.model_validate(_cleaned(data))
 
     @property
     def is_active(self) -> bool:
@@ -124,6 +100,66 @@ class Job(BaseModel):
         if end is None or end < start:
             return None
         return (end - start).total_seconds()
+
+
+class JobWithLog(Job):
+    """A job as `GET /v1/job/{id}` gives it: with the end of its loader log, for a person to read."""
+
+    log: StrictStr
+    log_truncated: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _keep_the_tail(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("log"), str) and len(data["log"]) > LOG_TAIL_CHARS:
+            data = data | {"log": log_tail(data["log"]), "log_truncated": True}
+        return data
+
+
+def _cleaned(data: Any) -> dict[str, Any]:
+    """`data` reshaped into the server's usual JSON, so that `Job` accepts it."""
+    if not isinstance(data, dict):
+        raise ValueError("a job must be a JSON object")
+    raw_id = data.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)):
+        raise ValueError("job id must be a string or an integer")
+    detail = data.get("detail")
+    if not isinstance(detail, dict):
+        detail = {}
+    log = data.get("log")
+    return {
+        "id": str(raw_id),
+        "status": _word(data.get("status")),
+        "type": _word(data.get("type")),
+        "start_time": _integer(data.get("start_time")),
+        "end_time": _integer(data.get("end_time")),
+        "detail": {
+            "graph_id": _text(detail.get("graph_id")),
+            "process_id": _integer(detail.get("process_id")),
+        },
+        "log": log if isinstance(log, str) else "",
+    }
+
+
+def _word(value: Any) -> str:
+    return value if isinstance(value, str) and value.strip() else UNKNOWN
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return str(value)
+
+
+def _integer(value: Any) -> int | None:
+    # Times and pids sent as text are common in hand-made data; anything else means "not known".
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdecimal() and value.strip().isascii():
+        return int(value)
+    return None
 
 
 def _from_ms(value: int | None) -> datetime | None:

@@ -25,7 +25,7 @@ from jobbot import blocks, metrics
 from jobbot.blocks import Message
 from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.interactive import JobClient
-from jobbot.models import FinishedJob, Job
+from jobbot.models import FinishedJob, Job, JobWithLog
 from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
 
@@ -234,7 +234,7 @@ class Notifier:
     def _finished(self, job: Job) -> FinishedJob:
         tail = ""
         if job.status == "FAILED":
-            tail = "\n".join(job.log.rstrip("\n").splitlines()[-FAILURE_LOG_LINES:])[-FAILURE_LOG_CHARS:]
+            tail = _failure_tail(self._log_of(job))
         return FinishedJob(
             id=job.id,
             status=job.status,
@@ -244,6 +244,16 @@ class Notifier:
             cancelled_by=self._store.cancelled_by(job.id) if job.status in ("CANCELLED", "FAILED") else None,
             log_tail=tail,
         )
+
+    def _log_of(self, job: Job) -> str:
+        """The job's log; a listed job comes without one, so it is read on its own (rare: a failure
+        found by a reconcile). A job gone meanwhile gets its notice without log lines."""
+        if isinstance(job, JobWithLog):
+            return job.log
+        try:
+            return self._jobs.get_job(job.id).log
+        except JobNotFound:
+            return ""
 
     def _destinations(self, job: FinishedJob) -> list[str]:
         destinations = []
@@ -394,6 +404,10 @@ class Notifier:
         if len(delivery.jobs) == 1:
             return blocks.completion_notice(delivery.jobs[0])
         return blocks.completion_digest(delivery.jobs, offline=delivery.offline)
+
+
+def _failure_tail(log: str) -> str:
+    return "\n".join(log.rstrip("\n").splitlines()[-FAILURE_LOG_LINES:])[-FAILURE_LOG_CHARS:]
 
 
 def _tracked(job: Job) -> TrackedJob:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -89,8 +90,14 @@ def http_bot(fake_slack: FakeSlack, emulator: Emulator) -> Iterator[HttpBot]:
 
 
 def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator[HttpBot]:
-    """Start the bot in HTTP mode against `endpoint`, with short Interactive timeouts for quick tests."""
+    """Start the bot in HTTP mode against `endpoint`, with short Interactive timeouts for quick tests.
+
+    Each bot has a store of its own: the default `jobbot.db` in the working directory would carry
+    cancel claims and ledgers from one test (and one run) into the next.
+    """
+    database = tempfile.TemporaryDirectory(prefix="jobbot-test-")
     environ = {
+        "JOBBOT_DATABASE_URL": f"sqlite:///{database.name}/jobbot.db",
         "SLACK_BOT_TOKEN": "xoxb-test-token",
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": slack.api_url,
@@ -111,6 +118,7 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
         server.stop()
         thread.join(timeout=5)
         bot.close()
+        database.cleanup()
 
 
 # PostgreSQL for the store's tests: a server the developer (or CI) provides; each test gets its own database.

@@ -22,7 +22,14 @@ from slack_sdk.models.blocks import Block
 
 from jobbot import blocks, slack_ids
 from jobbot.blocks import Message, decode_list_state, encode_list_state
-from jobbot.models import KNOWN_STATUSES, LOG_TAIL_CHARS, NOTICE_STATUSES, FinishedJob, Job, Subscription
+from jobbot.models import (
+    KNOWN_STATUSES,
+    LOG_TAIL_CHARS,
+    NOTICE_STATUSES,
+    FinishedJob,
+    JobWithLog,
+    Subscription,
+)
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 # Read at import time: the autouse fixture in conftest.py clears JOBBOT_* variables before each test.
@@ -42,8 +49,8 @@ F0610 06:13:24.000000 4242 bulk_loader.cc:171] Check failed: status.ok() Loading
 """
 
 
-def make_job(job_id: str | int = 7, status: str = "RUNNING", **fields: Any) -> Job:
-    """A job parsed exactly as the client parses the server's JSON."""
+def make_job(job_id: str | int = 7, status: str = "RUNNING", **fields: Any) -> JobWithLog:
+    """A job read from the server's JSON as `get_job` reads it, odd fields and all."""
     data: dict[str, Any] = {
         "id": str(job_id),
         "status": status,
@@ -54,7 +61,7 @@ def make_job(job_id: str | int = 7, status: str = "RUNNING", **fields: Any) -> J
         "type": "BULK_LOADING",
     }
     data.update(fields)
-    return Job.model_validate(data)
+    return JobWithLog.from_server(data)
 
 
 def make_finished(job_id: str | int = 7, status: str = "SUCCESS", **fields: Any) -> FinishedJob:
@@ -82,7 +89,7 @@ def make_subscription(channel_id: str = "C0123ABCD", **fields: Any) -> Subscript
     return Subscription.model_validate(data)
 
 
-def mixed_jobs(count: int) -> list[Job]:
+def mixed_jobs(count: int) -> list[JobWithLog]:
     """`count` jobs in the server's (no) order, cycling through every status."""
     cycle = ("SUCCESS", "FAILED", "RUNNING", "CANCELLED", "SUCCESS", "UNKNOWN")
     jobs = [
@@ -397,7 +404,7 @@ def test_finished_card_shows_end_and_duration_without_cancel() -> None:
 
 def test_card_with_no_times_or_detail_still_renders() -> None:
     """A job with only an id and a status renders, leaving out what the server did not send."""
-    message = blocks.job_card(Job.model_validate({"id": "3"}), now=NOW)
+    message = blocks.job_card(JobWithLog.from_server({"id": "3"}), now=NOW)
     assert set(card_fields(message)) == {"Status", "Type"}
     assert "_(empty log)_" in all_text(message)
     check_limits(message)
@@ -601,7 +608,7 @@ server_jobs = st.builds(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(server_jobs, max_size=25), st.integers(min_value=-3, max_value=5))
-def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[Job], page: int) -> None:
+def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[JobWithLog], page: int) -> None:
     """Whatever the server sends, every list page and card is valid Block Kit that pings no one."""
     check_limits(message := blocks.job_list(jobs, page=page, now=NOW))
     check_safe(message)

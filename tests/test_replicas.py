@@ -105,14 +105,19 @@ def test_sigterm_releases_the_lease_and_exits_cleanly(
 
 
 def test_same_cancel_click_on_two_replicas_sends_one_delete(
-    fake_slack: FakeSlack, emulator: Emulator
+    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
 ) -> None:
     """One confirmed click delivered to two replicas (and a second user's click) cancels once; all hear."""
     job_id = emulator.add_job(status="RUNNING")
     emulator.faults.set_delay(0.2)  # both clicks are in flight together
     action = slack_ids.action_id(slack_ids.JOB_CANCEL, job_id)
     replicas = [
-        serve_http_bot(fake_slack, emulator.url, JOBBOT_CANCEL_USERS=f"U0ALLOWED1,{OTHER_USER}")
+        serve_http_bot(
+            fake_slack,
+            emulator.url,
+            JOBBOT_CANCEL_USERS=f"U0ALLOWED1,{OTHER_USER}",
+            JOBBOT_DATABASE_URL=f"sqlite:///{tmp_path}/shared.db",  # replicas share one store
+        )
         for _ in range(2)
     ]
     first, second = (next(replica) for replica in replicas)

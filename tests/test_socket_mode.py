@@ -25,7 +25,7 @@ class SocketModeWorld:
 
 
 @pytest.fixture(scope="module")
-def world() -> Iterator[SocketModeWorld]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketModeWorld]:
     """One bot connected over Socket Mode for the whole module (closing a connection takes seconds)."""
     fake_slack = FakeSlack().start()
     emulator = Emulator().start()
@@ -38,6 +38,9 @@ def world() -> Iterator[SocketModeWorld]:
             "SLACK_API_URL": fake_slack.api_url,
             "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
             "JOBBOT_CANCEL_USERS": ALLOWED_USER,
+            # Not the default `jobbot.db` in the working directory: a cancel claim left there by an
+            # earlier run would make this bot say someone else is cancelling job 2.
+            "JOBBOT_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('store')}/jobbot.db",
         },
         env_file=None,
     )

@@ -274,7 +274,7 @@ def _describe_transport(exc: httpx.TransportError) -> str:
             return "connection refused (is the server running, and is INTERACTIVE_ADMIN_ENDPOINT right?)"
         return _clip(reason)
     if isinstance(exc, httpx.RemoteProtocolError):
-        return "the server closed the connection without an answer"
+        return "the server closed the connection before its answer was complete"
     return _clip(str(exc) or type(exc).__name__)
 
 

@@ -28,8 +28,9 @@ log = logging.getLogger(__name__)
 # the CPU's cache: at 64 KiB a listing of 10,000 jobs took 66-75 ms here, at 256 KiB 95-105 ms, at
 # 1 MiB 150 ms. Below about 16 KiB the cost of each call starts to show.
 RUN_BYTES = 64 * 1024
-# Candidate ends tried, newest first, before waiting for more of the body.
-MAX_CANDIDATES = 16
+# `}` tried from the end of the buffer for the quick cut: in the server's JSON the newest entry's
+# `detail` object closes just before its `type`, so the second `}` from the end usually ends an entry.
+MAX_CANDIDATES = 4
 JSON_SPACE = b" \t\n\r"
 MAX_QUOTED = 500
 
@@ -66,8 +67,11 @@ class JobListing:
             self._cut()
 
     def finish(self) -> list[Job]:
-        if not self._exact and (self._opened or self._open()):
-            self._last_run()
+        if not self._exact:
+            if self._opened or self._open():
+                self._last_run()
+            else:
+                self._exact = True  # only whitespace came: json says what is wrong with that
         if self._exact:
             self._read_exactly()
         return self.jobs
@@ -90,8 +94,7 @@ class JobListing:
     def _cut(self) -> None:
         # The newest `}` before `,{` nearly always ends an entry. When it is inside a log line instead,
         # the run is not valid JSON and validation says so; only then are quotes counted.
-        for careful in (False, True):
-            end = self._run_end(careful)
+        for end in (self._newest_entry_end(), self._counted_entry_end()):
             if end is not None and self._take_run(end + 1):
                 self._next_cut_at = len(self._buffer) + self._run_bytes
                 return
@@ -104,23 +107,41 @@ class JobListing:
         # Wait until the buffer has doubled, so a huge entry costs linear time, not quadratic.
         self._next_cut_at = 2 * len(self._buffer)
 
-    def _run_end(self, careful: bool) -> int | None:
-        """The index of the newest `}` followed by `,{` (and outside strings, if `careful`)."""
+    def _newest_entry_end(self) -> int | None:
+        """The newest `}` followed by `,{`: looked for from the end, among the last few `}`."""
         end = len(self._buffer)
         for _ in range(MAX_CANDIDATES):
             end = self._buffer.rfind(b"}", 0, end)
             if end < 0:
                 return None
-            comma = _skip_space(self._buffer, end + 1)
-            brace = _skip_space(self._buffer, comma + 1)
-            if (
-                brace < len(self._buffer)
-                and self._buffer[comma] == ord(",")
-                and self._buffer[brace] == ord("{")
-                and (not careful or _outside_strings(self._buffer, end))
-            ):
+            if self._before_next_entry(end):
                 return end
         return None
+
+    def _counted_entry_end(self) -> int | None:
+        """The newest `}` followed by `,{` that is outside strings: the quotes before it that are not
+        escaped are even in number. They are counted once, then only between candidates."""
+        quotes = later = None
+        end = len(self._buffer)
+        while (end := self._buffer.rfind(b"}", 0, end)) >= 0:
+            if not self._before_next_entry(end):
+                continue
+            if quotes is None or later is None:
+                quotes = _unescaped_quotes(self._buffer, 0, end)
+            else:
+                quotes -= _unescaped_quotes(self._buffer, end, later)
+            if quotes % 2 == 0:
+                return end
+            later = end
+        return None
+
+    def _before_next_entry(self, end: int) -> bool:
+        """Whether `}` at `end` is followed by `,` and `{` (JSON space allowed), all arrived."""
+        comma = _skip_space(self._buffer, end + 1)
+        brace = _skip_space(self._buffer, comma + 1)
+        return (
+            brace < len(self._buffer) and self._buffer[comma] == ord(",") and self._buffer[brace] == ord("{")
+        )
 
     def _last_run(self) -> None:
         """The body has ended: what is left must be the last entries, then `]`."""
@@ -208,17 +229,18 @@ def _skip_space(buffer: bytearray, at: int) -> int:
     return at
 
 
-def _outside_strings(buffer: bytearray, end: int) -> bool:
-    """Whether `buffer[end]` is outside every JSON string, given that `buffer[0]` is.
+def _unescaped_quotes(buffer: bytearray, start: int, end: int) -> int:
+    """How many quotes in `buffer[start:end]` are not escaped, given that `buffer[start]` is not part
+    of an escape (the callers' bounds are `}` characters).
 
-    It is when the quotes before it that are not escaped are even in number. In a string, `\\\\` is an
-    escaped backslash and any other backslash escapes the next character, so once the pairs are
-    removed `\\"` is exactly an escaped quote. Outside strings, valid JSON has no backslashes.
+    In a JSON string `\\\\` is an escaped backslash and any other backslash escapes the next
+    character, so once the pairs are removed `\\"` is exactly an escaped quote. (Outside strings,
+    valid JSON has no backslashes.)
     """
-    if buffer.find(b"\\\\", 0, end) < 0:
-        return (buffer.count(b'"', 0, end) - buffer.count(b'\\"', 0, end)) % 2 == 0
-    before = bytes(buffer[:end]).replace(b"\\\\", b"")
-    return (before.count(b'"') - before.count(b'\\"')) % 2 == 0
+    if buffer.find(b"\\\\", start, end) < 0:
+        return buffer.count(b'"', start, end) - buffer.count(b'\\"', start, end)
+    text = bytes(buffer[start:end]).replace(b"\\\\", b"")
+    return text.count(b'"') - text.count(b'\\"')
 
 
 def _quoted(text: bytes | bytearray, at: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -21,7 +21,7 @@ from jobbot.errors import (
     JobNotFound,
 )
 from jobbot.interactive import JobClient, parse_error_body
-from jobbot.models import LOG_TAIL_CHARS
+from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog
 
 JOB = {
     "id": "7",
@@ -181,6 +181,44 @@ def test_timeouts_are_not_retried() -> None:
     with pytest.raises(InteractiveUnavailable) as caught:
         client.get_job("5")
     assert "did not answer in time" in caught.value.reason and len(seen) == 1
+
+
+def test_listed_jobs_carry_no_log_and_a_read_job_does() -> None:
+    """The list's logs are skipped unread (they are nearly all of its bytes); `get_job` keeps the tail."""
+    client, _ = client_for(lambda r: httpx.Response(200, json=[JOB] if r.url.path == "/v1/job" else JOB))
+    [listed] = client.list_jobs()
+    assert type(listed) is Job and not hasattr(listed, "log")
+    read = client.get_job("7")
+    assert isinstance(read, JobWithLog) and read.log == JOB["log"]
+    assert read.model_dump(exclude={"log", "log_truncated"}) == listed.model_dump()
+
+
+class _BreaksHalfway(httpx.SyncByteStream):
+    """A 200 body that stops with a dropped connection after its first chunk."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._body[: len(self._body) // 2]
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+def test_a_list_cut_off_halfway_is_asked_for_again() -> None:
+    """A connection lost in the middle of the list's body is retried like any failed GET."""
+    body = json.dumps([{**JOB, "id": str(n)} for n in range(1, 500)]).encode()
+    answers = iter([httpx.Response(200, stream=_BreaksHalfway(body)), httpx.Response(200, content=body)])
+    client, seen = client_for(lambda r: next(answers))
+    assert len(client.list_jobs()) == 499 and len(seen) == 2
+
+
+def test_a_list_cut_off_every_time_is_unavailable_not_partial() -> None:
+    """When every attempt breaks off, the answer is 'unavailable', never the jobs read so far."""
+    body = json.dumps([{**JOB, "id": str(n)} for n in range(1, 500)]).encode()
+    client, seen = client_for(lambda r: httpx.Response(200, stream=_BreaksHalfway(body)))
+    with pytest.raises(InteractiveUnavailable) as caught:
+        client.list_jobs()
+    assert "closed the connection" in caught.value.reason and len(seen) == 3
 
 
 def test_a_non_json_success_body_is_a_clear_server_error() -> None:

@@ -12,7 +12,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from jobbot.emulator import Emulator
+from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, Subscription
 from jobbot.notifier import DIGEST_THRESHOLD, Notifier
@@ -157,6 +157,36 @@ def test_reconcile_runs_at_its_cadence_and_catches_a_gap_in_ids(world: World, tm
         report = notifier.poll_once()
         assert report.reconciled and report.finished == [job_id]
         assert len(world.notices()) == 1
+
+
+def test_a_failure_found_by_a_reconcile_still_gets_its_log_tail(world: World) -> None:
+    """The list carries no logs, so a failure only a reconcile sees is read on its own for its log."""
+    with Emulator(first_id=5).start() as gapped:
+        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
+        notifier = world.notifier()
+        notifier.poll_once()
+        job_id = gapped.add_job(status="FAILED", log="step 1\nERROR: disk full\n")
+        world.clock.advance(600)
+        assert notifier.poll_once().finished == [job_id]
+        [notice] = world.notices()
+        [reply] = [m for m in world.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
+        assert "disk full" in text_of(reply)
+        assert ("GET", f"/v1/job/{job_id}") in gapped.requests
+
+
+def test_a_failure_gone_before_its_log_is_read_is_announced_without_it(world: World) -> None:
+    """A failed job listed by a reconcile but gone when read alone still gets its notice, log-less."""
+    with Emulator(first_id=5).start() as gapped:
+        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
+        notifier = world.notifier()
+        notifier.poll_once()
+        job_id = gapped.add_job(status="FAILED", log="ERROR: disk full\n")
+        gapped.faults.fail_next(1, status=404, body=b'{"code": 4, "message": "key not found"}', route=GET_JOB)
+        world.clock.advance(600)
+        assert notifier.poll_once().finished == [job_id]
+        [notice] = world.notices()
+        assert "FAILED" in text_of(notice)
+        assert world.store.notice_count(job_id) == 1
 
 
 def test_burst_is_coalesced_into_a_digest(world: World) -> None:

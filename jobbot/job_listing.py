@@ -5,24 +5,22 @@ which a listing needs a few hundred bytes a job. The body is cut into runs of wh
 arrives, and pydantic-core validates each run straight from its bytes: the logs are skipped in Rust and
 never become Python strings.
 
-Cutting needs no parser. A run ends at a `}` followed by `,` and `{`, and such a `}` is outside every
-string when the run holds an even number of unescaped quotes. Whatever the fast path cannot vouch for
-(a body that is not an array, an entry nesting objects in an array, an entry of an unusual shape)
-goes to the standard `json` module and `Job.from_server` instead, so the jobs that come out never
-depend on which path read them.
+Cutting needs no parser. A run ends at a `}` followed by `,` and `{`; a cut anywhere else (inside a
+log line, inside an entry) leaves a string or an object open, so the run is not valid JSON and the
+validation says so. The reader then counts quotes to find a `}` outside every string. Whatever the
+fast path cannot vouch for (a body that is not an array, an entry nesting objects in an array, an
+entry of an unusual shape) goes to the standard `json` module and `Job.from_server` instead, so the
+jobs that come out never depend on which path read them.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from jobbot.models import Job
-
-log = logging.getLogger(__name__)
 
 # A run is cut once this much has arrived. Small runs keep the text, the parse tree and the buffer in
 # the CPU's cache: at 64 KiB a listing of 10,000 jobs took 66-75 ms here, at 256 KiB 95-105 ms, at
@@ -94,7 +92,8 @@ class JobListing:
     def _cut(self) -> None:
         # The newest `}` before `,{` nearly always ends an entry. When it is inside a log line instead,
         # the run is not valid JSON and validation says so; only then are quotes counted.
-        for end in (self._newest_entry_end(), self._counted_entry_end()):
+        for find_end in (self._newest_entry_end, self._counted_entry_end):
+            end = find_end()
             if end is not None and self._take_run(end + 1):
                 self._next_cut_at = len(self._buffer) + self._run_bytes
                 return

@@ -5,7 +5,7 @@ which a listing needs a few hundred bytes a job. The body is cut into runs of wh
 arrives, and pydantic-core validates each run straight from its bytes: the logs are skipped in Rust and
 never become Python strings.
 
-Cutting needs no parser. A run ends at a `}` followed by `,` and `{`; a cut anywhere else (inside a
+Cutting needs no parser. A run ends at a `}` followed by `,{"`; a cut anywhere else (inside a
 log line, inside an entry) leaves a string or an object open, so the run is not valid JSON and the
 validation says so. The reader then counts quotes to find a `}` outside every string. Whatever the
 fast path cannot vouch for (a body that is not an array, an entry nesting objects in an array, an
@@ -26,7 +26,7 @@ from jobbot.models import Job
 # the CPU's cache: at 64 KiB a listing of 10,000 jobs took 66-75 ms here, at 256 KiB 95-105 ms, at
 # 1 MiB 150 ms. Below about 16 KiB the cost of each call starts to show.
 RUN_BYTES = 64 * 1024
-# `}` tried from the end of the buffer for the quick cut: in the server's JSON the newest entry's
+# `}` tried from the end of the buffer for the quick cut in JSON with spaces: the newest entry's
 # `detail` object closes just before its `type`, so the second `}` from the end usually ends an entry.
 MAX_CANDIDATES = 4
 JSON_SPACE = b" \t\n\r"
@@ -56,6 +56,7 @@ class JobListing:
         self._first = True  # no entry has been read yet, so no `,` is due
         self._exact = False  # the rest of the body goes to the json module at the end
         self._next_cut_at = run_bytes
+        self._separators = [b'},{"', b'}, {"']
 
     def feed(self, chunk: bytes) -> None:
         self._buffer += chunk
@@ -90,7 +91,7 @@ class JobListing:
         return True
 
     def _cut(self) -> None:
-        # The newest `}` before `,{` nearly always ends an entry. When it is inside a log line instead,
+        # The newest `}` before `,{"` nearly always ends an entry. When it is inside a log line instead,
         # the run is not valid JSON and validation says so; only then are quotes counted.
         for find_end in (self._newest_entry_end, self._counted_entry_end):
             end = find_end()
@@ -107,7 +108,16 @@ class JobListing:
         self._next_cut_at = 2 * len(self._buffer)
 
     def _newest_entry_end(self) -> int | None:
-        """The newest `}` followed by `,{`: looked for from the end, among the last few `}`."""
+        """The newest `}` followed by `,{"`: one search in compact JSON (what servers send) or in
+        Python's default spacing, else among the last few `}`."""
+        for separator in self._separators:
+            end = self._buffer.rfind(separator)
+            if end >= 0:
+                # A body keeps its spacing: a search that fails scans the whole buffer, so the one
+                # that found something goes first next time.
+                if separator is not self._separators[0]:
+                    self._separators.reverse()
+                return end
         end = len(self._buffer)
         for _ in range(MAX_CANDIDATES):
             end = self._buffer.rfind(b"}", 0, end)
@@ -118,7 +128,7 @@ class JobListing:
         return None
 
     def _counted_entry_end(self) -> int | None:
-        """The newest `}` followed by `,{` that is outside strings: the quotes before it that are not
+        """The newest `}` followed by `,{"` that is outside strings: the quotes before it that are not
         escaped are even in number. They are counted once, then only between candidates."""
         quotes = later = None
         end = len(self._buffer)
@@ -135,11 +145,19 @@ class JobListing:
         return None
 
     def _before_next_entry(self, end: int) -> bool:
-        """Whether `}` at `end` is followed by `,` and `{` (JSON space allowed), all arrived."""
+        """Whether `}` at `end` is followed by `,`, `{` and `"` (JSON space allowed), all arrived.
+
+        The quote is what tells entries apart from log lines: in a string it would be escaped, so
+        `},{"` is inside one only where a string ends in `},{`.
+        """
         comma = _skip_space(self._buffer, end + 1)
         brace = _skip_space(self._buffer, comma + 1)
+        quote = _skip_space(self._buffer, brace + 1)
         return (
-            brace < len(self._buffer) and self._buffer[comma] == ord(",") and self._buffer[brace] == ord("{")
+            quote < len(self._buffer)
+            and self._buffer[comma] == ord(",")
+            and self._buffer[brace] == ord("{")
+            and self._buffer[quote] == ord('"')
         )
 
     def _last_run(self) -> None:

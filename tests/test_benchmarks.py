@@ -28,6 +28,11 @@ ROOT = Path(__file__).resolve().parent.parent
         # The SDK is not in the test venv: this runs the jobbot side and the failure table.
         ("client_vs_sdk", ["--jobs", "50", "--repeats", "1"], "| jobbot JobClient.list_jobs() | 50 "),
         (
+            "listing_reader",
+            ["--jobs", "30", "--log-bytes", "300", "--repeats", "1"],
+            "| ends-in-braces | spaced ",
+        ),
+        (
             "footprint",
             ["--starts", "1", "--idle", "1", "--interval", "0.5", "--history", "20"],
             "| first start (new database) |",

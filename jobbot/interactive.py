@@ -146,21 +146,22 @@ class JobClient:
                         (time.monotonic() - started) * 1000,
                     )
                     if response.status_code >= 500 and attempt < attempts:
-                        self._pause(attempt, method, path, f"HTTP {response.status_code}")
-                        continue
-                    if not response.is_success:
+                        retry = f"HTTP {response.status_code}"
+                    elif not response.is_success:
                         response.read()
                         raise _error_for(response, job_id)
-                    # The body is read here, so a connection lost half-way is retried like any other.
-                    return read(response)
+                    else:
+                        # The body is read in here, so a connection lost half-way is retried too.
+                        return read(response)
             except httpx.TimeoutException as exc:
                 # A server that did not answer once is unlikely to answer a second time soon.
                 raise InteractiveUnavailable(self.endpoint, _describe_timeout(exc)) from None
             except httpx.TransportError as exc:
-                if attempt < attempts:
-                    self._pause(attempt, method, path, type(exc).__name__)
-                    continue
-                raise InteractiveUnavailable(self.endpoint, _describe_transport(exc)) from None
+                if attempt == attempts:
+                    raise InteractiveUnavailable(self.endpoint, _describe_transport(exc)) from None
+                retry = type(exc).__name__
+            # Waiting only after the answer is closed gives its connection back to the pool.
+            self._pause(attempt, method, path, retry)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pause(self, attempt: int, method: str, path: str, reason: str) -> None:

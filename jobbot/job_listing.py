@@ -130,12 +130,12 @@ class JobListing:
     def _counted_entry_end(self) -> int | None:
         """The newest `}` followed by `,{"` that is outside strings: the quotes before it that are not
         escaped are even in number. They are counted once, then only between candidates."""
-        quotes = later = None
+        quotes, later = 0, None  # unescaped quotes before `later`, the candidate tried last
         end = len(self._buffer)
         while (end := self._buffer.rfind(b"}", 0, end)) >= 0:
             if not self._before_next_entry(end):
                 continue
-            if quotes is None or later is None:
+            if later is None:
                 quotes = _unescaped_quotes(self._buffer, 0, end)
             else:
                 quotes -= _unescaped_quotes(self._buffer, end, later)

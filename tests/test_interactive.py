@@ -22,16 +22,7 @@ from jobbot.errors import (
 )
 from jobbot.interactive import JobClient, parse_error_body
 from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog
-
-JOB = {
-    "id": "7",
-    "status": "SUCCESS",
-    "start_time": 1718000000123,
-    "end_time": 1718000065432,
-    "log": "loading vertices\ndone\n",
-    "detail": {"graph_id": "2", "process_id": 4242},
-    "type": "BULK_LOADING",
-}
+from tests.server_json import JOB
 
 
 def client_for(

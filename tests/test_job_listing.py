@@ -13,16 +13,7 @@ from pydantic import ValidationError
 
 from jobbot.job_listing import JobListing, ListingError
 from jobbot.models import Job
-
-JOB = {
-    "id": "7",
-    "status": "SUCCESS",
-    "start_time": 1718000000123,
-    "end_time": 1718000065432,
-    "log": "loading vertices\ndone\n",
-    "detail": {"graph_id": "2", "process_id": 4242},
-    "type": "BULK_LOADING",
-}
+from tests.server_json import JOB
 
 
 def read(body: bytes, *, chunk: int = 65_536, run_bytes: int = 64 * 1024) -> JobListing:

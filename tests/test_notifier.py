@@ -83,6 +83,13 @@ def world(tmp_path: Path, emulator: Emulator, fake_slack: FakeSlack) -> Iterator
     store.close()
 
 
+@pytest.fixture
+def gapped(world: World) -> Iterator[World]:
+    """The same world over a server whose first id is 5: ids 1-4 are a gap steady polls never see."""
+    with Emulator(first_id=5).start() as emulator:
+        yield World(emulator, world.slack, world.store, world.clock, world.db_path, world.clients)
+
+
 def text_of(message: Posted) -> str:
     return message.text + str(message.blocks)
 
@@ -143,50 +150,46 @@ def test_steady_polls_never_download_the_list(world: World) -> None:
     assert sorted(requests) == sorted([("GET", f"/v1/job/{running}"), ("GET", f"/v1/job/{int(running) + 1}")])
 
 
-def test_reconcile_runs_at_its_cadence_and_catches_a_gap_in_ids(world: World, tmp_path: Path) -> None:
+def test_reconcile_runs_at_its_cadence_and_catches_a_gap_in_ids(gapped: World) -> None:
     """A job beyond a gap in ids is invisible to steady polls; the reconcile, at its cadence, finds it."""
-    with Emulator(first_id=5).start() as gapped:
-        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
-        notifier = world.notifier()
-        notifier.poll_once()  # baseline: no jobs yet, so the next id asked for is 1
-        job_id = gapped.add_job(status="SUCCESS")
-        assert job_id == "5"
-        world.clock.advance(10)
-        assert notifier.poll_once().finished == []
-        world.clock.advance(600)
-        report = notifier.poll_once()
-        assert report.reconciled and report.finished == [job_id]
-        assert len(world.notices()) == 1
+    notifier = gapped.notifier()
+    notifier.poll_once()  # baseline: no jobs yet, so the next id asked for is 1
+    job_id = gapped.emulator.add_job(status="SUCCESS")
+    assert job_id == "5"
+    gapped.clock.advance(10)
+    assert notifier.poll_once().finished == []
+    gapped.clock.advance(600)
+    report = notifier.poll_once()
+    assert report.reconciled and report.finished == [job_id]
+    assert len(gapped.notices()) == 1
 
 
-def test_a_failure_found_by_a_reconcile_still_gets_its_log_tail(world: World) -> None:
+def test_a_failure_found_by_a_reconcile_still_gets_its_log_tail(gapped: World) -> None:
     """The list carries no logs, so a failure only a reconcile sees is read on its own for its log."""
-    with Emulator(first_id=5).start() as gapped:
-        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
-        notifier = world.notifier()
-        notifier.poll_once()
-        job_id = gapped.add_job(status="FAILED", log="step 1\nERROR: disk full\n")
-        world.clock.advance(600)
-        assert notifier.poll_once().finished == [job_id]
-        [notice] = world.notices()
-        [reply] = [m for m in world.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
-        assert "disk full" in text_of(reply)
-        assert ("GET", f"/v1/job/{job_id}") in gapped.requests
+    notifier = gapped.notifier()
+    notifier.poll_once()
+    job_id = gapped.emulator.add_job(status="FAILED", log="step 1\nERROR: disk full\n")
+    gapped.clock.advance(600)
+    assert notifier.poll_once().finished == [job_id]
+    [notice] = gapped.notices()
+    [reply] = [m for m in gapped.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
+    assert "disk full" in text_of(reply)
+    assert ("GET", f"/v1/job/{job_id}") in gapped.emulator.requests
 
 
-def test_a_failure_gone_before_its_log_is_read_is_announced_without_it(world: World) -> None:
+def test_a_failure_gone_before_its_log_is_read_is_announced_without_it(gapped: World) -> None:
     """A failed job listed by a reconcile but gone when read alone still gets its notice, log-less."""
-    with Emulator(first_id=5).start() as gapped:
-        world = World(gapped, world.slack, world.store, world.clock, world.db_path, world.clients)
-        notifier = world.notifier()
-        notifier.poll_once()
-        job_id = gapped.add_job(status="FAILED", log="ERROR: disk full\n")
-        gapped.faults.fail_next(1, status=404, body=b'{"code": 4, "message": "key not found"}', route=GET_JOB)
-        world.clock.advance(600)
-        assert notifier.poll_once().finished == [job_id]
-        [notice] = world.notices()
-        assert "FAILED" in text_of(notice)
-        assert world.store.notice_count(job_id) == 1
+    notifier = gapped.notifier()
+    notifier.poll_once()
+    job_id = gapped.emulator.add_job(status="FAILED", log="ERROR: disk full\n")
+    gapped.emulator.faults.fail_next(
+        1, status=404, body=b'{"code": 4, "message": "key not found"}', route=GET_JOB
+    )
+    gapped.clock.advance(600)
+    assert notifier.poll_once().finished == [job_id]
+    [notice] = gapped.notices()
+    assert "FAILED" in text_of(notice)
+    assert gapped.store.notice_count(job_id) == 1
 
 
 def test_burst_is_coalesced_into_a_digest(world: World) -> None:

@@ -98,14 +98,15 @@ class JsonSkeleton:
             return -1
         if quote == at or chunk[quote - 1] != _BACKSLASH:
             return quote
-        # Most chunks of a long string hold only escaped quotes; counting settles that at C speed.
-        if chunk.find(b"\\\\", at) < 0:
-            unescaped = chunk.count(b'"', at) - chunk.count(b'\\"', at)
-        else:
+        # Most chunks of a long string hold only escaped quotes; counting settles that at C speed. A quote
+        # after no backslash ends the string; one after exactly one backslash is escaped; only quotes after
+        # two or more need the backslash pairs taken out first.
+        if chunk.count(b'"', at) == chunk.count(b'\\"', at):
+            if chunk.find(b'\\\\"', at) < 0:
+                return -1
             pairless = chunk[at:].replace(b"\\\\", b"")
-            unescaped = pairless.count(b'"') - pairless.count(b'\\"')
-        if unescaped == 0:
-            return -1
+            if pairless.count(b'"') == pairless.count(b'\\"'):
+                return -1
         while True:
             run = 0
             while quote - run - 1 >= at and chunk[quote - run - 1] == _BACKSLASH:

@@ -264,9 +264,9 @@ def _read_start(response: httpx.Response, chunks: Iterator[bytes]) -> str:
 
 def _read_listing(response: httpx.Response, chunks: Iterator[bytes]) -> JobListing:
     listing = JobListing()
-    for chunk in chunks:
-        listing.feed(chunk)
     try:
+        for chunk in chunks:
+            listing.feed(chunk)
         listing.finish()
     except ListingError as exc:
         raise InteractiveServerError(response.status_code, None, str(exc)) from None

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jobbot import job_listing
 from jobbot.emulator import GET_JOB, Emulator, Quirks
 from jobbot.errors import (
     InteractiveServerError,
@@ -212,6 +213,17 @@ def test_a_list_cut_off_every_time_is_unavailable_not_partial() -> None:
     with pytest.raises(InteractiveUnavailable) as caught:
         client.list_jobs()
     assert "closed the connection" in caught.value.reason and len(seen) == 3
+
+
+def test_a_list_too_wide_to_read_is_a_clear_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list whose JSON besides its logs passes the reader's cap is a server error saying so, not a crash."""
+    monkeypatch.setattr(job_listing, "MAX_EXACT_BYTES", 1_000_000)
+    entry = b'{"id": "1", "status": "SUCCESS", "detail": {"parts": [{"a": 1}, {"b": 2}]}, "k": "v'
+    body = _Generated(b"[" + entry, b'", "k": "v', 2 * 2**20, tail=b'"}]')
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    with pytest.raises(InteractiveServerError) as caught:
+        client.list_jobs()
+    assert "more than" in caught.value.message
 
 
 def test_a_non_json_success_body_is_a_clear_server_error() -> None:

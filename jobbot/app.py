@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 # Job-API work after the ack; bounded so a hung server cannot exhaust threads, generous enough that
 # a slow one does not queue answers behind each other for long.
 WORK_THREADS = 16
+# Requests in flight to the Interactive server at once: half the work threads, so that a server that
+# never finishes answering leaves the other half for replies that need no server (help, audit, ...).
+INTERACTIVE_IN_FLIGHT = WORK_THREADS // 2
 # SIGTERM to exit within 10 s: the HTTP server's 2 s, then these.
 NOTIFIER_STOP_SECONDS = 4.0
 REPLY_STOP_SECONDS = 3.0
@@ -148,6 +151,16 @@ def workspace_team(client: WebClient) -> Callable[[], str | None]:
     return team
 
 
+def job_client(settings: Settings, **options: Any) -> JobClient:
+    """The job client for these settings; `options` (timeouts, backoff) go to `JobClient` as they are."""
+    return JobClient(
+        settings.interactive_admin_endpoint,
+        deadline=settings.jobbot_interactive_deadline,
+        max_in_flight=INTERACTIVE_IN_FLIGHT,
+        **options,
+    )
+
+
 def create_bot(
     settings: Settings,
     *,
@@ -172,7 +185,7 @@ def create_bot(
         # bolt's 5-thread listener pool and its ack-polling loop, which held an HTTP thread per request.
         process_before_response=True,
     )
-    jobs = jobs or JobClient(settings.interactive_admin_endpoint)
+    jobs = jobs or job_client(settings)
     store = store or open_store(settings.jobbot_database_url)
     work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="jobbot-work")
     notices = NoticeSettings(

@@ -51,6 +51,7 @@ _EXPECTED = {
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
     "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
+    "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
 }
 
 
@@ -79,6 +80,8 @@ class Settings(BaseSettings):
     jobbot_notify_channel: str | None = None
     jobbot_notify_statuses: Annotated[tuple[str, ...], NoDecode] = NOTICE_STATUSES
     jobbot_database_url: str = "sqlite:///jobbot.db"
+    # One whole request to the Interactive server (retries, headers and body included), in seconds.
+    jobbot_interactive_deadline: float = Field(default=15.0, ge=1, le=600)
 
     @field_validator("slack_bot_token")
     @classmethod

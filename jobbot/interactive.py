@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
 
 from jobbot import metrics
+from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge, read_at_most
+from jobbot.deadline import Deadline, deadline_transport, within
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -24,7 +27,8 @@ from jobbot.errors import (
     JobNotFound,
 )
 from jobbot.job_listing import JobListing, ListingError
-from jobbot.models import Job, JobWithLog, validate_job_id
+from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, validate_job_id
+from jobbot.urls import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,19 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=3.0)
 # Error bodies can echo whole requests; a person needs the first lines, not a megabyte.
 MAX_ERROR_TEXT = 500
+# The most of an error body (or of a cancel's answer) read at all; the rest is never taken off the socket.
+ERROR_BODY_BYTES = 64 * 1024
+# One whole request, retries included: headers and body must have come by then, however they trickle.
+DEFAULT_DEADLINE = 15.0
+# Requests in flight to the server at once. Beyond them a request waits BUSY_WAIT_SECONDS for a turn,
+# then fails as busy: a misbehaving server then holds at most this many of the bot's worker threads.
+DEFAULT_MAX_IN_FLIGHT = 8
+BUSY_WAIT_SECONDS = 1.0
+# The bytes of a job's log kept while reading it: six bytes is the most a character of the Basic
+# Multilingual Plane takes in JSON (`\uXXXX`), so the tail a card shows is nearly always all there.
+LOG_TAIL_BYTES = 6 * LOG_TAIL_CHARS + 1024
+# A job's JSON besides its log is a few hundred bytes; a body with megabytes of it is not a job.
+MAX_JOB_SKELETON_BYTES = 4 * 2**20
 
 
 class JobClient:
@@ -47,13 +64,25 @@ class JobClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retries: int = 2,
         backoff: float = 0.25,
+        deadline: float = DEFAULT_DEADLINE,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
-        self._http = http or httpx.Client(timeout=timeout, headers={"Accept": "application/json"})
+        # What errors, replies and logs show: a password in the endpoint is for the server alone.
+        self.shown_endpoint = without_credentials(self.endpoint)
+        limits = httpx.Limits(max_connections=max_in_flight, max_keepalive_connections=max_in_flight)
+        self._http = http or httpx.Client(
+            timeout=timeout, headers={"Accept": "application/json"}, transport=deadline_transport(limits)
+        )
         self._retries = retries
         self._backoff = backoff
+        self._deadline = deadline
+        self._max_in_flight = max_in_flight
+        self._turns = threading.BoundedSemaphore(max_in_flight)
         self._sleep = sleep
+        self._clock = clock
 
     def close(self) -> None:
         self._http.close()
@@ -83,8 +112,10 @@ class JobClient:
         return listing.jobs
 
     def get_job(self, job_id: str) -> JobWithLog:
+        """One job with the end of its log. The body is read as it arrives and only the last
+        `LOG_TAIL_BYTES` of each long string are kept, so a log of any size costs the same memory."""
         job_id = validate_job_id(job_id)
-        body = self._json(self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=_read_whole))
+        body = self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=_read_job)
         try:
             return JobWithLog.model_validate(body)
         except ValidationError as exc:
@@ -101,15 +132,15 @@ class JobClient:
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
         job_id = validate_job_id(job_id)
-        response = self._request("DELETE", f"/v1/job/{job_id}", job_id=job_id, read=_read_whole)
+        text = self._request("DELETE", f"/v1/job/{job_id}", job_id=job_id, read=_read_start)
         # The server answers {"message": ...}; the spec says a bare string. Accept both.
         try:
-            body = response.json()
+            body = json.loads(text)
         except ValueError:
-            return _clip(response.text)
+            return _clip(text)
         if isinstance(body, dict) and isinstance(body.get("message"), str):
             return _clip(body["message"])
-        return _clip(body if isinstance(body, str) else response.text)
+        return _clip(body if isinstance(body, str) else text)
 
     def _request(
         self,
@@ -117,12 +148,22 @@ class JobClient:
         path: str,
         *,
         job_id: str | None,
-        read: Callable[[httpx.Response], T],
+        read: Callable[[httpx.Response, Iterator[bytes]], T],
     ) -> T:
         operation = "cancel" if method == "DELETE" else ("get" if job_id else "list")
         started = time.monotonic()
         try:
-            return self._attempts(method, path, job_id=job_id, read=read)
+            if not self._turns.acquire(timeout=BUSY_WAIT_SECONDS):
+                raise InteractiveUnavailable(
+                    self.shown_endpoint,
+                    f"busy: {self._max_in_flight} requests to it are already waiting for answers; "
+                    "try again in a moment",
+                )
+            try:
+                with within(Deadline(self._deadline, self._clock)) as limit:
+                    return self._attempts(method, path, job_id=job_id, read=read, limit=limit)
+            finally:
+                self._turns.release()
         except JobApiError as exc:
             metrics.INTERACTIVE_ERRORS.labels(operation, type(exc).__name__).inc()
             raise
@@ -130,7 +171,13 @@ class JobClient:
             metrics.INTERACTIVE_SECONDS.labels(operation).observe(time.monotonic() - started)
 
     def _attempts(
-        self, method: str, path: str, *, job_id: str | None, read: Callable[[httpx.Response], T]
+        self,
+        method: str,
+        path: str,
+        *,
+        job_id: str | None,
+        read: Callable[[httpx.Response, Iterator[bytes]], T],
+        limit: Deadline,
     ) -> T:
         url = self.endpoint + path
         attempts = 1 + (self._retries if method == "GET" else 0)
@@ -148,56 +195,86 @@ class JobClient:
                     if response.status_code >= 500 and attempt < attempts:
                         retry = f"HTTP {response.status_code}"
                     elif not response.is_success:
-                        response.read()
-                        raise _error_for(response, job_id)
+                        text = _read_start(response, self._chunks(response, limit))
+                        raise _error_for(response.status_code, text, job_id)
                     else:
                         # The body is read in here, so a connection lost half-way is retried too.
-                        return read(response)
+                        return read(response, self._chunks(response, limit))
             except httpx.TimeoutException as exc:
+                if limit.cut_a_wait or limit.passed:
+                    raise self._too_slow(limit) from None
                 # A server that did not answer once is unlikely to answer a second time soon.
-                raise InteractiveUnavailable(self.endpoint, _describe_timeout(exc)) from None
+                raise InteractiveUnavailable(self.shown_endpoint, _describe_timeout(exc)) from None
             except httpx.TransportError as exc:
                 if attempt == attempts:
-                    raise InteractiveUnavailable(self.endpoint, _describe_transport(exc)) from None
+                    raise InteractiveUnavailable(self.shown_endpoint, _describe_transport(exc)) from None
                 retry = type(exc).__name__
             # Waiting only after the answer is closed gives its connection back to the pool.
-            self._pause(attempt, method, path, retry)
+            self._pause(attempt, method, path, retry, limit)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _pause(self, attempt: int, method: str, path: str, reason: str) -> None:
+    def _chunks(self, response: httpx.Response, limit: Deadline) -> Iterator[bytes]:
+        """The body as it arrives, given up at the deadline even when a client without the deadline
+        transport (an injected one) keeps getting bytes."""
+        for chunk in response.iter_bytes():
+            if limit.passed:
+                raise self._too_slow(limit)
+            yield chunk
+
+    def _too_slow(self, limit: Deadline) -> InteractiveUnavailable:
+        return InteractiveUnavailable(
+            self.shown_endpoint, f"it did not finish answering in {limit.seconds:g} s"
+        )
+
+    def _pause(self, attempt: int, method: str, path: str, reason: str, limit: Deadline) -> None:
         delay = self._backoff * (2 ** (attempt - 1))
+        if delay >= limit.left():
+            # The next answer could not come in time; say so now rather than after the wait.
+            log.info("interactive %s %s failed (%s); no time left to retry", method, path, reason)
+            raise self._too_slow(limit)
         log.info("interactive %s %s failed (%s); retrying in %.2f s", method, path, reason, delay)
         self._sleep(delay)
 
-    @staticmethod
-    def _json(response: httpx.Response) -> Any:
-        try:
-            return response.json()
-        except ValueError:
-            raise InteractiveServerError(
-                response.status_code, None, f"the server sent a body that is not JSON: {_clip(response.text)}"
-            ) from None
 
-
-def _read_whole(response: httpx.Response) -> httpx.Response:
-    response.read()
-    return response
-
-
-def _read_listing(response: httpx.Response) -> JobListing:
-    listing = JobListing()
-    for chunk in response.iter_bytes():
-        listing.feed(chunk)
+def _read_job(response: httpx.Response, chunks: Iterator[bytes]) -> Any:
+    """A job's JSON with each long string (its log) cut to its tail, parsed."""
+    skeleton = JsonSkeleton(string_bytes=LOG_TAIL_BYTES, max_bytes=MAX_JOB_SKELETON_BYTES)
     try:
+        for chunk in chunks:
+            skeleton.feed(chunk)
+    except SkeletonTooLarge as exc:
+        raise InteractiveServerError(response.status_code, None, str(exc)) from None
+    text = skeleton.finish()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        shown = _clip(text.decode("utf-8", "replace"))
+        raise InteractiveServerError(
+            response.status_code, None, f"the server sent a body that is not JSON: {shown}"
+        ) from None
+    if skeleton.cut_strings and isinstance(body, dict) and isinstance(body.get("log"), str):
+        body["log_truncated"] = True
+    return body
+
+
+def _read_start(response: httpx.Response, chunks: Iterator[bytes]) -> str:
+    """The first `ERROR_BODY_BYTES` of a body as text; the rest is left unread."""
+    return read_at_most(chunks, ERROR_BODY_BYTES).decode("utf-8", "replace")
+
+
+def _read_listing(response: httpx.Response, chunks: Iterator[bytes]) -> JobListing:
+    listing = JobListing()
+    try:
+        for chunk in chunks:
+            listing.feed(chunk)
         listing.finish()
     except ListingError as exc:
         raise InteractiveServerError(response.status_code, None, str(exc)) from None
     return listing
 
 
-def _error_for(response: httpx.Response, job_id: str | None) -> JobApiError:
-    code, message = parse_error_body(response.text)
-    status = response.status_code
+def _error_for(status: int, text: str, job_id: str | None) -> JobApiError:
+    code, message = parse_error_body(text)
     if status == 404 and job_id is not None:
         return JobNotFound(job_id)
     if status == 400 and message.startswith("Job already") and job_id is not None:

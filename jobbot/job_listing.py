@@ -9,8 +9,10 @@ Cutting needs no parser. A run ends at a `}` followed by `,{"`; a cut anywhere e
 log line, inside an entry) leaves a string or an object open, so the run is not valid JSON and the
 validation says so. The reader then counts quotes to find a `}` outside every string. Whatever the
 fast path cannot vouch for (a body that is not an array, an entry nesting objects in an array, an
-entry of an unusual shape) goes to the standard `json` module and `Job.from_server` instead, so the
-jobs that come out never depend on which path read them.
+entry of an unusual shape, an entry of megabytes) goes to the standard `json` module and
+`Job.from_server` instead, so the jobs that come out never depend on which path read them. That path
+too reads the body as it arrives: its logs are dropped on the way (`jobbot.bounded_body`), and only
+the rest, a few hundred bytes a job, is parsed at the end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge
 from jobbot.models import Job
 
 # A run is cut once this much has arrived. Small runs keep the text, the parse tree and the buffer in
@@ -31,6 +34,13 @@ RUN_BYTES = 64 * 1024
 MAX_CANDIDATES = 4
 JSON_SPACE = b" \t\n\r"
 MAX_QUOTED = 500
+# Entries the fast path has not been able to cut after this much go to the exact path, which holds no
+# log: one job with a log of hundreds of megabytes must not be buffered whole.
+MAX_PENDING_BYTES = 4 * 2**20
+# The exact path keeps no log at all and cuts any other string past this (no field of a listed job
+# needs more); what it keeps grows with the number of jobs, less than the jobs themselves.
+EXACT_STRING_BYTES = 64 * 1024
+MAX_EXACT_BYTES = 64 * 2**20
 
 _JOBS = TypeAdapter(list[Job])
 
@@ -54,25 +64,28 @@ class JobListing:
         self._buffer = bytearray()
         self._opened = False  # the array's `[` has been read
         self._first = True  # no entry has been read yet, so no `,` is due
-        self._exact = False  # the rest of the body goes to the json module at the end
+        self._exact: JsonSkeleton | None = None  # the rest of the body, for the json module at the end
         self._next_cut_at = run_bytes
         self._separators = [b'},{"', b'}, {"']
 
     def feed(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        if self._exact or (not self._opened and not self._open()):
+        if self._exact is not None:
+            self._feed_exactly(chunk)
             return
-        if len(self._buffer) >= self._next_cut_at:
+        self._buffer += chunk
+        if not self._opened and not self._open():
+            return
+        if self._exact is None and len(self._buffer) >= self._next_cut_at:
             self._cut()
 
     def finish(self) -> list[Job]:
-        if not self._exact:
+        if self._exact is None:
             if self._opened or self._open():
                 self._last_run()
             else:
-                self._exact = True  # only whitespace came: json says what is wrong with that
-        if self._exact:
-            self._read_exactly()
+                self._go_exact()  # only whitespace came: json says what is wrong with that
+        if self._exact is not None:
+            self._read_exactly(self._exact)
         return self.jobs
 
     # The fast path.
@@ -84,7 +97,7 @@ class JobListing:
             return False
         if self._buffer[start] != ord("["):
             # `{}` (an empty list from servers before Oct 2024) or not a list at all.
-            self._exact = True
+            self._go_exact()
             return False
         del self._buffer[: start + 1]
         self._opened = True
@@ -98,14 +111,15 @@ class JobListing:
             if end is not None and self._take_run(end + 1):
                 self._next_cut_at = len(self._buffer) + self._run_bytes
                 return
-            if self._exact:
+            if self._exact is not None:
                 return
-        if end is not None:
-            # Even a cut outside strings was not valid JSON: nested arrays of objects, or a broken body.
-            self._exact = True
+        if end is not None or len(self._buffer) >= MAX_PENDING_BYTES:
+            # Even a cut outside strings was not valid JSON (nested arrays of objects, or a broken
+            # body), or an entry is too large to hold whole.
+            self._go_exact()
             return
         # Wait until the buffer has doubled, so a huge entry costs linear time, not quadratic.
-        self._next_cut_at = 2 * len(self._buffer)
+        self._next_cut_at = min(2 * len(self._buffer), MAX_PENDING_BYTES)
 
     def _newest_entry_end(self) -> int | None:
         """The newest `}` followed by `,{"`: one search in compact JSON (what servers send) or in
@@ -164,11 +178,11 @@ class JobListing:
         """The body has ended: what is left must be the last entries, then `]`."""
         close = self._buffer.rfind(b"]")
         if close < 0 or _skip_space(self._buffer, close + 1) != len(self._buffer):
-            self._exact = True
+            self._go_exact()
         elif _skip_space(self._buffer, 0) == close or self._take_run(close):
             self._buffer.clear()
         else:
-            self._exact = True
+            self._go_exact()
 
     def _take_run(self, stop: int) -> bool:
         """Read the entries in `buffer[:stop]` and drop them from the buffer; False, leaving the buffer
@@ -176,7 +190,7 @@ class JobListing:
         start = _skip_space(self._buffer, 0)
         if not self._first:
             if self._buffer[start] != ord(","):
-                self._exact = True
+                self._go_exact()
                 return False
             start += 1
             if _skip_space(self._buffer, start) == stop:
@@ -201,8 +215,9 @@ class JobListing:
 
     # The exact path.
 
-    def _read_exactly(self) -> None:
-        body = self._buffer  # edited in place: this path may hold most of a large body
+    def _go_exact(self) -> None:
+        """Send the rest of the body, from what is buffered on, to the exact path."""
+        body = self._buffer
         del body[: _skip_space(body, 0)]
         if self._opened:
             if not self._first:
@@ -211,6 +226,21 @@ class JobListing:
                 if body.startswith(b","):
                     del body[:1]
             body[:0] = b"["
+        self._exact = JsonSkeleton(string_bytes=EXACT_STRING_BYTES, log_bytes=0, max_bytes=MAX_EXACT_BYTES)
+        self._buffer = bytearray()
+        # In pieces, so that no second copy of a large buffer is made.
+        for start in range(0, len(body), RUN_BYTES):
+            self._feed_exactly(bytes(body[start : start + RUN_BYTES]))
+
+    def _feed_exactly(self, chunk: bytes) -> None:
+        assert self._exact is not None
+        try:
+            self._exact.feed(chunk)
+        except SkeletonTooLarge as exc:
+            raise ListingError(str(exc)) from None
+
+    def _read_exactly(self, skeleton: JsonSkeleton) -> None:
+        body = skeleton.finish()
         try:
             value = json.loads(body)
         except json.JSONDecodeError as exc:

@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from jobbot.app import Bot, create_bot
+from jobbot.app import Bot, create_bot, job_client
 from jobbot.config import load_settings
 from jobbot.emulator import Emulator
-from jobbot.interactive import JobClient
 from jobbot.probes import Probes
 from jobbot.web import HttpServer, WebApp
 from tests.fakes import FakeSlack, sign
@@ -105,10 +104,8 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
         "JOBBOT_CANCEL_USERS": ALLOWED_USER,
         **settings,
     }
-    bot = create_bot(
-        load_settings(environ, env_file=None),
-        jobs=JobClient(endpoint, timeout=httpx.Timeout(1.0), backoff=0.01),
-    )
+    settings = load_settings(environ, env_file=None)
+    bot = create_bot(settings, jobs=job_client(settings, timeout=httpx.Timeout(1.0), backoff=0.01))
     server = HttpServer(WebApp(bot.app, Probes(bot)), host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.serve, name="waitress", daemon=True)
     thread.start()

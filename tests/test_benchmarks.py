@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
             ["--jobs", "30", "--log-bytes", "300", "--repeats", "1"],
             "| ends-in-braces | spaced ",
         ),
+        ("log_memory", ["--sizes", "1,3"], "JobClient.get_job(): peak RSS at 3 MB / at 1 MB = x"),
         (
             "footprint",
             ["--starts", "1", "--idle", "1", "--interval", "0.5", "--history", "20"],

@@ -22,6 +22,7 @@ def test_defaults_apply_when_only_tokens_are_set() -> None:
     assert settings.port == 3000
     assert settings.jobbot_cancel_users == frozenset()
     assert settings.jobbot_log_level == "INFO"
+    assert settings.jobbot_interactive_deadline == 15.0
 
 
 def test_trailing_slashes_are_normalised() -> None:
@@ -65,6 +66,13 @@ def test_cancel_users_are_parsed_from_a_comma_list() -> None:
             "JOBBOT_CANCEL_USERS is invalid (not Slack user IDs: alice)",
         ),
         ({**SOCKET, "JOBBOT_LOG_LEVEL": "LOUD"}, "JOBBOT_LOG_LEVEL is invalid"),
+        (
+            {**SOCKET, "JOBBOT_INTERACTIVE_DEADLINE": "soon"},
+            "JOBBOT_INTERACTIVE_DEADLINE is invalid (Input should be a valid number, unable to parse string"
+            " as a number); expected seconds for one whole request to the Interactive server",
+        ),
+        ({**SOCKET, "JOBBOT_INTERACTIVE_DEADLINE": "0"}, "JOBBOT_INTERACTIVE_DEADLINE is invalid"),
+        ({**SOCKET, "JOBBOT_INTERACTIVE_DEADLINE": "100000"}, "JOBBOT_INTERACTIVE_DEADLINE is invalid"),
     ],
 )
 def test_each_mistake_gets_one_line_naming_the_variable(environ: dict[str, str], expected: str) -> None:

@@ -366,6 +366,45 @@ def test_hang_holds_requests_until_released(emu: Emulator, client: httpx.Client)
         assert answer.result(timeout=5).status_code == 200
 
 
+def test_trickle_sends_the_answer_a_byte_at_a_time_until_released(emu: Emulator) -> None:
+    """A trickling server sends its headers, then one body byte per interval; released, it sends the rest."""
+    job_id = emu.add_job(status="SUCCESS")
+    emu.faults.trickle(0.05, route=GET_JOB)
+    with http_client(emu.url) as client, client.stream("GET", f"/v1/job/{job_id}") as response:
+        assert response.status_code == 200
+        chunks = response.iter_raw()
+        first, second = next(chunks), next(chunks)
+        assert (len(first), len(second)) == (1, 1)
+        emu.faults.release()
+        assert first + second + b"".join(chunks) == emu.job_json(job_id)
+
+
+def test_trickled_headers_keep_a_request_waiting_for_its_status(emu: Emulator) -> None:
+    """With headers trickled too, no status line is complete until the trickle is released."""
+    emu.faults.trickle(0.05, headers=True)
+    with http_client(emu.url) as client:
+        pool, answer = in_background(lambda: client.get("/v1/job"))
+        with pool:
+            assert emu.wait_until(lambda: ("GET", "/v1/job") in emu.requests)
+            with pytest.raises(FutureTimeout):
+                answer.result(timeout=0.3)
+            emu.faults.release()
+            assert answer.result(timeout=5).text == "[]"
+
+
+def test_stop_ends_a_trickle_without_the_rest_of_the_answer(emu: Emulator) -> None:
+    """Stopping the server cuts a trickling answer short instead of waiting for its last byte."""
+    job_id = emu.add_job(status="SUCCESS")
+    emu.faults.trickle(0.05)
+    with http_client(emu.url) as client, client.stream("GET", f"/v1/job/{job_id}") as response:
+        chunks = response.iter_raw()
+        next(chunks)
+        emu.stop()
+        with pytest.raises(httpx.RemoteProtocolError):
+            for _ in chunks:
+                pass
+
+
 def test_stop_drops_hung_requests_and_then_refuses_connections(emu: Emulator, client: httpx.Client) -> None:
     """Stopping ends a hang without an answer, and afterwards connections are refused."""
     emu.faults.hang()
@@ -451,6 +490,13 @@ def test_control_api_hang_and_release_over_http(emu: Emulator, client: httpx.Cli
         with http_client(emu.url) as other:
             assert other.post("/_emulator/faults", json={"release": True}).json()["hanging"] == []
         assert answer.result(timeout=5).status_code == 200
+
+
+def test_control_api_sets_a_trickle(emu: Emulator, client: httpx.Client) -> None:
+    """A trickle set over the control API shows in the faults and is released with the others."""
+    described = client.post("/_emulator/faults", json={"trickle": 0.5, "route": GET_JOB}).json()
+    assert described["trickle"] == {GET_JOB: {"seconds": 0.5, "headers": False}}
+    assert client.post("/_emulator/faults", json={"release": True}).json()["trickle"] == {}
 
 
 def test_control_api_rejects_bad_requests(client: httpx.Client) -> None:
@@ -577,5 +623,13 @@ def test_cli_help_lists_the_options() -> None:
         timeout=15,
         check=True,
     )
-    for option in ("--port", "--demo", "--history", "--delay", "--legacy-errors", "--empty-list-as-object"):
+    for option in (
+        "--port",
+        "--demo",
+        "--history",
+        "--delay",
+        "--trickle",
+        "--legacy-errors",
+        "--empty-list-as-object",
+    ):
         assert option in result.stdout

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
 
 from jobbot.blocks import Message
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
-from tests.conftest import HttpBot
+from tests.conftest import HttpBot, serve_http_bot
+from tests.fakes import FakeSlack
 from tests.test_blocks import check_limits, check_safe
 
 CASES = {
@@ -90,3 +92,68 @@ def test_a_list_of_20000_jobs_gives_one_valid_page(http_bot: HttpBot, emulator: 
     [reply] = http_bot.slack.wait_for_responses(1, timeout=60)
     check_limits(Message(str(reply["text"]), list(reply["blocks"])))
     assert "#20000" in reply_text(reply) and "20,000" in reply_text(reply)
+
+
+def test_credentials_in_the_endpoint_never_reach_a_reply_or_the_log(
+    fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a user and password in INTERACTIVE_ADMIN_ENDPOINT, the reply names the server without them."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bots = serve_http_bot(fake_slack, f"http://admin:s3cret-pass@127.0.0.1:{port}")
+    http_bot = next(bots)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            http_bot.command("status 1")
+            [reply] = http_bot.slack.wait_for_responses(1)
+    finally:
+        bots.close()
+    text = reply_text(reply)
+    assert f"http://***@127.0.0.1:{port}" in text and "refused" in text
+    assert "s3cret" not in text and "admin" not in text
+    assert not [r for r in caplog.records if "s3cret" in r.getMessage()]
+
+
+def test_a_trickling_server_gets_a_did_not_finish_reply(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """A server answering a byte at a time is dropped at JOBBOT_INTERACTIVE_DEADLINE; the reply says so."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.trickle(0.1, route=GET_JOB)
+    bots = serve_http_bot(fake_slack, emulator.url, JOBBOT_INTERACTIVE_DEADLINE="1")
+    http_bot = next(bots)
+    try:
+        http_bot.command(f"status {job_id}")
+        [reply] = http_bot.slack.wait_for_responses(1)
+    finally:
+        emulator.faults.release()
+        bots.close()
+    assert f"{emulator.url}: it did not finish answering in 1 s" in reply_text(reply)
+
+
+def test_help_and_audit_are_answered_while_a_trickling_server_holds_requests(
+    fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Sixteen `/jobs status` against a server that never finishes: the extra ones are refused as busy, and
+    `/jobs help` and `/jobs audit` are still answered while the others wait on the server."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.trickle(0.5, route=GET_JOB)
+    bots = serve_http_bot(fake_slack, emulator.url, JOBBOT_INTERACTIVE_DEADLINE="600")
+    http_bot = next(bots)
+    status_replies = [f"status-{n}" for n in range(16)]
+    try:
+        for name in status_replies:
+            assert http_bot.command(f"status {job_id}", reply_to=name).status_code == 200
+        assert emulator.wait_until(lambda: len(emulator.requests) >= 1)
+        http_bot.command("help", reply_to="help")
+        http_bot.command("audit", reply_to="audit")
+        [help_reply] = http_bot.slack.wait_for_responses(1, name="help")
+        [audit_reply] = http_bot.slack.wait_for_responses(1, name="audit")
+        answered = [name for name in status_replies if http_bot.slack.responses(name)]
+        busy = [name for name in answered if "busy" in reply_text(http_bot.slack.responses(name)[0])]
+        still_waiting = len(status_replies) - len(answered)
+    finally:
+        emulator.faults.release()
+        bots.close()
+    assert "/jobs" in reply_text(help_reply) and reply_text(audit_reply)
+    assert still_waiting > 0, "the server's requests were still held when help and audit were answered"
+    assert busy == answered and busy, "every status answered so early was refused as busy"

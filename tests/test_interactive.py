@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -12,7 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobbot.emulator import Emulator, Quirks
+from jobbot import job_listing
+from jobbot.emulator import GET_JOB, Emulator, Quirks
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -21,7 +24,7 @@ from jobbot.errors import (
     JobNotFound,
 )
 from jobbot.interactive import JobClient, parse_error_body
-from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog
+from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, log_tail
 from tests.server_json import JOB
 
 
@@ -212,6 +215,17 @@ def test_a_list_cut_off_every_time_is_unavailable_not_partial() -> None:
     assert "closed the connection" in caught.value.reason and len(seen) == 3
 
 
+def test_a_list_too_wide_to_read_is_a_clear_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list whose JSON besides its logs passes the reader's cap is a server error saying so, not a crash."""
+    monkeypatch.setattr(job_listing, "MAX_EXACT_BYTES", 1_000_000)
+    entry = b'{"id": "1", "status": "SUCCESS", "detail": {"parts": [{"a": 1}, {"b": 2}]}, "k": "v'
+    body = _Generated(b"[" + entry, b'", "k": "v', 2 * 2**20, tail=b'"}]')
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    with pytest.raises(InteractiveServerError) as caught:
+        client.list_jobs()
+    assert "more than" in caught.value.message
+
+
 def test_a_non_json_success_body_is_a_clear_server_error() -> None:
     """A 200 whose body is not JSON is an error naming what came back, never a crash."""
     client, _ = client_for(lambda r: httpx.Response(200, text="<html>proxy error</html>"))
@@ -236,6 +250,157 @@ def test_error_bodies_are_clipped() -> None:
     """A huge error body is shortened before it can reach a Slack message."""
     code, message = parse_error_body(json.dumps({"code": 999, "message": "x" * 100_000}))
     assert code == 999 and len(message) < 600
+
+
+class _Generated(httpx.SyncByteStream):
+    """A body made as it is sent, `size` bytes in 64 KiB chunks, counting what the client took."""
+
+    def __init__(self, head: bytes, filler: bytes, size: int, tail: bytes = b"") -> None:
+        self.head, self.filler, self.size, self.tail = head, filler, size, tail
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        chunk = self.filler * (65_536 // len(self.filler))
+        parts = [self.head]
+        parts += [chunk] * (self.size // len(chunk))
+        parts.append(self.tail)
+        for part in parts:
+            self.sent += len(part)
+            yield part
+
+
+def test_a_huge_log_is_read_holding_only_its_tail() -> None:
+    """A 32 MB log streamed to `get_job`: besides the job it returns, reading holds well under 1 MB."""
+    line = rb"I1017 22:45:14.004163 bulk_loader.cc:109] Loading \"quoted\" \u00e9 {},{ C:\\data\n"
+    head = json.dumps({k: v for k, v in JOB.items() if k != "log"})[:-1].encode() + b', "log": "'
+    body = _Generated(head, line, 32 * 2**20, tail=rb'the real error is here\n"}')
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    tracemalloc.start()
+    try:
+        job = client.get_job("7")
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert body.sent > 30_000_000
+    assert job.id == "7" and job.log_truncated and job.log.endswith("the real error is here\n")
+    shown_line = json.loads(b'"' + line + b'"')
+    assert job.log == log_tail(
+        shown_line * (LOG_TAIL_CHARS // len(shown_line) + 2) + "the real error is here\n"
+    )
+    assert peak - kept < 1_000_000, f"peak {peak:,} bytes, {kept:,} kept, for a {body.sent:,}-byte body"
+
+
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_a_huge_error_body_is_read_no_further_than_its_start(method: str) -> None:
+    """A 500 with a 20 MB body: at most 64 KiB of it is read, and its start is the message."""
+    body = _Generated(b'{"code": 999, "message": "disk full', b"x", 20 * 2**20)
+    client, _ = client_for(lambda r: httpx.Response(500, stream=body), retries=0)
+    call = client.get_job if method == "GET" else client.cancel_job
+    with pytest.raises(InteractiveServerError) as caught:
+        call("7")
+    assert "disk full" in caught.value.message and len(caught.value.message) < 600
+    assert body.sent <= 64 * 1024 + 65_536
+
+
+def test_a_huge_cancel_answer_is_read_no_further_than_its_start() -> None:
+    """A 200 to a cancel with a 20 MB body: at most 64 KiB is read, and the reply is clipped."""
+    body = _Generated(b'"Successfully cancel job: 7', b"x", 20 * 2**20)
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    assert client.cancel_job("7").startswith('"Successfully cancel job: 7')
+    assert body.sent <= 64 * 1024 + 65_536
+
+
+def test_an_endpoint_with_credentials_is_shown_without_them() -> None:
+    """A user name and password in the endpoint never reach the error a person reads."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    http = httpx.Client(transport=httpx.MockTransport(refuse))
+    client = JobClient("http://admin:s3cret-pass@gs:7777", http=http, sleep=lambda _s: None)
+    with pytest.raises(InteractiveUnavailable) as caught:
+        client.get_job("7")
+    assert "s3cret" not in str(caught.value) and "admin" not in str(caught.value)
+    assert caught.value.endpoint == "http://***@gs:7777"
+
+
+class _FakeTime:
+    """A monotonic clock that moves only when the client sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_retries_never_wait_past_the_deadline() -> None:
+    """5xx answers retried with a long backoff: the waits add up to less than the deadline, and it says so."""
+    clock = _FakeTime()
+    http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503, text="busy")))
+    client = JobClient(
+        "http://gs:7777",
+        http=http,
+        retries=5,
+        backoff=0.4,
+        deadline=1.0,
+        sleep=clock.sleep,
+        clock=lambda: clock.now,
+    )
+    with pytest.raises(InteractiveUnavailable) as caught:
+        client.get_job("7")
+    assert sum(clock.slept) <= 1.0 and clock.slept
+    assert "did not finish answering in 1 s" in caught.value.reason
+
+
+def call_in_thread(call: Callable[[], object], wait: float = 20.0) -> object:
+    """What `call` returned or raised, from another thread, failing (not hanging) if it takes past `wait`."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=wait)
+    assert outcome, f"still waiting after {wait} s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers-too"])
+def test_a_trickling_server_is_given_up_at_the_deadline(emulator: Emulator, headers: bool) -> None:
+    """A server sending a byte every 50 ms never trips a read timeout; the overall deadline ends it."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.trickle(0.05, route=GET_JOB, headers=headers)
+    with JobClient(emulator.url, deadline=0.5) as client:
+        outcome = call_in_thread(lambda: client.get_job(job_id))
+    assert isinstance(outcome, InteractiveUnavailable), outcome
+    assert outcome.reason == "it did not finish answering in 0.5 s"
+
+
+def test_requests_past_the_cap_fail_at_once_as_busy(emulator: Emulator) -> None:
+    """With every allowed request waiting on a hung server, one more is refused as busy, not queued."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.hang(route=GET_JOB)
+    with JobClient(emulator.url, max_in_flight=2, deadline=30) as client:
+        held = [
+            threading.Thread(target=lambda: call_in_thread(lambda: client.get_job(job_id))) for _ in range(2)
+        ]
+        for thread in held:
+            thread.start()
+        assert emulator.wait_until(lambda: emulator.requests.count(("GET", f"/v1/job/{job_id}")) == 2)
+        outcome = call_in_thread(lambda: client.get_job(job_id))
+        assert isinstance(outcome, InteractiveUnavailable), outcome
+        assert "busy" in outcome.reason
+        emulator.faults.release()
+        for thread in held:
+            thread.join(timeout=10)
+        assert client.get_job(job_id).id == job_id
 
 
 # Against the emulator over loopback HTTP: the client and the emulated server agree on every quirk.

@@ -186,3 +186,39 @@ def test_the_error_quotes_the_body_where_it_went_wrong() -> None:
         read(body, run_bytes=1024)
     message = str(caught.value)
     assert "oops" in message and len(message) < 700
+
+
+def test_a_list_the_fast_path_cannot_vouch_for_is_read_without_holding_its_logs() -> None:
+    """Entries nesting objects in arrays take the exact path: 20 MB of logs, under 4 MB held at a time."""
+    entries = [
+        {
+            **JOB,
+            "id": str(n),
+            "log": "x\\" * 10_000,
+            "detail": {"graph_id": "2", "parts": [{"a": 1}, {"b": 2}]},
+        }
+        for n in range(1000)
+    ]
+    body = json.dumps(entries).encode()
+    assert len(body) > 20_000_000
+    tracemalloc.start()
+    try:
+        listing = read(body)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (listing.jobs, listing.odd, len(listing.skipped)) == by_the_json_module(body)
+    assert peak - kept < 4_000_000, f"peak {peak:,} bytes, {kept:,} kept, for a {len(body):,}-byte body"
+
+
+def test_one_30_mb_entry_is_read_without_holding_it() -> None:
+    """One job with a 30 MB log among small ones: the jobs are json's, and the log is never held whole."""
+    body = json.dumps([JOB, {**JOB, "id": "8", "log": "line\\n" * 6_000_000}, {**JOB, "id": "9"}]).encode()
+    tracemalloc.start()
+    try:
+        listing = read(body)
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [job.id for job in listing.jobs] == ["7", "8", "9"]
+    assert peak - kept < 12_000_000, f"peak {peak:,} bytes, {kept:,} kept, for a {len(body):,}-byte body"

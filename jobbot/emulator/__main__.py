@@ -39,6 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--delay", type=float, default=0.0, metavar="SECONDS", help="wait before every answer"
     )
+    parser.add_argument(
+        "--trickle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="send every answer one byte at a time, SECONDS apart: a server that never finishes answering",
+    )
+    parser.add_argument(
+        "--trickle-headers",
+        action="store_true",
+        help="with --trickle, trickle the status line and headers too",
+    )
     quirks = parser.add_argument_group("quirks of older servers or of the spec")
     quirks.add_argument(
         "--legacy-errors", action="store_true", help="error bodies are bare text (before Aug 2024)"
@@ -85,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator.seed_history(args.history, log_bytes=args.log_bytes)
     if args.delay > 0:
         emulator.faults.set_delay(args.delay)
+    if args.trickle > 0:
+        emulator.faults.trickle(args.trickle, headers=args.trickle_headers)
 
     stopping = threading.Event()
 

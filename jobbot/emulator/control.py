@@ -99,7 +99,8 @@ def _route(emulator: Emulator, method: str, parts: list[str], payload: dict[str,
 
 
 def _apply_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
-    """Apply, in order: clear, release, delay, fail_next, drop_next, hang; each optionally for one `route`."""
+    """Apply, in order: clear, release, delay, fail_next, drop_next, hang, trickle (with trickle_headers);
+    each optionally for one `route`."""
     faults = emulator.faults
     route = _typed(payload, "route", str) if payload.get("route") is not None else None
     if payload.get("clear"):
@@ -118,6 +119,9 @@ def _apply_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
         faults.drop_next(_typed(payload, "drop_next", int), route)
     if payload.get("hang") is True:
         faults.hang(route)
+    if "trickle" in payload:
+        headers = payload.get("trickle_headers") is True
+        faults.trickle(float(_typed(payload, "trickle", (int, float))), route, headers=headers)
 
 
 def _payload(body: bytes) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Faults and latency to inject into the admin API while it runs: delays, failures, drops, hangs."""
+"""Faults and latency to inject into the admin API while it runs: delays, failures, drops, hangs, trickles."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Literal
 
 # What a failing handler on the real server answers (code 999: an exception in the handler).
 DEFAULT_FAILURE_BODY = b'{"code": 999, "message": "injected failure"}'
@@ -25,6 +26,20 @@ class Failure:
     body: bytes
 
 
+@dataclass(frozen=True)
+class Trickle:
+    """How one answer goes out: a byte every `seconds`, its status line and headers too if `headers`."""
+
+    seconds: float
+    headers: bool
+    faults: Faults
+    route: str
+
+    def wait(self) -> Literal["byte", "rest", "stop"]:
+        """Wait one interval: then send one more byte, the rest at once (released), or nothing (stopping)."""
+        return self.faults.wait_to_trickle(self.route, self.seconds)
+
+
 class Faults:
     """Thread-safe fault settings; each method may be called while requests are in flight.
 
@@ -38,6 +53,7 @@ class Faults:
         self._failures: list[_Pending] = []
         self._drops: list[_Pending] = []
         self._hanging: set[str | None] = set()
+        self._trickles: dict[str | None, tuple[float, bool]] = {}
         self._closed = False
 
     def set_delay(self, seconds: float, route: str | None = None) -> None:
@@ -65,10 +81,22 @@ class Faults:
         with self._cond:
             self._hanging.add(route)
 
+    def trickle(self, seconds: float, route: str | None = None, *, headers: bool = False) -> None:
+        """Send answers (to `route`, or all) one byte every `seconds`, headers first unless `headers` is True,
+        as a server does that never finishes answering yet never stays silent long enough for a read
+        timeout; 0 removes it. `release()` sends what is left of each at once."""
+        with self._cond:
+            if seconds > 0:
+                self._trickles[route] = (seconds, headers)
+            else:
+                self._trickles.pop(route, None)
+            self._cond.notify_all()
+
     def release(self) -> None:
-        """End every hang; the held requests then get their normal answers."""
+        """End every hang and trickle; the held requests then get (the rest of) their normal answers."""
         with self._cond:
             self._hanging.clear()
+            self._trickles.clear()
             self._cond.notify_all()
 
     def clear(self) -> None:
@@ -78,6 +106,7 @@ class Faults:
             self._failures.clear()
             self._drops.clear()
             self._hanging.clear()
+            self._trickles.clear()
             self._cond.notify_all()
 
     def describe(self) -> dict[str, object]:
@@ -88,6 +117,10 @@ class Faults:
                 "fail_next": sum(pending.remaining for pending in self._failures),
                 "drop_next": sum(pending.remaining for pending in self._drops),
                 "hanging": sorted(route or "*" for route in self._hanging),
+                "trickle": {
+                    route or "*": {"seconds": seconds, "headers": headers}
+                    for route, (seconds, headers) in self._trickles.items()
+                },
             }
 
     # The request handler's side.
@@ -110,6 +143,19 @@ class Faults:
                 return False
             self._cond.wait_for(lambda: self._closed or not ({route, None} & self._hanging))
             return not self._closed
+
+    def trickle_for(self, route: str) -> Trickle | None:
+        """How an answer to `route` is to be trickled now, if at all."""
+        with self._cond:
+            setting = self._trickles.get(route, self._trickles.get(None))
+            return None if setting is None else Trickle(setting[0], setting[1], self, route)
+
+    def wait_to_trickle(self, route: str, seconds: float) -> Literal["byte", "rest", "stop"]:
+        with self._cond:
+            self._cond.wait_for(lambda: self._closed or not ({route, None} & self._trickles.keys()), seconds)
+            if self._closed:
+                return "stop"
+            return "byte" if {route, None} & self._trickles.keys() else "rest"
 
     def take_drop(self, route: str) -> bool:
         with self._cond:

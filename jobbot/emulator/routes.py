@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from jobbot.emulator.faults import Trickle
 from jobbot.emulator.jobs import JobNotRunning, KillFailed, UnknownJob
 from jobbot.emulator.quirks import Quirks
 
@@ -32,6 +33,7 @@ class Reply:
     status: int
     pieces: Sequence[bytes]
     route: str | None = None
+    trickle: Trickle | None = None
 
     @property
     def length(self) -> int:

@@ -397,13 +397,16 @@ class Emulator:
             return None
         failure = faults.take_failure(request.route)
         if failure is not None:
-            return Reply(failure.status, [failure.body], request.route)
-        try:
-            return routes.answer(self, request, body)
-        except Exception as exc:
-            # The server's code 999: an exception in a handler still gets an answer.
-            logger.exception("emulator failed to answer %s %s", method, raw_path)
-            return routes.error(self.quirks, 500, 999, str(exc), request.route)
+            reply = Reply(failure.status, [failure.body], request.route)
+        else:
+            try:
+                reply = routes.answer(self, request, body)
+            except Exception as exc:
+                # The server's code 999: an exception in a handler still gets an answer.
+                logger.exception("emulator failed to answer %s %s", method, raw_path)
+                reply = routes.error(self.quirks, 500, 999, str(exc), request.route)
+        trickle = faults.trickle_for(request.route)
+        return reply if trickle is None else dataclasses.replace(reply, trickle=trickle)
 
     def _sent(self, reply: Reply, length: int) -> None:
         if reply.route is None:

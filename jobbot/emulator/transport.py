@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from jobbot.emulator.faults import Trickle
 from jobbot.emulator.routes import Reply
 
 # Big listings are written in slices of about this many bytes: few syscalls, no second copy of the body.
@@ -97,6 +98,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         length = reply.length
+        if reply.trickle is not None:
+            self._trickle(reply, reply.trickle)
+            return
         self.send_response(reply.status)
         # The real server labels every answer JSON, plain-text errors included.
         self.send_header("Content-Type", "application/json")
@@ -106,6 +110,31 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in _slices(reply.pieces):
                 self.wfile.write(chunk)
         self.server.sent(reply, length)
+
+    def _trickle(self, reply: Reply, trickle: Trickle) -> None:
+        """Send the answer a byte at a time (headers included if asked), until released or stopped."""
+        self.log_request(reply.status)
+        phrase = self.responses.get(reply.status, ("",))[0]
+        head = (
+            f"{self.protocol_version} {reply.status} {phrase}\r\n"
+            f"Server: {self.version_string()}\r\nDate: {self.date_time_string()}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {reply.length}\r\n\r\n"
+        ).encode("latin-1")
+        body = b"" if self.command == "HEAD" else reply.body
+        if not trickle.headers:
+            self.wfile.write(head)
+            head = b""
+        data = head + body
+        for at in range(len(data)):
+            self.wfile.write(data[at : at + 1])
+            step = trickle.wait()
+            if step == "stop":
+                self.close_connection = True
+                return
+            if step == "rest":
+                self.wfile.write(data[at + 1 :])
+                break
+        self.server.sent(reply, reply.length)
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -74,11 +74,14 @@ class Notifier:
         poll_interval: float,
         reconcile_interval: float,
         replica_id: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._jobs = jobs
         self._store = store
         self._poster = poster
         self._clock = clock
+        # The loop's schedule runs on this clock (tests simulate time with it); `clock` dates records.
+        self._monotonic = monotonic
         self._default_channel = default_channel
         self._default_statuses = tuple(default_statuses)
         self.poll_interval = poll_interval
@@ -106,14 +109,14 @@ class Notifier:
         self._stopping = stop
         try:
             while not stop.is_set():
-                started = time.monotonic()
+                started = self._monotonic()
                 report = self._tick()
                 if report.interactive_error or report.slack_error:
                     delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
                 else:
                     delay = self.poll_interval
                 # Polls start every interval, not an interval after the last one ended.
-                stop.wait(max(0.0, started + delay - time.monotonic()))
+                stop.wait(max(0.0, started + delay - self._monotonic()))
         finally:
             if self.is_leader:
                 self._store.release_lease(LEASE_NAME, self.replica_id)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from jobbot.app import notice_client
+from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, Subscription
@@ -22,19 +23,58 @@ from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
 
 CHANNEL = "C0NOTICES"
+OTHER = "C0OTHER"
 
 
 class FakeClock:
     """The notifier's clock, moved by hand."""
 
+    START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self.now = self.START
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        """Seconds since the clock was made: the loop's schedule runs on this."""
+        return (self.now - self.START).total_seconds()
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+class SimulatedTime(threading.Event):
+    """The loop's stop event over the fake clock: a wait moves the clock on instead of sleeping, the
+    world changes scheduled in the meantime happen, and the loop is stopped at `until` seconds."""
+
+    def __init__(self, clock: FakeClock, until: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.until = until
+        self.waits = 0
+        self._changes: list[tuple[float, Callable[[], None]]] = []
+
+    def at(self, seconds: float, change: Callable[[], None]) -> None:
+        self._changes.append((seconds, change))
+        self._changes.sort(key=lambda c: c[0])
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None and timeout >= 0, "the loop must always wait a finite time"
+        self.waits += 1
+        assert self.waits < 10_000, "the loop spins without waiting"
+        self.clock.advance(timeout)
+        while self._changes and self._changes[0][0] <= self.clock.monotonic():
+            self._changes.pop(0)[1]()
+        if self.clock.monotonic() >= self.until:
+            self.set()
+        return self.is_set()
+
+    def run(self, notifier: Notifier) -> None:
+        """Run the notifier's loop from the clock's current time to `until`; changes due now happen first."""
+        self.wait(0)
+        notifier.run(self)
 
 
 @dataclass
@@ -49,24 +89,33 @@ class World:
     def notifier(
         self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES
     ) -> Notifier:
-        """A notifier as a fresh process would build it, on the same store."""
-        client = WebClient(
-            token="xoxb-test",
-            base_url=self.slack.api_url,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+        """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
+        settings = load_settings(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_SIGNING_SECRET": "test-secret",
+                "SLACK_API_URL": self.slack.api_url,
+            },
+            env_file=None,
         )
         jobs = JobClient(self.emulator.url, backoff=0.01)
         self.clients.append(jobs)
         return Notifier(
             jobs,
             self.store,
-            SlackPoster(client, min_interval=0),
+            SlackPoster(notice_client(settings), min_interval=0),
             clock=self.clock,
             default_channel=default_channel,
             default_statuses=statuses,
             poll_interval=10,
             reconcile_interval=600,
+            monotonic=self.clock.monotonic,
         )
+
+    def simulate(self, until: float) -> SimulatedTime:
+        """Simulated time for running the loop; Slack notes each call's time on the same clock."""
+        self.slack.clock = self.clock.monotonic
+        return SimulatedTime(self.clock, until)
 
     def notices(self, channel: str = CHANNEL) -> list[Posted]:
         """Top-level jobbot messages in a channel (notices and digests)."""
@@ -346,3 +395,121 @@ def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
     notifier.poll_once()
     [notice] = world.notices()
     assert "<@U0CANCELS>" in text_of(notice)
+
+
+def subscribe(world: World, channel: str) -> None:
+    world.store.subscribe(Subscription(channel_id=channel, added_by="U0ALICE", added_at=world.clock()))
+
+
+def post_times(world: World, channel: str) -> list[float]:
+    """When (on the fake clock) each chat.postMessage call for `channel` reached Slack."""
+    return [
+        c.received_at for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel
+    ]
+
+
+def first_notice_times(world: World, channel: str = CHANNEL) -> dict[str, float]:
+    """When (on the fake clock) each job was first announced in `channel`."""
+    first: dict[str, float] = {}
+    for message in world.notices(channel):
+        assert message.metadata is not None
+        for job_id in message.metadata["event_payload"]["job_ids"]:
+            first.setdefault(job_id, message.received_at)
+    return first
+
+
+def steady_polls(world: World, next_id: int) -> int:
+    """Polls made so far: each steady poll asks for the next id once."""
+    return world.emulator.requests.count(("GET", f"/v1/job/{next_id}"))
+
+
+def test_a_500_on_one_channel_does_not_delay_another_channels_notice(world: World) -> None:
+    """Slack failing a post to one channel leaves that delivery for later; the other channel is posted
+    in the same poll."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(500, channel=CHANNEL))
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error is not None
+    assert len(world.notices(OTHER)) == 1
+    assert world.notices(CHANNEL) == []
+
+
+def test_slack_errors_do_not_slow_polling(world: World) -> None:
+    """While every post fails, GraphScope is still polled once per poll interval."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.slack.outage(
+        "chat.postMessage",
+        Scripted(500),
+        Scripted(200, {"ok": False, "error": "internal_error"}),
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+    )
+    notifier = world.notifier()
+    time = world.simulate(until=125)
+    time.at(5, lambda: world.emulator.finish_job(job_id, "FAILED"))
+    time.run(notifier)
+    # Polls at 0 (the baseline), 10, 20, ... 120: the steady ones ask for the next id each time.
+    assert steady_polls(world, int(job_id) + 1) == 12
+    assert world.notices() == [] and len(post_times(world, CHANNEL)) > 12
+
+
+def test_retry_after_is_waited_for_that_destination_only(world: World) -> None:
+    """A 429 with Retry-After: 2 on one channel delays that channel's next attempt by 2 s, in a wake-up
+    of its own before the next poll; the other channel is posted at once."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.slack.script(
+        "chat.postMessage",
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "2"}, channel=CHANNEL),
+    )
+    notifier = world.notifier()
+    time = world.simulate(until=30)
+    time.at(3, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
+    time.run(notifier)
+    assert post_times(world, OTHER) == [10.0]
+    first, retry = post_times(world, CHANNEL)
+    assert first == 10.0 and 12.0 <= retry < 13.0
+    assert len(world.notices(CHANNEL)) == 1 and world.store.notice_count(job_id) == 2
+
+
+def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(world: World) -> None:
+    """Slack answers a mix of 429, 500 and ok:false for 30 s while GraphScope is down for 6 s: once
+    both are well, every pending notice is out within the poll interval + 5 s, each exactly once."""
+    subscribe(world, OTHER)
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(6)]
+    notifier = world.notifier()
+    time = world.simulate(until=90)
+
+    def finish(*job_ids: str) -> Callable[[], None]:
+        return lambda: [world.emulator.finish_job(j, "SUCCESS") for j in job_ids] and None
+
+    time.at(
+        5,
+        lambda: world.slack.outage(
+            "chat.postMessage",
+            Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+            Scripted(500),
+            Scripted(200, {"ok": False, "error": "internal_error"}),
+        ),
+    )
+    time.at(8, finish(*jobs[:2]))
+    time.at(15, lambda: world.emulator.faults.fail_next(1_000_000, status=503))
+    time.at(21, world.emulator.faults.clear)
+    time.at(25, finish(*jobs[2:4]))
+    time.at(28, finish(*jobs[4:]))
+    cleared = 35.0
+    time.at(cleared, world.slack.end_outage)
+    time.run(notifier)
+    for channel in (CHANNEL, OTHER):
+        arrived = first_notice_times(world, channel)
+        assert sorted(arrived) == sorted(jobs)
+        assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
+    assert all(world.store.notice_count(j) == 2 for j in jobs)
+    announced = [
+        j for c in (CHANNEL, OTHER) for m in world.notices(c) for j in m.metadata["event_payload"]["job_ids"]
+    ]  # type: ignore[index]
+    assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"

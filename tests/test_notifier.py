@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -64,7 +65,8 @@ class SimulatedTime(threading.Event):
         assert timeout is not None and timeout >= 0, "the loop must always wait a finite time"
         self.waits += 1
         assert self.waits < 10_000, "the loop spins without waiting"
-        self.clock.advance(timeout)
+        # The fake clock counts whole microseconds: round up, so that a wait always gets where it meant to.
+        self.clock.advance(math.ceil(timeout * 1e6) / 1e6)
         while self._changes and self._changes[0][0] <= self.clock.monotonic():
             self._changes.pop(0)[1]()
         if self.clock.monotonic() >= self.until:
@@ -513,3 +515,28 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
         j for c in (CHANNEL, OTHER) for m in world.notices(c) for j in m.metadata["event_payload"]["job_ids"]
     ]  # type: ignore[index]
     assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"
+
+
+def test_a_workspace_wide_rate_limit_makes_every_destination_wait(world: World) -> None:
+    """A 429 from a method limited across the workspace (the history lookup before a re-post) holds
+    every destination for its Retry-After; then the unsure notice is found, not posted twice."""
+    subscribe(world, OTHER)
+    first, second = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(first, "SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True, channel=CHANNEL))
+    world.clock.advance(10)
+    notifier.poll_once()  # the post to CHANNEL went through, its answer was lost: unsure
+    world.emulator.finish_job(second, "SUCCESS")
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
+    world.slack.script("conversations.history", limited)
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error == "ratelimited" and report.waiting >= 1
+    assert len(world.notices(OTHER)) == 1, "another destination posted during a workspace-wide wait"
+    world.clock.advance(5)
+    notifier.poll_once()
+    assert sorted(first_notice_times(world, CHANNEL)) == sorted([first, second])
+    assert sorted(first_notice_times(world, OTHER)) == sorted([first, second])
+    assert len(world.notices(CHANNEL)) == 2 and len(world.notices(OTHER)) == 2

@@ -361,13 +361,22 @@ class Notifier:
 
     # Grouping notices into Slack messages.
 
-    def _group(self) -> None:
-        by_destination: dict[str, list[NoticeRow]] = {}
+    def _group(self) -> bool:
+        """Group new notices into messages; True when some were grouped."""
+        rows = self._store.ungrouped_notices()
+        if not rows:
+            return False
         now = self._monotonic()
-        for row in self._store.ungrouped_notices():
-            # A destination waiting out an error gathers its notices, so that when it is well again
-            # they go out as one digest rather than a queue paced at one message a second.
-            if self._holds.held(row.destination, now):
+        # A destination waiting out an error, or with a message not yet out, gathers its new notices:
+        # when it is well again they go out as one digest, not as a queue paced at one message a second.
+        unsent = {
+            d.destination
+            for d in self._store.open_deliveries()
+            if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)
+        }
+        by_destination: dict[str, list[NoticeRow]] = {}
+        for row in rows:
+            if row.destination in unsent or self._holds.held(row.destination, now):
                 continue
             by_destination.setdefault(row.destination, []).append(row)
         groups: list[list[NoticeRow]] = []
@@ -382,6 +391,7 @@ class Notifier:
                 groups += [[row] for row in rows]
         if groups:
             self._store.group_notices(groups, self._clock())
+        return bool(groups)
 
     # Delivery.
 
@@ -392,13 +402,20 @@ class Notifier:
         deliveries = self._store.open_deliveries()
         notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
         replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
-        for delivery in notices:
-            if self._pass_over():
+        posted = report.posted
+        if not self._post_notices(notices, report):
+            return
+        # A destination whose waiting message just went out may have gathered notices meanwhile: group
+        # them and post them now, not at the next poll.
+        if report.posted > posted and self._group():
+            tried = {d.id for d in notices}
+            fresh = [
+                d
+                for d in self._store.open_deliveries()
+                if d.state is DeliveryState.PENDING and d.id not in tried
+            ]
+            if not self._post_notices(fresh, report):
                 return
-            if self._holds.held(delivery.destination, self._monotonic()):
-                report.waiting += 1
-                continue
-            self._attempt(delivery, report, self._post_notice)
         for delivery in self._store.open_deliveries() if notices else replies:
             if delivery.state not in (DeliveryState.POSTED, DeliveryState.THREADING) or not delivery.channel:
                 continue
@@ -411,6 +428,17 @@ class Notifier:
             if self._poster.posts_available(delivery.channel) < 2:
                 continue
             self._attempt(delivery, report, self._post_log_reply)
+
+    def _post_notices(self, notices: list[Delivery], report: PollReport) -> bool:
+        """Post each notice whose destination is not waiting; False when the pass is over."""
+        for delivery in notices:
+            if self._pass_over():
+                return False
+            if self._holds.held(delivery.destination, self._monotonic()):
+                report.waiting += 1
+                continue
+            self._attempt(delivery, report, self._post_notice)
+        return True
 
     def _pass_over(self) -> bool:
         """Stop delivering: the process is stopping, or the next poll is due (it goes first)."""

@@ -89,7 +89,12 @@ class World:
     clients: list[JobClient]
 
     def notifier(
-        self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES
+        self,
+        *,
+        default_channel: str | None = CHANNEL,
+        statuses: tuple[str, ...] = NOTICE_STATUSES,
+        poll_interval: float = 10,
+        paced: bool = False,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -105,11 +110,17 @@ class World:
         return Notifier(
             jobs,
             self.store,
-            SlackPoster(notice_client(settings), min_interval=0),
+            # Paced as in production (one post a second per channel), its waits on the fake clock.
+            SlackPoster(
+                notice_client(settings),
+                min_interval=1 if paced else 0,
+                monotonic=self.clock.monotonic,
+                sleep=self.clock.advance,
+            ),
             clock=self.clock,
             default_channel=default_channel,
             default_statuses=statuses,
-            poll_interval=10,
+            poll_interval=poll_interval,
             reconcile_interval=600,
             monotonic=self.clock.monotonic,
         )
@@ -540,3 +551,32 @@ def test_a_workspace_wide_rate_limit_makes_every_destination_wait(world: World) 
     assert sorted(first_notice_times(world, CHANNEL)) == sorted([first, second])
     assert sorted(first_notice_times(world, OTHER)) == sorted([first, second])
     assert len(world.notices(CHANNEL)) == 2 and len(world.notices(OTHER)) == 2
+
+
+def test_notices_gathered_during_a_slack_outage_go_out_as_a_digest_within_interval_plus_5_s(
+    world: World,
+) -> None:
+    """With one post a second per channel, twelve jobs ending one by one while Slack fails do not queue
+    twelve messages: what gathered goes out in a couple of messages within the poll interval + 5 s."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(12)]
+    notifier = world.notifier(poll_interval=1, paced=True)
+    time = world.simulate(until=40)
+    time.at(
+        2,
+        lambda: world.slack.outage(
+            "chat.postMessage",
+            Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "2"}),
+            Scripted(500),
+            Scripted(200, {"ok": False, "error": "internal_error"}),
+        ),
+    )
+    for n, job_id in enumerate(jobs):
+        time.at(3 + 1.5 * n, lambda job_id=job_id: world.emulator.finish_job(job_id, "SUCCESS"))
+    cleared = 22.0
+    time.at(cleared, world.slack.end_outage)
+    time.run(notifier)
+    arrived = first_notice_times(world)
+    assert sorted(arrived) == sorted(jobs)
+    assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
+    assert len(world.notices()) <= 3
+    assert all(world.store.notice_count(j) == 1 for j in jobs)

@@ -17,7 +17,7 @@ from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, Subscription
-from jobbot.notifier import DIGEST_THRESHOLD, Notifier
+from jobbot.notifier import DIGEST_THRESHOLD, Notifier, SlackHolds
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
@@ -580,3 +580,17 @@ def test_notices_gathered_during_a_slack_outage_go_out_as_a_digest_within_interv
     assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
     assert len(world.notices()) <= 3
     assert all(world.store.notice_count(j) == 1 for j in jobs)
+
+
+def test_a_destinations_wait_doubles_to_its_cap_and_retry_after_overrides_it() -> None:
+    """Errors make a destination wait 1, 2, 4, 4 s; a Retry-After sets the wait (up to 300 s); a
+    workspace-wide one holds every destination; an answer clears the streak."""
+    holds = SlackHolds()
+    assert [holds.failed("C1", 0.0) for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    assert holds.held("C1", 3.9) and not holds.held("C1", 4.0) and not holds.held("C2", 0.0)
+    assert holds.failed("C1", 10.0, retry_after=30) == 30 and holds.next_end(10.0) == 40.0
+    assert holds.failed("C1", 10.0, retry_after=86_400) == 300
+    holds.cleared("C1")
+    assert holds.failed("C1", 20.0) == 1.0
+    holds.failed("C3", 20.0, retry_after=5, workspace_wide=True)
+    assert holds.held("C2", 24.0) and not holds.held("C2", 25.0)

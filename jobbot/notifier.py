@@ -162,8 +162,10 @@ class Notifier:
         self._holds = SlackHolds()
         self._next_poll = float("-inf")
         self._poll_delay = poll_interval
-        # A delivery pass stops at this moment so that the next poll starts on time.
+        # A delivery pass stops when the next poll is due, so that polls start on time; but it always
+        # gets half an interval, so that a slow GraphScope cannot leave no time to post.
         self._deliver_until = float("inf")
+        self._pass_ends = float("inf")
         self.is_leader = False
         self.last_success: float | None = None  # time.monotonic() of the last poll that went through
 
@@ -399,6 +401,7 @@ class Notifier:
         """Post notices first, then failures' log replies with whatever rate allowance is left: under a
         burst the replies wait for a quiet moment, the notices do not wait for them. A destination that
         errors waits on its own; the others go on. The pass ends when the next poll is due."""
+        self._pass_ends = max(self._deliver_until, self._monotonic() + self.poll_interval / 2)
         deliveries = self._store.open_deliveries()
         notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
         replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
@@ -442,7 +445,7 @@ class Notifier:
 
     def _pass_over(self) -> bool:
         """Stop delivering: the process is stopping, or the next poll is due (it goes first)."""
-        return self._stopping.is_set() or self._monotonic() >= self._deliver_until
+        return self._stopping.is_set() or self._monotonic() >= self._pass_ends
 
     def _attempt(
         self, delivery: Delivery, report: PollReport, step: Callable[[Delivery, PollReport], None]
@@ -455,7 +458,7 @@ class Notifier:
             report.slack_error = str(exc)
             wait = self._holds.failed(delivery.destination, self._monotonic())
             log.warning(
-                "notifier: delivery %d to %s: %s; trying it again in %.0f s",
+                "notifier: delivery %d to %s: %s; trying it again in %g s",
                 delivery.id,
                 delivery.destination,
                 exc,
@@ -473,7 +476,7 @@ class Notifier:
                     workspace_wide=exc.workspace_wide,
                 )
                 log.warning(
-                    "notifier: Slack refused delivery %d to %s for now (%s); trying %s again in %.0f s",
+                    "notifier: Slack refused delivery %d to %s for now (%s); trying %s again in %g s",
                     delivery.id,
                     delivery.destination,
                     exc.error,

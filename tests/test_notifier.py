@@ -16,7 +16,7 @@ from jobbot.app import notice_client
 from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
-from jobbot.models import NOTICE_STATUSES, Subscription
+from jobbot.models import NOTICE_STATUSES, JobWithLog, Subscription
 from jobbot.notifier import DIGEST_THRESHOLD, Notifier, SlackHolds
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState
@@ -95,6 +95,7 @@ class World:
         statuses: tuple[str, ...] = NOTICE_STATUSES,
         poll_interval: float = 10,
         paced: bool = False,
+        jobs: JobClient | None = None,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -105,7 +106,7 @@ class World:
             },
             env_file=None,
         )
-        jobs = JobClient(self.emulator.url, backoff=0.01)
+        jobs = jobs or JobClient(self.emulator.url, backoff=0.01)
         self.clients.append(jobs)
         return Notifier(
             jobs,
@@ -594,3 +595,29 @@ def test_a_destinations_wait_doubles_to_its_cap_and_retry_after_overrides_it() -
     assert holds.failed("C1", 20.0) == 1.0
     holds.failed("C3", 20.0, retry_after=5, workspace_wide=True)
     assert holds.held("C2", 24.0) and not holds.held("C2", 25.0)
+
+
+class SlowJobClient(JobClient):
+    """A job client whose every read takes `seconds` on the fake clock: a GraphScope slower than the
+    poll interval."""
+
+    def __init__(self, url: str, clock: FakeClock, seconds: float) -> None:
+        super().__init__(url, backoff=0.01)
+        self._fake_clock = clock
+        self._seconds = seconds
+
+    def get_job(self, job_id: str) -> JobWithLog:
+        self._fake_clock.advance(self._seconds)
+        return super().get_job(job_id)
+
+
+def test_a_graphscope_slower_than_the_interval_still_leaves_time_to_post(world: World) -> None:
+    """Polls that take longer than the poll interval still post their notices: the delivery pass that
+    follows a poll is never left without time."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="RUNNING")  # still running: every poll reads it and the next id, 12 s
+    notifier = world.notifier(jobs=SlowJobClient(world.emulator.url, world.clock, seconds=6))
+    time = world.simulate(until=60)
+    time.at(1, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
+    time.run(notifier)
+    assert len(world.notices()) == 1

@@ -124,12 +124,14 @@ def slack_web_client(settings: Settings) -> WebClient:
 
 
 def notice_client(settings: Settings) -> WebClient:
-    """The Web API client for notices: retries only 429s (never posted), so no retry can post twice."""
+    """The Web API client for notices: retries nothing. A retried post after an error could post twice,
+    and a 429 retried here would sleep its Retry-After on the notifier's thread; the notifier schedules
+    the retry for that destination instead, while it keeps polling and posting elsewhere."""
     return WebClient(
         token=settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
         timeout=10,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+        retry_handlers=[],
     )
 
 

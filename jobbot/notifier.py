@@ -38,8 +38,17 @@ MAX_NEW_JOBS_PER_POLL = 200
 # A failure's thread reply shows this much of the end of its log.
 FAILURE_LOG_LINES = 40
 FAILURE_LOG_CHARS = 4000
-# While GraphScope is down, polls back off to at most this many seconds apart.
-MAX_BACKOFF_SECONDS = 60.0
+# While GraphScope errors, polls spread out, doubling from the poll interval up to the interval plus
+# this: a poll follows the end of an outage within interval + 4 s, which leaves a second to post.
+POLL_BACKOFF_EXTRA_SECONDS = 4.0
+# A Slack destination (channel or user) that errors waits before its next attempt: from the first wait,
+# doubling up to the cap, so its notices go out within a few seconds of Slack being well again.
+SLACK_RETRY_FIRST_SECONDS = 1.0
+SLACK_RETRY_MAX_SECONDS = 4.0
+# A Retry-After is honoured up to this; beyond it the header is more likely wrong than meant.
+RETRY_AFTER_MAX_SECONDS = 300.0
+# A destination quiet this long after its wait ended starts its next error streak afresh.
+SLACK_STREAK_FORGET_SECONDS = 60.0
 LEASE_NAME = "notifier"
 LEASE_FLOOR_SECONDS = 1.0
 
@@ -57,6 +66,57 @@ class PollReport:
     reconciled: bool = False
     interactive_error: str | None = None
     slack_error: str | None = None
+    # Deliveries left for later because their destination is waiting out an error or a Retry-After.
+    waiting: int = 0
+
+
+@dataclass
+class _Hold:
+    until: float
+    failures: int
+
+
+class SlackHolds:
+    """When each Slack destination may be tried again: after its own errors (doubling, capped) or as a
+    429's Retry-After says, for that destination or, for a workspace-wide limit, for all of them."""
+
+    def __init__(self) -> None:
+        self._holds: dict[str, _Hold] = {}
+        self._everyone_until = float("-inf")
+
+    def held(self, destination: str, now: float) -> bool:
+        hold = self._holds.get(destination)
+        return now < self._everyone_until or (hold is not None and now < hold.until)
+
+    def failed(
+        self, destination: str, now: float, *, retry_after: float | None = None, workspace_wide: bool = False
+    ) -> float:
+        """Note an error; returns the seconds the destination (or everyone) now waits."""
+        hold = self._holds.get(destination)
+        failures = (hold.failures if hold else 0) + 1
+        if retry_after is not None:
+            wait = min(max(retry_after, 0.0), RETRY_AFTER_MAX_SECONDS)
+        else:
+            wait = min(SLACK_RETRY_FIRST_SECONDS * 2 ** (failures - 1), SLACK_RETRY_MAX_SECONDS)
+        if workspace_wide:
+            self._everyone_until = max(self._everyone_until, now + wait)
+        else:
+            self._holds[destination] = _Hold(now + wait, failures)
+        return wait
+
+    def cleared(self, destination: str) -> None:
+        """The destination answered: its next error starts from the first wait again."""
+        self._holds.pop(destination, None)
+
+    def next_end(self, now: float) -> float | None:
+        """The earliest moment after `now` at which a wait ends, if any wait is still running."""
+        for destination, hold in list(self._holds.items()):
+            if hold.until + SLACK_STREAK_FORGET_SECONDS < now:
+                del self._holds[destination]
+        ends = [h.until for h in self._holds.values() if h.until > now]
+        if self._everyone_until > now:
+            ends.append(self._everyone_until)
+        return min(ends, default=None)
 
 
 class Notifier:
@@ -74,11 +134,14 @@ class Notifier:
         poll_interval: float,
         reconcile_interval: float,
         replica_id: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._jobs = jobs
         self._store = store
         self._poster = poster
         self._clock = clock
+        # The loop's schedule runs on this clock (tests simulate time with it); `clock` dates records.
+        self._monotonic = monotonic
         self._default_channel = default_channel
         self._default_statuses = tuple(default_statuses)
         self.poll_interval = poll_interval
@@ -94,34 +157,63 @@ class Notifier:
         self.lease_seconds = max(3 * poll_interval, LEASE_FLOOR_SECONDS)
         self._fenced = False
         self._stopping = threading.Event()
+        # The loop's schedule, on the monotonic clock: GraphScope polls and Slack destinations keep
+        # separate backoffs, so trouble with one never slows the other.
+        self._holds = SlackHolds()
+        self._next_poll = float("-inf")
+        self._poll_delay = poll_interval
+        # A delivery pass stops when the next poll is due, so that polls start on time; but it always
+        # gets half an interval, so that a slow GraphScope cannot leave no time to post.
+        self._deliver_until = float("inf")
+        self._pass_ends = float("inf")
         self.is_leader = False
         self.last_success: float | None = None  # time.monotonic() of the last poll that went through
 
     # The loop.
 
     def run(self, stop: threading.Event) -> None:
-        """Poll while holding the lease, until `stop` is set; back off while GraphScope or Slack is
-        unavailable. The lease is released on the way out, so a standby takes over at once."""
-        delay = self.poll_interval
+        """Poll while holding the lease, until `stop` is set. Polls back off only while GraphScope errors;
+        a Slack destination that errors waits on its own and is tried again when its wait ends, without
+        delaying polls or other destinations. The lease is released on the way out, so a standby takes
+        over at once."""
         self._stopping = stop
         try:
             while not stop.is_set():
-                started = time.monotonic()
-                report = self._tick()
-                if report.interactive_error or report.slack_error:
-                    delay = min(delay * 2, max(MAX_BACKOFF_SECONDS, self.poll_interval))
-                else:
-                    delay = self.poll_interval
-                # Polls start every interval, not an interval after the last one ended.
-                stop.wait(max(0.0, started + delay - time.monotonic()))
+                stop.wait(self.turn())
         finally:
             if self.is_leader:
                 self._store.release_lease(LEASE_NAME, self.replica_id)
                 self.is_leader = False
                 log.info("notifier: lease released")
 
-    def _tick(self) -> PollReport:
-        """One turn of the loop: take or renew the lease, then poll if this replica leads."""
+    def turn(self) -> float:
+        """One turn of the loop: a poll when one is due, else the deliveries whose destinations' waits
+        have ended. Returns the seconds until the next turn: the next poll or the end of a wait."""
+        started = self._monotonic()
+        if started >= self._next_poll:
+            # Polls start every interval, not an interval after the last one ended.
+            self._next_poll = started + self.poll_interval
+            self._deliver_until = self._next_poll
+            report = self._tick(poll=True)
+            if report.interactive_error:
+                cap = self.poll_interval + POLL_BACKOFF_EXTRA_SECONDS
+                self._poll_delay = min(self._poll_delay * 2, cap)
+            else:
+                self._poll_delay = self.poll_interval
+            self._next_poll = started + self._poll_delay
+        else:
+            self._deliver_until = self._next_poll
+            self._tick(poll=False)
+        self._deliver_until = float("inf")
+        now = self._monotonic()
+        wake = self._next_poll
+        hold_ends = self._holds.next_end(now)
+        if hold_ends is not None and self.is_leader:
+            wake = min(wake, hold_ends)
+        return max(0.0, wake - now)
+
+    def _tick(self, *, poll: bool = True) -> PollReport:
+        """Take or renew the lease, then, if this replica leads, poll (or only deliver what is due)."""
         try:
             leader = self._store.acquire_lease(LEASE_NAME, self.replica_id, self.lease_seconds)
             if leader != self.is_leader:
@@ -132,9 +224,15 @@ class Notifier:
                 self._first_poll = True  # a future leader re-reads everything first
                 return PollReport()
             self._fenced = True
+            if not poll:
+                report = PollReport()
+                self._group()
+                self._deliver(report)
+                return report
             with metrics.POLL_SECONDS.time():
                 report = self.poll_once()
-            if not (report.interactive_error or report.slack_error):
+            # A poll went through when GraphScope answered; Slack's trouble is the deliveries' to wait out.
+            if not report.interactive_error:
                 self.last_success = time.monotonic()
             return report
         except StoreError as exc:
@@ -265,9 +363,23 @@ class Notifier:
 
     # Grouping notices into Slack messages.
 
-    def _group(self) -> None:
+    def _group(self) -> bool:
+        """Group new notices into messages; True when some were grouped."""
+        rows = self._store.ungrouped_notices()
+        if not rows:
+            return False
+        now = self._monotonic()
+        # A destination waiting out an error, or with a message not yet out, gathers its new notices:
+        # when it is well again they go out as one digest, not as a queue paced at one message a second.
+        unsent = {
+            d.destination
+            for d in self._store.open_deliveries()
+            if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)
+        }
         by_destination: dict[str, list[NoticeRow]] = {}
-        for row in self._store.ungrouped_notices():
+        for row in rows:
+            if row.destination in unsent or self._holds.held(row.destination, now):
+                continue
             by_destination.setdefault(row.destination, []).append(row)
         groups: list[list[NoticeRow]] = []
         for destination, rows in by_destination.items():
@@ -281,46 +393,98 @@ class Notifier:
                 groups += [[row] for row in rows]
         if groups:
             self._store.group_notices(groups, self._clock())
+        return bool(groups)
 
     # Delivery.
 
     def _deliver(self, report: PollReport) -> None:
         """Post notices first, then failures' log replies with whatever rate allowance is left: under a
-        burst the replies wait for a quiet moment, the notices do not wait for them."""
+        burst the replies wait for a quiet moment, the notices do not wait for them. A destination that
+        errors waits on its own; the others go on. The pass ends when the next poll is due."""
+        self._pass_ends = max(self._deliver_until, self._monotonic() + self.poll_interval / 2)
         deliveries = self._store.open_deliveries()
         notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
         replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
-        for delivery in notices:
-            if not self._attempt(delivery, report, self._post_notice):
+        posted = report.posted
+        if not self._post_notices(notices, report):
+            return
+        # A destination whose waiting message just went out may have gathered notices meanwhile: group
+        # them and post them now, not at the next poll.
+        if report.posted > posted and self._group():
+            tried = {d.id for d in notices}
+            fresh = [
+                d
+                for d in self._store.open_deliveries()
+                if d.state is DeliveryState.PENDING and d.id not in tried
+            ]
+            if not self._post_notices(fresh, report):
                 return
         for delivery in self._store.open_deliveries() if notices else replies:
             if delivery.state not in (DeliveryState.POSTED, DeliveryState.THREADING) or not delivery.channel:
                 continue
+            if self._pass_over():
+                return
+            if self._holds.held(delivery.destination, self._monotonic()):
+                report.waiting += 1
+                continue
             # Keep one post of the allowance for the next notice: a reply must never delay one.
             if self._poster.posts_available(delivery.channel) < 2:
                 continue
-            if not self._attempt(delivery, report, self._post_log_reply):
-                return
+            self._attempt(delivery, report, self._post_log_reply)
+
+    def _post_notices(self, notices: list[Delivery], report: PollReport) -> bool:
+        """Post each notice whose destination is not waiting; False when the pass is over."""
+        for delivery in notices:
+            if self._pass_over():
+                return False
+            if self._holds.held(delivery.destination, self._monotonic()):
+                report.waiting += 1
+                continue
+            self._attempt(delivery, report, self._post_notice)
+        return True
+
+    def _pass_over(self) -> bool:
+        """Stop delivering: the process is stopping, or the next poll is due (it goes first)."""
+        return self._stopping.is_set() or self._monotonic() >= self._pass_ends
 
     def _attempt(
         self, delivery: Delivery, report: PollReport, step: Callable[[Delivery, PollReport], None]
-    ) -> bool:
-        """Run one delivery step; False when Slack is unavailable and this poll should stop posting."""
+    ) -> None:
+        """Run one delivery step; an error makes that destination wait before its next attempt."""
         try:
             step(delivery, report)
         except PostUncertain as exc:
-            # The outcome is unknown: the state says so, and the next poll looks before it posts.
+            # The outcome is unknown: the state says so, and the next attempt looks before it posts.
             report.slack_error = str(exc)
-            log.warning("notifier: delivery %d to %s: %s", delivery.id, delivery.destination, exc)
-            return False
+            wait = self._holds.failed(delivery.destination, self._monotonic())
+            log.warning(
+                "notifier: delivery %d to %s: %s; trying it again in %g s",
+                delivery.id,
+                delivery.destination,
+                exc,
+                wait,
+            )
+            return
         except PostRefused as exc:
             metrics.NOTICES.labels("failed" if exc.permanent else "refused").inc()
             if not exc.permanent:
                 report.slack_error = exc.error
-                log.warning(
-                    "notifier: Slack refused delivery %d for now (%s); will retry", delivery.id, exc.error
+                wait = self._holds.failed(
+                    delivery.destination,
+                    self._monotonic(),
+                    retry_after=exc.retry_after,
+                    workspace_wide=exc.workspace_wide,
                 )
-                return False
+                log.warning(
+                    "notifier: Slack refused delivery %d to %s for now (%s); trying %s again in %g s",
+                    delivery.id,
+                    delivery.destination,
+                    exc.error,
+                    "every destination" if exc.workspace_wide else "it",
+                    wait,
+                )
+                return
+            self._holds.cleared(delivery.destination)
             self._store.set_delivery_state(
                 delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
             )
@@ -336,7 +500,8 @@ class Notifier:
                 ", ".join(j.id for j in delivery.jobs),
                 _advice(exc.error),
             )
-        return True
+            return
+        self._holds.cleared(delivery.destination)
 
     def _post_notice(self, delivery: Delivery, report: PollReport) -> None:
         channel = delivery.channel or self._poster.channel_for(delivery.destination)

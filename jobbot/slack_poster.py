@@ -26,6 +26,11 @@ MIN_SECONDS_BETWEEN_POSTS = 1.0
 BURST = 3
 # How far to look back for a message whose outcome we did not learn: a few pages of history.
 HISTORY_PAGES = 5
+# chat.postMessage is limited per channel; Slack's other methods (history, replies, conversations.open)
+# are limited per method across the workspace, so their 429 tells every destination to wait.
+PER_CHANNEL_LIMITED = frozenset({"chat.postMessage"})
+# When a 429 comes without a usable Retry-After, wait this long.
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
 # The destination itself refuses: retrying will not help until someone changes the channel or app.
 DESTINATION_ERRORS = frozenset(
@@ -64,11 +69,24 @@ MESSAGE_ERRORS = frozenset(
 
 
 class PostRefused(JobbotError):
-    """Slack answered and did not post. `permanent`: do not try this delivery again."""
+    """Slack answered and did not post. `permanent`: do not try this delivery again.
 
-    def __init__(self, error: str, *, permanent: bool) -> None:
+    A 429 carries `retry_after` (seconds, from its Retry-After header) and `workspace_wide`: True when
+    the limit is the method's across the workspace rather than one channel's.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        workspace_wide: bool = False,
+    ) -> None:
         self.error = error
         self.permanent = permanent
+        self.retry_after = retry_after
+        self.workspace_wide = workspace_wide
         super().__init__(f"Slack refused the message: {error}")
 
 
@@ -79,8 +97,9 @@ class PostUncertain(JobbotError):
 class SlackPoster:
     """chat.postMessage with ledger keys, paced per channel; history searches to recover outcomes.
 
-    Give it a WebClient that retries only rate limits (`notice_client`): retrying a post after a lost
-    answer or a 5xx could post it twice, so those come back as PostUncertain and the ledger decides.
+    Give it a WebClient that retries nothing (`notice_client`): retrying a post after a lost answer or
+    a 5xx could post it twice, so those come back as PostUncertain and the ledger decides; a 429 comes
+    back as PostRefused with its Retry-After, for the caller to schedule instead of sleeping on it.
     """
 
     def __init__(
@@ -202,8 +221,30 @@ class SlackPoster:
                 # Slack may have posted before failing: only its history can tell.
                 raise PostUncertain(f"Slack answered HTTP {status}") from None
             error = str(exc.response.get("error") or f"HTTP {status}")
+            if status == 429:
+                raise PostRefused(
+                    error,
+                    permanent=False,
+                    retry_after=_retry_after(exc.response.headers),
+                    workspace_wide=name not in PER_CHANNEL_LIMITED,
+                ) from None
             permanent = error in DESTINATION_ERRORS or error in MESSAGE_ERRORS
             raise PostRefused(error, permanent=permanent) from None
         except OSError as exc:
             # Connection reset, timeout, DNS: slack_sdk's retry handlers already tried again.
             raise PostUncertain(f"no answer from Slack: {exc}") from None
+
+
+def _retry_after(headers: Any) -> float:
+    """Seconds from a 429's Retry-After header (delta-seconds; header names in any case)."""
+    for name, value in dict(headers or {}).items():
+        if str(name).lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) and value else value
+            try:
+                seconds = float(str(raw).strip())
+            except ValueError:
+                break
+            if seconds >= 0 and seconds == seconds:  # not negative, not NaN
+                return seconds
+            break
+    return DEFAULT_RETRY_AFTER_SECONDS

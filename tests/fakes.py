@@ -36,13 +36,18 @@ class Scripted:
     """A canned failure for the next call(s) of one Web API method.
 
     `hang_up_after_success`: do the call (post the message) but close the connection without an
-    answer, as when the network fails after Slack accepted a message.
+    answer, as when the network fails after Slack accepted a message. `channel`: only calls for that
+    channel get this answer; calls for other channels pass it by.
     """
 
     status: int = 200
     body: dict[str, Any] | str = field(default_factory=lambda: {"ok": False, "error": "internal_error"})
     headers: dict[str, str] = field(default_factory=dict)
     hang_up_after_success: bool = False
+    channel: str | None = None
+
+    def applies_to(self, call: Call) -> bool:
+        return self.channel is None or call.body.get("channel") == self.channel
 
 
 @dataclass
@@ -75,6 +80,11 @@ class FakeSlack:
         # Seconds to wait before answering each method, after doing its work: a slow Slack.
         self.delays: dict[str, float] = {}
         self._scripts: dict[str, list[Scripted]] = {}
+        # method -> answers given in turn to every call until the outage ends.
+        self._outages: dict[str, list[Scripted]] = {}
+        self._outage_turns: dict[str, int] = {}
+        # When a call counts as received; tests that simulate time replace it with their clock.
+        self.clock: Callable[[], float] = time.time
         self._changed = threading.Condition()
         self._ts = 0.0
         self.socket_url = ""
@@ -121,6 +131,19 @@ class FakeSlack:
         with self._changed:
             self._scripts.setdefault(method, []).extend(failures)
 
+    def outage(self, method: str, *answers: Scripted) -> None:
+        """Every call of `method` gets these answers in turn (those that apply to its channel), until
+        `end_outage`: a fault that lasts a while rather than a number of calls."""
+        with self._changed:
+            self._outages[method] = list(answers)
+            self._outage_turns[method] = 0
+
+    def end_outage(self, method: str | None = None) -> None:
+        """Normal service again for `method` (or every method)."""
+        with self._changed:
+            for name in [method] if method else list(self._outages):
+                self._outages.pop(name, None)
+
     def calls_to(self, method_or_prefix: str) -> list[Call]:
         with self._changed:
             return [
@@ -161,11 +184,15 @@ class FakeSlack:
             body = json.loads(raw) if raw else {}
         else:
             body = dict(parse_qsl(raw or query, keep_blank_values=True))
-        call = Call(path=path, body=body, headers={k.lower(): v for k, v in request.headers.items()})
+        call = Call(
+            path=path,
+            body=body,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            received_at=self.clock(),
+        )
         with self._changed:
             self.calls.append(call)
-            scripted = self._scripts.get(call.method) or []
-            answer = scripted.pop(0) if scripted else None
+            answer = self._scripted_answer(call)
             # Real-time stamps, strictly increasing, as Slack's message ts are.
             self._ts = max(self._ts + 0.000001, time.time())
             ts = f"{self._ts:.6f}"
@@ -189,6 +216,19 @@ class FakeSlack:
             request.send_header(name, value)
         request.end_headers()
         request.wfile.write(data)
+
+    def _scripted_answer(self, call: Call) -> Scripted | None:
+        """The next scripted answer for this call, else the outage's next answer, else None (normal)."""
+        scripted = self._scripts.get(call.method) or []
+        for index, answer in enumerate(scripted):
+            if answer.applies_to(call):
+                return scripted.pop(index)
+        outage = [a for a in self._outages.get(call.method, []) if a.applies_to(call)]
+        if outage:
+            turn = self._outage_turns[call.method]
+            self._outage_turns[call.method] = turn + 1
+            return outage[turn % len(outage)]
+        return None
 
     def _normal_answer(self, call: Call, ts: str) -> dict[str, Any] | str:
         if call.path.startswith("/response_url/"):

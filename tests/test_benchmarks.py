@@ -21,6 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
         ),
         ("notice_latency", ["--jobs", "6", "--spread", "1", "--interval", "0.2"], "| 6    |"),
         (
+            "notice_recovery",
+            ["--jobs", "4", "--interval", "0.5", "--slack-fault", "3", "--graphscope-down", "1"],
+            "| 4    |",
+        ),
+        (
             "ack_latency",
             ["--requests", "6", "--concurrency", "3", "--delay", "0.2", "--rounds", "1", "--wait", "10"],
             "| jobbot   | 3           |",

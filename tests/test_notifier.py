@@ -3,38 +3,80 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import math
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from jobbot.app import notice_client
+from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
-from jobbot.models import NOTICE_STATUSES, Subscription
-from jobbot.notifier import DIGEST_THRESHOLD, Notifier
+from jobbot.models import NOTICE_STATUSES, JobWithLog, Subscription
+from jobbot.notifier import DIGEST_THRESHOLD, Notifier, SlackHolds
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
 
 CHANNEL = "C0NOTICES"
+OTHER = "C0OTHER"
 
 
 class FakeClock:
     """The notifier's clock, moved by hand."""
 
+    START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+        self.now = self.START
 
     def __call__(self) -> datetime:
         return self.now
 
+    def monotonic(self) -> float:
+        """Seconds since the clock was made: the loop's schedule runs on this."""
+        return (self.now - self.START).total_seconds()
+
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+class SimulatedTime(threading.Event):
+    """The loop's stop event over the fake clock: a wait moves the clock on instead of sleeping, the
+    world changes scheduled in the meantime happen, and the loop is stopped at `until` seconds."""
+
+    def __init__(self, clock: FakeClock, until: float) -> None:
+        super().__init__()
+        self.clock = clock
+        self.until = until
+        self.waits = 0
+        self._changes: list[tuple[float, Callable[[], None]]] = []
+
+    def at(self, seconds: float, change: Callable[[], None]) -> None:
+        self._changes.append((seconds, change))
+        self._changes.sort(key=lambda c: c[0])
+
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None and timeout >= 0, "the loop must always wait a finite time"
+        self.waits += 1
+        assert self.waits < 10_000, "the loop spins without waiting"
+        # The fake clock counts whole microseconds: round up, so that a wait always gets where it meant to.
+        self.clock.advance(math.ceil(timeout * 1e6) / 1e6)
+        while self._changes and self._changes[0][0] <= self.clock.monotonic():
+            self._changes.pop(0)[1]()
+        if self.clock.monotonic() >= self.until:
+            self.set()
+        return self.is_set()
+
+    def run(self, notifier: Notifier) -> None:
+        """Run the notifier's loop from the clock's current time to `until`; changes due now happen first."""
+        self.wait(0)
+        notifier.run(self)
 
 
 @dataclass
@@ -47,26 +89,47 @@ class World:
     clients: list[JobClient]
 
     def notifier(
-        self, *, default_channel: str | None = CHANNEL, statuses: tuple[str, ...] = NOTICE_STATUSES
+        self,
+        *,
+        default_channel: str | None = CHANNEL,
+        statuses: tuple[str, ...] = NOTICE_STATUSES,
+        poll_interval: float = 10,
+        paced: bool = False,
+        jobs: JobClient | None = None,
     ) -> Notifier:
-        """A notifier as a fresh process would build it, on the same store."""
-        client = WebClient(
-            token="xoxb-test",
-            base_url=self.slack.api_url,
-            retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)],
+        """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
+        settings = load_settings(
+            {
+                "SLACK_BOT_TOKEN": "xoxb-test",
+                "SLACK_SIGNING_SECRET": "test-secret",
+                "SLACK_API_URL": self.slack.api_url,
+            },
+            env_file=None,
         )
-        jobs = JobClient(self.emulator.url, backoff=0.01)
+        jobs = jobs or JobClient(self.emulator.url, backoff=0.01)
         self.clients.append(jobs)
         return Notifier(
             jobs,
             self.store,
-            SlackPoster(client, min_interval=0),
+            # Paced as in production (one post a second per channel), its waits on the fake clock.
+            SlackPoster(
+                notice_client(settings),
+                min_interval=1 if paced else 0,
+                monotonic=self.clock.monotonic,
+                sleep=self.clock.advance,
+            ),
             clock=self.clock,
             default_channel=default_channel,
             default_statuses=statuses,
-            poll_interval=10,
+            poll_interval=poll_interval,
             reconcile_interval=600,
+            monotonic=self.clock.monotonic,
         )
+
+    def simulate(self, until: float) -> SimulatedTime:
+        """Simulated time for running the loop; Slack notes each call's time on the same clock."""
+        self.slack.clock = self.clock.monotonic
+        return SimulatedTime(self.clock, until)
 
     def notices(self, channel: str = CHANNEL) -> list[Posted]:
         """Top-level jobbot messages in a channel (notices and digests)."""
@@ -346,3 +409,215 @@ def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
     notifier.poll_once()
     [notice] = world.notices()
     assert "<@U0CANCELS>" in text_of(notice)
+
+
+def subscribe(world: World, channel: str) -> None:
+    world.store.subscribe(Subscription(channel_id=channel, added_by="U0ALICE", added_at=world.clock()))
+
+
+def post_times(world: World, channel: str) -> list[float]:
+    """When (on the fake clock) each chat.postMessage call for `channel` reached Slack."""
+    return [
+        c.received_at for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel
+    ]
+
+
+def first_notice_times(world: World, channel: str = CHANNEL) -> dict[str, float]:
+    """When (on the fake clock) each job was first announced in `channel`."""
+    first: dict[str, float] = {}
+    for message in world.notices(channel):
+        assert message.metadata is not None
+        for job_id in message.metadata["event_payload"]["job_ids"]:
+            first.setdefault(job_id, message.received_at)
+    return first
+
+
+def steady_polls(world: World, next_id: int) -> int:
+    """Polls made so far: each steady poll asks for the next id once."""
+    return world.emulator.requests.count(("GET", f"/v1/job/{next_id}"))
+
+
+def test_a_500_on_one_channel_does_not_delay_another_channels_notice(world: World) -> None:
+    """Slack failing a post to one channel leaves that delivery for later; the other channel is posted
+    in the same poll."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(500, channel=CHANNEL))
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error is not None
+    assert len(world.notices(OTHER)) == 1
+    assert world.notices(CHANNEL) == []
+
+
+def test_slack_errors_do_not_slow_polling(world: World) -> None:
+    """While every post fails, GraphScope is still polled once per poll interval."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.slack.outage(
+        "chat.postMessage",
+        Scripted(500),
+        Scripted(200, {"ok": False, "error": "internal_error"}),
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+    )
+    notifier = world.notifier()
+    time = world.simulate(until=125)
+    time.at(5, lambda: world.emulator.finish_job(job_id, "FAILED"))
+    time.run(notifier)
+    # Polls at 0 (the baseline), 10, 20, ... 120: the steady ones ask for the next id each time.
+    assert steady_polls(world, int(job_id) + 1) == 12
+    assert world.notices() == [] and len(post_times(world, CHANNEL)) > 12
+
+
+def test_retry_after_is_waited_for_that_destination_only(world: World) -> None:
+    """A 429 with Retry-After: 2 on one channel delays that channel's next attempt by 2 s, in a wake-up
+    of its own before the next poll; the other channel is posted at once."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.slack.script(
+        "chat.postMessage",
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "2"}, channel=CHANNEL),
+    )
+    notifier = world.notifier()
+    time = world.simulate(until=30)
+    time.at(3, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
+    time.run(notifier)
+    assert post_times(world, OTHER) == [10.0]
+    first, retry = post_times(world, CHANNEL)
+    assert first == 10.0 and 12.0 <= retry < 13.0
+    assert len(world.notices(CHANNEL)) == 1 and world.store.notice_count(job_id) == 2
+
+
+def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(world: World) -> None:
+    """Slack answers a mix of 429, 500 and ok:false for 30 s while GraphScope is down for 6 s: once
+    both are well, every pending notice is out within the poll interval + 5 s, each exactly once."""
+    subscribe(world, OTHER)
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(6)]
+    notifier = world.notifier()
+    time = world.simulate(until=90)
+
+    def finish(*job_ids: str) -> Callable[[], None]:
+        return lambda: [world.emulator.finish_job(j, "SUCCESS") for j in job_ids] and None
+
+    time.at(
+        5,
+        lambda: world.slack.outage(
+            "chat.postMessage",
+            Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}),
+            Scripted(500),
+            Scripted(200, {"ok": False, "error": "internal_error"}),
+        ),
+    )
+    time.at(8, finish(*jobs[:2]))
+    time.at(15, lambda: world.emulator.faults.fail_next(1_000_000, status=503))
+    time.at(21, world.emulator.faults.clear)
+    time.at(25, finish(*jobs[2:4]))
+    time.at(28, finish(*jobs[4:]))
+    cleared = 35.0
+    time.at(cleared, world.slack.end_outage)
+    time.run(notifier)
+    for channel in (CHANNEL, OTHER):
+        arrived = first_notice_times(world, channel)
+        assert sorted(arrived) == sorted(jobs)
+        assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
+    assert all(world.store.notice_count(j) == 2 for j in jobs)
+    announced = [
+        j for c in (CHANNEL, OTHER) for m in world.notices(c) for j in m.metadata["event_payload"]["job_ids"]
+    ]  # type: ignore[index]
+    assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"
+
+
+def test_a_workspace_wide_rate_limit_makes_every_destination_wait(world: World) -> None:
+    """A 429 from a method limited across the workspace (the history lookup before a re-post) holds
+    every destination for its Retry-After; then the unsure notice is found, not posted twice."""
+    subscribe(world, OTHER)
+    first, second = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(first, "SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True, channel=CHANNEL))
+    world.clock.advance(10)
+    notifier.poll_once()  # the post to CHANNEL went through, its answer was lost: unsure
+    world.emulator.finish_job(second, "SUCCESS")
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
+    world.slack.script("conversations.history", limited)
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error == "ratelimited" and report.waiting >= 1
+    assert len(world.notices(OTHER)) == 1, "another destination posted during a workspace-wide wait"
+    world.clock.advance(5)
+    notifier.poll_once()
+    assert sorted(first_notice_times(world, CHANNEL)) == sorted([first, second])
+    assert sorted(first_notice_times(world, OTHER)) == sorted([first, second])
+    assert len(world.notices(CHANNEL)) == 2 and len(world.notices(OTHER)) == 2
+
+
+def test_notices_gathered_during_a_slack_outage_go_out_as_a_digest_within_interval_plus_5_s(
+    world: World,
+) -> None:
+    """With one post a second per channel, twelve jobs ending one by one while Slack fails do not queue
+    twelve messages: what gathered goes out in a couple of messages within the poll interval + 5 s."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(12)]
+    notifier = world.notifier(poll_interval=1, paced=True)
+    time = world.simulate(until=40)
+    time.at(
+        2,
+        lambda: world.slack.outage(
+            "chat.postMessage",
+            Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "2"}),
+            Scripted(500),
+            Scripted(200, {"ok": False, "error": "internal_error"}),
+        ),
+    )
+    for n, job_id in enumerate(jobs):
+        time.at(3 + 1.5 * n, lambda job_id=job_id: world.emulator.finish_job(job_id, "SUCCESS"))
+    cleared = 22.0
+    time.at(cleared, world.slack.end_outage)
+    time.run(notifier)
+    arrived = first_notice_times(world)
+    assert sorted(arrived) == sorted(jobs)
+    assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
+    assert len(world.notices()) <= 3
+    assert all(world.store.notice_count(j) == 1 for j in jobs)
+
+
+def test_a_destinations_wait_doubles_to_its_cap_and_retry_after_overrides_it() -> None:
+    """Errors make a destination wait 1, 2, 4, 4 s; a Retry-After sets the wait (up to 300 s); a
+    workspace-wide one holds every destination; an answer clears the streak."""
+    holds = SlackHolds()
+    assert [holds.failed("C1", 0.0) for _ in range(4)] == [1.0, 2.0, 4.0, 4.0]
+    assert holds.held("C1", 3.9) and not holds.held("C1", 4.0) and not holds.held("C2", 0.0)
+    assert holds.failed("C1", 10.0, retry_after=30) == 30 and holds.next_end(10.0) == 40.0
+    assert holds.failed("C1", 10.0, retry_after=86_400) == 300
+    holds.cleared("C1")
+    assert holds.failed("C1", 20.0) == 1.0
+    holds.failed("C3", 20.0, retry_after=5, workspace_wide=True)
+    assert holds.held("C2", 24.0) and not holds.held("C2", 25.0)
+
+
+class SlowJobClient(JobClient):
+    """A job client whose every read takes `seconds` on the fake clock: a GraphScope slower than the
+    poll interval."""
+
+    def __init__(self, url: str, clock: FakeClock, seconds: float) -> None:
+        super().__init__(url, backoff=0.01)
+        self._fake_clock = clock
+        self._seconds = seconds
+
+    def get_job(self, job_id: str) -> JobWithLog:
+        self._fake_clock.advance(self._seconds)
+        return super().get_job(job_id)
+
+
+def test_a_graphscope_slower_than_the_interval_still_leaves_time_to_post(world: World) -> None:
+    """Polls that take longer than the poll interval still post their notices: the delivery pass that
+    follows a poll is never left without time."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="RUNNING")  # still running: every poll reads it and the next id, 12 s
+    notifier = world.notifier(jobs=SlowJobClient(world.emulator.url, world.clock, seconds=6))
+    time = world.simulate(until=60)
+    time.at(1, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
+    time.run(notifier)
+    assert len(world.notices()) == 1

@@ -1,5 +1,5 @@
-"""The real `jobbot` process, killed with SIGKILL at random moments while jobs finish: exactly one notice
-per job in the end."""
+"""The real `jobbot` process under faults (SIGKILLs at random moments, Slack errors, GraphScope outages)
+while jobs finish: exactly one notice per job in the end."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from jobbot.emulator import Emulator
+from jobbot.models import Subscription
+from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Scripted
 
 CHANNEL = "C0NOTICES"
+OTHER = "C0OTHER"
 
 
 def start_jobbot(
@@ -47,10 +51,10 @@ def free_port() -> int:
     return port
 
 
-def announced(slack: FakeSlack) -> Counter[str]:
+def announced(slack: FakeSlack, channel: str = CHANNEL) -> Counter[str]:
     """How many top-level notices (or digest entries) each job id got in the channel."""
     counts: Counter[str] = Counter()
-    for message in slack.messages(CHANNEL):
+    for message in slack.messages(channel):
         if message.metadata and not message.thread_ts:
             counts.update(message.metadata["event_payload"]["job_ids"])
     return counts
@@ -143,3 +147,36 @@ def test_429_storm_and_graphscope_outage_lose_and_double_nothing(
         process.wait(timeout=15)
     log = assert_one_notice_each(fake_slack, jobs, tmp_path)
     assert "ratelimited" in log and "HTTP 500" in log
+
+
+def test_a_rate_limited_channel_holds_back_neither_polls_nor_other_channels(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """One channel told to wait 8 s by a 429 while another answers 500 and ok:false and GraphScope
+    fails a while: the other channel's notices arrive before the waiting channel is tried again, and
+    in the end every job has exactly one notice in each channel."""
+    store = SqliteStore(str(tmp_path / "jobbot.db"))
+    store.subscribe(Subscription(channel_id=OTHER, added_by="U0ALICE", added_at=datetime.now(UTC)))
+    store.close()
+    jobs = [emulator.add_job(status="RUNNING") for _ in range(4)]
+    process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
+    try:
+        wait_until_polling(emulator)
+        fake_slack.script(
+            "chat.postMessage",
+            Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "8"}, channel=CHANNEL),
+            Scripted(500, channel=OTHER),
+            Scripted(200, {"ok": False, "error": "internal_error"}, channel=OTHER),
+        )
+        emulator.faults.fail_next(4, status=503)
+        for job_id in jobs:
+            emulator.finish_job(job_id, "SUCCESS")
+        fake_slack.wait_for(lambda: set(announced(fake_slack, OTHER)) == set(jobs), timeout=30)
+        to_channel = [c for c in fake_slack.calls_to("chat.postMessage") if c.body.get("channel") == CHANNEL]
+        assert len(to_channel) == 1, "the rate-limited channel was tried again before its Retry-After"
+        fake_slack.wait_for(lambda: set(announced(fake_slack)) == set(jobs), timeout=30)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert_one_notice_each(fake_slack, jobs, tmp_path)
+    assert [job for job, n in announced(fake_slack, OTHER).items() if n != 1] == []

@@ -12,12 +12,13 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from jobbot import metrics
 from jobbot.emulator import GET_JOB, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, Subscription
 from jobbot.notifier import DIGEST_THRESHOLD, Notifier
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
-from jobbot.store import DeliveryState
+from jobbot.store import DeliveryState, Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
 
@@ -41,7 +42,7 @@ class FakeClock:
 class World:
     emulator: Emulator
     slack: FakeSlack
-    store: SqliteStore
+    store: Store
     clock: FakeClock
     db_path: Path
     clients: list[JobClient]
@@ -346,3 +347,118 @@ def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
     notifier.poll_once()
     [notice] = world.notices()
     assert "<@U0CANCELS>" in text_of(notice)
+
+
+# Odd server data: ids that are not job ids never stop the notifier.
+
+MAX_JOB_ID = 2**63 - 1
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each backend: SQLite in a file, PostgreSQL in a database of its own."""
+    url = f"sqlite:///{tmp_path}/jobbot.db"
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    store = open_store(url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def either(world: World, any_store: Store) -> World:
+    """The world of these tests, on the SQLite store and on the PostgreSQL one."""
+    return World(world.emulator, world.slack, any_store, world.clock, world.db_path, world.clients)
+
+
+def odd_warnings(caplog: pytest.LogCaptureFixture, job_id: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "skipped" in r.getMessage() and repr(job_id) in r.getMessage()
+    ]
+
+
+def skipped_count(reason: str) -> float:
+    return metrics.REGISTRY.get_sample_value("jobbot_odd_jobs_skipped_total", {"reason": reason}) or 0.0
+
+
+def test_an_odd_id_on_first_start_is_skipped_once_and_every_other_job_is_announced(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A "job-3" entry at the baseline and at every later reconcile is skipped with one warning per process
+    and one count; the polls succeed and the real jobs are tracked and announced."""
+    world = either
+    running = world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="SUCCESS", job_id="job-3")
+    before = skipped_count("not_a_number")
+    notifier = world.notifier()
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        for _ in range(3):
+            report = notifier.poll_once()
+            assert report.interactive_error is None and report.slack_error is None
+            world.clock.advance(600)  # every poll a reconcile: the list with the odd entry, each time
+        world.emulator.finish_job(running, "SUCCESS")
+        report = notifier.poll_once()
+    assert report.finished == [running] and report.interactive_error is None
+    assert [m.metadata["event_payload"]["job_ids"] for m in world.notices() if m.metadata] == [[running]]
+    assert len(odd_warnings(caplog, "job-3")) == 1
+    assert skipped_count("not_a_number") - before == 1
+    assert "job-3" not in world.store.job_statuses()
+
+
+def test_odd_ids_that_appear_later_are_skipped_and_never_taken_for_real_jobs(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Non-ASCII digits (which int() reads as 12), leading zeros and letters seen by a reconcile are
+    skipped with a warning each; none is recorded or announced as job 12 or 7; a real job is."""
+    world = either
+    notifier = world.notifier()
+    notifier.poll_once()  # baseline: an empty server
+    odd = ["\u0661\u0662", "007", "job-9"]
+    for job_id in odd:
+        world.emulator.add_job(status="SUCCESS", job_id=job_id)
+    real = world.emulator.add_job(status="FAILED")
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        world.clock.advance(600)
+        report = notifier.poll_once()
+        world.clock.advance(600)
+        notifier.poll_once()
+    assert report.reconciled and report.finished == [real] and report.interactive_error is None
+    assert set(world.store.job_statuses()) == {real}
+    assert all(world.store.notice_count(j) == 0 for j in ("12", "7"))
+    for job_id in odd:
+        assert len(odd_warnings(caplog, job_id)) == 1, job_id
+
+
+def test_ids_up_to_2_63_minus_1_work_and_the_next_is_skipped_with_a_warning(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a server whose counter nears 2**63: ids ...806 and ...807 are tracked and announced, ...808
+    (past BIGINT) is skipped with one warning, and polls go on without error."""
+    world = either
+    with Emulator(first_id=MAX_JOB_ID - 1).start() as emulator:
+        edge = World(emulator, world.slack, world.store, world.clock, world.db_path, world.clients)
+        first = emulator.add_job(status="RUNNING")
+        assert first == str(MAX_JOB_ID - 1)
+        notifier = edge.notifier()
+        notifier.poll_once()
+        last = emulator.add_job(status="SUCCESS")
+        beyond = emulator.add_job(status="SUCCESS")
+        assert (last, beyond) == (str(MAX_JOB_ID), str(MAX_JOB_ID + 1))
+        emulator.finish_job(first, "SUCCESS")
+        with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+            edge.clock.advance(10)
+            steady = notifier.poll_once()
+            edge.clock.advance(10)
+            quiet = notifier.poll_once()
+            edge.clock.advance(600)
+            reconciled = notifier.poll_once()
+            edge.clock.advance(600)
+            notifier.poll_once()
+    assert sorted(steady.finished) == sorted([first, last]) and steady.interactive_error is None
+    assert quiet.interactive_error is None and reconciled.interactive_error is None
+    assert reconciled.reconciled and reconciled.finished == []
+    assert edge.store.high_water() == MAX_JOB_ID
+    assert edge.store.notice_count(last) == 1
+    assert len(odd_warnings(caplog, beyond)) == 1

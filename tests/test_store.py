@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from jobbot.errors import ConfigError, StoreError
-from jobbot.models import FinishedJob, Subscription
+from jobbot.errors import ConfigError, InvalidJobId, StoreError
+from jobbot.models import AuditEntry, FinishedJob, Subscription
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
@@ -233,6 +233,48 @@ def test_only_one_of_two_replicas_claims_a_cancel(store_factory: StoreFactory) -
         )
         assert outcome in ([None, "U1"], ["U2", None]), f"job {job}: {outcome}"
         assert first.cancelled_by(str(job)) == ("U1" if outcome[0] is None else "U2")
+
+
+MAX_JOB_ID = 2**63 - 1
+
+
+@BACKENDS
+def test_ids_up_to_2_63_minus_1_are_kept_and_007_is_job_7(store: Store) -> None:
+    """The largest job id BIGINT holds goes through every job-keyed table; "007" and "7" are one job."""
+    top = str(MAX_JOB_ID)
+    store.take_baseline([TrackedJob(top, "RUNNING", False)], NOW)
+    assert store.high_water() == MAX_JOB_ID and [j.id for j in store.active_jobs()] == [top]
+    store.watch(top, "U1", NOW)
+    assert store.claim_cancel(top, "U1", NOW, stale_after=60) is None
+    store.record_audit(AuditEntry(at=NOW, user_id="U1", job_id=top, outcome="confirmed"))
+    assert store.record_poll([], [notice(top, "U1")], now=NOW, reconciled=False) == 1
+    assert store.notice_count(top) == 1 and store.watchers(top) == [] and store.cancelled_by(top) == "U1"
+    assert [e.job_id for e in store.audit_entries(top, 10)] == [top]
+    store.watch("007", "U2", NOW)
+    assert store.watchers("7") == ["U2"] and store.unwatch("0007", "U2")
+
+
+@BACKENDS
+@pytest.mark.parametrize("bad", ["job-3", str(MAX_JOB_ID + 1), "9" * 20, "\u0661\u0662", ""])
+def test_the_store_refuses_what_is_not_a_job_id_with_the_job_id_error(store: Store, bad: str) -> None:
+    """Ids that are not job ids are refused as such by every job-keyed method, never as an overflow or a
+    database error, and nothing is written."""
+    calls: list[Callable[[], object]] = [
+        lambda: store.take_baseline([TrackedJob(bad, "RUNNING", False)], NOW),
+        lambda: store.record_poll([TrackedJob(bad, "RUNNING", False)], [], now=NOW, reconciled=False),
+        lambda: store.record_poll([], [notice(bad)], now=NOW, reconciled=False),
+        lambda: store.watch(bad, "U1", NOW),
+        lambda: store.watchers(bad),
+        lambda: store.claim_cancel(bad, "U1", NOW, stale_after=60),
+        lambda: store.cancelled_by(bad),
+        lambda: store.record_audit(AuditEntry(at=NOW, user_id="U1", job_id=bad, outcome="refused")),
+        lambda: store.audit_entries(bad, 10),
+        lambda: store.notice_count(bad),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidJobId):
+            call()
+    assert store.job_statuses() == {} and store.audit_entries(None, 10) == []
 
 
 # SQLite only: files and their paths.

@@ -78,9 +78,9 @@ class Job(BaseModel):
 
     @property
     def sort_key(self) -> int:
-        """Numeric id for newest-first ordering; the server lists jobs in no order. -1: not a job id."""
-        job_id = parse_job_id(self.id)
-        return -1 if job_id is None else int(job_id)
+        """Numeric id for newest-first ordering; the server lists jobs in no order. -1: not a job id
+        as the server keys them (see `parse_job_id`; "007" is not one), so odd entries sort last."""
+        return int(self.id) if parse_job_id(self.id) == self.id else -1
 
     @property
     def started_at(self) -> datetime | None:

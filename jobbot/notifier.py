@@ -25,7 +25,7 @@ from jobbot import blocks, metrics
 from jobbot.blocks import Message
 from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.interactive import JobClient
-from jobbot.models import FinishedJob, Job, JobWithLog
+from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
 from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
 
@@ -40,6 +40,8 @@ FAILURE_LOG_LINES = 40
 FAILURE_LOG_CHARS = 4000
 # While GraphScope is down, polls back off to at most this many seconds apart.
 MAX_BACKOFF_SECONDS = 60.0
+# Odd ids warned about, per process: enough for any real server, bounded against a hostile one.
+MAX_ODD_IDS_REMEMBERED = 10_000
 LEASE_NAME = "notifier"
 LEASE_FLOOR_SECONDS = 1.0
 
@@ -87,6 +89,8 @@ class Notifier:
         self._first_poll = True
         # (destination, error) pairs already logged at ERROR: an archived channel is reported once.
         self._reported_failures: set[tuple[str, str]] = set()
+        # Server entries whose id is not a job id, already warned about and counted: once per process.
+        self._odd_ids: set[str] = set()
         # Leadership: replicas share one lease; its holder polls and posts, the others stand by.
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         # A leader renews every poll; a standby takes over once the lease has run out, which a lease
@@ -161,7 +165,7 @@ class Notifier:
     def _observe(self, report: PollReport) -> None:
         now = self._clock()
         if not self._store.baseline_taken():
-            jobs = self._jobs.list_jobs()
+            jobs = self._trackable(self._jobs.list_jobs())
             self._store.take_baseline([_tracked(j) for j in jobs], now)
             log.info("notifier: first start; %d existing jobs recorded, none announced", len(jobs))
             self._first_poll = False
@@ -204,10 +208,14 @@ class Notifier:
                 finished.append(job)
         next_id = self._store.high_water() + 1
         for _ in range(MAX_NEW_JOBS_PER_POLL):
+            if next_id > MAX_JOB_ID:
+                break  # no job id goes further; a reconcile says what the server has there
             try:
                 job = self._jobs.get_job(str(next_id))
             except JobNotFound:
                 break
+            # The id asked for is the job's id, whatever the answer's own id field says.
+            job = job.model_copy(update={"id": str(next_id)}) if job.id != str(next_id) else job
             seen.append(_tracked(job))
             if job.is_terminal:
                 finished.append(job)
@@ -219,9 +227,7 @@ class Notifier:
         known = self._store.job_statuses()
         seen: list[TrackedJob] = []
         finished: list[Job] = []
-        for job in self._jobs.list_jobs():
-            if not job.id.isdecimal():
-                continue
+        for job in self._trackable(self._jobs.list_jobs()):
             before = known.get(job.id)
             if before is None or before.status != job.status:
                 seen.append(_tracked(job))
@@ -230,6 +236,29 @@ class Notifier:
             if job.is_terminal and (before is None or not before.terminal):
                 finished.append(job)
         return seen, finished
+
+    def _trackable(self, jobs: Sequence[Job]) -> list[Job]:
+        """The listed jobs whose ids are job ids; each other entry is skipped with one warning and one
+        count per process, so one odd entry can neither stop polling nor flood the log."""
+        trackable = []
+        for job in jobs:
+            job_id = parse_job_id(job.id)
+            if job_id == job.id:
+                trackable.append(job)
+                continue
+            if job.id in self._odd_ids or len(self._odd_ids) >= MAX_ODD_IDS_REMEMBERED:
+                continue
+            self._odd_ids.add(job.id)
+            # "007" is job 7 when a person types it, but the server keys jobs by their text: asked for
+            # job 7, it would answer 404, so a padded id from the server cannot be followed either.
+            reason = "not_canonical" if job_id else "too_large" if _digits(job.id) else "not_a_number"
+            metrics.ODD_JOBS_SKIPPED.labels(reason).inc()
+            log.warning(
+                "notifier: skipped a job listed with id %r (%s); it is neither tracked nor announced",
+                job.id[:80],
+                reason.replace("_", " "),
+            )
+        return trackable
 
     def _finished(self, job: Job) -> FinishedJob:
         tail = ""
@@ -408,6 +437,10 @@ class Notifier:
 
 def _failure_tail(log: str) -> str:
     return "\n".join(log.rstrip("\n").splitlines()[-FAILURE_LOG_LINES:])[-FAILURE_LOG_CHARS:]
+
+
+def _digits(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 def _tracked(job: Job) -> TrackedJob:

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from jobbot.models import AuditEntry, FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription, validate_job_id
 
 
 class DeliveryState(StrEnum):
@@ -57,6 +57,12 @@ class Delivery:
     attempts: int
     created_at: datetime
     jobs: tuple[FinishedJob, ...]
+
+
+def job_key(job_id: str) -> int:
+    """A job id as both databases hold it: the one id rule (`validate_job_id`), as an integer that fits
+    SQLite's INTEGER and PostgreSQL's BIGINT. Anything else raises InvalidJobId before any SQL runs."""
+    return int(validate_job_id(job_id))
 
 
 AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"

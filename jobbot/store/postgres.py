@@ -18,7 +18,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
+from jobbot.store.base import (
+    AUDIT_COLUMNS,
+    Delivery,
+    DeliveryState,
+    NoticeRow,
+    TrackedJob,
+    audit_from_row,
+    job_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +315,7 @@ class PostgresStore:
                     "INSERT INTO notices (job_id, status, destination, job_json, offline, created_at) "
                     "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (
-                        int(notice.job.id),
+                        job_key(notice.job.id),
                         notice.job.status,
                         notice.destination,
                         notice.job.model_dump_json(),
@@ -320,7 +328,7 @@ class PostgresStore:
             if notices:
                 db.executemany(
                     "DELETE FROM watches WHERE job_id = %s AND user_id = %s",
-                    [(int(n.job.id), n.destination) for n in notices],
+                    [(job_key(n.job.id), n.destination) for n in notices],
                 )
             if reconciled:
                 self._set_meta(db, "reconciled_at", str(now.timestamp()))
@@ -334,7 +342,7 @@ class PostgresStore:
             db.executemany(
                 "INSERT INTO jobs (id, status, terminal) VALUES (%s, %s, %s) "
                 "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, terminal = EXCLUDED.terminal",
-                [(int(j.id), j.status, j.terminal) for j in jobs],
+                [(job_key(j.id), j.status, j.terminal) for j in jobs],
             )
 
     # The notice ledger.
@@ -367,7 +375,7 @@ class PostgresStore:
                 db.executemany(
                     "UPDATE notices SET delivery_id = %s "
                     "WHERE job_id = %s AND status = %s AND destination = %s AND delivery_id IS NULL",
-                    [(delivery_id, int(n.job.id), n.job.status, n.destination) for n in group],
+                    [(delivery_id, job_key(n.job.id), n.job.status, n.destination) for n in group],
                 )
                 ids.append(delivery_id)
             return ids
@@ -430,8 +438,9 @@ class PostgresStore:
         return self._run(work)
 
     def notice_count(self, job_id: str) -> int:
+        key = job_key(job_id)
         row = self._run(
-            lambda db: db.execute("SELECT COUNT(*) FROM notices WHERE job_id = %s", (int(job_id),)).fetchone()
+            lambda db: db.execute("SELECT COUNT(*) FROM notices WHERE job_id = %s", (key,)).fetchone()
         )
         return int(row[0]) if row else 0
 
@@ -476,7 +485,7 @@ class PostgresStore:
         self._run(
             lambda db: db.execute(
                 "INSERT INTO watches (job_id, user_id, added_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (int(job_id), user_id, _utc(now)),
+                (job_key(job_id), user_id, _utc(now)),
             )
         )
 
@@ -484,7 +493,7 @@ class PostgresStore:
         return self._run(
             lambda db: (
                 db.execute(
-                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s", (job_key(job_id), user_id)
                 ).rowcount
                 > 0
             )
@@ -493,7 +502,7 @@ class PostgresStore:
     def watchers(self, job_id: str) -> list[str]:
         rows = self._run(
             lambda db: db.execute(
-                "SELECT user_id FROM watches WHERE job_id = %s ORDER BY added_at, user_id", (int(job_id),)
+                "SELECT user_id FROM watches WHERE job_id = %s ORDER BY added_at, user_id", (job_key(job_id),)
             ).fetchall()
         )
         return [str(r[0]) for r in rows]
@@ -502,6 +511,7 @@ class PostgresStore:
 
     def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
         at = _utc(now)
+        key = job_key(job_id)
 
         def work(db: Cursor) -> tuple[str, datetime]:
             # ON CONFLICT locks the existing row even when it is not stale, so the read below sees the
@@ -510,9 +520,9 @@ class PostgresStore:
                 "INSERT INTO cancels (job_id, user_id, at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (job_id) DO UPDATE SET user_id = EXCLUDED.user_id, at = EXCLUDED.at "
                 "WHERE cancels.at < %s",
-                (int(job_id), user_id, at, at - timedelta(seconds=stale_after)),
+                (job_key(job_id), user_id, at, at - timedelta(seconds=stale_after)),
             )
-            row = db.execute("SELECT user_id, at FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+            row = db.execute("SELECT user_id, at FROM cancels WHERE job_id = %s", (key,)).fetchone()
             assert row is not None  # inserted, updated or locked above
             return str(row[0]), row[1]
 
@@ -522,13 +532,14 @@ class PostgresStore:
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         self._run(
             lambda db: db.execute(
-                "DELETE FROM cancels WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+                "DELETE FROM cancels WHERE job_id = %s AND user_id = %s", (job_key(job_id), user_id)
             )
         )
 
     def cancelled_by(self, job_id: str) -> str | None:
+        key = job_key(job_id)
         row = self._run(
-            lambda db: db.execute("SELECT user_id FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+            lambda db: db.execute("SELECT user_id FROM cancels WHERE job_id = %s", (key,)).fetchone()
         )
         return None if row is None else str(row[0])
 
@@ -545,7 +556,7 @@ class PostgresStore:
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
-                    int(entry.job_id),
+                    job_key(entry.job_id),
                     entry.status_before,
                     entry.outcome,
                     entry.message,
@@ -565,7 +576,7 @@ class PostgresStore:
             rows = self._run(
                 lambda db: db.execute(
                     f"SELECT {columns} FROM audit WHERE job_id = %s ORDER BY id DESC LIMIT %s",
-                    (int(job_id), limit),
+                    (job_key(job_id), limit),
                 ).fetchall()
             )
         return [audit_from_row(r, r[0].astimezone(UTC)) for r in rows]

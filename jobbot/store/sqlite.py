@@ -14,7 +14,15 @@ from datetime import UTC, datetime
 
 from jobbot.errors import StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
+from jobbot.store.base import (
+    AUDIT_COLUMNS,
+    Delivery,
+    DeliveryState,
+    NoticeRow,
+    TrackedJob,
+    audit_from_row,
+    job_key,
+)
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another.
 MIGRATIONS: tuple[str, ...] = (
@@ -212,7 +220,7 @@ class SqliteStore:
                     "INSERT INTO notices (job_id, status, destination, job_json, offline, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
-                        int(notice.job.id),
+                        job_key(notice.job.id),
                         notice.job.status,
                         notice.destination,
                         notice.job.model_dump_json(),
@@ -224,7 +232,7 @@ class SqliteStore:
             # Only the watches these notices answer: one added meanwhile waits for its own notice.
             db.executemany(
                 "DELETE FROM watches WHERE job_id = ? AND user_id = ?",
-                [(int(n.job.id), n.destination) for n in notices],
+                [(job_key(n.job.id), n.destination) for n in notices],
             )
             if reconciled:
                 self._set_meta(db, "reconciled_at", str(now.timestamp()))
@@ -235,7 +243,7 @@ class SqliteStore:
         db.executemany(
             "INSERT INTO jobs (id, status, terminal) VALUES (?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET status = excluded.status, terminal = excluded.terminal",
-            [(int(j.id), j.status, int(j.terminal)) for j in jobs],
+            [(job_key(j.id), j.status, int(j.terminal)) for j in jobs],
         )
 
     # The notice ledger.
@@ -270,7 +278,7 @@ class SqliteStore:
                 db.executemany(
                     "UPDATE notices SET delivery_id = ? WHERE job_id = ? AND status = ? AND destination = ? "
                     "AND delivery_id IS NULL",
-                    [(delivery_id, int(n.job.id), n.job.status, n.destination) for n in group],
+                    [(delivery_id, job_key(n.job.id), n.job.status, n.destination) for n in group],
                 )
                 ids.append(delivery_id)
         return ids
@@ -329,8 +337,9 @@ class SqliteStore:
             return cursor.rowcount == 1
 
     def notice_count(self, job_id: str) -> int:
+        key = job_key(job_id)
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM notices WHERE job_id = ?", (int(job_id),)).fetchone()
+            row = self._db.execute("SELECT COUNT(*) FROM notices WHERE job_id = ?", (key,)).fetchone()
         return int(row[0])
 
     # Subscriptions and watches.
@@ -373,20 +382,20 @@ class SqliteStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO watches (job_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (int(job_id), user_id, now.timestamp()),
+                (job_key(job_id), user_id, now.timestamp()),
             )
 
     def unwatch(self, job_id: str, user_id: str) -> bool:
         with self._transaction() as db:
             cursor = db.execute(
-                "DELETE FROM watches WHERE job_id = ? AND user_id = ?", (int(job_id), user_id)
+                "DELETE FROM watches WHERE job_id = ? AND user_id = ?", (job_key(job_id), user_id)
             )
             return cursor.rowcount > 0
 
     def watchers(self, job_id: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT user_id FROM watches WHERE job_id = ? ORDER BY added_at", (int(job_id),)
+                "SELECT user_id FROM watches WHERE job_id = ? ORDER BY added_at", (job_key(job_id),)
             ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -398,16 +407,16 @@ class SqliteStore:
                 "INSERT INTO cancels (job_id, user_id, at) VALUES (?, ?, ?) "
                 "ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, at = excluded.at "
                 "WHERE cancels.at < ?",
-                (int(job_id), user_id, now.timestamp(), now.timestamp() - stale_after),
+                (job_key(job_id), user_id, now.timestamp(), now.timestamp() - stale_after),
             )
             holder, at = db.execute(
-                "SELECT user_id, at FROM cancels WHERE job_id = ?", (int(job_id),)
+                "SELECT user_id, at FROM cancels WHERE job_id = ?", (job_key(job_id),)
             ).fetchone()
         return None if holder == user_id and at == now.timestamp() else str(holder)
 
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM cancels WHERE job_id = ? AND user_id = ?", (int(job_id), user_id))
+            db.execute("DELETE FROM cancels WHERE job_id = ? AND user_id = ?", (job_key(job_id), user_id))
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._transaction() as db:
@@ -420,7 +429,7 @@ class SqliteStore:
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
-                    int(entry.job_id),
+                    job_key(entry.job_id),
                     entry.status_before,
                     entry.outcome,
                     entry.message,
@@ -437,7 +446,7 @@ class SqliteStore:
             else:
                 rows = self._db.execute(
                     f"SELECT {columns} FROM audit WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-                    (int(job_id), limit),
+                    (job_key(job_id), limit),
                 ).fetchall()
         return [audit_from_row(r, datetime.fromtimestamp(float(r[0]), tz=UTC)) for r in rows]
 
@@ -459,6 +468,7 @@ class SqliteStore:
             db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     def cancelled_by(self, job_id: str) -> str | None:
+        key = job_key(job_id)
         with self._lock:
-            row = self._db.execute("SELECT user_id FROM cancels WHERE job_id = ?", (int(job_id),)).fetchone()
+            row = self._db.execute("SELECT user_id FROM cancels WHERE job_id = ?", (key,)).fetchone()
         return None if row is None else str(row[0])

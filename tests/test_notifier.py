@@ -462,3 +462,136 @@ def test_ids_up_to_2_63_minus_1_work_and_the_next_is_skipped_with_a_warning(
     assert edge.store.high_water() == MAX_JOB_ID
     assert edge.store.notice_count(last) == 1
     assert len(odd_warnings(caplog, beyond)) == 1
+
+
+# A redeployed server: ids start again at 1.
+
+RESET_LINE = "the Interactive server's job ids started again at 1 (its metadata was reset)"
+
+
+def reset_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and RESET_LINE in r.getMessage()
+    ]
+
+
+def announced_ids(world: World) -> list[str]:
+    """The job ids of every notice and digest entry in the channel, sorted by id."""
+    ids = [j for m in world.notices() if m.metadata for j in m.metadata["event_payload"]["job_ids"]]
+    return sorted(ids, key=int)
+
+
+def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server goes away and comes back with ids from 1: the first poll that reaches it starts a new
+    generation, says so once, and announces the new server's finished jobs once each; the old server's
+    watch and cancel claim on the same ids are not carried over."""
+    world = either
+    old = [world.emulator.add_job(status=s, graph_id="before") for s in ("SUCCESS", "RUNNING", "RUNNING")]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.store.watch(old[1], "U0OLDWATCHER", world.clock())
+    world.store.claim_cancel(old[2], "U0OLDCANCEL", world.clock(), stale_after=3600)
+    port = world.emulator.port
+    world.emulator.stop()
+    world.clock.advance(10)
+    assert notifier.poll_once().interactive_error, "the outage is a failed poll"
+    world.emulator.forget_jobs()
+    world.emulator.start("127.0.0.1", port)
+    new = [
+        world.emulator.add_job(status=s, graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n, s in enumerate(("SUCCESS", "RUNNING", "CANCELLED"))
+    ]
+    assert new == old, "the same ids, now naming other jobs"
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        back = notifier.poll_once()
+        world.clock.advance(10)
+        again = notifier.poll_once()
+        world.emulator.finish_job(new[1], "SUCCESS")
+        world.clock.advance(10)
+        later = notifier.poll_once()
+    assert back.interactive_error is None and sorted(back.finished) == [new[0], new[2]]
+    assert again.finished == [] and later.finished == [new[1]]
+    [line] = reset_warnings(caplog)
+    assert "3 jobs of the previous generation kept in history" in line
+    notices = world.notices()
+    assert len(notices) == 3 and all("after" in text_of(m) and "before" not in text_of(m) for m in notices)
+    assert announced_ids(world) == new
+    assert world.notices("D0OLDWATCHER") == [], "the old job's watcher is not told about the new job 2"
+    assert "U0OLDCANCEL" not in "".join(text_of(m) for m in notices)
+    assert all(world.store.notice_count(j) == 1 for j in new)
+
+
+def test_a_redeploy_between_two_polls_is_noticed_when_a_running_job_vanishes(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No poll saw the outage, but a running job the server no longer has (404) shows the reset: the
+    same poll starts a new generation and announces the new server's finished job."""
+    world = either
+    world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.emulator.add_job(status="RUNNING", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    fresh = world.emulator.add_job(status="FAILED", graph_id="after", log="ERROR: fresh failure\n")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert report.finished == [fresh] and report.interactive_error is None
+    assert len(reset_warnings(caplog)) == 1
+    [notice] = world.notices()
+    assert "after" in text_of(notice)
+    assert world.store.notice_count(fresh) == 1 and set(world.store.job_statuses()) == {fresh}
+
+
+def test_a_redeploy_that_already_passed_the_old_ids_is_noticed_by_start_times(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing running and no outage seen, and the new server already has more jobs than the old one
+    had: the first new id is not taken for the old server's next job, because the highest known job
+    now started at another time. Its jobs are announced once each, as one digest."""
+    world = either
+    old = [world.emulator.add_job(status="SUCCESS", graph_id="before") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    new = [
+        world.emulator.add_job(status="SUCCESS", graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n in range(5)
+    ]
+    assert new[:2] == old
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert sorted(report.finished, key=int) == new
+    assert len(reset_warnings(caplog)) == 1
+    [digest] = world.notices()
+    assert "5 jobs finished" in text_of(digest) and "before" not in text_of(digest)
+    assert all(world.store.notice_count(j) == 1 for j in new)
+
+
+def test_a_new_server_with_a_long_finished_history_is_recorded_not_announced(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a reset, more finished jobs than one digest holds look like another server's history, not
+    news: like a first start, they are recorded and not announced, and the warning says so."""
+    world = either
+    world.emulator.add_job(status="RUNNING", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    world.emulator.seed_history(40)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.interactive_error is None and report.finished == []
+    [line] = reset_warnings(caplog)
+    assert "40 finished jobs" in line and "not announced" in line
+    assert world.notices() == [] and len(world.store.job_statuses()) == 40

@@ -470,9 +470,8 @@ RESET_LINE = "the Interactive server's job ids started again at 1 (its metadata 
 
 
 def reset_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and RESET_LINE in r.getMessage()
-    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    return [message for message in warnings if RESET_LINE in message]
 
 
 def announced_ids(world: World) -> list[str]:

@@ -550,7 +550,9 @@ def test_poll_queries_read_through_indexes_not_history(database_url: str, store:
         }
         for query, index in queries.items():
             plan = "\n".join(line for (line,) in db.execute(f"EXPLAIN {query}"))
-            assert index in plan and "Seq Scan" not in plan, f"{query}\n{plan}"
+            # The generations table has one row per redeploy of the server: reading it whole is fine.
+            history_plan = plan.replace("Seq Scan on generations", "")
+            assert index in plan and "Seq Scan" not in history_plan, f"{query}\n{plan}"
 
 
 def test_a_postgres_url_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -251,3 +251,32 @@ def test_a_redeployed_server_gets_its_own_notices_once_and_no_old_one_repeats(
     assert all("after" in m.text + str(m.blocks) and "before" not in m.text + str(m.blocks) for m in later)
     assert len(notices_since(fake_slack, 0)) - before_reset == len(later)
     assert log.count("job ids started again at 1") == 1, log[-3000:]
+
+
+def test_an_odd_id_on_first_start_leaves_jobbot_ready_and_announcing(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """A server listing "job-3" when jobbot first starts: /readyz turns 200, a real job still gets its
+    notice, and the odd entry is warned about once."""
+    emulator.add_job(status="SUCCESS", job_id="job-3")
+    running = emulator.add_job(status="RUNNING")
+    port = free_port()
+    process = start_jobbot(fake_slack, emulator, tmp_path, port)
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 20, "/readyz answers 200")
+        emulator.finish_job(running, "SUCCESS")
+        wait_for_notices(fake_slack, [running])
+        wait_until(lambda: len(emulator.requests) > 50, 20, "many more polls")
+        assert ready()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    log = assert_one_notice_each(fake_slack, [running], tmp_path)
+    assert len([line for line in log.splitlines() if "'job-3'" in line]) == 1, log[-3000:]

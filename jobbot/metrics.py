@@ -68,6 +68,12 @@ ODD_JOBS_SKIPPED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+INTERACTIVE_RESETS = Counter(
+    "jobbot_interactive_resets_total",
+    "Times the Interactive server's job ids started again at 1 (a redeploy that lost its metadata), "
+    "each beginning a new generation of jobs.",
+    registry=REGISTRY,
+)
 SLACK_ERRORS = Counter(
     "jobbot_slack_api_errors_total",
     "Slack Web API calls that failed, by method and Slack's error code.",

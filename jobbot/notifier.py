@@ -201,9 +201,10 @@ class Notifier:
         else:
             assert steady is not None
             seen, finished = steady
+        # After a reset, the new server's jobs that finished before we noticed it are announced like any
+        # other (a digest when there are several), but not as "while jobbot was offline": it was not.
         notices = [
-            # Jobs a new server finished before we noticed it finished while we were looking away.
-            NoticeRow(notice, destination, offline or reset)
+            NoticeRow(notice, destination, offline)
             for job in finished
             for notice in [self._finished(job)]
             for destination in self._destinations(notice)
@@ -335,6 +336,7 @@ class Notifier:
     def _begin_generation(self, listed: Sequence[Job]) -> dict[str, TrackedJob]:
         """Start a new generation in the store, say so once, and return what we know of it: nothing."""
         kept = self._store.begin_generation(self._clock())
+        metrics.INTERACTIVE_RESETS.inc()
         finished = sum(1 for job in listed if job.is_terminal)
         if finished > MAX_ANNOUNCED_AFTER_RESET:
             outcome = (

@@ -503,6 +503,7 @@ def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
         for n, s in enumerate(("SUCCESS", "RUNNING", "CANCELLED"))
     ]
     assert new == old, "the same ids, now naming other jobs"
+    resets = metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0
     with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
         world.clock.advance(10)
         back = notifier.poll_once()
@@ -515,6 +516,7 @@ def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
     assert again.finished == [] and later.finished == [new[1]]
     [line] = reset_warnings(caplog)
     assert "3 jobs of the previous generation kept in history" in line
+    assert metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") == resets + 1
     notices = world.notices()
     assert len(notices) == 3 and all("after" in text_of(m) and "before" not in text_of(m) for m in notices)
     assert announced_ids(world) == new

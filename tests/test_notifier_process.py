@@ -274,7 +274,7 @@ def test_an_odd_id_on_first_start_leaves_jobbot_ready_and_announcing(
         emulator.finish_job(running, "SUCCESS")
         wait_for_notices(fake_slack, [running])
         wait_until(lambda: len(emulator.requests) > 50, 20, "many more polls")
-        assert ready()
+        wait_until(ready, 20, "/readyz answers 200 after many polls and reconciles")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)

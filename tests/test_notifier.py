@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from jobbot import metrics
-from jobbot.emulator import GET_JOB, Emulator
+from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, Subscription
 from jobbot.notifier import DIGEST_THRESHOLD, Notifier
@@ -596,3 +596,47 @@ def test_a_new_server_with_a_long_finished_history_is_recorded_not_announced(
     [line] = reset_warnings(caplog)
     assert "40 finished jobs" in line and "not announced" in line
     assert world.notices() == [] and len(world.store.job_statuses()) == 40
+
+
+def test_a_redeploy_while_jobbot_was_down_is_noticed_by_its_first_reconcile(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """jobbot restarts after the server was redeployed: its first poll reads the list, finds the jobs it
+    knew gone, begins a new generation and announces the new server's finished jobs once each."""
+    world = either
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.notifier().poll_once()
+    world.emulator.forget_jobs()
+    new = [world.emulator.add_job(status="SUCCESS", graph_id="after") for _ in range(2)]
+    restarted = world.notifier()  # a new process on the same store
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = restarted.poll_once()
+        world.clock.advance(10)
+        restarted.poll_once()
+    assert report.reconciled and sorted(report.finished, key=int) == new
+    [line] = reset_warnings(caplog)
+    assert "3 jobs of the previous generation kept in history" in line
+    assert announced_ids(world) == new
+    assert all("after" in text_of(m) for m in world.notices())
+
+
+def test_a_list_that_lost_entries_is_not_taken_for_a_reset(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reconcile whose list comes back empty while the newest known job is still there (asked for by
+    itself) begins no generation and announces nothing again."""
+    world = either
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.faults.fail_next(1, status=200, body=b"[]", route=LIST_JOBS)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(600)
+        report = notifier.poll_once()
+        world.clock.advance(600)
+        notifier.poll_once()
+    assert report.reconciled and report.interactive_error is None and report.finished == []
+    assert reset_warnings(caplog) == [] and world.notices() == []
+    assert set(world.store.job_statuses()) == {"1", "2", "3"}

@@ -715,8 +715,10 @@ def _statuses_text(statuses: Sequence[str]) -> str:
 
 
 def _valid_job_id(raw: str) -> str | None:
+    """`raw` if it is a job id in its canonical form, else None. Only such ids get buttons and commands:
+    the server keys jobs by their text, so it would not find a listed "007" under 7."""
     try:
-        return validate_job_id(raw)
+        return raw if validate_job_id(raw) == raw else None
     except InvalidJobId:
         return None
 

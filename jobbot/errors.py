@@ -12,11 +12,11 @@ class ConfigError(JobbotError):
 
 
 class InvalidJobId(JobbotError):
-    """A job id that is not a short run of decimal digits; no request is ever built from it."""
+    """A job id that is not ASCII digits worth at most 2**63-1; no request is ever built from it."""
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
-        super().__init__("a job id is a number such as `42`")
+        super().__init__("a job id is a number such as `42`, at most 9223372036854775807")
 
 
 class JobApiError(JobbotError):

@@ -35,7 +35,7 @@ from jobbot.errors import (
     StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import AuditEntry, JobWithLog, Subscription, validate_job_id
+from jobbot.models import AuditEntry, JobWithLog, Subscription, parse_job_id, validate_job_id
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
@@ -344,9 +344,7 @@ class JobsHandlers:
     ) -> None:
         """Run `build` on the work pool and deliver its message; logs carry a request id (and job id)."""
         request_id = uuid.uuid4().hex[:12]
-        safe_job_id = (
-            job_id if job_id and job_id.isascii() and job_id.isdigit() and len(job_id) <= 20 else None
-        )
+        safe_job_id = parse_job_id(job_id) if job_id else None
         with logs.context(request_id=request_id, job_id=safe_job_id):
             if note:
                 log.info("%s", note)

@@ -61,6 +61,19 @@ LEADER = Gauge(
     "1 while this replica holds the notifier lease (polls and posts), 0 on standby.",
     registry=REGISTRY,
 )
+ODD_JOBS_SKIPPED = Counter(
+    "jobbot_odd_jobs_skipped_total",
+    "Jobs the server listed with an id that is not a job id, skipped by the notifier; each counted once "
+    "per process. Reason: not_a_number, too_large (past 2**63-1) or not_canonical (leading zeros).",
+    ["reason"],
+    registry=REGISTRY,
+)
+INTERACTIVE_RESETS = Counter(
+    "jobbot_interactive_resets_total",
+    "Times the Interactive server's job ids started again at 1 (a redeploy that lost its metadata), "
+    "each beginning a new generation of jobs.",
+    registry=REGISTRY,
+)
 SLACK_ERRORS = Counter(
     "jobbot_slack_api_errors_total",
     "Slack Web API calls that failed, by method and Slack's error code.",

@@ -78,9 +78,9 @@ class Job(BaseModel):
 
     @property
     def sort_key(self) -> int:
-        """Numeric id for newest-first ordering; the server lists jobs in no order."""
-        valid = self.id.isascii() and self.id.isdecimal() and len(self.id) <= MAX_JOB_ID_DIGITS
-        return int(self.id) if valid else -1
+        """Numeric id for newest-first ordering; the server lists jobs in no order. -1: not a job id
+        as the server keys them (see `parse_job_id`; "007" is not one), so odd entries sort last."""
+        return int(self.id) if parse_job_id(self.id) == self.id else -1
 
     @property
     def started_at(self) -> datetime | None:
@@ -169,19 +169,35 @@ def _from_ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
-# Job ids are decimal counters; 20 digits already exceeds any 64-bit counter.
-MAX_JOB_ID_DIGITS = 20
+# A job id is a decimal counter that must fit SQLite's INTEGER and PostgreSQL's BIGINT: 0 to 2**63-1.
+MAX_JOB_ID = 2**63 - 1
+MAX_JOB_ID_DIGITS = len(str(MAX_JOB_ID))  # 19
+
+
+def parse_job_id(raw: object) -> str | None:
+    """`raw` as a canonical job id, or None: the one rule for ids, for data that must not raise.
+
+    A job id is ASCII decimal digits (`str.isdigit` alone also accepts superscripts and other
+    scripts' digits) whose value is at most MAX_JOB_ID. Leading zeros are dropped ("007" is job 7,
+    "0" stays "0"), so one job has one id in URLs, the store, the ledger and messages.
+    """
+    text = raw if isinstance(raw, str) else str(raw)
+    if not (text and text.isascii() and text.isdigit()):
+        return None
+    canonical = text.lstrip("0") or "0"
+    # The length check first: int() of a long enough string is slow, or refused outright.
+    if len(canonical) > MAX_JOB_ID_DIGITS or int(canonical) > MAX_JOB_ID:
+        return None
+    return canonical
 
 
 def validate_job_id(raw: object) -> str:
-    """Return `raw` as a canonical job id, or raise InvalidJobId; nothing else may reach a URL.
-
-    Only ASCII digits count: `str.isdigit` also accepts superscripts and other scripts' digits.
-    """
-    text = raw if isinstance(raw, str) else str(raw)
-    if not (0 < len(text) <= MAX_JOB_ID_DIGITS and text.isascii() and text.isdigit()):
+    """Return `raw` as a canonical job id, or raise InvalidJobId; nothing else may reach a URL."""
+    job_id = parse_job_id(raw)
+    if job_id is None:
+        text = raw if isinstance(raw, str) else str(raw)
         raise InvalidJobId(text[:40])
-    return text
+    return job_id
 
 
 # Statuses a completion notice can announce.

@@ -38,6 +38,8 @@ UPDATE_GOLDEN = os.environ.get("JOBBOT_UPDATE_GOLDEN") == "1"
 NOW = datetime(2024, 6, 10, 7, 0, tzinfo=UTC)
 START_MS = 1_718_000_000_123  # 2024-06-10 06:13:20 UTC
 END_MS = 1_718_000_065_432
+# The longest job ids there are: 19 digits, up to what BIGINT holds.
+LONGEST_JOB_ID = 2**63 - 1
 
 FAILED_LOG = """\
 I0610 06:13:20.123456 4242 bulk_loader.cc:109] Loading graph 2, parallelism: 4
@@ -715,7 +717,7 @@ def hostile_finished_jobs(kind: str, count: int, **fields: Any) -> list[Finished
     hostile = HOSTILE_TEXTS[kind]
     return [
         make_finished(
-            10**19 + n if n % 3 else hostile[:40] + str(n),
+            LONGEST_JOB_ID - n if n % 3 else hostile[:40] + str(n),
             NOTICE_STATUSES[n % 3] if n % 2 else hostile,
             graph_id=(hostile * 10)[:10_000],
             start_time_ms=START_MS,
@@ -737,8 +739,8 @@ def test_digest_of_the_most_hostile_jobs_stays_within_limits(kind: str, offline:
     lines = "\n".join(section_texts(message)[1:]).split("\n")
     assert len(lines) == blocks.DIGEST_MAX_JOBS
     assert all("Cancelled by <@W" in line for line in lines)
-    twenty_digit_ids = [line for line in lines if re.search(r"Job \*#\d{20}\*", line)]
-    assert len(twenty_digit_ids) == len([n for n in range(blocks.DIGEST_MAX_JOBS) if n % 3])
+    longest_ids = [line for line in lines if re.search(r"Job \*#\d{19}\*", line)]
+    assert len(longest_ids) == len([n for n in range(blocks.DIGEST_MAX_JOBS) if n % 3])
 
 
 # --- the failure log reply ------------------------------------------------------------------
@@ -789,7 +791,7 @@ FIVE_MB_LOGS = {
 def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> None:
     """DIGEST_MAX_JOBS failed jobs with hostile 5 MB logs give one valid reply that pings no one."""
     jobs = [
-        make_finished(10**19 + n, "FAILED", log_tail=FIVE_MB_LOGS[kind])
+        make_finished(LONGEST_JOB_ID - n, "FAILED", log_tail=FIVE_MB_LOGS[kind])
         for n in range(blocks.DIGEST_MAX_JOBS)
     ]
     message = blocks.failure_log_reply(jobs)
@@ -801,7 +803,7 @@ def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> N
     shown = [text for text in sections if "```" in text]
     others = [text for text in sections if "```" not in text]
     assert shown, "at least the first logs fit"
-    assert all("no room for the log here: `/jobs status 1" in text for text in others)
+    assert all("no room for the log here: `/jobs status 9" in text for text in others)
 
 
 def test_failure_log_reply_of_more_than_the_maximum_counts_the_rest() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge, read_at_most
 
 

@@ -437,6 +437,34 @@ def test_restart_keeps_jobs_and_leaves_running_ones_stale(emu: Emulator) -> None
         assert http.delete(f"/v1/job/{job_id}").status_code == 500
 
 
+def test_a_redeploy_without_metadata_goes_down_and_comes_back_with_ids_from_1(emu: Emulator) -> None:
+    """POST /_emulator/redeploy answers, stops serving for the downtime, then serves the same URL with no
+    jobs and a counter started again at 1, as a server that lost its metadata volume."""
+    old = [emu.add_job(status="SUCCESS") for _ in range(3)]
+    with http_client(emu.url) as http:
+        answer = http.post("/_emulator/redeploy", json={"downtime": 0.5}).json()
+        assert answer == {"dropped": 3, "downtime": 0.5, "first_id": 1}
+        deadline = time.monotonic() + 5
+        while emu.job_count or not emu.running:  # dropped first, then served again
+            assert time.monotonic() < deadline, "the emulator did not come back"
+            time.sleep(0.02)
+        assert http.get("/v1/job").json() == []
+        assert http.get(f"/v1/job/{old[2]}").status_code == 404
+    assert emu.add_job() == "1"
+
+
+def test_a_job_can_be_stored_under_any_id_and_the_counter_is_left_alone(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    """A job under an odd id ("job-3", "007") is listed and served under exactly that id."""
+    client.post("/_emulator/jobs", json={"status": "SUCCESS", "job_id": "job-3"}).raise_for_status()
+    emu.add_job(status="SUCCESS", job_id="007")
+    assert emu.add_job() == "1"
+    assert sorted(job["id"] for job in client.get("/v1/job").json()) == ["007", "1", "job-3"]
+    assert client.get("/v1/job/job-3").json()["id"] == "job-3"
+    assert client.get("/v1/job/7").status_code == 404, "the server keys jobs by their text"
+
+
 # Recording, control API, performance.
 
 

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from jobbot import metrics
 from jobbot.app import notice_client
 from jobbot.config import load_settings
-from jobbot.emulator import GET_JOB, Emulator
+from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.interactive import JobClient
 from jobbot.models import NOTICE_STATUSES, JobWithLog, Subscription
 from jobbot.notifier import DIGEST_THRESHOLD, Notifier, SlackHolds
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
-from jobbot.store import DeliveryState
+from jobbot.store import DeliveryState, Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
 
@@ -83,7 +84,7 @@ class SimulatedTime(threading.Event):
 class World:
     emulator: Emulator
     slack: FakeSlack
-    store: SqliteStore
+    store: Store
     clock: FakeClock
     db_path: Path
     clients: list[JobClient]
@@ -621,3 +622,296 @@ def test_a_graphscope_slower_than_the_interval_still_leaves_time_to_post(world: 
     time.at(1, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
     time.run(notifier)
     assert len(world.notices()) == 1
+
+
+# Odd server data: ids that are not job ids never stop the notifier.
+
+MAX_JOB_ID = 2**63 - 1
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each backend: SQLite in a file, PostgreSQL in a database of its own."""
+    url = f"sqlite:///{tmp_path}/jobbot.db"
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    store = open_store(url)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def either(world: World, any_store: Store) -> World:
+    """The world of these tests, on the SQLite store and on the PostgreSQL one."""
+    return World(world.emulator, world.slack, any_store, world.clock, world.db_path, world.clients)
+
+
+def odd_warnings(caplog: pytest.LogCaptureFixture, job_id: str) -> list[logging.LogRecord]:
+    return [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "skipped" in r.getMessage() and repr(job_id) in r.getMessage()
+    ]
+
+
+def skipped_count(reason: str) -> float:
+    return metrics.REGISTRY.get_sample_value("jobbot_odd_jobs_skipped_total", {"reason": reason}) or 0.0
+
+
+def test_an_odd_id_on_first_start_is_skipped_once_and_every_other_job_is_announced(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A "job-3" entry at the baseline and at every later reconcile is skipped with one warning per process
+    and one count; the polls succeed and the real jobs are tracked and announced."""
+    world = either
+    running = world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="SUCCESS", job_id="job-3")
+    before = skipped_count("not_a_number")
+    notifier = world.notifier()
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        for _ in range(3):
+            report = notifier.poll_once()
+            assert report.interactive_error is None and report.slack_error is None
+            world.clock.advance(600)  # every poll a reconcile: the list with the odd entry, each time
+        world.emulator.finish_job(running, "SUCCESS")
+        report = notifier.poll_once()
+    assert report.finished == [running] and report.interactive_error is None
+    assert [m.metadata["event_payload"]["job_ids"] for m in world.notices() if m.metadata] == [[running]]
+    assert len(odd_warnings(caplog, "job-3")) == 1
+    assert skipped_count("not_a_number") - before == 1
+    assert "job-3" not in world.store.job_statuses()
+
+
+def test_odd_ids_that_appear_later_are_skipped_and_never_taken_for_real_jobs(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Non-ASCII digits (which int() reads as 12), leading zeros and letters seen by a reconcile are
+    skipped with a warning each; none is recorded or announced as job 12 or 7; a real job is."""
+    world = either
+    notifier = world.notifier()
+    notifier.poll_once()  # baseline: an empty server
+    odd = ["\u0661\u0662", "007", "job-9"]
+    for job_id in odd:
+        world.emulator.add_job(status="SUCCESS", job_id=job_id)
+    real = world.emulator.add_job(status="FAILED")
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        world.clock.advance(600)
+        report = notifier.poll_once()
+        world.clock.advance(600)
+        notifier.poll_once()
+    assert report.reconciled and report.finished == [real] and report.interactive_error is None
+    assert set(world.store.job_statuses()) == {real}
+    assert all(world.store.notice_count(j) == 0 for j in ("12", "7"))
+    for job_id in odd:
+        assert len(odd_warnings(caplog, job_id)) == 1, job_id
+
+
+def test_ids_up_to_2_63_minus_1_work_and_the_next_is_skipped_with_a_warning(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On a server whose counter nears 2**63: ids ...806 and ...807 are tracked and announced, ...808
+    (past BIGINT) is skipped with one warning, and polls go on without error."""
+    world = either
+    with Emulator(first_id=MAX_JOB_ID - 1).start() as emulator:
+        edge = World(emulator, world.slack, world.store, world.clock, world.db_path, world.clients)
+        first = emulator.add_job(status="RUNNING")
+        assert first == str(MAX_JOB_ID - 1)
+        notifier = edge.notifier()
+        notifier.poll_once()
+        last = emulator.add_job(status="SUCCESS")
+        beyond = emulator.add_job(status="SUCCESS")
+        assert (last, beyond) == (str(MAX_JOB_ID), str(MAX_JOB_ID + 1))
+        emulator.finish_job(first, "SUCCESS")
+        with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+            edge.clock.advance(10)
+            steady = notifier.poll_once()
+            edge.clock.advance(10)
+            quiet = notifier.poll_once()
+            edge.clock.advance(600)
+            reconciled = notifier.poll_once()
+            edge.clock.advance(600)
+            notifier.poll_once()
+    assert sorted(steady.finished) == sorted([first, last]) and steady.interactive_error is None
+    assert quiet.interactive_error is None and reconciled.interactive_error is None
+    assert reconciled.reconciled and reconciled.finished == []
+    assert edge.store.high_water() == MAX_JOB_ID
+    assert edge.store.notice_count(last) == 1
+    assert len(odd_warnings(caplog, beyond)) == 1
+
+
+# A redeployed server: ids start again at 1.
+
+RESET_LINE = "the Interactive server's job ids started again at 1 (its metadata was reset)"
+
+
+def reset_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    return [message for message in warnings if RESET_LINE in message]
+
+
+def announced_ids(world: World) -> list[str]:
+    """The job ids of every notice and digest entry in the channel, sorted by id."""
+    ids = [j for m in world.notices() if m.metadata for j in m.metadata["event_payload"]["job_ids"]]
+    return sorted(ids, key=int)
+
+
+def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server goes away and comes back with ids from 1: the first poll that reaches it starts a new
+    generation, says so once, and announces the new server's finished jobs once each; the old server's
+    watch and cancel claim on the same ids are not carried over."""
+    world = either
+    old = [world.emulator.add_job(status=s, graph_id="before") for s in ("SUCCESS", "RUNNING", "RUNNING")]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.store.watch(old[1], "U0OLDWATCHER", world.clock())
+    world.store.claim_cancel(old[2], "U0OLDCANCEL", world.clock(), stale_after=3600)
+    port = world.emulator.port
+    world.emulator.stop()
+    world.clock.advance(10)
+    assert notifier.poll_once().interactive_error, "the outage is a failed poll"
+    world.emulator.forget_jobs()
+    world.emulator.start("127.0.0.1", port)
+    new = [
+        world.emulator.add_job(status=s, graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n, s in enumerate(("SUCCESS", "RUNNING", "CANCELLED"))
+    ]
+    assert new == old, "the same ids, now naming other jobs"
+    resets = metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        back = notifier.poll_once()
+        world.clock.advance(10)
+        again = notifier.poll_once()
+        world.emulator.finish_job(new[1], "SUCCESS")
+        world.clock.advance(10)
+        later = notifier.poll_once()
+    assert back.interactive_error is None and sorted(back.finished) == [new[0], new[2]]
+    assert again.finished == [] and later.finished == [new[1]]
+    [line] = reset_warnings(caplog)
+    assert "3 jobs of the previous generation kept in history" in line
+    assert metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") == resets + 1
+    notices = world.notices()
+    assert len(notices) == 3 and all("after" in text_of(m) and "before" not in text_of(m) for m in notices)
+    assert announced_ids(world) == new
+    assert world.notices("D0OLDWATCHER") == [], "the old job's watcher is not told about the new job 2"
+    assert "U0OLDCANCEL" not in "".join(text_of(m) for m in notices)
+    assert all(world.store.notice_count(j) == 1 for j in new)
+
+
+def test_a_redeploy_between_two_polls_is_noticed_when_a_running_job_vanishes(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No poll saw the outage, but a running job the server no longer has (404) shows the reset: the
+    same poll starts a new generation and announces the new server's finished job."""
+    world = either
+    world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.emulator.add_job(status="RUNNING", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    fresh = world.emulator.add_job(status="FAILED", graph_id="after", log="ERROR: fresh failure\n")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert report.finished == [fresh] and report.interactive_error is None
+    assert len(reset_warnings(caplog)) == 1
+    [notice] = world.notices()
+    assert "after" in text_of(notice)
+    assert world.store.notice_count(fresh) == 1 and set(world.store.job_statuses()) == {fresh}
+
+
+def test_a_redeploy_that_already_passed_the_old_ids_is_noticed_by_start_times(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing running and no outage seen, and the new server already has more jobs than the old one
+    had: the first new id is not taken for the old server's next job, because the highest known job
+    now started at another time. Its jobs are announced once each, as one digest."""
+    world = either
+    old = [world.emulator.add_job(status="SUCCESS", graph_id="before") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    new = [
+        world.emulator.add_job(status="SUCCESS", graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n in range(5)
+    ]
+    assert new[:2] == old
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert sorted(report.finished, key=int) == new
+    assert len(reset_warnings(caplog)) == 1
+    [digest] = world.notices()
+    assert "5 jobs finished" in text_of(digest) and "before" not in text_of(digest)
+    assert all(world.store.notice_count(j) == 1 for j in new)
+
+
+def test_a_new_server_with_a_long_finished_history_is_recorded_not_announced(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a reset, more finished jobs than one digest holds look like another server's history, not
+    news: like a first start, they are recorded and not announced, and the warning says so."""
+    world = either
+    world.emulator.add_job(status="RUNNING", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    world.emulator.seed_history(40)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.interactive_error is None and report.finished == []
+    [line] = reset_warnings(caplog)
+    assert "40 finished jobs" in line and "not announced" in line
+    assert world.notices() == [] and len(world.store.job_statuses()) == 40
+
+
+def test_a_redeploy_while_jobbot_was_down_is_noticed_by_its_first_reconcile(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """jobbot restarts after the server was redeployed: its first poll reads the list, finds the jobs it
+    knew gone, begins a new generation and announces the new server's finished jobs once each."""
+    world = either
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS", graph_id="before")
+    world.notifier().poll_once()
+    world.emulator.forget_jobs()
+    new = [world.emulator.add_job(status="SUCCESS", graph_id="after") for _ in range(2)]
+    restarted = world.notifier()  # a new process on the same store
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = restarted.poll_once()
+        world.clock.advance(10)
+        restarted.poll_once()
+    assert report.reconciled and sorted(report.finished, key=int) == new
+    [line] = reset_warnings(caplog)
+    assert "3 jobs of the previous generation kept in history" in line
+    assert announced_ids(world) == new
+    assert all("after" in text_of(m) for m in world.notices())
+
+
+def test_a_list_that_lost_entries_is_not_taken_for_a_reset(
+    either: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reconcile whose list comes back empty while the newest known job is still there (asked for by
+    itself) begins no generation and announces nothing again."""
+    world = either
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.faults.fail_next(1, status=200, body=b"[]", route=LIST_JOBS)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(600)
+        report = notifier.poll_once()
+        world.clock.advance(600)
+        notifier.poll_once()
+    assert report.reconciled and report.interactive_error is None and report.finished == []
+    assert reset_warnings(caplog) == [] and world.notices() == []
+    assert set(world.store.job_statuses()) == {"1", "2", "3"}

@@ -11,20 +11,65 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from jobbot.emulator import Emulator
 from jobbot.models import Subscription
 from jobbot.store.sqlite import SqliteStore
-from tests.fakes import FakeSlack, Scripted
+from tests.fakes import FakeSlack, Posted, Scripted
 
 CHANNEL = "C0NOTICES"
 OTHER = "C0OTHER"
 
 
+class EmulatorChild:
+    """`python -m jobbot.emulator` in a process of its own, driven through its control API."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "jobbot.emulator", "--port", "0"], stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().split()[-1]
+        self.http = httpx.Client(base_url=self.url + "/_emulator/", timeout=10)
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = self.http.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def add_job(self, **fields: Any) -> str:
+        return str(self.control("POST", "jobs", fields)["job_id"])
+
+    def answering(self) -> bool:
+        try:
+            self.control("GET", "stats")
+        except httpx.HTTPError:
+            return False
+        return True
+
+    def requests(self) -> int:
+        return int(self.control("GET", "stats")["requests"])
+
+    def close(self) -> None:
+        self.http.close()
+        self.process.terminate()
+        self.process.wait(timeout=15)
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
 def start_jobbot(
-    slack: FakeSlack, emulator: Emulator, workdir: Path, port: int, database_url: str = "sqlite:///jobbot.db"
+    slack: FakeSlack,
+    emulator: Emulator | EmulatorChild,
+    workdir: Path,
+    port: int,
+    database_url: str = "sqlite:///jobbot.db",
 ) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
     env.update(
@@ -180,3 +225,95 @@ def test_a_rate_limited_channel_holds_back_neither_polls_nor_other_channels(
         process.wait(timeout=15)
     assert_one_notice_each(fake_slack, jobs, tmp_path)
     assert [job for job, n in announced(fake_slack, OTHER).items() if n != 1] == []
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def notices_since(slack: FakeSlack, count: int) -> list[Posted]:
+    """Top-level notices and digests in the channel after the first `count` of them."""
+    return [m for m in slack.messages(CHANNEL) if m.metadata and not m.thread_ts][count:]
+
+
+def test_a_redeployed_server_gets_its_own_notices_once_and_no_old_one_repeats(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A real jobbot and a real emulator process: the server is redeployed without its metadata (down
+    for a second, back with ids from 1). The new server's jobs, under the old ids, are announced once
+    each; none of the old server's notices is posted again; the log says what happened, once."""
+    emulator = EmulatorChild()
+    process = None
+    try:
+        old = [emulator.add_job(status="RUNNING", graph_id="before") for _ in range(3)]
+        process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
+        wait_until(lambda: emulator.requests() > 2, 20, "jobbot polls")
+        for job_id in old[:2]:
+            emulator.control("POST", f"jobs/{job_id}/finish", {"status": "SUCCESS"})
+        wait_for_notices(fake_slack, old[:2])
+        assert set(announced(fake_slack)) == set(old[:2])
+        before_reset = len(notices_since(fake_slack, 0))
+
+        emulator.control("POST", "redeploy", {"downtime": 1.0})
+        wait_until(lambda: not emulator.answering(), 5, "the server goes down")
+        wait_until(emulator.answering, 10, "the server is back")
+        new = [
+            emulator.add_job(status=status, graph_id="after")
+            for status in ("SUCCESS", "RUNNING", "FAILED", "RUNNING")
+        ]
+        assert new[:3] == old, "the new server hands out the old ids again"
+        for job_id in (new[1], new[3]):
+            emulator.control("POST", f"jobs/{job_id}/finish", {"status": "SUCCESS"})
+
+        def new_ids() -> Counter[str]:
+            counts: Counter[str] = Counter()
+            for message in notices_since(fake_slack, before_reset):
+                assert message.metadata is not None
+                counts.update(message.metadata["event_payload"]["job_ids"])
+            return counts
+
+        wait_until(lambda: set(new_ids()) == set(new), 30, "the new server's jobs are announced")
+        time.sleep(1.0)  # several more polls, to catch a repeat
+    finally:
+        if process is not None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=15)
+        emulator.close()
+    log = (tmp_path / "jobbot.log").read_text(errors="replace")
+    assert new_ids() == Counter({job_id: 1 for job_id in new}), log[-3000:]
+    later = notices_since(fake_slack, before_reset)
+    assert all("after" in m.text + str(m.blocks) and "before" not in m.text + str(m.blocks) for m in later)
+    assert len(notices_since(fake_slack, 0)) - before_reset == len(later)
+    assert log.count("job ids started again at 1") == 1, log[-3000:]
+
+
+def test_an_odd_id_on_first_start_leaves_jobbot_ready_and_announcing(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """A server listing "job-3" when jobbot first starts: /readyz turns 200, a real job still gets its
+    notice, and the odd entry is warned about once."""
+    emulator.add_job(status="SUCCESS", job_id="job-3")
+    running = emulator.add_job(status="RUNNING")
+    port = free_port()
+    process = start_jobbot(fake_slack, emulator, tmp_path, port)
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, 20, "/readyz answers 200")
+        emulator.finish_job(running, "SUCCESS")
+        wait_for_notices(fake_slack, [running])
+        wait_until(lambda: len(emulator.requests) > 50, 20, "many more polls")
+        wait_until(ready, 20, "/readyz answers 200 after many polls and reconciles")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    log = assert_one_notice_each(fake_slack, [running], tmp_path)
+    assert len([line for line in log.splitlines() if "'job-3'" in line]) == 1, log[-3000:]

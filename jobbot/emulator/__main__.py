@@ -19,7 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve an in-memory emulator of the GraphScope Interactive admin API (the /v1/job routes and "
             "POST /v1/graph/{graph_id}/dataloading), with the real server's quirks, plus a control API "
-            "under /_emulator/ (stats, jobs, history, faults, quirks)."
+            "under /_emulator/ (stats, jobs, history, faults, quirks, and POST /_emulator/redeploy "
+            '{"downtime": S} to act out a redeploy that lost the metadata volume: ids start again at 1).'
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 from jobbot.emulator.jobs import UnknownJob
@@ -25,6 +26,7 @@ _JOB_FIELDS = {
     "job_type": str,
     "stale_pid": bool,
     "extra": dict,
+    "job_id": str,
 }
 
 
@@ -86,6 +88,16 @@ def _route(emulator: Emulator, method: str, parts: list[str], payload: dict[str,
             log_bytes = _typed(payload, "log_bytes", int) if "log_bytes" in payload else 2048
             ids = emulator.seed_history(count, log_bytes=log_bytes)
             return _json(200, {"first": ids[0] if ids else None, "last": ids[-1] if ids else None})
+        case "POST", ["redeploy"]:
+            # Answered first: the redeploy stops this very server, so it runs once the reply is out.
+            downtime = float(_typed(payload, "downtime", (int, float))) if "downtime" in payload else 0.0
+            first_id = _typed(payload, "first_id", int) if "first_id" in payload else 1
+            dropped = emulator.job_count
+            redeploy = {"downtime": downtime, "first_id": first_id}
+            timer = threading.Timer(0.05, emulator.redeploy, kwargs=redeploy)
+            timer.daemon = True
+            timer.start()
+            return _json(200, {"dropped": dropped, "downtime": downtime, "first_id": first_id})
         case "POST", ["faults"]:
             _apply_faults(emulator, payload)
             return _json(200, emulator.faults.describe())

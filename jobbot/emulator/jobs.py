@@ -146,7 +146,8 @@ def _string(text: str) -> str:
 
 def directory_key(job_id: str) -> tuple[int, int]:
     """Where a job lands in a listing: a fixed scramble of its id, standing in for directory order."""
-    number = int(job_id)
+    # A hand-placed odd id ("job-3") has no number: it is listed as if its digits were its bytes.
+    number = int(job_id) if job_id.isascii() and job_id.isdigit() else int.from_bytes(job_id.encode()[:16])
     # Knuth's multiplicative hash: deterministic, yet not id-sorted, so clients must sort for themselves.
     return ((number * 0x9E3779B1) & 0xFFFFFFFF, number)
 
@@ -163,6 +164,9 @@ class NewJob(NamedTuple):
     job_type: str = JOB_TYPE
     stale_pid: bool = False
     extra: Mapping[str, Any] | None = None
+    # Stored under this id instead of the counter's next one (which is then left alone): what a
+    # hand-edited or foreign metadata store can hold, odd ids included.
+    job_id: str | None = None
 
 
 class JobTable:
@@ -189,8 +193,10 @@ class JobTable:
         with self._changed:
             ids: list[str] = []
             for job in jobs:
-                job_id = str(self._next_id)
-                self._next_id += 1
+                job_id = job.job_id
+                if job_id is None:
+                    job_id = str(self._next_id)
+                    self._next_id += 1
                 self._records[job_id] = _Record(
                     job_id,
                     status=job.status,
@@ -211,6 +217,18 @@ class JobTable:
             self._listing = None
             self._changed.notify_all()
             return ids
+
+    def forget_all(self, first_id: int = 1) -> int:
+        """Drop every job and start the counter again at `first_id`, as a server that lost its metadata
+        directory does; returns how many jobs were dropped."""
+        with self._changed:
+            dropped = len(self._records)
+            self._records = {}
+            self._order = []
+            self._listing = None
+            self._next_id = first_id
+            self._changed.notify_all()
+            return dropped
 
     def get(self, job_id: str) -> EmulatedJob:
         """A snapshot of one job; raises UnknownJob."""

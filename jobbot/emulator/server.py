@@ -102,6 +102,23 @@ class Emulator:
         self._table.mark_running_stale()
         self.start(host, port)
 
+    def forget_jobs(self, first_id: int = 1) -> int:
+        """Lose the metadata directory while serving: every job is gone and ids start again at
+        `first_id`. Returns how many jobs were dropped."""
+        return self._table.forget_all(first_id)
+
+    def redeploy(self, downtime: float = 0.0, first_id: int = 1) -> None:
+        """What redeploying the server without its metadata volume does: it stops answering for
+        `downtime` seconds, then serves again on the same port with no jobs and ids from `first_id`."""
+        if self._address is None:
+            raise RuntimeError("the emulator has never been started")
+        host, port = self._address
+        self._stop_serving()
+        self._table.forget_all(first_id)
+        if downtime > 0:
+            time.sleep(downtime)
+        self.start(host, port)
+
     def _stop_serving(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
@@ -156,11 +173,13 @@ class Emulator:
         job_type: str = JOB_TYPE,
         stale_pid: bool = False,
         extra: Mapping[str, Any] | None = None,
+        job_id: str | None = None,
     ) -> str:
         """Create a job directly (not through dataloading) and return its id.
 
         Defaults: started now, log a loader opening (plus its ending if terminal), end_time now if
-        terminal else 0. `extra` adds unknown fields to the JSON, as newer servers may.
+        terminal else 0. `extra` adds unknown fields to the JSON, as newer servers may. `job_id` stores
+        the job under that id, whatever it is ("job-3", "007"), and leaves the counter alone.
         """
         now = self.clock()
         start = start_time_ms / 1000 if start_time_ms is not None else now
@@ -184,6 +203,7 @@ class Emulator:
                 job_type=job_type,
                 stale_pid=stale_pid,
                 extra=extra or {},
+                job_id=job_id,
             )
         )
 

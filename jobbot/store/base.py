@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from jobbot.models import AuditEntry, FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription, validate_job_id
 
 
 class DeliveryState(StrEnum):
@@ -28,11 +28,13 @@ class DeliveryState(StrEnum):
 
 @dataclass(frozen=True)
 class TrackedJob:
-    """A job as the notifier last saw it."""
+    """A job as the notifier last saw it. Its start time tells it from another job that a reset server
+    later gave the same id."""
 
     id: str
     status: str
     terminal: bool
+    start_time_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class NoticeRow:
     job: FinishedJob
     destination: str
     offline: bool
+    # The server generation the job belongs to, as read back from the ledger; a row being recorded
+    # belongs to the current one whatever this says.
+    generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,12 @@ class Delivery:
     attempts: int
     created_at: datetime
     jobs: tuple[FinishedJob, ...]
+
+
+def job_key(job_id: str) -> int:
+    """A job id as both databases hold it: the one id rule (`validate_job_id`), as an integer that fits
+    SQLite's INTEGER and PostgreSQL's BIGINT. Anything else raises InvalidJobId before any SQL runs."""
+    return int(validate_job_id(job_id))
 
 
 AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
@@ -89,7 +100,22 @@ class Store(Protocol):
     def high_water(self) -> int: ...
     def active_jobs(self) -> list[TrackedJob]: ...
     def job_statuses(self) -> dict[str, TrackedJob]: ...
+    def newest_job(self) -> TrackedJob | None:
+        """The highest-numbered job of the current generation still thought to be on the server."""
+        ...
+
     def last_reconcile(self) -> datetime | None: ...
+
+    def begin_generation(self, now: datetime) -> int:
+        """Start a new server generation (its ids began again at 1); return how many jobs the previous
+        one keeps in history.
+
+        Everything keyed by job id (jobs, the notice ledger, watches, cancel claims) belongs to one
+        generation and is read and written in the current one only, so the new server's job 3 is never
+        the old server's job 3. The old rows are kept, not deleted: the old server's open deliveries
+        still go out, and an operator can still see what happened.
+        """
+        ...
 
     def record_poll(
         self,

@@ -18,7 +18,15 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
+from jobbot.store.base import (
+    AUDIT_COLUMNS,
+    Delivery,
+    DeliveryState,
+    NoticeRow,
+    TrackedJob,
+    audit_from_row,
+    job_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +100,33 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_by_job ON audit (job_id, id);
     """,
+    # Server generations, as in SQLite's migration: everything keyed by a job id is keyed by
+    # (generation, job id), and what was stored before is generation 1.
+    """
+    CREATE TABLE generations (number BIGINT PRIMARY KEY, started_at TIMESTAMPTZ);
+    INSERT INTO generations (number, started_at) VALUES (1, NULL);
+    ALTER TABLE jobs ADD COLUMN generation BIGINT NOT NULL DEFAULT 1, ADD COLUMN start_time_ms BIGINT;
+    ALTER TABLE jobs DROP CONSTRAINT jobs_pkey, ADD CONSTRAINT jobs_pkey PRIMARY KEY (generation, id);
+    DROP INDEX jobs_active;
+    CREATE INDEX jobs_active ON jobs (generation, id) WHERE NOT terminal;
+    ALTER TABLE notices ADD COLUMN generation BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE notices DROP CONSTRAINT notices_pkey,
+        ADD CONSTRAINT notices_pkey PRIMARY KEY (generation, job_id, status, destination);
+    ALTER TABLE watches ADD COLUMN generation BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE watches DROP CONSTRAINT watches_pkey,
+        ADD CONSTRAINT watches_pkey PRIMARY KEY (generation, job_id, user_id);
+    ALTER TABLE cancels ADD COLUMN generation BIGINT NOT NULL DEFAULT 1;
+    ALTER TABLE cancels DROP CONSTRAINT cancels_pkey,
+        ADD CONSTRAINT cancels_pkey PRIMARY KEY (generation, job_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The generation every job-keyed read and write is in: the newest. Read inside each statement, so a
+# replica's handlers follow a new generation the leader began without being told. (The table has a
+# row per redeploy: reading it whole is no scan of history.)
+GENERATION = "(SELECT MAX(number) FROM generations)"
+JOB_COLUMNS = "id, status, terminal, start_time_ms"
 
 # Held (per database) while migrating, so replicas starting together migrate one after another.
 # "jobbot" in ASCII, then 1: a fixed key no other application is likely to pick.
@@ -111,10 +144,13 @@ CONNECT_DEFAULTS = {
 
 # The queries every steady poll runs, named so a test can check their plans: each reads through an
 # index, never through the history that piles up.
-HIGH_WATER_SQL = "SELECT MAX(id) FROM jobs"
-ACTIVE_JOBS_SQL = "SELECT id, status FROM jobs WHERE NOT terminal ORDER BY id"
+HIGH_WATER_SQL = f"SELECT MAX(id) FROM jobs WHERE generation = {GENERATION}"
+ACTIVE_JOBS_SQL = (
+    f"SELECT {JOB_COLUMNS} FROM jobs WHERE NOT terminal AND generation = {GENERATION} ORDER BY id"
+)
 UNGROUPED_NOTICES_SQL = (
-    "SELECT job_json, destination, offline FROM notices WHERE delivery_id IS NULL ORDER BY created_at, job_id"
+    "SELECT job_json, destination, offline, generation FROM notices WHERE delivery_id IS NULL "
+    "ORDER BY created_at, job_id"
 )
 OPEN_DELIVERIES_SQL = (
     "SELECT id, destination, channel, state, ts, offline, attempts, created_at "
@@ -282,11 +318,35 @@ class PostgresStore:
 
     def active_jobs(self) -> list[TrackedJob]:
         rows = self._run(lambda db: db.execute(ACTIVE_JOBS_SQL).fetchall())
-        return [TrackedJob(str(i), str(s), False) for i, s in rows]
+        return [_tracked(row) for row in rows]
 
     def job_statuses(self) -> dict[str, TrackedJob]:
-        rows = self._run(lambda db: db.execute("SELECT id, status, terminal FROM jobs").fetchall())
-        return {str(i): TrackedJob(str(i), str(s), bool(t)) for i, s, t in rows}
+        rows = self._run(
+            lambda db: db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION}"
+            ).fetchall()
+        )
+        return {str(row[0]): _tracked(row) for row in rows}
+
+    def newest_job(self) -> TrackedJob | None:
+        row = self._run(
+            lambda db: db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION} AND status <> 'GONE' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        )
+        return None if row is None else _tracked(row)
+
+    def begin_generation(self, now: datetime) -> int:
+        def work(db: Cursor) -> int:
+            row = db.execute(f"SELECT COUNT(*) FROM jobs WHERE generation = {GENERATION}").fetchone()
+            db.execute(
+                "INSERT INTO generations (number, started_at) SELECT MAX(number) + 1, %s FROM generations",
+                (_utc(now),),
+            )
+            return int(row[0]) if row else 0
+
+        return self._run(work)
 
     def last_reconcile(self) -> datetime | None:
         value = self._meta("reconciled_at")
@@ -304,10 +364,11 @@ class PostgresStore:
             new = 0
             for notice in notices:
                 db.execute(
-                    "INSERT INTO notices (job_id, status, destination, job_json, offline, created_at) "
-                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    "INSERT INTO notices "
+                    "(generation, job_id, status, destination, job_json, offline, created_at) "
+                    f"VALUES ({GENERATION}, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                     (
-                        int(notice.job.id),
+                        job_key(notice.job.id),
                         notice.job.status,
                         notice.destination,
                         notice.job.model_dump_json(),
@@ -319,8 +380,8 @@ class PostgresStore:
             # Only the watches these notices answer: one added meanwhile waits for its own notice.
             if notices:
                 db.executemany(
-                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s",
-                    [(int(n.job.id), n.destination) for n in notices],
+                    f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
+                    [(job_key(n.job.id), n.destination) for n in notices],
                 )
             if reconciled:
                 self._set_meta(db, "reconciled_at", str(now.timestamp()))
@@ -332,16 +393,19 @@ class PostgresStore:
     def _upsert_jobs(db: Cursor, jobs: Sequence[TrackedJob]) -> None:
         if jobs:
             db.executemany(
-                "INSERT INTO jobs (id, status, terminal) VALUES (%s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, terminal = EXCLUDED.terminal",
-                [(int(j.id), j.status, j.terminal) for j in jobs],
+                "INSERT INTO jobs (generation, id, status, terminal, start_time_ms) "
+                f"VALUES ({GENERATION}, %s, %s, %s, %s) "
+                "ON CONFLICT (generation, id) DO UPDATE SET status = EXCLUDED.status, "
+                "terminal = EXCLUDED.terminal, "
+                "start_time_ms = COALESCE(EXCLUDED.start_time_ms, jobs.start_time_ms)",
+                [(job_key(j.id), j.status, j.terminal, j.start_time_ms) for j in jobs],
             )
 
     # The notice ledger.
 
     def ungrouped_notices(self) -> list[NoticeRow]:
         rows = self._run(lambda db: db.execute(UNGROUPED_NOTICES_SQL).fetchall())
-        return [NoticeRow(FinishedJob.model_validate_json(j), str(d), bool(o)) for j, d, o in rows]
+        return [NoticeRow(FinishedJob.model_validate_json(j), str(d), bool(o), int(g)) for j, d, o, g in rows]
 
     def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]:
         at = _utc(now)
@@ -366,8 +430,12 @@ class PostgresStore:
                 delivery_id = int(row[0])
                 db.executemany(
                     "UPDATE notices SET delivery_id = %s "
-                    "WHERE job_id = %s AND status = %s AND destination = %s AND delivery_id IS NULL",
-                    [(delivery_id, int(n.job.id), n.job.status, n.destination) for n in group],
+                    "WHERE job_id = %s AND status = %s AND destination = %s AND delivery_id IS NULL "
+                    f"AND generation = COALESCE(%s, {GENERATION})",
+                    [
+                        (delivery_id, job_key(n.job.id), n.job.status, n.destination, n.generation)
+                        for n in group
+                    ],
                 )
                 ids.append(delivery_id)
             return ids
@@ -430,8 +498,11 @@ class PostgresStore:
         return self._run(work)
 
     def notice_count(self, job_id: str) -> int:
+        key = job_key(job_id)
         row = self._run(
-            lambda db: db.execute("SELECT COUNT(*) FROM notices WHERE job_id = %s", (int(job_id),)).fetchone()
+            lambda db: db.execute(
+                f"SELECT COUNT(*) FROM notices WHERE generation = {GENERATION} AND job_id = %s", (key,)
+            ).fetchone()
         )
         return int(row[0]) if row else 0
 
@@ -475,8 +546,9 @@ class PostgresStore:
     def watch(self, job_id: str, user_id: str, now: datetime) -> None:
         self._run(
             lambda db: db.execute(
-                "INSERT INTO watches (job_id, user_id, added_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                (int(job_id), user_id, _utc(now)),
+                "INSERT INTO watches (generation, job_id, user_id, added_at) "
+                f"VALUES ({GENERATION}, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (job_key(job_id), user_id, _utc(now)),
             )
         )
 
@@ -484,7 +556,8 @@ class PostgresStore:
         return self._run(
             lambda db: (
                 db.execute(
-                    "DELETE FROM watches WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+                    f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
+                    (job_key(job_id), user_id),
                 ).rowcount
                 > 0
             )
@@ -493,7 +566,9 @@ class PostgresStore:
     def watchers(self, job_id: str) -> list[str]:
         rows = self._run(
             lambda db: db.execute(
-                "SELECT user_id FROM watches WHERE job_id = %s ORDER BY added_at, user_id", (int(job_id),)
+                f"SELECT user_id FROM watches WHERE generation = {GENERATION} AND job_id = %s "
+                "ORDER BY added_at, user_id",
+                (job_key(job_id),),
             ).fetchall()
         )
         return [str(r[0]) for r in rows]
@@ -502,17 +577,20 @@ class PostgresStore:
 
     def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
         at = _utc(now)
+        key = job_key(job_id)
 
         def work(db: Cursor) -> tuple[str, datetime]:
             # ON CONFLICT locks the existing row even when it is not stale, so the read below sees the
             # claim that stands until we commit; a concurrent claimer waits, then finds ours.
             db.execute(
-                "INSERT INTO cancels (job_id, user_id, at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (job_id) DO UPDATE SET user_id = EXCLUDED.user_id, at = EXCLUDED.at "
+                f"INSERT INTO cancels (generation, job_id, user_id, at) VALUES ({GENERATION}, %s, %s, %s) "
+                "ON CONFLICT (generation, job_id) DO UPDATE SET user_id = EXCLUDED.user_id, at = EXCLUDED.at "
                 "WHERE cancels.at < %s",
-                (int(job_id), user_id, at, at - timedelta(seconds=stale_after)),
+                (job_key(job_id), user_id, at, at - timedelta(seconds=stale_after)),
             )
-            row = db.execute("SELECT user_id, at FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+            row = db.execute(
+                f"SELECT user_id, at FROM cancels WHERE generation = {GENERATION} AND job_id = %s", (key,)
+            ).fetchone()
             assert row is not None  # inserted, updated or locked above
             return str(row[0]), row[1]
 
@@ -522,13 +600,17 @@ class PostgresStore:
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         self._run(
             lambda db: db.execute(
-                "DELETE FROM cancels WHERE job_id = %s AND user_id = %s", (int(job_id), user_id)
+                f"DELETE FROM cancels WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
+                (job_key(job_id), user_id),
             )
         )
 
     def cancelled_by(self, job_id: str) -> str | None:
+        key = job_key(job_id)
         row = self._run(
-            lambda db: db.execute("SELECT user_id FROM cancels WHERE job_id = %s", (int(job_id),)).fetchone()
+            lambda db: db.execute(
+                f"SELECT user_id FROM cancels WHERE generation = {GENERATION} AND job_id = %s", (key,)
+            ).fetchone()
         )
         return None if row is None else str(row[0])
 
@@ -545,7 +627,7 @@ class PostgresStore:
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
-                    int(entry.job_id),
+                    job_key(entry.job_id),
                     entry.status_before,
                     entry.outcome,
                     entry.message,
@@ -565,7 +647,7 @@ class PostgresStore:
             rows = self._run(
                 lambda db: db.execute(
                     f"SELECT {columns} FROM audit WHERE job_id = %s ORDER BY id DESC LIMIT %s",
-                    (int(job_id), limit),
+                    (job_key(job_id), limit),
                 ).fetchall()
             )
         return [audit_from_row(r, r[0].astimezone(UTC)) for r in rows]
@@ -589,6 +671,11 @@ class PostgresStore:
 
     def release_lease(self, name: str, holder: str) -> None:
         self._run(lambda db: db.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder)))
+
+
+def _tracked(row: Sequence[Any]) -> TrackedJob:
+    """A TrackedJob from a row of JOB_COLUMNS."""
+    return TrackedJob(str(row[0]), str(row[1]), bool(row[2]), None if row[3] is None else int(row[3]))
 
 
 def _utc(moment: datetime) -> datetime:

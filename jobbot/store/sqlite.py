@@ -11,10 +11,19 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from jobbot.errors import StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription
-from jobbot.store.base import AUDIT_COLUMNS, Delivery, DeliveryState, NoticeRow, TrackedJob, audit_from_row
+from jobbot.store.base import (
+    AUDIT_COLUMNS,
+    Delivery,
+    DeliveryState,
+    NoticeRow,
+    TrackedJob,
+    audit_from_row,
+    job_key,
+)
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another.
 MIGRATIONS: tuple[str, ...] = (
@@ -82,8 +91,69 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_by_job ON audit (job_id, id);
     """,
+    # Server generations: a redeployed Interactive server numbers its jobs from 1 again, so everything
+    # keyed by a job id is keyed by (generation, job id). What was stored before is generation 1.
+    # SQLite cannot change a primary key in place: each table is copied into its new shape. The
+    # columns keep PostgreSQL's order (new ones last), so both backends have the same tables.
+    """
+    CREATE TABLE generations (number INTEGER PRIMARY KEY, started_at REAL);
+    INSERT INTO generations (number, started_at) VALUES (1, NULL);
+    CREATE TABLE jobs_v4 (
+        id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        terminal INTEGER NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 1,
+        start_time_ms INTEGER,
+        PRIMARY KEY (generation, id)
+    );
+    INSERT INTO jobs_v4 (id, status, terminal) SELECT id, status, terminal FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v4 RENAME TO jobs;
+    CREATE INDEX jobs_active ON jobs (generation, id) WHERE terminal = 0;
+    CREATE TABLE notices_v4 (
+        job_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        destination TEXT NOT NULL,
+        job_json TEXT NOT NULL,
+        offline INTEGER NOT NULL,
+        delivery_id INTEGER REFERENCES deliveries (id),
+        created_at REAL NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (generation, job_id, status, destination)
+    );
+    INSERT INTO notices_v4 (job_id, status, destination, job_json, offline, delivery_id, created_at)
+        SELECT job_id, status, destination, job_json, offline, delivery_id, created_at FROM notices;
+    DROP TABLE notices;
+    ALTER TABLE notices_v4 RENAME TO notices;
+    CREATE INDEX notices_ungrouped ON notices (delivery_id) WHERE delivery_id IS NULL;
+    CREATE INDEX notices_by_delivery ON notices (delivery_id, job_id);
+    CREATE TABLE watches_v4 (
+        job_id INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        added_at REAL NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (generation, job_id, user_id)
+    );
+    INSERT INTO watches_v4 (job_id, user_id, added_at) SELECT job_id, user_id, added_at FROM watches;
+    DROP TABLE watches;
+    ALTER TABLE watches_v4 RENAME TO watches;
+    CREATE TABLE cancels_v4 (
+        job_id INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        generation INTEGER NOT NULL DEFAULT 1,
+        PRIMARY KEY (generation, job_id)
+    );
+    INSERT INTO cancels_v4 (job_id, user_id, at) SELECT job_id, user_id, at FROM cancels;
+    DROP TABLE cancels;
+    ALTER TABLE cancels_v4 RENAME TO cancels;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The generation every job-keyed read and write is in: the newest. Read inside each statement, so a
+# replica's handlers follow a new generation the leader began without being told.
+GENERATION = "(SELECT MAX(number) FROM generations)"
 
 
 class SqliteStore:
@@ -182,18 +252,39 @@ class SqliteStore:
 
     def high_water(self) -> int:
         with self._lock:
-            row = self._db.execute("SELECT MAX(id) FROM jobs").fetchone()
+            row = self._db.execute(f"SELECT MAX(id) FROM jobs WHERE generation = {GENERATION}").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     def active_jobs(self) -> list[TrackedJob]:
         with self._lock:
-            rows = self._db.execute("SELECT id, status FROM jobs WHERE terminal = 0 ORDER BY id").fetchall()
-        return [TrackedJob(str(i), str(s), False) for i, s in rows]
+            rows = self._db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE terminal = 0 AND generation = {GENERATION} ORDER BY id"
+            ).fetchall()
+        return [_tracked(row) for row in rows]
 
     def job_statuses(self) -> dict[str, TrackedJob]:
         with self._lock:
-            rows = self._db.execute("SELECT id, status, terminal FROM jobs").fetchall()
-        return {str(i): TrackedJob(str(i), s, bool(t)) for i, s, t in rows}
+            rows = self._db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION}"
+            ).fetchall()
+        return {str(row[0]): _tracked(row) for row in rows}
+
+    def newest_job(self) -> TrackedJob | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION} AND status <> 'GONE' "
+                "ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else _tracked(row)
+
+    def begin_generation(self, now: datetime) -> int:
+        with self._transaction() as db:
+            (kept,) = db.execute(f"SELECT COUNT(*) FROM jobs WHERE generation = {GENERATION}").fetchone()
+            db.execute(
+                "INSERT INTO generations (number, started_at) SELECT MAX(number) + 1, ? FROM generations",
+                (now.timestamp(),),
+            )
+        return int(kept)
 
     def last_reconcile(self) -> datetime | None:
         value = self._meta("reconciled_at")
@@ -209,10 +300,11 @@ class SqliteStore:
             new = 0
             for notice in notices:
                 cursor = db.execute(
-                    "INSERT INTO notices (job_id, status, destination, job_json, offline, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO notices "
+                    "(generation, job_id, status, destination, job_json, offline, created_at) "
+                    f"VALUES ({GENERATION}, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (
-                        int(notice.job.id),
+                        job_key(notice.job.id),
                         notice.job.status,
                         notice.destination,
                         notice.job.model_dump_json(),
@@ -223,8 +315,8 @@ class SqliteStore:
                 new += cursor.rowcount
             # Only the watches these notices answer: one added meanwhile waits for its own notice.
             db.executemany(
-                "DELETE FROM watches WHERE job_id = ? AND user_id = ?",
-                [(int(n.job.id), n.destination) for n in notices],
+                f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = ? AND user_id = ?",
+                [(job_key(n.job.id), n.destination) for n in notices],
             )
             if reconciled:
                 self._set_meta(db, "reconciled_at", str(now.timestamp()))
@@ -233,9 +325,12 @@ class SqliteStore:
     @staticmethod
     def _upsert_jobs(db: sqlite3.Connection, jobs: Iterable[TrackedJob]) -> None:
         db.executemany(
-            "INSERT INTO jobs (id, status, terminal) VALUES (?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, terminal = excluded.terminal",
-            [(int(j.id), j.status, int(j.terminal)) for j in jobs],
+            "INSERT INTO jobs (generation, id, status, terminal, start_time_ms) "
+            f"VALUES ({GENERATION}, ?, ?, ?, ?) "
+            "ON CONFLICT (generation, id) DO UPDATE SET status = excluded.status, "
+            "terminal = excluded.terminal, "
+            "start_time_ms = COALESCE(excluded.start_time_ms, jobs.start_time_ms)",
+            [(job_key(j.id), j.status, int(j.terminal), j.start_time_ms) for j in jobs],
         )
 
     # The notice ledger.
@@ -243,10 +338,10 @@ class SqliteStore:
     def ungrouped_notices(self) -> list[NoticeRow]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT job_json, destination, offline FROM notices WHERE delivery_id IS NULL "
+                "SELECT job_json, destination, offline, generation FROM notices WHERE delivery_id IS NULL "
                 "ORDER BY created_at, job_id"
             ).fetchall()
-        return [NoticeRow(FinishedJob.model_validate_json(j), d, bool(o)) for j, d, o in rows]
+        return [NoticeRow(FinishedJob.model_validate_json(j), d, bool(o), int(g)) for j, d, o, g in rows]
 
     def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]:
         ids = []
@@ -269,8 +364,11 @@ class SqliteStore:
                 delivery_id = int(cursor.lastrowid or 0)
                 db.executemany(
                     "UPDATE notices SET delivery_id = ? WHERE job_id = ? AND status = ? AND destination = ? "
-                    "AND delivery_id IS NULL",
-                    [(delivery_id, int(n.job.id), n.job.status, n.destination) for n in group],
+                    f"AND delivery_id IS NULL AND generation = COALESCE(?, {GENERATION})",
+                    [
+                        (delivery_id, job_key(n.job.id), n.job.status, n.destination, n.generation)
+                        for n in group
+                    ],
                 )
                 ids.append(delivery_id)
         return ids
@@ -329,8 +427,11 @@ class SqliteStore:
             return cursor.rowcount == 1
 
     def notice_count(self, job_id: str) -> int:
+        key = job_key(job_id)
         with self._lock:
-            row = self._db.execute("SELECT COUNT(*) FROM notices WHERE job_id = ?", (int(job_id),)).fetchone()
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM notices WHERE generation = {GENERATION} AND job_id = ?", (key,)
+            ).fetchone()
         return int(row[0])
 
     # Subscriptions and watches.
@@ -372,21 +473,25 @@ class SqliteStore:
     def watch(self, job_id: str, user_id: str, now: datetime) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO watches (job_id, user_id, added_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (int(job_id), user_id, now.timestamp()),
+                "INSERT INTO watches (generation, job_id, user_id, added_at) "
+                f"VALUES ({GENERATION}, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (job_key(job_id), user_id, now.timestamp()),
             )
 
     def unwatch(self, job_id: str, user_id: str) -> bool:
         with self._transaction() as db:
             cursor = db.execute(
-                "DELETE FROM watches WHERE job_id = ? AND user_id = ?", (int(job_id), user_id)
+                f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = ? AND user_id = ?",
+                (job_key(job_id), user_id),
             )
             return cursor.rowcount > 0
 
     def watchers(self, job_id: str) -> list[str]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT user_id FROM watches WHERE job_id = ? ORDER BY added_at", (int(job_id),)
+                f"SELECT user_id FROM watches WHERE generation = {GENERATION} AND job_id = ? "
+                "ORDER BY added_at",
+                (job_key(job_id),),
             ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -395,19 +500,23 @@ class SqliteStore:
     def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO cancels (job_id, user_id, at) VALUES (?, ?, ?) "
-                "ON CONFLICT (job_id) DO UPDATE SET user_id = excluded.user_id, at = excluded.at "
+                f"INSERT INTO cancels (generation, job_id, user_id, at) VALUES ({GENERATION}, ?, ?, ?) "
+                "ON CONFLICT (generation, job_id) DO UPDATE SET user_id = excluded.user_id, at = excluded.at "
                 "WHERE cancels.at < ?",
-                (int(job_id), user_id, now.timestamp(), now.timestamp() - stale_after),
+                (job_key(job_id), user_id, now.timestamp(), now.timestamp() - stale_after),
             )
             holder, at = db.execute(
-                "SELECT user_id, at FROM cancels WHERE job_id = ?", (int(job_id),)
+                f"SELECT user_id, at FROM cancels WHERE generation = {GENERATION} AND job_id = ?",
+                (job_key(job_id),),
             ).fetchone()
         return None if holder == user_id and at == now.timestamp() else str(holder)
 
     def forget_cancel(self, job_id: str, user_id: str) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM cancels WHERE job_id = ? AND user_id = ?", (int(job_id), user_id))
+            db.execute(
+                f"DELETE FROM cancels WHERE generation = {GENERATION} AND job_id = ? AND user_id = ?",
+                (job_key(job_id), user_id),
+            )
 
     def record_audit(self, entry: AuditEntry) -> None:
         with self._transaction() as db:
@@ -420,7 +529,7 @@ class SqliteStore:
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
-                    int(entry.job_id),
+                    job_key(entry.job_id),
                     entry.status_before,
                     entry.outcome,
                     entry.message,
@@ -437,7 +546,7 @@ class SqliteStore:
             else:
                 rows = self._db.execute(
                     f"SELECT {columns} FROM audit WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-                    (int(job_id), limit),
+                    (job_key(job_id), limit),
                 ).fetchall()
         return [audit_from_row(r, datetime.fromtimestamp(float(r[0]), tz=UTC)) for r in rows]
 
@@ -459,6 +568,17 @@ class SqliteStore:
             db.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
 
     def cancelled_by(self, job_id: str) -> str | None:
+        key = job_key(job_id)
         with self._lock:
-            row = self._db.execute("SELECT user_id FROM cancels WHERE job_id = ?", (int(job_id),)).fetchone()
+            row = self._db.execute(
+                f"SELECT user_id FROM cancels WHERE generation = {GENERATION} AND job_id = ?", (key,)
+            ).fetchone()
         return None if row is None else str(row[0])
+
+
+JOB_COLUMNS = "id, status, terminal, start_time_ms"
+
+
+def _tracked(row: Sequence[Any]) -> TrackedJob:
+    """A TrackedJob from a row of JOB_COLUMNS."""
+    return TrackedJob(str(row[0]), str(row[1]), bool(row[2]), None if row[3] is None else int(row[3]))

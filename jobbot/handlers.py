@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 
 from jobbot import blocks, commands, logs, metrics, slack_ids
 from jobbot.authz import Access, Refused
@@ -98,12 +98,40 @@ class JobsHandlers:
         self._sleep = sleep
 
     def register(self, app: App) -> None:
+        # Global, so every listener, present and future, is behind it: it runs before any is matched.
+        app.use(self.guard)
         app.command(slack_ids.COMMAND)(self.on_command)
         app.action(slack_ids.matching(slack_ids.LIST_PAGE))(self.on_list_page)
         app.action(slack_ids.matching(slack_ids.LIST_REFRESH))(self.on_list_page)
         app.action(slack_ids.matching(slack_ids.JOB_DETAILS))(self.on_details)
         app.action(slack_ids.matching(slack_ids.JOB_REFRESH))(self.on_job_refresh)
         app.action(slack_ids.matching(slack_ids.JOB_CANCEL))(self.on_cancel_click)
+
+    def guard(
+        self, body: dict[str, Any], respond: Respond | None, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        """Where and who, checked for every request before any listener sees it.
+
+        A refusal is acked here and answered on the work pool, with no job data; nothing is fetched.
+        It runs before the ack, so it must be quick: the channel check is pure, and the workspace's id
+        is remembered once known (see app.workspace_team for the bounded lookup before that).
+        """
+        channel, team = _where_from(body)
+        try:
+            self._access.check_channel(channel)
+            self._access.check_organization(team)
+        except Refused as exc:
+            log.info("refused %s from %s in %s: %s", _request_kind(body), team, channel, exc.kind)
+            if respond is not None:
+                reason = exc
+
+                def refuse() -> Message:
+                    raise reason
+
+                self._submit(respond, name=f"guard:{_request_kind(body)}", replace=False, build=refuse)
+            return BoltResponse(status=200, body="")
+        next()
+        return None
 
     # Listeners: bolt passes arguments by name. Each acks before anything that can wait.
 
@@ -112,8 +140,6 @@ class JobsHandlers:
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
         channel_id = str(command.get("channel_id") or "")
-        # In a channel shared with another organization, `user_team` is the person's own workspace.
-        user_team = str(command.get("user_team") or command.get("team_id") or "") or None
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -123,9 +149,7 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._guarded(
-                channel_id, user_team, lambda: self._answer(parsed, user_id, channel_id)
-            ),
+            build=lambda: self._answer(parsed, user_id, channel_id),
             note=f"/jobs {name} from {user_id} in {channel_id}",
         )
 
@@ -161,9 +185,7 @@ class JobsHandlers:
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._guarded(
-                channel, team, lambda: self._cancel(value, Actor(user_id, team, channel))
-            ),
+            build=lambda: self._cancel(value, Actor(user_id, team, channel)),
             note=f"confirmed cancel click from {user_id}",
         )
 
@@ -325,12 +347,6 @@ class JobsHandlers:
             notice += f" (cancelled by <@{who}>)"
         return blocks.job_card(job, now=self._clock(), notice=notice + ".")
 
-    def _guarded(self, channel_id: str, user_team: str | None, answer: Callable[[], Message]) -> Message:
-        """Where and who are checked when acting (on the work pool: a user group lookup may wait)."""
-        self._access.check_channel(channel_id)
-        self._access.check_organization(user_team)
-        return answer()
-
     def _submit(
         self,
         respond: Respond,
@@ -411,12 +427,32 @@ _OUTCOMES: dict[type, str] = {
 
 
 def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
-    """The channel of a click and the clicking user's own workspace."""
-    channel = str(
-        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    """The channel a request comes from and the acting user's own workspace, for any request kind."""
+    if body.get("command"):
+        # In a channel shared with another organization, `user_team` is the person's own workspace.
+        team = body.get("user_team") or body.get("team_id")
+        return str(body.get("channel_id") or ""), str(team) if team else None
+    event = _part(body, "event")
+    channel = (
+        _part(body, "channel").get("id")
+        or _part(body, "container").get("channel_id")
+        or event.get("channel")
+        or ""
     )
-    team = str((body.get("user") or {}).get("team_id") or "") or None
-    return channel, team
+    team = _part(body, "user").get("team_id") or event.get("user_team")
+    return str(channel), str(team) if team else None
+
+
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _request_kind(body: dict[str, Any]) -> str:
+    """A short fixed name for the kind of request, for logs and metric labels."""
+    if body.get("command"):
+        return "command"
+    return "button" if body.get("type") == "block_actions" else "other"
 
 
 def explain(exc: JobbotError) -> Message:

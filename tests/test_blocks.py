@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from jobbot import blocks, slack_ids
+from jobbot import blocks, slack_ids, stale
 from jobbot.blocks import Message, decode_list_state, encode_list_state
 from jobbot.models import (
     KNOWN_STATUSES,
@@ -152,6 +152,16 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "card_failed_log": lambda: blocks.job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
     "cancel_prompt_running": lambda: blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW),
     "cancel_prompt_finished": lambda: blocks.cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
+    "cancel_prompt_stale": lambda: blocks.cancel_prompt(
+        make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000),
+        now=NOW,
+        stale=stale.find_stale(
+            [make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000)],
+            [make_job(n, "SUCCESS", end_time=START_MS + n * 240_000) for n in (1, 2, 3)],
+            now=NOW,
+            limit_seconds=86_400,
+        )["3"],
+    ),
     "usage": lambda: blocks.usage(),
     "usage_with_problem": lambda: blocks.usage("`<!here>` is not a job status."),
     "refusal": lambda: blocks.refusal(

@@ -240,7 +240,15 @@ def create_bot(
         client=client,
         workspace_team=workspace_team(slack_client or workspace_lookup_client(settings)),
     )
-    JobsHandlers(jobs, access=access, work=work, store=store, notices=notices, clock=clock).register(app)
+    JobsHandlers(
+        jobs,
+        access=access,
+        work=work,
+        store=store,
+        notices=notices,
+        clock=clock,
+        stale_after_seconds=settings.jobbot_stale_running_hours * 3600,
+    ).register(app)
     notifier = None
     if settings.jobbot_notifier:
         notifier = Notifier(

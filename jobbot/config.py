@@ -51,6 +51,7 @@ _EXPECTED = {
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
     "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
+    "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",
 }
 
 
@@ -79,6 +80,7 @@ class Settings(BaseSettings):
     jobbot_notify_channel: str | None = None
     jobbot_notify_statuses: Annotated[tuple[str, ...], NoDecode] = NOTICE_STATUSES
     jobbot_database_url: str = "sqlite:///jobbot.db"
+    jobbot_stale_running_hours: float = Field(default=24.0, ge=0.1, le=8760)
 
     @field_validator("slack_bot_token")
     @classmethod

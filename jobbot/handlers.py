@@ -21,7 +21,7 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
-from jobbot import blocks, commands, logs, metrics, slack_ids
+from jobbot import blocks, commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access, Refused
 from jobbot.blocks import Message
 from jobbot.errors import (
@@ -35,7 +35,7 @@ from jobbot.errors import (
     StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import AuditEntry, JobWithLog, Subscription, validate_job_id
+from jobbot.models import AuditEntry, Job, JobWithLog, Subscription, validate_job_id
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
@@ -88,8 +88,10 @@ class JobsHandlers:
         notices: NoticeSettings,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        stale_after_seconds: float = stale.DEFAULT_LIMIT_HOURS * 3600,
     ) -> None:
         self._jobs = jobs
+        self._stale_after = stale_after_seconds
         self._access = access
         self._work = work
         self._store = store
@@ -203,7 +205,8 @@ class JobsHandlers:
                 except Refused as exc:
                     self._audit(Actor(user_id, None, channel_id), job_id, "refused", None, exc.kind)
                     raise
-                return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
+                job = self._jobs.get_job(job_id)
+                return blocks.cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
             case commands.Unwatch(job_id=job_id):
@@ -247,10 +250,29 @@ class JobsHandlers:
         return blocks.subscribed(channel_id, statuses)
 
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
-        return blocks.job_list(self._jobs.list_jobs(), statuses=statuses, page=page, now=self._clock())
+        return blocks.job_list(
+            self._jobs.list_jobs(),
+            statuses=statuses,
+            page=page,
+            now=self._clock(),
+            stale_limit_seconds=self._stale_after,
+        )
 
     def _card(self, raw_job_id: str) -> Message:
-        return blocks.job_card(self._jobs.get_job(validate_job_id(raw_job_id)), now=self._clock())
+        job = self._jobs.get_job(validate_job_id(raw_job_id))
+        return blocks.job_card(job, now=self._clock(), stale=self._staleness(job))
+
+    def _staleness(self, job: JobWithLog) -> stale.Stale | None:
+        """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
+        now = self._clock()
+        history: list[Job] = []
+        if stale.worth_history(job, now):
+            try:
+                history = self._jobs.list_jobs()
+            except JobApiError as exc:
+                # The card still answers; the limit alone judges, and the log says why.
+                log.warning("could not read the job list to judge job %s: %s", job.id, exc)
+        return stale.find_stale([job], history, now=now, limit_seconds=self._stale_after).get(job.id)
 
     def _cancel(self, raw_job_id: str, who: Actor) -> Message:
         job_id = validate_job_id(raw_job_id)

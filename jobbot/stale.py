@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from jobbot.models import Job
+from jobbot.models import TERMINAL_STATUSES, Job
 
 # Far longer: more than this many times the longest finished load of the same graph...
 STALE_FACTOR = 3.0
@@ -20,6 +20,8 @@ MIN_FINISHED_LOADS = 3
 # ...and never within this long: a graph whose loads take seconds must not look stale after a minute.
 MIN_STALE_SECONDS = 15 * 60.0
 DEFAULT_LIMIT_HOURS = 24.0
+# Times past this (year 3000) are garbage, as `jobbot.models` treats them.
+MAX_TIME_MS = 32_503_680_000_000
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ def find_stale(
     loads = _finished_loads(history, graphs) if graphs else {}
     found = {}
     for job_id, (job, seconds) in running.items():
-        durations = loads.get(job.graph_id or "", [])
-        longest = max(durations) if len(durations) >= MIN_FINISHED_LOADS else None
+        count, longest_ms = loads.get(job.graph_id or "", (0, 0))
+        longest = longest_ms / 1000 if count >= MIN_FINISHED_LOADS else None
         by_history = longest is not None and seconds > max(STALE_FACTOR * longest, MIN_STALE_SECONDS)
         if by_history or seconds > limit_seconds:
             found[job_id] = Stale(
@@ -70,15 +72,22 @@ def find_stale(
     return found
 
 
-def _finished_loads(history: Iterable[Job], graphs: set[str]) -> dict[str, list[float]]:
-    """How long each finished job of `graphs` took, per graph."""
-    loads: dict[str, list[float]] = {}
+def _finished_loads(history: Iterable[Job], graphs: set[str]) -> dict[str, tuple[int, int]]:
+    """How many finished jobs each of `graphs` has, and the longest one's milliseconds.
+
+    A long history is read here, so the times are taken as the server's integers rather than through
+    datetimes: the same rule as `Job.duration_seconds` (both known, end not before start).
+    """
+    loads: dict[str, tuple[int, int]] = {}
+    terminal = TERMINAL_STATUSES
     for job in history:
         graph = job.graph_id
-        if graph is not None and graph in graphs and job.is_terminal:
-            start, end = job.started_at, job.ended_at
-            if start is not None and end is not None and end >= start:
-                loads.setdefault(graph, []).append((end - start).total_seconds())
+        if graph is None or graph not in graphs or job.status not in terminal:
+            continue
+        start, end = job.start_time_ms, job.end_time_ms
+        if start is not None and end is not None and 0 < start <= end <= MAX_TIME_MS:
+            count, longest = loads.get(graph, (0, 0))
+            loads[graph] = (count + 1, max(longest, end - start))
     return loads
 
 

@@ -1029,3 +1029,37 @@ def strings_in(value: Any) -> list[str]:
     if isinstance(value, list):
         return [text for item in value for text in strings_in(item)]
     return []
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+def test_audit_list_with_every_part_full_of_hostile_text_fits(kind: str) -> None:
+    """Twenty cancel attempts, five folded refusals and five subscription changes, all carrying hostile
+    text, give one valid message that pings no one and still shows each part."""
+    from jobbot.models import AuditEntry, SubscriptionChange
+
+    hostile = HOSTILE_TEXTS[kind]
+    attempts = [
+        AuditEntry(
+            at=NOW,
+            user_id="U0ALLOWED1",
+            job_id="9" * 20,
+            status_before=hostile,
+            outcome="failed",
+            message=hostile,
+        )
+    ] * blocks.AUDIT_MAX_ENTRIES
+    refusals = [
+        AuditEntry(
+            at=NOW, user_id=hostile, job_id="7", outcome="refused", message=hostile, repeats=14, last_at=NOW
+        )
+    ] * blocks.AUDIT_MAX_REFUSALS
+    changes = [
+        SubscriptionChange(
+            at=NOW, user_id="U0ALLOWED1", channel_id=hostile, action="subscribed", statuses=(hostile,)
+        )
+    ] * blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES
+    message = blocks.audit_list(attempts, job_id=None, refusals=refusals, changes=changes)
+    check_limits(message)
+    check_safe(message)
+    text = all_text(message)
+    assert "*failed*" in text and "refused x14*" in text and "*subscribed*" in text

@@ -32,6 +32,7 @@ from jobbot.models import (
     Job,
     JobWithLog,
     Subscription,
+    SubscriptionChange,
     validate_job_id,
 )
 from jobbot.mrkdwn import (
@@ -96,6 +97,8 @@ DIGEST_MAX_JOBS = 25
 MIN_DIGEST_SERVER_TEXT_CHARS = 6
 # Each failed job's log in the thread reply gets at most this much; the message's budget is shared.
 FAILURE_LOG_CHARS = 2500
+# An outcome or action word in an audit line: bot-written, but stored, so clipped like server text.
+MAX_STATUS_WORD_CHARS = 40
 # A mangled job id (not 1-20 digits) in a failure-log heading is clipped to this.
 FAILURE_ID_CHARS = 12
 # Channel and user ids that are not well-formed are shown as text, clipped to this.
@@ -860,31 +863,80 @@ def _context(text: str) -> ContextBlock:
 # --- audit trail ------------------------------------------------------------------------------
 
 AUDIT_MAX_ENTRIES = 20
+AUDIT_MAX_REFUSALS = 5
+AUDIT_MAX_SUBSCRIPTION_CHANGES = 5
+# A message (the server's answer, a refusal's kind) in an audit line gets at most this much, and less
+# when the whole list would not fit.
+AUDIT_MESSAGE_CHARS = 200
 
 
-def audit_list(entries: Sequence[AuditEntry], *, job_id: str | None) -> Message:
-    """The latest cancel attempts, newest first: when, who, which job, what it was, what happened."""
+def audit_list(
+    entries: Sequence[AuditEntry],
+    *,
+    job_id: str | None,
+    refusals: Sequence[AuditEntry] = (),
+    changes: Sequence[SubscriptionChange] = (),
+) -> Message:
+    """The audit trail, newest first, each kind in its own part so that a flood of one never hides the
+    others: cancel attempts (when, who, which job, what it was, what happened), refusals (repeats counted
+    on one line), and subscription changes (who turned which channel's notices on or off)."""
     title = f"Cancel attempts for job {job_id}" if job_id else "Latest cancel attempts"
-    if not entries:
+    entries, refusals = entries[:AUDIT_MAX_ENTRIES], refusals[:AUDIT_MAX_REFUSALS]
+    changes = changes[:AUDIT_MAX_SUBSCRIPTION_CHANGES]
+    if not entries and not refusals and not changes:
         return _message(
             f"{title}: none recorded.", [SectionBlock(text=_mrkdwn(f"*{title}*\nNone recorded."))]
         )
-    lines = []
-    for entry in entries[:AUDIT_MAX_ENTRIES]:
-        who = user_mention(entry.user_id) or code_span(entry.user_id, 40)
-        before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
-        said = f" — {one_line(entry.message, 200)}" if entry.message else ""
-        when = date_token(entry.at)
-        lines.append(
-            f"{when}  {who}  job *#{escape(clip(entry.job_id, 20))}*{before}: *{escape(entry.outcome)}*{said}"
-        )
-    blocks: list[Block] = [HeaderBlock(text=_plain(title))]
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in chunk) + len(line) > 2800:
-            blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
-    return _message(f"{title}: {len(entries)} shown.", blocks)
+
+    def build(message_chars: int, attempts: int = len(entries)) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain(title))]
+        lines = [_audit_line(entry, message_chars) for entry in entries[:attempts]] or ["None recorded."]
+        if attempts < len(entries):
+            lines.append(f"{ELLIPSIS}and {len(entries) - attempts} more not shown")
+        blocks.extend(_packed_sections(lines))
+        if refusals:
+            heading = "*Refused* (the same refusal again within 10 minutes is counted on its line)"
+            blocks.extend(_packed_sections([heading, *(_audit_line(r, message_chars) for r in refusals)]))
+        if changes:
+            heading = "*Completion notices turned on or off*"
+            blocks.extend(_packed_sections([heading, *(_subscription_change_line(c) for c in changes)]))
+        return blocks
+
+    shown = [f"{len(entries)} shown"]
+    if refusals:
+        shown.append(f"{len(refusals)} refusals")
+    if changes:
+        shown.append(f"{len(changes)} subscription changes")
+    built = _shrink_to_fit(build, AUDIT_MESSAGE_CHARS, 0)
+    attempts = len(entries)
+    # Hostile text in every field (emoji cost 12 JSON characters each) may still not fit: fewer attempts.
+    while attempts > 0 and _json_size([block.to_dict() for block in built]) > MAX_BLOCKS_JSON_CHARS:
+        attempts -= 1
+        built = build(0, attempts)
+    return _message(f"{title}: {', '.join(shown)}.", built)
+
+
+def _audit_line(entry: AuditEntry, message_chars: int) -> str:
+    who = user_mention(entry.user_id) or code_span(entry.user_id, SLACK_ID_CHARS)
+    before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
+    said = f" {EM_DASH} {one_line(entry.message, message_chars)}" if entry.message and message_chars else ""
+    job = escape(clip(entry.job_id, JOB_ID_CHARS))
+    outcome = f"*{one_line(entry.outcome, MAX_STATUS_WORD_CHARS)}{_repeated(entry.repeats, entry.last_at)}"
+    return f"{date_token(entry.at)}  {who}  job *#{job}*{before}: {outcome}{said}"
+
+
+def _subscription_change_line(change: SubscriptionChange) -> str:
+    who = user_mention(change.user_id) or code_span(change.user_id, SLACK_ID_CHARS)
+    what = f"*{one_line(change.action, MAX_STATUS_WORD_CHARS)}{_repeated(change.repeats, change.last_at)}"
+    line = f"{date_token(change.at)}  {who}  {what} {_channel_ref(change.channel_id)}"
+    if change.action == "subscribed":
+        line += f" to {_statuses_text(change.statuses or NOTICE_STATUSES)}"
+    return line
+
+
+def _repeated(repeats: int, last_at: datetime | None) -> str:
+    """Closes the bold outcome: ` x14*` and when it was last repeated, or just `*` when it happened once."""
+    if repeats <= 1:
+        return "*"
+    last = f" (last {date_token(last_at)})" if last_at is not None else ""
+    return f" x{repeats}*{last}"

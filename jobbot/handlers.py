@@ -35,7 +35,7 @@ from jobbot.errors import (
     StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import AuditEntry, Job, JobWithLog, Subscription, validate_job_id
+from jobbot.models import AuditEntry, Job, JobWithLog, Subscription, SubscriptionChange, validate_job_id
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
@@ -69,6 +69,9 @@ CANCEL_CLAIM_STALE_SECONDS = 60.0
 # How long a second clicker waits for the first click's cancel to show in the job's status.
 CANCEL_OUTCOME_WAIT_SECONDS = 8.0
 CANCEL_OUTCOME_POLL_SECONDS = 0.25
+# The same refusal (user, job) or subscription change within this long of the last one is counted on its
+# audit entry rather than added as another.
+AUDIT_FOLD_SECONDS = 600.0
 
 
 def utc_now() -> datetime:
@@ -141,7 +144,7 @@ class JobsHandlers:
         _acknowledge(ack)
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
-        channel_id = str(command.get("channel_id") or "")
+        channel_id, user_team = _where_from(command)
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -151,7 +154,7 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._answer(parsed, user_id, channel_id),
+            build=lambda: self._answer(parsed, Actor(user_id, user_team, channel_id)),
             note=f"/jobs {name} from {user_id} in {channel_id}",
         )
 
@@ -193,7 +196,8 @@ class JobsHandlers:
 
     # Work, run on the pool: each returns the message to show.
 
-    def _answer(self, parsed: commands.Command, user_id: str, channel_id: str) -> Message:
+    def _answer(self, parsed: commands.Command, who: Actor) -> Message:
+        user_id, channel_id = who.user_id, who.channel_id or ""
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
@@ -203,7 +207,7 @@ class JobsHandlers:
                 try:
                     self._access.check_cancel(user_id)
                 except Refused as exc:
-                    self._audit(Actor(user_id, None, channel_id), job_id, "refused", None, exc.kind)
+                    self._audit(who, job_id, "refused", None, exc.kind)
                     raise
                 job = self._jobs.get_job(job_id)
                 return blocks.cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
@@ -212,9 +216,12 @@ class JobsHandlers:
             case commands.Unwatch(job_id=job_id):
                 return blocks.watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
             case commands.Subscribe(statuses=statuses):
-                return self._subscribe(channel_id, user_id, statuses)
+                return self._subscribe(who, statuses)
             case commands.Unsubscribe():
-                return blocks.unsubscribed(channel_id, existed=self._store.unsubscribe(channel_id))
+                existed = self._store.unsubscribe(channel_id)
+                if existed:
+                    self._audit_subscription(who, "unsubscribed", ())
+                return blocks.unsubscribed(channel_id, existed=existed)
             case commands.ListSubscriptions():
                 return blocks.subscription_list(
                     self._store.subscriptions(),
@@ -222,8 +229,17 @@ class JobsHandlers:
                     default_statuses=self._notices.default_statuses,
                 )
             case commands.ShowAudit(job_id=job_id):
-                entries = self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES)
-                return blocks.audit_list(entries, job_id=job_id)
+                # Each kind has its own share of the answer, so a flood of one never hides another.
+                return blocks.audit_list(
+                    self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES, refused=False),
+                    job_id=job_id,
+                    refusals=self._store.audit_entries(job_id, blocks.AUDIT_MAX_REFUSALS, refused=True),
+                    changes=(
+                        self._store.subscription_changes(blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES)
+                        if job_id is None
+                        else ()
+                    ),
+                )
             case commands.Help(problem=problem):
                 return blocks.usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
@@ -237,7 +253,8 @@ class JobsHandlers:
         self._store.watch(job_id, user_id, self._clock())
         return blocks.watch_started(job_id)
 
-    def _subscribe(self, channel_id: str, user_id: str, statuses: tuple[str, ...]) -> Message:
+    def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
+        user_id, channel_id = who.user_id, who.channel_id or ""
         if not self._notices.enabled:
             return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         if not _CHANNEL_ID.match(channel_id):
@@ -247,7 +264,31 @@ class JobsHandlers:
         self._store.subscribe(
             Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
         )
+        self._audit_subscription(who, "subscribed", statuses)
         return blocks.subscribed(channel_id, statuses)
+
+    def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:
+        """A channel's notices turned on, changed or off: into the audit trail and the log."""
+        change = SubscriptionChange(
+            at=self._clock(),
+            user_id=who.user_id,
+            team_id=who.team_id,
+            channel_id=who.channel_id or "",
+            action=action,
+            statuses=statuses,
+        )
+        log.info(
+            "%s: channel %s by %s",
+            action,
+            change.channel_id,
+            who.user_id,
+            extra={"audit": change.model_dump(mode="json")},
+        )
+        try:
+            self._store.record_subscription_change(change, fold_within=AUDIT_FOLD_SECONDS)
+        except StoreError as exc:
+            # The change itself is made; the log line above still has it.
+            log.error("could not record the subscription change: %s", exc)
 
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
         return blocks.job_list(
@@ -277,13 +318,14 @@ class JobsHandlers:
     def _cancel(self, raw_job_id: str, who: Actor) -> Message:
         job_id = validate_job_id(raw_job_id)
         audit = partial(self._audit, who, job_id)
-        audit("confirmed", None, None)
         try:
             # Checked now, at the moment of acting: the list may have changed since the button was drawn.
+            # A refused click leaves one (folded) `refused` entry and nothing else, so it cannot flood.
             self._access.check_cancel(who.user_id)
         except Refused as exc:
             audit("refused", None, exc.kind)
             raise
+        audit("confirmed", None, None)
         job = self._jobs.get_job(job_id)
         if not job.is_active:
             audit("already_finished", job.status, None)
@@ -341,7 +383,9 @@ class JobsHandlers:
             extra={"audit": entry.model_dump(mode="json")},
         )
         try:
-            self._store.record_audit(entry)
+            # Refusals repeated soon after fold into one entry: nobody can push the trail out with them.
+            fold = AUDIT_FOLD_SECONDS if outcome == "refused" else 0.0
+            self._store.record_audit(entry, fold_within=fold)
         except StoreError as exc:
             # The cancel itself must not fail for want of an audit row; the log line above still has it.
             log.error("could not record the audit entry: %s", exc)

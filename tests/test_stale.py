@@ -127,9 +127,9 @@ def test_the_dialog_names_the_limit_when_history_is_silent() -> None:
 
 
 def test_the_dialog_of_the_most_hostile_stale_job_fits_slack() -> None:
-    """A 20-digit id, a huge pid and a long graph id full of overrides still give a dialog within 300."""
+    """A 19-digit id, a huge pid and a long graph id full of overrides still give a dialog within 300."""
     raw = {
-        "id": "9" * 20,
+        "id": str(2**63 - 1),  # the longest id every store can hold
         "status": "RUNNING",
         "type": "BULK_LOADING",
         "start_time": 1,

@@ -25,6 +25,7 @@ from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.interactive import JobClient
+from jobbot.mrkdwn import code_span
 from jobbot.notifier import Notifier
 from jobbot.slack_poster import SlackPoster
 from jobbot.store import Store, open_store
@@ -175,7 +176,8 @@ def workspace_team(
             except SlackApiError as exc:
                 found = ""
                 error = exc.response.get("error", "error") if exc.response is not None else "no answer"
-                reason = f"Slack's auth.test said `{error}`"
+                # Shown in Slack as mrkdwn: whatever answered at SLACK_API_URL may not be Slack.
+                reason = f"Slack's auth.test said {code_span(str(error), 40)}"
             except OSError as exc:
                 found = ""
                 reason = f"Slack could not be reached ({type(exc).__name__})"

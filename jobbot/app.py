@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -18,11 +20,12 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from jobbot.authz import Access
+from jobbot.authz import Access, WorkspaceUnknown
 from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.interactive import JobClient
+from jobbot.mrkdwn import code_span
 from jobbot.notifier import Notifier
 from jobbot.slack_poster import SlackPoster
 from jobbot.store import Store, open_store
@@ -135,20 +138,61 @@ def notice_client(settings: Settings) -> WebClient:
     )
 
 
-def workspace_team(client: WebClient) -> Callable[[], str | None]:
-    """The id of the workspace the bot is installed in (auth.test, asked once and remembered)."""
+# The workspace lookup runs on the request thread, before the ack: one short try, no retries, and after a
+# failure every request for this long is refused with the same reason before Slack is asked again.
+WORKSPACE_LOOKUP_SECONDS = 2
+WORKSPACE_RETRY_SECONDS = 30.0
+
+
+def workspace_lookup_client(settings: Settings) -> WebClient:
+    """The Web API client for `auth.test` when guarding a request: short, and never retried."""
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=WORKSPACE_LOOKUP_SECONDS,
+        retry_handlers=[],
+    )
+
+
+def workspace_team(
+    client: WebClient,
+    *,
+    retry_after: float = WORKSPACE_RETRY_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Callable[[], str]:
+    """The id of the workspace the bot is installed in (auth.test; a success is remembered).
+
+    Raises WorkspaceUnknown, with Slack's reason, while it cannot be learned; a failure is remembered
+    only for `retry_after` seconds, so a passing outage or a fixed token is noticed without a restart.
+    """
     known: list[str] = []
+    failed: list[tuple[float, str]] = []
     lock = threading.Lock()
 
-    def team() -> str | None:
+    def team() -> str:
         with lock:
-            if not known:
-                try:
-                    known.append(str(client.auth_test().get("team_id") or ""))
-                except (SlackApiError, OSError) as exc:
-                    log.warning("could not learn this workspace's id (auth.test: %s); will ask again", exc)
-                    return None
-            return known[0] or None
+            if known:
+                return known[0]
+            if failed and monotonic() - failed[0][0] < retry_after:
+                raise WorkspaceUnknown(failed[0][1])
+            try:
+                found = str(client.auth_test().get("team_id") or "")
+                reason = "auth.test named no workspace"
+            except SlackApiError as exc:
+                found = ""
+                error = exc.response.get("error", "error") if exc.response is not None else "no answer"
+                # Shown in Slack as mrkdwn: whatever answered at SLACK_API_URL may not be Slack.
+                reason = f"Slack's auth.test said {code_span(str(error), 40)}"
+            except OSError as exc:
+                found = ""
+                reason = f"Slack could not be reached ({type(exc).__name__})"
+            if found:
+                known.append(found)
+                failed.clear()
+                return found
+            log.warning("could not learn this workspace's id (%s); will ask again", reason)
+            failed[:] = [(monotonic(), reason)]
+            raise WorkspaceUnknown(reason)
 
     return team
 
@@ -174,9 +218,20 @@ def create_bot(
 ) -> Bot:
     client = slack_client or slack_web_client(settings)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    bot_token = client.token
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # bolt's own single-team authorization calls auth.test on the request thread and answers a failure
+        # with a generic "reinstall" text; who may act is decided by the guard (JobsHandlers.guard), which
+        # fails closed with the reason, so bolt needs only the token here.
+        return AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=bot_token
+        )
+
     app = App(
         client=client,
         signing_secret=secret,
+        authorize=authorize,
         # Socket Mode messages come over an authenticated WebSocket and carry no signature.
         request_verification_enabled=not settings.socket_mode,
         # auth.test runs once at start-up (Bot.verify_slack) with a clear error, not in the constructor.
@@ -200,9 +255,17 @@ def create_bot(
         cancel_usergroups=settings.jobbot_cancel_usergroups,
         allowed_channels=settings.jobbot_allowed_channels,
         client=client,
-        workspace_team=workspace_team(client),
+        workspace_team=workspace_team(slack_client or workspace_lookup_client(settings)),
     )
-    JobsHandlers(jobs, access=access, work=work, store=store, notices=notices, clock=clock).register(app)
+    JobsHandlers(
+        jobs,
+        access=access,
+        work=work,
+        store=store,
+        notices=notices,
+        clock=clock,
+        stale_after_seconds=settings.jobbot_stale_running_hours * 3600,
+    ).register(app)
     notifier = None
     if settings.jobbot_notifier:
         notifier = Notifier(

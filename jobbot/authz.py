@@ -30,6 +30,14 @@ class Refused(JobbotError):
         super().__init__(reason)
 
 
+class WorkspaceUnknown(Exception):
+    """jobbot could not learn which workspace it is installed in; `reason` says why (no secrets)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class Access:
     """The permission model: channels where /jobs answers, one organization, and who may cancel."""
 
@@ -40,7 +48,7 @@ class Access:
         cancel_usergroups: Iterable[str],
         allowed_channels: Iterable[str],
         client: WebClient,
-        workspace_team: Callable[[], str | None],
+        workspace_team: Callable[[], str],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cancel_users = frozenset(cancel_users)
@@ -64,9 +72,27 @@ class Access:
         )
 
     def check_organization(self, user_team: str | None) -> None:
-        """Refuse users of another organization (a Slack Connect channel shared with another company)."""
-        home = self._workspace_team()
-        if home and user_team and user_team != home:
+        """Refuse users of another organization (a Slack Connect channel shared with another company).
+
+        Fails closed: when jobbot cannot tell its own workspace, or the request names no team, nobody
+        is let through, and the refusal says why.
+        """
+        try:
+            home = self._workspace_team()
+        except WorkspaceUnknown as exc:
+            raise Refused(
+                f"jobbot refuses everyone right now: it could not confirm which workspace it is installed "
+                f"in ({exc.reason}), so it cannot tell members from people of other organizations. It asks "
+                "Slack again every half minute. An admin can check that `SLACK_BOT_TOKEN` is still valid "
+                "(reinstall the app if it was revoked) and that jobbot can reach `SLACK_API_URL`.",
+                kind="organization",
+            ) from None
+        if not user_team:
+            raise Refused(
+                "jobbot could not tell which organization your account belongs to, so it will not act.",
+                kind="organization",
+            )
+        if user_team != home:
             raise Refused(
                 "jobbot acts only for members of the workspace it is installed in; your account belongs to "
                 "another organization. Ask someone from that workspace.",

@@ -21,6 +21,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from jobbot import stale as staleness
 from jobbot.commands import SUBCOMMANDS, SUBSCRIBE, SUBSCRIPTIONS, UNSUBSCRIBE, UNWATCH
 from jobbot.errors import InvalidJobId
 from jobbot.models import (
@@ -31,6 +32,7 @@ from jobbot.models import (
     Job,
     JobWithLog,
     Subscription,
+    SubscriptionChange,
     validate_job_id,
 )
 from jobbot.mrkdwn import (
@@ -95,6 +97,8 @@ DIGEST_MAX_JOBS = 25
 MIN_DIGEST_SERVER_TEXT_CHARS = 6
 # Each failed job's log in the thread reply gets at most this much; the message's budget is shared.
 FAILURE_LOG_CHARS = 2500
+# An outcome or action word in an audit line: bot-written, but stored, so clipped like server text.
+MAX_STATUS_WORD_CHARS = 40
 # A mangled job id (not 1-20 digits) in a failure-log heading is clipped to this.
 FAILURE_ID_CHARS = 12
 # Channel and user ids that are not well-formed are shown as text, clipped to this.
@@ -123,12 +127,16 @@ def job_list(
     page: int = 1,
     now: datetime,
     page_size: int = MAX_PAGE_SIZE,
+    stale_limit_seconds: float = staleness.DEFAULT_LIMIT_HOURS * 3600,
 ) -> Message:
     """One page of jobs, newest first, filtered by `statuses` (empty means all).
 
     `jobs` is the server's whole unsorted list. Statuses outside KNOWN_STATUSES are ignored, an
-    out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE.
+    out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE. The Cancel dialog
+    of a shown job that looks stale (see `jobbot.stale`) says so.
     """
+    if not isinstance(jobs, Sequence):
+        jobs = list(jobs)  # read twice: once to sort, once for the graphs' history
     wanted = _known_statuses(statuses)
     size = min(max(page_size, 1), MAX_PAGE_SIZE)
     selected = sorted(
@@ -140,6 +148,7 @@ def job_list(
     pages = max((total + size - 1) // size, 1)
     page = min(max(page, 1), pages)
     shown = selected[(page - 1) * size : page * size]
+    stale = staleness.find_stale(shown, jobs, now=now, limit_seconds=stale_limit_seconds)
 
     filter_text = f"status: {', '.join(wanted)}" if wanted else "all statuses"
     if shown:
@@ -157,7 +166,7 @@ def job_list(
             blocks.append(SectionBlock(text=_mrkdwn(text)))
         for job in shown:
             blocks.append(SectionBlock(text=_mrkdwn(_list_line(job, now, server_text_chars))))
-            buttons = _job_buttons(job, JOB_DETAILS, "Details")
+            buttons = _job_buttons(job, JOB_DETAILS, "Details", stale.get(job.id))
             if buttons:
                 blocks.append(ActionsBlock(elements=buttons))
         nav: list[ButtonElement] = []
@@ -237,23 +246,32 @@ def _nav_button(label: str, action: str, page: int, statuses: Sequence[str]) -> 
 # --- one job ----------------------------------------------------------------------------------
 
 
-def job_card(job: JobWithLog, *, now: datetime, notice: str | None = None) -> Message:
+def job_card(
+    job: JobWithLog, *, now: datetime, notice: str | None = None, stale: staleness.Stale | None = None
+) -> Message:
     """One job's details, the end of its log, and Refresh / Cancel buttons.
 
     `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
+    `stale` (see `jobbot.stale`) puts a warning in the Cancel button's dialog.
     """
     text = f"Job {escape(clip(job.id, JOB_ID_CHARS))}: {status_word(job.status)}"
     if job.graph_id is not None:
         text += f" (graph {escape(clip(job.graph_id, CARD_TEXT_CHARS))})"
-    return _card(job, now=now, notice=notice, text=text)
+    return _card(job, now=now, notice=notice, text=text, stale=stale)
 
 
-def cancel_prompt(job: JobWithLog, *, now: datetime) -> Message:
-    """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm."""
+def cancel_prompt(job: JobWithLog, *, now: datetime, stale: staleness.Stale | None = None) -> Message:
+    """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm.
+
+    A job that looks stale (`stale`) is said to be so first, and again in the Cancel dialog.
+    """
     name = escape(clip(job.id, JOB_ID_CHARS))
     if job.is_active and _valid_id(job) is not None:
         notice = f":warning: To cancel job {name}, press *Cancel* below and confirm. Nothing is stopped yet."
         text = f"Press Cancel and confirm to cancel job {name}."
+        if stale is not None:
+            notice = f":rotating_light: *Check first:* {escape(stale_warning(stale))}\n{notice}"
+            text = f"{stale_warning(stale)} {text}"
     elif job.is_terminal:
         notice = (
             f":information_source: Job {name} has already finished ({status_label(job.status)}); "
@@ -266,10 +284,12 @@ def cancel_prompt(job: JobWithLog, *, now: datetime) -> Message:
             "so it cannot be cancelled from Slack."
         )
         text = f"Job {name} is not running (status {status_word(job.status)})."
-    return _card(job, now=now, notice=notice, text=text)
+    return _card(job, now=now, notice=notice, text=text, stale=stale if job.is_active else None)
 
 
-def _card(job: JobWithLog, *, now: datetime, notice: str | None, text: str) -> Message:
+def _card(
+    job: JobWithLog, *, now: datetime, notice: str | None, text: str, stale: staleness.Stale | None = None
+) -> Message:
     def build(log_chars: int) -> list[Block]:
         blocks: list[Block] = [HeaderBlock(text=_plain(f"Job {plain(clip(job.id, JOB_ID_CHARS))}"))]
         if notice and notice.strip():
@@ -281,7 +301,7 @@ def _card(job: JobWithLog, *, now: datetime, notice: str | None, text: str) -> M
             notes.append(":scissors: Log truncated by jobbot: only the end of the server's log is shown.")
         notes.append(f"As of {date_token(now)}")
         blocks.append(_context("  ·  ".join(notes)))
-        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL)
+        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale)
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
         return blocks
@@ -335,7 +355,9 @@ def _valid_id(job: Job) -> str | None:
     return _valid_job_id(job.id)
 
 
-def _job_buttons(job: Job, prefix: str, label: str) -> list[ButtonElement]:
+def _job_buttons(
+    job: Job, prefix: str, label: str, stale: staleness.Stale | None = None
+) -> list[ButtonElement]:
     """The primary button (Details or Refresh) and, for an active job, Cancel with its dialog.
 
     A job whose id the server mangled gets no buttons: no request could be built from it anyway.
@@ -345,15 +367,50 @@ def _job_buttons(job: Job, prefix: str, label: str) -> list[ButtonElement]:
         return []
     buttons = [ButtonElement(text=_plain(label), action_id=action_id(prefix, job_id), value=job_id)]
     if job.is_active:
-        buttons.append(cancel_button(job_id))
+        buttons.append(cancel_button(job_id, stale=stale))
     return buttons
 
 
-def cancel_button(job_id: str) -> ButtonElement:
-    """The red Cancel button for a validated job id; Slack asks for confirmation before it sends the click."""
+# Slack's limit for a confirmation dialog's text.
+MAX_CONFIRM_TEXT_CHARS = 300
+# A graph id inside the dialog's stale warning is clipped to this (after invisible characters are
+# spelled out), so the whole warning fits the dialog.
+STALE_GRAPH_CHARS = 24
+
+
+def stale_warning(stale: staleness.Stale) -> str:
+    """Why a job looks stale, in plain words (plain text: escape it for mrkdwn); at most 300 characters."""
+    running = f"Job {clip(stale.job_id, JOB_ID_CHARS)} has been RUNNING for {duration(stale.running_seconds)}"
+    if stale.longest_finished_seconds is not None:
+        graph = clip(plain(stale.graph_id or "?"), STALE_GRAPH_CHARS)
+        why = (
+            f"{running}, far longer than any finished load of graph {graph} "
+            f"(longest {duration(stale.longest_finished_seconds)})."
+        )
+    else:
+        limit = f"{(stale.limit_seconds or 0) / 3600:g} h"
+        why = f"{running}, past the {limit} set by JOBBOT_STALE_RUNNING_HOURS."
+    process = f"process {stale.process_id}" if stale.process_id is not None else "its recorded process"
+    risk = (
+        f" It may be a leftover of a GraphScope restart: cancelling it kills {process}, "
+        "which may now be another program."
+    )
+    return clip(why + risk, MAX_CONFIRM_TEXT_CHARS)
+
+
+def cancel_button(job_id: str, *, stale: staleness.Stale | None = None) -> ButtonElement:
+    """The red Cancel button for a validated job id; Slack asks for confirmation before it sends the click.
+
+    For a job that looks stale, the dialog says why instead of the usual sentence.
+    """
+    said = (
+        stale_warning(stale)
+        if stale is not None
+        else f"This stops the data load of job {job_id} and cannot be undone."
+    )
     dialog = ConfirmObject(
         title=_plain(f"Cancel job {job_id}?"),
-        text=_plain(f"This stops the data load of job {job_id} and cannot be undone."),
+        text=_plain(said),
         confirm=_plain("Cancel job"),
         deny=_plain("Keep running"),
         style="danger",
@@ -808,31 +865,80 @@ def _context(text: str) -> ContextBlock:
 # --- audit trail ------------------------------------------------------------------------------
 
 AUDIT_MAX_ENTRIES = 20
+AUDIT_MAX_REFUSALS = 5
+AUDIT_MAX_SUBSCRIPTION_CHANGES = 5
+# A message (the server's answer, a refusal's kind) in an audit line gets at most this much, and less
+# when the whole list would not fit.
+AUDIT_MESSAGE_CHARS = 200
 
 
-def audit_list(entries: Sequence[AuditEntry], *, job_id: str | None) -> Message:
-    """The latest cancel attempts, newest first: when, who, which job, what it was, what happened."""
+def audit_list(
+    entries: Sequence[AuditEntry],
+    *,
+    job_id: str | None,
+    refusals: Sequence[AuditEntry] = (),
+    changes: Sequence[SubscriptionChange] = (),
+) -> Message:
+    """The audit trail, newest first, each kind in its own part so that a flood of one never hides the
+    others: cancel attempts (when, who, which job, what it was, what happened), refusals (repeats counted
+    on one line), and subscription changes (who turned which channel's notices on or off)."""
     title = f"Cancel attempts for job {job_id}" if job_id else "Latest cancel attempts"
-    if not entries:
+    entries, refusals = entries[:AUDIT_MAX_ENTRIES], refusals[:AUDIT_MAX_REFUSALS]
+    changes = changes[:AUDIT_MAX_SUBSCRIPTION_CHANGES]
+    if not entries and not refusals and not changes:
         return _message(
             f"{title}: none recorded.", [SectionBlock(text=_mrkdwn(f"*{title}*\nNone recorded."))]
         )
-    lines = []
-    for entry in entries[:AUDIT_MAX_ENTRIES]:
-        who = user_mention(entry.user_id) or code_span(entry.user_id, 40)
-        before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
-        said = f" — {one_line(entry.message, 200)}" if entry.message else ""
-        when = date_token(entry.at)
-        lines.append(
-            f"{when}  {who}  job *#{escape(clip(entry.job_id, 20))}*{before}: *{escape(entry.outcome)}*{said}"
-        )
-    blocks: list[Block] = [HeaderBlock(text=_plain(title))]
-    chunk: list[str] = []
-    for line in lines:
-        if sum(len(x) + 1 for x in chunk) + len(line) > 2800:
-            blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
-            chunk = []
-        chunk.append(line)
-    if chunk:
-        blocks.append(SectionBlock(text=_mrkdwn("\n".join(chunk))))
-    return _message(f"{title}: {len(entries)} shown.", blocks)
+
+    def build(message_chars: int, attempts: int = len(entries)) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=_plain(title))]
+        lines = [_audit_line(entry, message_chars) for entry in entries[:attempts]] or ["None recorded."]
+        if attempts < len(entries):
+            lines.append(f"{ELLIPSIS}and {len(entries) - attempts} more not shown")
+        blocks.extend(_packed_sections(lines))
+        if refusals:
+            heading = "*Refused* (the same refusal again within 10 minutes is counted on its line)"
+            blocks.extend(_packed_sections([heading, *(_audit_line(r, message_chars) for r in refusals)]))
+        if changes:
+            heading = "*Completion notices turned on or off*"
+            blocks.extend(_packed_sections([heading, *(_subscription_change_line(c) for c in changes)]))
+        return blocks
+
+    shown = [f"{len(entries)} shown"]
+    if refusals:
+        shown.append(f"{len(refusals)} refusals")
+    if changes:
+        shown.append(f"{len(changes)} subscription changes")
+    built = _shrink_to_fit(build, AUDIT_MESSAGE_CHARS, 0)
+    attempts = len(entries)
+    # Hostile text in every field (emoji cost 12 JSON characters each) may still not fit: fewer attempts.
+    while attempts > 0 and _json_size([block.to_dict() for block in built]) > MAX_BLOCKS_JSON_CHARS:
+        attempts -= 1
+        built = build(0, attempts)
+    return _message(f"{title}: {', '.join(shown)}.", built)
+
+
+def _audit_line(entry: AuditEntry, message_chars: int) -> str:
+    who = user_mention(entry.user_id) or code_span(entry.user_id, SLACK_ID_CHARS)
+    before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
+    said = f" {EM_DASH} {one_line(entry.message, message_chars)}" if entry.message and message_chars else ""
+    job = escape(clip(entry.job_id, JOB_ID_CHARS))
+    outcome = f"*{one_line(entry.outcome, MAX_STATUS_WORD_CHARS)}{_repeated(entry.repeats, entry.last_at)}"
+    return f"{date_token(entry.at)}  {who}  job *#{job}*{before}: {outcome}{said}"
+
+
+def _subscription_change_line(change: SubscriptionChange) -> str:
+    who = user_mention(change.user_id) or code_span(change.user_id, SLACK_ID_CHARS)
+    what = f"*{one_line(change.action, MAX_STATUS_WORD_CHARS)}{_repeated(change.repeats, change.last_at)}"
+    line = f"{date_token(change.at)}  {who}  {what} {_channel_ref(change.channel_id)}"
+    if change.action == "subscribed":
+        line += f" to {_statuses_text(change.statuses or NOTICE_STATUSES)}"
+    return line
+
+
+def _repeated(repeats: int, last_at: datetime | None) -> str:
+    """Closes the bold outcome: ` x14*` and when it was last repeated, or just `*` when it happened once."""
+    if repeats <= 1:
+        return "*"
+    last = f" (last {date_token(last_at)})" if last_at is not None else ""
+    return f" x{repeats}*{last}"

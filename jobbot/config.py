@@ -52,6 +52,7 @@ _EXPECTED = {
     "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
     "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
+    "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",
 }
 
 
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     jobbot_database_url: str = "sqlite:///jobbot.db"
     # One whole request to the Interactive server (retries, headers and body included), in seconds.
     jobbot_interactive_deadline: float = Field(default=15.0, ge=1, le=600)
+    jobbot_stale_running_hours: float = Field(default=24.0, ge=0.1, le=8760)
 
     @field_validator("slack_bot_token")
     @classmethod

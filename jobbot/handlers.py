@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from slack_bolt import Ack, App, Respond
+from slack_bolt import Ack, App, BoltResponse, Respond
 
-from jobbot import blocks, commands, logs, metrics, slack_ids
+from jobbot import blocks, commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access, Refused
 from jobbot.blocks import Message
 from jobbot.errors import (
@@ -35,7 +35,15 @@ from jobbot.errors import (
     StoreError,
 )
 from jobbot.interactive import JobClient
-from jobbot.models import AuditEntry, JobWithLog, Subscription, parse_job_id, validate_job_id
+from jobbot.models import (
+    AuditEntry,
+    Job,
+    JobWithLog,
+    Subscription,
+    SubscriptionChange,
+    parse_job_id,
+    validate_job_id,
+)
 from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
@@ -69,6 +77,9 @@ CANCEL_CLAIM_STALE_SECONDS = 60.0
 # How long a second clicker waits for the first click's cancel to show in the job's status.
 CANCEL_OUTCOME_WAIT_SECONDS = 8.0
 CANCEL_OUTCOME_POLL_SECONDS = 0.25
+# The same refusal (user, job) or subscription change within this long of the last one is counted on its
+# audit entry rather than added as another.
+AUDIT_FOLD_SECONDS = 600.0
 
 
 def utc_now() -> datetime:
@@ -88,8 +99,10 @@ class JobsHandlers:
         notices: NoticeSettings,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        stale_after_seconds: float = stale.DEFAULT_LIMIT_HOURS * 3600,
     ) -> None:
         self._jobs = jobs
+        self._stale_after = stale_after_seconds
         self._access = access
         self._work = work
         self._store = store
@@ -98,6 +111,8 @@ class JobsHandlers:
         self._sleep = sleep
 
     def register(self, app: App) -> None:
+        # Global, so every listener, present and future, is behind it: it runs before any is matched.
+        app.use(self.guard)
         app.command(slack_ids.COMMAND)(self.on_command)
         app.action(slack_ids.matching(slack_ids.LIST_PAGE))(self.on_list_page)
         app.action(slack_ids.matching(slack_ids.LIST_REFRESH))(self.on_list_page)
@@ -105,15 +120,39 @@ class JobsHandlers:
         app.action(slack_ids.matching(slack_ids.JOB_REFRESH))(self.on_job_refresh)
         app.action(slack_ids.matching(slack_ids.JOB_CANCEL))(self.on_cancel_click)
 
+    def guard(
+        self, body: dict[str, Any], respond: Respond | None, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        """Where and who, checked for every request before any listener sees it.
+
+        A refusal is acked here and answered on the work pool, with no job data; nothing is fetched.
+        It runs before the ack, so it must be quick: the channel check is pure, and the workspace's id
+        is remembered once known (see app.workspace_team for the bounded lookup before that).
+        """
+        channel, team = _where_from(body)
+        try:
+            self._access.check_channel(channel)
+            self._access.check_organization(team)
+        except Refused as exc:
+            log.info("refused %s from %s in %s: %s", _request_kind(body), team, channel, exc.kind)
+            if respond is not None:
+                reason = exc
+
+                def refuse() -> Message:
+                    raise reason
+
+                self._submit(respond, name=f"guard:{_request_kind(body)}", replace=False, build=refuse)
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
     # Listeners: bolt passes arguments by name. Each acks before anything that can wait.
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
         parsed = commands.parse(str(command.get("text") or ""))
         user_id = str(command.get("user_id") or "")
-        channel_id = str(command.get("channel_id") or "")
-        # In a channel shared with another organization, `user_team` is the person's own workspace.
-        user_team = str(command.get("user_team") or command.get("team_id") or "") or None
+        channel_id, user_team = _where_from(command)
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -123,9 +162,7 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._guarded(
-                channel_id, user_team, lambda: self._answer(parsed, user_id, channel_id)
-            ),
+            build=lambda: self._answer(parsed, Actor(user_id, user_team, channel_id)),
             note=f"/jobs {name} from {user_id} in {channel_id}",
         )
 
@@ -161,15 +198,14 @@ class JobsHandlers:
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._guarded(
-                channel, team, lambda: self._cancel(value, Actor(user_id, team, channel))
-            ),
+            build=lambda: self._cancel(value, Actor(user_id, team, channel)),
             note=f"confirmed cancel click from {user_id}",
         )
 
     # Work, run on the pool: each returns the message to show.
 
-    def _answer(self, parsed: commands.Command, user_id: str, channel_id: str) -> Message:
+    def _answer(self, parsed: commands.Command, who: Actor) -> Message:
+        user_id, channel_id = who.user_id, who.channel_id or ""
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
@@ -179,17 +215,21 @@ class JobsHandlers:
                 try:
                     self._access.check_cancel(user_id)
                 except Refused as exc:
-                    self._audit(Actor(user_id, None, channel_id), job_id, "refused", None, exc.kind)
+                    self._audit(who, job_id, "refused", None, exc.kind)
                     raise
-                return blocks.cancel_prompt(self._jobs.get_job(job_id), now=self._clock())
+                job = self._jobs.get_job(job_id)
+                return blocks.cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
             case commands.Unwatch(job_id=job_id):
                 return blocks.watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
             case commands.Subscribe(statuses=statuses):
-                return self._subscribe(channel_id, user_id, statuses)
+                return self._subscribe(who, statuses)
             case commands.Unsubscribe():
-                return blocks.unsubscribed(channel_id, existed=self._store.unsubscribe(channel_id))
+                existed = self._store.unsubscribe(channel_id)
+                if existed:
+                    self._audit_subscription(who, "unsubscribed", ())
+                return blocks.unsubscribed(channel_id, existed=existed)
             case commands.ListSubscriptions():
                 return blocks.subscription_list(
                     self._store.subscriptions(),
@@ -197,8 +237,17 @@ class JobsHandlers:
                     default_statuses=self._notices.default_statuses,
                 )
             case commands.ShowAudit(job_id=job_id):
-                entries = self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES)
-                return blocks.audit_list(entries, job_id=job_id)
+                # Each kind has its own share of the answer, so a flood of one never hides another.
+                return blocks.audit_list(
+                    self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES, refused=False),
+                    job_id=job_id,
+                    refusals=self._store.audit_entries(job_id, blocks.AUDIT_MAX_REFUSALS, refused=True),
+                    changes=(
+                        self._store.subscription_changes(blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES)
+                        if job_id is None
+                        else ()
+                    ),
+                )
             case commands.Help(problem=problem):
                 return blocks.usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
@@ -212,7 +261,8 @@ class JobsHandlers:
         self._store.watch(job_id, user_id, self._clock())
         return blocks.watch_started(job_id)
 
-    def _subscribe(self, channel_id: str, user_id: str, statuses: tuple[str, ...]) -> Message:
+    def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
+        user_id, channel_id = who.user_id, who.channel_id or ""
         if not self._notices.enabled:
             return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         if not _CHANNEL_ID.match(channel_id):
@@ -222,24 +272,68 @@ class JobsHandlers:
         self._store.subscribe(
             Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
         )
+        self._audit_subscription(who, "subscribed", statuses)
         return blocks.subscribed(channel_id, statuses)
 
+    def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:
+        """A channel's notices turned on, changed or off: into the audit trail and the log."""
+        change = SubscriptionChange(
+            at=self._clock(),
+            user_id=who.user_id,
+            team_id=who.team_id,
+            channel_id=who.channel_id or "",
+            action=action,
+            statuses=statuses,
+        )
+        log.info(
+            "%s: channel %s by %s",
+            action,
+            change.channel_id,
+            who.user_id,
+            extra={"audit": change.model_dump(mode="json")},
+        )
+        try:
+            self._store.record_subscription_change(change, fold_within=AUDIT_FOLD_SECONDS)
+        except StoreError as exc:
+            # The change itself is made; the log line above still has it.
+            log.error("could not record the subscription change: %s", exc)
+
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
-        return blocks.job_list(self._jobs.list_jobs(), statuses=statuses, page=page, now=self._clock())
+        return blocks.job_list(
+            self._jobs.list_jobs(),
+            statuses=statuses,
+            page=page,
+            now=self._clock(),
+            stale_limit_seconds=self._stale_after,
+        )
 
     def _card(self, raw_job_id: str) -> Message:
-        return blocks.job_card(self._jobs.get_job(validate_job_id(raw_job_id)), now=self._clock())
+        job = self._jobs.get_job(validate_job_id(raw_job_id))
+        return blocks.job_card(job, now=self._clock(), stale=self._staleness(job))
+
+    def _staleness(self, job: JobWithLog) -> stale.Stale | None:
+        """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
+        now = self._clock()
+        history: list[Job] = []
+        if stale.worth_history(job, now):
+            try:
+                history = self._jobs.list_jobs()
+            except JobApiError as exc:
+                # The card still answers; the limit alone judges, and the log says why.
+                log.warning("could not read the job list to judge job %s: %s", job.id, exc)
+        return stale.find_stale([job], history, now=now, limit_seconds=self._stale_after).get(job.id)
 
     def _cancel(self, raw_job_id: str, who: Actor) -> Message:
         job_id = validate_job_id(raw_job_id)
         audit = partial(self._audit, who, job_id)
-        audit("confirmed", None, None)
         try:
             # Checked now, at the moment of acting: the list may have changed since the button was drawn.
+            # A refused click leaves one (folded) `refused` entry and nothing else, so it cannot flood.
             self._access.check_cancel(who.user_id)
         except Refused as exc:
             audit("refused", None, exc.kind)
             raise
+        audit("confirmed", None, None)
         job = self._jobs.get_job(job_id)
         if not job.is_active:
             audit("already_finished", job.status, None)
@@ -297,7 +391,9 @@ class JobsHandlers:
             extra={"audit": entry.model_dump(mode="json")},
         )
         try:
-            self._store.record_audit(entry)
+            # Refusals repeated soon after fold into one entry: nobody can push the trail out with them.
+            fold = AUDIT_FOLD_SECONDS if outcome == "refused" else 0.0
+            self._store.record_audit(entry, fold_within=fold)
         except StoreError as exc:
             # The cancel itself must not fail for want of an audit row; the log line above still has it.
             log.error("could not record the audit entry: %s", exc)
@@ -324,12 +420,6 @@ class JobsHandlers:
         if who and job.status in ("CANCELLED", "FAILED"):
             notice += f" (cancelled by <@{who}>)"
         return blocks.job_card(job, now=self._clock(), notice=notice + ".")
-
-    def _guarded(self, channel_id: str, user_team: str | None, answer: Callable[[], Message]) -> Message:
-        """Where and who are checked when acting (on the work pool: a user group lookup may wait)."""
-        self._access.check_channel(channel_id)
-        self._access.check_organization(user_team)
-        return answer()
 
     def _submit(
         self,
@@ -409,12 +499,32 @@ _OUTCOMES: dict[type, str] = {
 
 
 def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
-    """The channel of a click and the clicking user's own workspace."""
-    channel = str(
-        (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id") or ""
+    """The channel a request comes from and the acting user's own workspace, for any request kind."""
+    if body.get("command"):
+        # In a channel shared with another organization, `user_team` is the person's own workspace.
+        team = body.get("user_team") or body.get("team_id")
+        return str(body.get("channel_id") or ""), str(team) if team else None
+    event = _part(body, "event")
+    channel = (
+        _part(body, "channel").get("id")
+        or _part(body, "container").get("channel_id")
+        or event.get("channel")
+        or ""
     )
-    team = str((body.get("user") or {}).get("team_id") or "") or None
-    return channel, team
+    team = _part(body, "user").get("team_id") or event.get("user_team")
+    return str(channel), str(team) if team else None
+
+
+def _part(body: dict[str, Any], key: str) -> dict[str, Any]:
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _request_kind(body: dict[str, Any]) -> str:
+    """A short fixed name for the kind of request, for logs and metric labels."""
+    if body.get("command"):
+        return "command"
+    return "button" if body.get("type") == "block_actions" else "other"
 
 
 def explain(exc: JobbotError) -> Message:

@@ -256,3 +256,20 @@ class AuditEntry(BaseModel):
     status_before: str | None = None
     outcome: str  # refused, confirmed, succeeded, failed, already_finished, cancelled_by_another
     message: str | None = None
+    repeats: int = 1  # the same refusal repeated soon after is counted here rather than added
+    last_at: datetime | None = None  # when it was last repeated
+
+
+class SubscriptionChange(BaseModel):
+    """A channel's completion notices turned on (or changed) or off, as the audit trail keeps it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    user_id: str
+    team_id: str | None = None
+    channel_id: str
+    action: str  # subscribed, unsubscribed
+    statuses: tuple[str, ...] = ()  # what a subscription asked for; empty for unsubscribed
+    repeats: int = 1  # the same change repeated soon after is counted here rather than added
+    last_at: datetime | None = None

@@ -12,6 +12,17 @@ ELLIPSIS = "…"
 # C0 controls other than tab and newline (and DEL) only garble a message; carriage returns from
 # progress bars become line breaks before this runs.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Characters that change how the text around them reads, or hide themselves: bidirectional embeddings,
+# overrides and isolates (U+202A-U+202E, U+2066-U+2069: `prod\u202e1-tset` reads "prodtest-1"), the
+# invisible direction marks, zero-width characters (two graph ids that look the same but differ), the
+# soft hyphen, tag characters, and controls (C0 but tab and newline, DEL, C1). Server text shows each as
+# `\u202e`-style text: spelled out rather than dropped, so an id reads as what the server holds.
+# Zero-width joiners go too, though they glue some emoji and scripts together: server text here is ids,
+# logs and messages, where a hidden character misleads more than a split emoji does.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\xad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+    "\U000e0000-\U000e007f]"
+)
 
 _STATUS_EMOJI = {
     "RUNNING": ":hourglass_flowing_sand:",
@@ -29,8 +40,21 @@ MIN_CODE_BLOCK_CHARS = 80
 
 
 def escape(text: str) -> str:
-    """Text that renders literally: `<!channel>`, `<@U1>` and `<url|label>` neither ping nor link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Text that renders literally: `<!channel>`, `<@U1>` and `<url|label>` neither ping nor link, and
+    invisible characters (bidi overrides, zero-width, controls) are spelled out; newlines and tabs stay."""
+    return reveal(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def reveal(text: str) -> str:
+    """`text` with each invisible or reading-order character spelled out as `\\uXXXX` text."""
+    if not _INVISIBLE.search(text):
+        return text  # the usual case, without building a new string
+    return _INVISIBLE.sub(_spelled_out, text)
+
+
+def _spelled_out(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 # Slack user ids (U..., or W... on Enterprise Grid) and channel ids (C... public, G... private).
@@ -52,7 +76,7 @@ def channel_mention(channel_id: str) -> str | None:
 def plain(text: str) -> str:
     """Untrusted text for a plain_text object: entities are not decoded there, so `<`, `>` and `&`
     become look-alikes rather than escapes, which would show as `&lt;`."""
-    return text.translate(_PLAIN_LOOKALIKES)
+    return reveal(text).translate(_PLAIN_LOOKALIKES)
 
 
 def clip(text: str, max_chars: int) -> str:

@@ -122,7 +122,8 @@ def test_every_cancel_attempt_is_audited_and_shown_by_audit(
         bot.command(f"audit {job_id}", reply_to="r4")
         [listing] = fake_slack.wait_for_responses(1, name="r4")
     outcomes = [e.outcome for e in reversed(entries)]
-    assert outcomes == ["confirmed", "refused", "confirmed", "succeeded", "confirmed", "already_finished"]
+    # A refused click is one `refused` entry: no `confirmed` before it, so refusals cannot flood the trail.
+    assert outcomes == ["refused", "confirmed", "succeeded", "confirmed", "already_finished"]
     succeeded = next(e for e in entries if e.outcome == "succeeded")
     assert (succeeded.user_id, succeeded.channel_id, succeeded.status_before) == (
         "U0ALLOWED1",
@@ -132,4 +133,50 @@ def test_every_cancel_attempt_is_audited_and_shown_by_audit(
     assert succeeded.team_id and "Successfully cancel job" in (succeeded.message or "")
     assert (
         "succeeded" in shown(listing) and "refused" in shown(listing) and f"<@{OTHER_USER}>" in shown(listing)
+    )
+
+
+def test_a_flood_of_refusals_never_pushes_real_entries_out_of_audit(
+    fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """Twenty-five refused `/jobs cancel N` for one job fold into one "refused x25" line, and refusals
+    for 25 other ids never push the real cancel out of `/jobs audit`."""
+    job_id = emulator.add_job(status="RUNNING")
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id, reply_to="cancel")
+        fake_slack.wait_for_responses(1, name="cancel")
+        for n in range(25):
+            bot.command(f"cancel {job_id}", user_id=OTHER_USER, reply_to=f"same{n}")
+            fake_slack.wait_for_responses(1, name=f"same{n}")
+            bot.command(f"cancel {9000 + n}", user_id=OTHER_USER, reply_to=f"other{n}")
+            fake_slack.wait_for_responses(1, name=f"other{n}")
+        bot.command("audit", reply_to="audit")
+        [listing] = fake_slack.wait_for_responses(1, name="audit")
+    text = shown(listing)
+    assert "succeeded" in text and f"#{job_id}" in text
+    assert "refused x25" in text and text.count("refused x25") == 1
+
+
+def test_subscription_changes_are_audited(fake_slack: FakeSlack, emulator: Emulator) -> None:
+    """`/jobs subscribe` and `/jobs unsubscribe` leave who, where, when and what in `/jobs audit`."""
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.command("subscribe failed", reply_to="sub")
+        fake_slack.wait_for_responses(1, name="sub")
+        bot.command("unsubscribe", user_id=OTHER_USER, reply_to="unsub")
+        fake_slack.wait_for_responses(1, name="unsub")
+        bot.command("audit", reply_to="audit")
+        [listing] = fake_slack.wait_for_responses(1, name="audit")
+        [unsubscribed, subscribed] = bot.bot.store.subscription_changes(10)
+    text = shown(listing)
+    assert "*subscribed* <#C0CHAN01> to FAILED" in text and "<@U0ALLOWED1>" in text
+    assert "*unsubscribed* <#C0CHAN01>" in text and f"<@{OTHER_USER}>" in text
+    assert (subscribed.action, subscribed.statuses, subscribed.team_id) == (
+        "subscribed",
+        ("FAILED",),
+        "T0001",
+    )
+    assert (unsubscribed.action, unsubscribed.user_id, unsubscribed.channel_id) == (
+        "unsubscribed",
+        OTHER_USER,
+        "C0CHAN01",
     )

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from jobbot import blocks, slack_ids
+from jobbot import blocks, slack_ids, stale
 from jobbot.blocks import Message, decode_list_state, encode_list_state
 from jobbot.models import (
     KNOWN_STATUSES,
@@ -111,13 +111,18 @@ def check_limits(message: Message) -> None:
 
 
 # The only `<...>` sequences the bot writes: date tokens, and mentions of well-formed user and channel ids.
+# Characters that change how the text around them reads, or hide: never shown raw (tab and newline are
+# fine; json.dumps writes them as escapes).
+INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 BOT_CONTROL = re.compile(r"<(?!!date\^|@[UW][A-Z0-9]{2,30}>|#[CG][A-Z0-9]{2,30}>)")
 
 
 def check_safe(message: Message) -> None:
-    """Assert the only Slack control sequences in the message are the bot's own tokens and mentions."""
+    """Assert the only Slack control sequences in the message are the bot's own tokens and mentions, and
+    that no invisible character (bidi override, control, zero-width) of server text survives raw."""
     for text in (message.text, json.dumps(message.blocks, ensure_ascii=False)):
         assert BOT_CONTROL.findall(text) == []
+        assert INVISIBLE.findall(text) == []
 
 
 def all_buttons(message: Message) -> list[dict[str, Any]]:
@@ -149,6 +154,16 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "card_failed_log": lambda: blocks.job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
     "cancel_prompt_running": lambda: blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW),
     "cancel_prompt_finished": lambda: blocks.cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
+    "cancel_prompt_stale": lambda: blocks.cancel_prompt(
+        make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000),
+        now=NOW,
+        stale=stale.find_stale(
+            [make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000)],
+            [make_job(n, "SUCCESS", end_time=START_MS + n * 240_000) for n in (1, 2, 3)],
+            now=NOW,
+            limit_seconds=86_400,
+        )["3"],
+    ),
     "usage": lambda: blocks.usage(),
     "usage_with_problem": lambda: blocks.usage("`<!here>` is not a job status."),
     "refusal": lambda: blocks.refusal(
@@ -515,6 +530,7 @@ HOSTILE_TEXTS = {
     "emoji": "\U0001f600" * 10_000,
     "controls": "\x00\x1b[31m\r\n\x7f" * 2000,
     "quotes": '"\\' * 5000,
+    "bidi": "gr\u202eaph\u2066x\u2069\u200b\x85\u200f" * 2000,
 }
 
 
@@ -784,6 +800,7 @@ FIVE_MB_LOGS = {
     "backticks": ("```closing fence``` `x`\n" * 220_000)[:5_000_000] + "\nEND",
     "emoji": ("\U0001f600" * 99 + "\n") * 50_000,
     "one_line": "&" * 5_000_000,
+    "bidi": ("\u202e\u2067 \u200b" * 99 + "\n") * 50_000,
 }
 
 
@@ -986,3 +1003,65 @@ def test_audit_list_shows_who_did_what_within_limits() -> None:
     text = json.dumps(message.blocks)
     assert "<@U0ALLOWED1>" in text and "succeeded" in text
     assert blocks.audit_list([], job_id="7").text == "Cancel attempts for job 7: none recorded."
+
+
+def test_a_graph_id_with_a_bidi_override_reads_as_what_it_is() -> None:
+    """A graph id hiding a right-to-left override is shown with the override spelled out, everywhere
+    it appears: list, card, cancel prompt and the Cancel dialog, notice and digest."""
+    graph = "prod\u202e1-tset"  # reads as "prodtest-1" in Slack if the override is kept
+    job = make_job(8, "RUNNING", detail={"graph_id": graph, "process_id": 1})
+    finished = make_finished(8, "FAILED", graph_id=graph)
+    for message in (
+        blocks.job_list([job], now=NOW),
+        blocks.job_card(job, now=NOW),
+        blocks.cancel_prompt(job, now=NOW),
+        blocks.completion_notice(finished),
+        blocks.completion_digest([finished, make_finished(9)], offline=False),
+    ):
+        check_safe(message)
+        assert "prod\\u202e1-tset" in "\n".join([message.text, *strings_in(message.blocks)])
+
+
+def strings_in(value: Any) -> list[str]:
+    """Every string inside a block structure, as Slack will render it (not JSON-escaped)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings_in(item)]
+    return []
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+def test_audit_list_with_every_part_full_of_hostile_text_fits(kind: str) -> None:
+    """Twenty cancel attempts, five folded refusals and five subscription changes, all carrying hostile
+    text, give one valid message that pings no one and still shows each part."""
+    from jobbot.models import AuditEntry, SubscriptionChange
+
+    hostile = HOSTILE_TEXTS[kind]
+    attempts = [
+        AuditEntry(
+            at=NOW,
+            user_id="U0ALLOWED1",
+            job_id="9" * 20,
+            status_before=hostile,
+            outcome="failed",
+            message=hostile,
+        )
+    ] * blocks.AUDIT_MAX_ENTRIES
+    refusals = [
+        AuditEntry(
+            at=NOW, user_id=hostile, job_id="7", outcome="refused", message=hostile, repeats=14, last_at=NOW
+        )
+    ] * blocks.AUDIT_MAX_REFUSALS
+    changes = [
+        SubscriptionChange(
+            at=NOW, user_id="U0ALLOWED1", channel_id=hostile, action="subscribed", statuses=(hostile,)
+        )
+    ] * blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES
+    message = blocks.audit_list(attempts, job_id=None, refusals=refusals, changes=changes)
+    check_limits(message)
+    check_safe(message)
+    text = all_text(message)
+    assert "*failed*" in text and "refused x14*" in text and "*subscribed*" in text

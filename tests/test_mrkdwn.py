@@ -131,7 +131,7 @@ log_text = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a property, not a timing: loaded machines run it slowly
 @given(log_text, st.integers(min_value=mrkdwn.MIN_CODE_BLOCK_CHARS, max_value=120))
 def test_code_block_reading_only_the_end_equals_reading_everything(log: str, max_chars: int) -> None:
     """Whatever window the fast path starts from, it gives exactly the whole-text result."""
@@ -260,3 +260,34 @@ def test_status_word_clips_a_huge_unknown_status() -> None:
     word = status_word("Z" * 10_000)
     assert len(word) == mrkdwn.MAX_STATUS_CHARS
     assert word.endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("a\u202eb", "a\\u202eb"),  # RIGHT-TO-LEFT OVERRIDE
+        ("\u202a\u202b\u202c\u202d", "\\u202a\\u202b\\u202c\\u202d"),
+        ("\u2066x\u2067y\u2068z\u2069", "\\u2066x\\u2067y\\u2068z\\u2069"),
+        ("\u200e\u200f\u061c", "\\u200e\\u200f\\u061c"),  # invisible direction marks
+        ("gra\u200bph\u2060\ufeff", "gra\\u200bph\\u2060\\ufeff"),  # zero-width
+        ("a\x00b\x1bc\x7fd\x85e", "a\\u0000b\\u001bc\\u007fd\\u0085e"),  # C0, DEL, C1
+        ("line 1\n\tline 2", "line 1\n\tline 2"),  # layout a log needs
+        ("caf\u00e9 \u6f22\u5b57 \U0001f600", "caf\u00e9 \u6f22\u5b57 \U0001f600"),
+    ],
+)
+def test_escape_spells_out_invisible_characters(raw: str, shown: str) -> None:
+    """Bidi overrides, direction marks, zero-width and control characters become visible `\\uXXXX`
+    text; newlines, tabs and ordinary non-ASCII text are kept."""
+    assert escape(raw) == shown
+
+
+def test_every_renderer_of_server_text_spells_out_bidi_overrides() -> None:
+    """Inline code, one-line text, plain text and log blocks all show an override as `\\u202e`."""
+    for rendered in (
+        code_span("x\u202ey", 40),
+        one_line("x\u202ey", 40),
+        mrkdwn.plain("x\u202ey"),
+        code_block("log\u202e line\nnext\tline", 200),
+    ):
+        assert "\u202e" not in rendered and "\\u202e" in rendered
+    assert "next\tline" in code_block("log\u202e line\nnext\tline", 200)

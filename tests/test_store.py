@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from jobbot.errors import ConfigError, InvalidJobId, StoreError
-from jobbot.models import AuditEntry, FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
@@ -630,3 +630,130 @@ def test_sqlite_replicas_opening_a_new_file_together_all_start(tmp_path: Path) -
         finally:
             for store in stores:
                 store.close()
+
+
+def refusal(user_id: str, job_id: str, at: datetime) -> AuditEntry:
+    return AuditEntry(
+        at=at, user_id=user_id, channel_id="C1", job_id=job_id, outcome="refused", message="cancel"
+    )
+
+
+@BACKENDS
+def test_repeated_refusals_fold_into_the_latest_row(store: Store) -> None:
+    """A refusal by the same user for the same job within the window counts on the latest row; after the
+    window, or by someone else, or for another job, it is a row of its own."""
+    window = 600.0
+    for minute in range(14):
+        store.record_audit(refusal("U1", "3", NOW + timedelta(minutes=minute)), fold_within=window)
+    [folded] = store.audit_entries("3", 10)
+    assert (folded.repeats, folded.at, folded.last_at) == (14, NOW, NOW + timedelta(minutes=13))
+    store.record_audit(refusal("U2", "3", NOW + timedelta(minutes=14)), fold_within=window)
+    store.record_audit(refusal("U1", "4", NOW + timedelta(minutes=14)), fold_within=window)
+    store.record_audit(refusal("U1", "3", NOW + timedelta(minutes=13 + 11)), fold_within=window)
+    assert [(e.user_id, e.job_id, e.repeats) for e in store.audit_entries(None, 10)] == [
+        ("U1", "3", 1),
+        ("U1", "4", 1),
+        ("U2", "3", 1),
+        ("U1", "3", 14),
+    ]
+    # A repeat makes its row the newest: the latest activity comes first.
+    store.record_audit(refusal("U2", "3", NOW + timedelta(minutes=15)), fold_within=window)
+    assert [(e.user_id, e.job_id, e.repeats) for e in store.audit_entries(None, 2)] == [
+        ("U2", "3", 2),
+        ("U1", "3", 1),
+    ]
+
+
+@BACKENDS
+def test_only_asked_for_entries_fold(store: Store) -> None:
+    """Without a window every entry is a row of its own, and other outcomes never join a refusal."""
+    store.record_audit(refusal("U1", "3", NOW))
+    store.record_audit(refusal("U1", "3", NOW + timedelta(seconds=1)))
+    store.record_audit(
+        AuditEntry(at=NOW + timedelta(seconds=2), user_id="U1", job_id="3", outcome="confirmed"),
+        fold_within=600,
+    )
+    assert [(e.outcome, e.repeats) for e in store.audit_entries("3", 10)] == [
+        ("confirmed", 1),
+        ("refused", 1),
+        ("refused", 1),
+    ]
+
+
+@BACKENDS
+def test_refusals_are_listed_apart_from_other_entries(store: Store) -> None:
+    """Asked for refusals or for everything else, the audit trail answers each on its own, newest first."""
+    store.record_audit(AuditEntry(at=NOW, user_id="U1", job_id="3", outcome="succeeded"))
+    for n in range(30):
+        store.record_audit(refusal(f"U{n}", str(100 + n), NOW + timedelta(seconds=n)), fold_within=600)
+    [kept] = store.audit_entries(None, 20, refused=False)
+    assert kept.outcome == "succeeded"
+    refused = store.audit_entries(None, 5, refused=True)
+    assert [e.job_id for e in refused] == ["129", "128", "127", "126", "125"]
+    assert [e.outcome for e in store.audit_entries("3", 5, refused=True)] == []
+
+
+@BACKENDS
+def test_subscription_changes_are_audited_and_folded(store: Store) -> None:
+    """Who subscribed or unsubscribed which channel, when, to what: kept newest first; the same change
+    repeated within the window counts on its row."""
+    subscribe = SubscriptionChange(
+        at=NOW, user_id="U1", team_id="T1", channel_id="C1", action="subscribed", statuses=("FAILED",)
+    )
+    store.record_subscription_change(subscribe, fold_within=600)
+    store.record_subscription_change(
+        subscribe.model_copy(update={"at": NOW + timedelta(seconds=5)}), fold_within=600
+    )
+    store.record_subscription_change(
+        SubscriptionChange(
+            at=NOW + timedelta(minutes=1), user_id="U2", channel_id="C1", action="unsubscribed", statuses=()
+        ),
+        fold_within=600,
+    )
+    latest, first = store.subscription_changes(10)
+    assert (latest.user_id, latest.action, latest.statuses, latest.repeats) == ("U2", "unsubscribed", (), 1)
+    assert (first.user_id, first.team_id, first.channel_id, first.statuses) == ("U1", "T1", "C1", ("FAILED",))
+    assert (first.repeats, first.at, first.last_at) == (2, NOW, NOW + timedelta(seconds=5))
+    assert len(store.subscription_changes(1)) == 1
+
+
+def test_an_audit_trail_from_before_folding_is_kept_on_upgrade(tmp_path: Path) -> None:
+    """A SQLite store made by the previous schema keeps its audit rows, each counted once."""
+    from jobbot.store.sqlite import MIGRATIONS
+
+    path = str(tmp_path / "old.db")
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:3]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 3")
+        db.execute(
+            "INSERT INTO audit (at, user_id, job_id, outcome) VALUES (?, 'U1', 7, 'refused')",
+            (NOW.timestamp(),),
+        )
+    store = SqliteStore(path)
+    try:
+        [entry] = store.audit_entries("7", 5)
+        assert (entry.outcome, entry.repeats, entry.last_at) == ("refused", 1, None)
+    finally:
+        store.close()
+
+
+@POSTGRES_ONLY
+def test_a_postgres_audit_trail_from_before_folding_is_kept_on_upgrade(database_url: str) -> None:
+    """A PostgreSQL store made by the previous schema keeps its audit rows, each counted once."""
+    from jobbot.store.postgres import MIGRATIONS
+
+    with admin(database_url) as db:
+        db.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ DEFAULT now())"
+        )
+        for number, script in enumerate(MIGRATIONS[:3], start=1):
+            db.execute(script)
+            db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
+        db.execute("INSERT INTO audit (at, user_id, job_id, outcome) VALUES (%s, 'U1', 7, 'refused')", (NOW,))
+    store = open_store(database_url)
+    try:
+        [entry] = store.audit_entries("7", 5)
+        assert (entry.outcome, entry.repeats, entry.last_at) == ("refused", 1, None)
+    finally:
+        store.close()

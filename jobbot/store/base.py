@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from jobbot.models import AuditEntry, FinishedJob, Subscription, validate_job_id
+from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange, validate_job_id
 
 
 class DeliveryState(StrEnum):
@@ -70,11 +71,26 @@ def job_key(job_id: str) -> int:
     return int(validate_job_id(job_id))
 
 
-AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message"
+AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message, repeats, last_at"
+SUBSCRIPTION_AUDIT_COLUMNS = "at, user_id, team_id, channel_id, action, statuses, repeats, last_at"
+# A repeat is counted by copying its row to a new id (then deleting the old one): the row moves to the
+# top, so "newest first" by id stays "latest activity first" through the primary key alone.
+# `{p}` is the backend's placeholder; the arguments are (the repeat's time, the old row's id).
+_FOLD = "INSERT INTO {table} ({columns}) SELECT {copied}, repeats + 1, {{p}} FROM {table} WHERE id = {{p}}"
+FOLD_AUDIT_SQL = _FOLD.format(
+    table="audit",
+    columns=AUDIT_COLUMNS,
+    copied="at, user_id, team_id, channel_id, job_id, status_before, outcome, message",
+)
+FOLD_SUBSCRIPTION_CHANGE_SQL = _FOLD.format(
+    table="subscription_audit",
+    columns=SUBSCRIPTION_AUDIT_COLUMNS,
+    copied="at, user_id, team_id, channel_id, action, statuses",
+)
 
 
-def audit_from_row(row: Sequence[Any], at: datetime) -> AuditEntry:
-    """An audit entry from a row of AUDIT_COLUMNS; each backend converts its own `at` first."""
+def audit_from_row(row: Sequence[Any], at: datetime, last_at: datetime | None = None) -> AuditEntry:
+    """An audit entry from a row of AUDIT_COLUMNS; each backend converts its own times first."""
     return AuditEntry(
         at=at,
         user_id=row[1],
@@ -84,6 +100,38 @@ def audit_from_row(row: Sequence[Any], at: datetime) -> AuditEntry:
         status_before=row[5],
         outcome=row[6],
         message=row[7],
+        repeats=int(row[8]),
+        last_at=last_at,
+    )
+
+
+def audit_filter(
+    job_id: str | None, refused: bool | None, *, placeholder: str
+) -> tuple[str, tuple[object, ...]]:
+    """The WHERE clause (and its arguments) picking one job's entries, and refusals or the others."""
+    conditions: list[str] = []
+    args: list[object] = []
+    if job_id is not None:
+        conditions.append(f"job_id = {placeholder}")
+        args.append(job_key(job_id))
+    if refused is not None:
+        conditions.append("outcome = 'refused'" if refused else "outcome <> 'refused'")
+    return (" WHERE " + " AND ".join(conditions) if conditions else ""), tuple(args)
+
+
+def subscription_change_from_row(
+    row: Sequence[Any], at: datetime, last_at: datetime | None
+) -> SubscriptionChange:
+    """A subscription change from a row of SUBSCRIPTION_AUDIT_COLUMNS (times converted by the backend)."""
+    return SubscriptionChange(
+        at=at,
+        user_id=row[1],
+        team_id=row[2],
+        channel_id=row[3],
+        action=row[4],
+        statuses=tuple(json.loads(row[5])),
+        repeats=int(row[6]),
+        last_at=last_at,
     )
 
 
@@ -173,10 +221,28 @@ class Store(Protocol):
     def forget_cancel(self, job_id: str, user_id: str) -> None: ...
     def cancelled_by(self, job_id: str) -> str | None: ...
 
-    # The audit trail of cancel attempts.
-    def record_audit(self, entry: AuditEntry) -> None: ...
-    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
-        """The newest entries first, for one job or for all."""
+    # The audit trail: cancel attempts and subscription changes.
+    def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
+        """Add an entry. With `fold_within` (seconds), an entry like the latest one by the same user for
+        the same job with the same outcome, at most that long after that one was last repeated, is
+        counted on it (`repeats`, `last_at`, and it becomes the newest) instead of added: a flood of
+        refusals is one row."""
+        ...
+
+    def audit_entries(
+        self, job_id: str | None, limit: int, *, refused: bool | None = None
+    ) -> list[AuditEntry]:
+        """The newest entries first, for one job or for all; only refusals (True), only the others
+        (False), or both (None)."""
+        ...
+
+    def record_subscription_change(self, change: SubscriptionChange, *, fold_within: float = 0.0) -> None:
+        """Add a change; the same change (user, channel, action, statuses) repeated within `fold_within`
+        seconds of the latest such one is counted on it instead."""
+        ...
+
+    def subscription_changes(self, limit: int) -> list[SubscriptionChange]:
+        """The newest subscription changes first."""
         ...
 
     # Leadership among replicas: one notifier polls and posts at a time.

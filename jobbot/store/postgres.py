@@ -17,15 +17,20 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
-from jobbot.models import AuditEntry, FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
 from jobbot.store.base import (
     AUDIT_COLUMNS,
+    FOLD_AUDIT_SQL,
+    FOLD_SUBSCRIPTION_CHANGE_SQL,
+    SUBSCRIPTION_AUDIT_COLUMNS,
     Delivery,
     DeliveryState,
     NoticeRow,
     TrackedJob,
+    audit_filter,
     audit_from_row,
     job_key,
+    subscription_change_from_row,
 )
 
 log = logging.getLogger(__name__)
@@ -34,7 +39,8 @@ T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another. The versions
-# mean the same as SQLite's (1: the ledger, 2: leases), with PostgreSQL's types.
+# mean the same as SQLite's (1: the ledger, 2: leases, 3: the audit trail, then folded repeats and
+# subscription changes), with PostgreSQL's types.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +124,22 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cancels ADD COLUMN generation BIGINT NOT NULL DEFAULT 1;
     ALTER TABLE cancels DROP CONSTRAINT cancels_pkey,
         ADD CONSTRAINT cancels_pkey PRIMARY KEY (generation, job_id);
+    """,
+    """
+    ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE audit ADD COLUMN last_at TIMESTAMPTZ;
+    CREATE TABLE subscription_audit (
+        id BIGSERIAL PRIMARY KEY,
+        at TIMESTAMPTZ NOT NULL,
+        user_id TEXT NOT NULL,
+        team_id TEXT,
+        channel_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        statuses TEXT NOT NULL,
+        repeats INTEGER NOT NULL DEFAULT 1,
+        last_at TIMESTAMPTZ
+    );
+    CREATE INDEX subscription_audit_by_channel ON subscription_audit (channel_id, id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -616,14 +638,27 @@ class PostgresStore:
 
     # The audit trail of cancel attempts.
 
-    def record_audit(self, entry: AuditEntry) -> None:
-        self._run(
-            lambda db: db.execute(
+    def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
+        at = _utc(entry.at)
+
+        def work(db: Cursor) -> None:
+            if fold_within > 0:
+                # FOR UPDATE: two replicas folding the same refusal count it twice, never lose one.
+                latest = db.execute(
+                    "SELECT id, COALESCE(last_at, at) FROM audit WHERE job_id = %s AND user_id = %s "
+                    "AND outcome = %s ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                    (job_key(entry.job_id), entry.user_id, entry.outcome),
+                ).fetchone()
+                if latest is not None and 0 <= (at - latest[1]).total_seconds() <= fold_within:
+                    db.execute(FOLD_AUDIT_SQL.format(p="%s"), (at, latest[0]))
+                    db.execute("DELETE FROM audit WHERE id = %s", (latest[0],))
+                    return
+            db.execute(
                 "INSERT INTO audit "
                 "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (
-                    entry.at,
+                    at,
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
@@ -633,24 +668,54 @@ class PostgresStore:
                     entry.message,
                 ),
             )
-        )
 
-    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
-        columns = AUDIT_COLUMNS
-        if job_id is None:
-            rows = self._run(
-                lambda db: db.execute(
-                    f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT %s", (limit,)
-                ).fetchall()
+        self._run(work)
+
+    def audit_entries(
+        self, job_id: str | None, limit: int, *, refused: bool | None = None
+    ) -> list[AuditEntry]:
+        where, args = audit_filter(job_id, refused, placeholder="%s")
+        rows = self._run(
+            lambda db: db.execute(
+                f"SELECT {AUDIT_COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT %s", (*args, limit)
+            ).fetchall()
+        )
+        return [audit_from_row(r, r[0].astimezone(UTC), r[9].astimezone(UTC) if r[9] else None) for r in rows]
+
+    def record_subscription_change(self, change: SubscriptionChange, *, fold_within: float = 0.0) -> None:
+        at = _utc(change.at)
+        statuses = json.dumps(list(change.statuses))
+
+        def work(db: Cursor) -> None:
+            if fold_within > 0:
+                latest = db.execute(
+                    "SELECT id, COALESCE(last_at, at) FROM subscription_audit WHERE channel_id = %s "
+                    "AND user_id = %s AND action = %s AND statuses = %s ORDER BY id DESC LIMIT 1 FOR UPDATE",
+                    (change.channel_id, change.user_id, change.action, statuses),
+                ).fetchone()
+                if latest is not None and 0 <= (at - latest[1]).total_seconds() <= fold_within:
+                    db.execute(FOLD_SUBSCRIPTION_CHANGE_SQL.format(p="%s"), (at, latest[0]))
+                    db.execute("DELETE FROM subscription_audit WHERE id = %s", (latest[0],))
+                    return
+            db.execute(
+                "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
+                (at, change.user_id, change.team_id, change.channel_id, change.action, statuses),
             )
-        else:
-            rows = self._run(
-                lambda db: db.execute(
-                    f"SELECT {columns} FROM audit WHERE job_id = %s ORDER BY id DESC LIMIT %s",
-                    (job_key(job_id), limit),
-                ).fetchall()
-            )
-        return [audit_from_row(r, r[0].astimezone(UTC)) for r in rows]
+
+        self._run(work)
+
+    def subscription_changes(self, limit: int) -> list[SubscriptionChange]:
+        rows = self._run(
+            lambda db: db.execute(
+                f"SELECT {SUBSCRIPTION_AUDIT_COLUMNS} FROM subscription_audit ORDER BY id DESC LIMIT %s",
+                (limit,),
+            ).fetchall()
+        )
+        return [
+            subscription_change_from_row(r, r[0].astimezone(UTC), r[7].astimezone(UTC) if r[7] else None)
+            for r in rows
+        ]
 
     # Leadership among replicas.
 

@@ -14,15 +14,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobbot.errors import StoreError
-from jobbot.models import AuditEntry, FinishedJob, Subscription
+from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
 from jobbot.store.base import (
     AUDIT_COLUMNS,
+    FOLD_AUDIT_SQL,
+    FOLD_SUBSCRIPTION_CHANGE_SQL,
+    SUBSCRIPTION_AUDIT_COLUMNS,
     Delivery,
     DeliveryState,
     NoticeRow,
     TrackedJob,
+    audit_filter,
     audit_from_row,
     job_key,
+    subscription_change_from_row,
 )
 
 # Each entry moves the schema one version up; never edit one that has shipped, add another.
@@ -147,6 +152,22 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO cancels_v4 (job_id, user_id, at) SELECT job_id, user_id, at FROM cancels;
     DROP TABLE cancels;
     ALTER TABLE cancels_v4 RENAME TO cancels;
+    """,
+    """
+    ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE audit ADD COLUMN last_at REAL;
+    CREATE TABLE subscription_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        user_id TEXT NOT NULL,
+        team_id TEXT,
+        channel_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        statuses TEXT NOT NULL,
+        repeats INTEGER NOT NULL DEFAULT 1,
+        last_at REAL
+    );
+    CREATE INDEX subscription_audit_by_channel ON subscription_audit (channel_id, id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -518,14 +539,25 @@ class SqliteStore:
                 (job_key(job_id), user_id),
             )
 
-    def record_audit(self, entry: AuditEntry) -> None:
+    def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
+        at = entry.at.timestamp()
         with self._transaction() as db:
+            if fold_within > 0:
+                latest = db.execute(
+                    "SELECT id, COALESCE(last_at, at) FROM audit WHERE job_id = ? AND user_id = ? "
+                    "AND outcome = ? ORDER BY id DESC LIMIT 1",
+                    (job_key(entry.job_id), entry.user_id, entry.outcome),
+                ).fetchone()
+                if latest is not None and 0 <= at - float(latest[1]) <= fold_within:
+                    db.execute(FOLD_AUDIT_SQL.format(p="?"), (at, latest[0]))
+                    db.execute("DELETE FROM audit WHERE id = ?", (latest[0],))
+                    return
             db.execute(
                 "INSERT INTO audit "
                 "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    entry.at.timestamp(),
+                    at,
                     entry.user_id,
                     entry.team_id,
                     entry.channel_id,
@@ -536,19 +568,43 @@ class SqliteStore:
                 ),
             )
 
-    def audit_entries(self, job_id: str | None, limit: int) -> list[AuditEntry]:
-        columns = AUDIT_COLUMNS
+    def audit_entries(
+        self, job_id: str | None, limit: int, *, refused: bool | None = None
+    ) -> list[AuditEntry]:
+        where, args = audit_filter(job_id, refused, placeholder="?")
         with self._lock:
-            if job_id is None:
-                rows = self._db.execute(
-                    f"SELECT {columns} FROM audit ORDER BY id DESC LIMIT ?", (limit,)
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    f"SELECT {columns} FROM audit WHERE job_id = ? ORDER BY id DESC LIMIT ?",
-                    (job_key(job_id), limit),
-                ).fetchall()
-        return [audit_from_row(r, datetime.fromtimestamp(float(r[0]), tz=UTC)) for r in rows]
+            rows = self._db.execute(
+                f"SELECT {AUDIT_COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT ?", (*args, limit)
+            ).fetchall()
+        return [audit_from_row(r, _from_epoch(r[0]), _from_epoch_or_none(r[9])) for r in rows]
+
+    def record_subscription_change(self, change: SubscriptionChange, *, fold_within: float = 0.0) -> None:
+        at = change.at.timestamp()
+        statuses = json.dumps(list(change.statuses))
+        with self._transaction() as db:
+            if fold_within > 0:
+                latest = db.execute(
+                    "SELECT id, COALESCE(last_at, at) FROM subscription_audit WHERE channel_id = ? "
+                    "AND user_id = ? AND action = ? AND statuses = ? ORDER BY id DESC LIMIT 1",
+                    (change.channel_id, change.user_id, change.action, statuses),
+                ).fetchone()
+                if latest is not None and 0 <= at - float(latest[1]) <= fold_within:
+                    db.execute(FOLD_SUBSCRIPTION_CHANGE_SQL.format(p="?"), (at, latest[0]))
+                    db.execute("DELETE FROM subscription_audit WHERE id = ?", (latest[0],))
+                    return
+            db.execute(
+                "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (at, change.user_id, change.team_id, change.channel_id, change.action, statuses),
+            )
+
+    def subscription_changes(self, limit: int) -> list[SubscriptionChange]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {SUBSCRIPTION_AUDIT_COLUMNS} FROM subscription_audit ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [subscription_change_from_row(r, _from_epoch(r[0]), _from_epoch_or_none(r[7])) for r in rows]
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         # One host shares one clock: SQLite replicas are processes on the same machine.
@@ -582,3 +638,11 @@ JOB_COLUMNS = "id, status, terminal, start_time_ms"
 def _tracked(row: Sequence[Any]) -> TrackedJob:
     """A TrackedJob from a row of JOB_COLUMNS."""
     return TrackedJob(str(row[0]), str(row[1]), bool(row[2]), None if row[3] is None else int(row[3]))
+
+
+def _from_epoch(value: float) -> datetime:
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+def _from_epoch_or_none(value: float | None) -> datetime | None:
+    return None if value is None else _from_epoch(value)

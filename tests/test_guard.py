@@ -1,0 +1,198 @@
+"""One guard for every listener: each registered command and button refuses a disallowed channel and a
+user of another organization, and the organization check fails closed when the workspace is unknown."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk import WebClient
+
+from jobbot import blocks, slack_ids
+from jobbot.app import workspace_team
+from jobbot.authz import Access, Refused, WorkspaceUnknown
+from jobbot.emulator import Emulator
+from tests.conftest import HttpBot, serve_http_bot
+from tests.fakes import FakeSlack, Scripted
+from tests.slack_requests import click_payload, command_body
+
+# Markers that exist only in the job's data: a reply that carries one of them leaked the job.
+SECRET_GRAPH = "graph-of-payroll"
+SECRET_LOG = "row 42 of salaries.csv loaded"
+ELSEWHERE = "T0ELSEWHERE"
+
+
+def shown(message: dict[str, Any]) -> str:
+    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+
+
+def action_prefixes() -> list[str]:
+    """Every button family jobbot draws: the action id prefixes named in slack_ids."""
+    return sorted(
+        value
+        for name, value in vars(slack_ids).items()
+        if name.isupper() and isinstance(value, str) and value.startswith("jobbot.")
+    )
+
+
+def probe_bodies(job_id: str, response_url: str, *, team_id: str | None) -> dict[str, str]:
+    """One signed-able request body per registered command and button, aimed at a real job."""
+    bodies = {}
+    for text in ("list", f"status {job_id}", f"cancel {job_id}", f"watch {job_id}", "audit", "subscribe"):
+        body = command_body(text, response_url=response_url)
+        if team_id is not None:
+            body = body.replace("team_id=T0001", f"team_id={team_id}")
+        bodies[f"/jobs {text}"] = body
+    for prefix in action_prefixes():
+        value = (
+            blocks.encode_list_state((), 1)
+            if prefix in (slack_ids.LIST_PAGE, slack_ids.LIST_REFRESH)
+            else job_id
+        )
+        payload = click_payload(slack_ids.action_id(prefix, job_id), value, response_url=response_url)
+        if team_id is not None:
+            payload["user"]["team_id"] = team_id
+        bodies[prefix] = urlencode({"payload": json.dumps(payload)})
+    return bodies
+
+
+def bolt_request(body: str) -> BoltRequest:
+    return BoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]})
+
+
+@pytest.fixture
+def secret_job(emulator: Emulator) -> str:
+    return emulator.add_job(status="RUNNING", graph_id=SECRET_GRAPH, log=SECRET_LOG + "\n")
+
+
+def refused_everywhere(bot: HttpBot, fake_slack: FakeSlack, job_id: str, *, team_id: str | None) -> None:
+    """Every listener on the bolt App is reached by a probe, and every probe is refused without job data."""
+    probes = probe_bodies(job_id, fake_slack.response_url("probe"), team_id=team_id)
+    listeners = list(bot.bot.app._listeners)
+    assert listeners, "no listeners registered"
+    for listener in listeners:
+        reached = [
+            name
+            for name, body in probes.items()
+            if listener.matches(req=bolt_request(body), resp=BoltResponse(status=200))
+        ]
+        assert reached, f"no probe reaches the listener {listener.ack_function}; add its ids to slack_ids"
+    for index, (name, body) in enumerate(probes.items()):
+        reply_to = f"p{index}"
+        body = body.replace("probe", reply_to)
+        response = bot.post(body)
+        assert response.status_code == 200, name
+        [reply] = fake_slack.wait_for_responses(1, name=reply_to)
+        text = shown(reply)
+        assert SECRET_GRAPH not in text and SECRET_LOG not in text, f"{name} leaked the job: {text}"
+        assert ":lock:" in text, f"{name} was not refused: {text}"
+
+
+def test_every_listener_refuses_a_disallowed_channel(
+    fake_slack: FakeSlack, emulator: Emulator, secret_job: str
+) -> None:
+    """Every registered command and button, from a channel outside JOBBOT_ALLOWED_CHANNELS, is refused
+    with no job data and never reaches GraphScope."""
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_ALLOWED_CHANNELS="C0OPS0001"):
+        refused_everywhere(bot, fake_slack, secret_job, team_id=None)
+    assert emulator.requests == []
+
+
+def test_every_listener_refuses_a_user_of_another_organization(
+    fake_slack: FakeSlack, emulator: Emulator, secret_job: str
+) -> None:
+    """Every registered command and button, used by a member of another organization in a shared
+    channel, is refused with no job data and never reaches GraphScope."""
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        refused_everywhere(bot, fake_slack, secret_job, team_id=ELSEWHERE)
+    assert emulator.requests == []
+
+
+def test_the_probes_do_reach_job_data_when_allowed(
+    fake_slack: FakeSlack, emulator: Emulator, secret_job: str
+) -> None:
+    """The same Details click from an allowed channel by a member shows the job: the probes are real."""
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.click(slack_ids.action_id(slack_ids.JOB_DETAILS, secret_job), secret_job)
+        [reply] = fake_slack.wait_for_responses(1)
+    assert SECRET_GRAPH in shown(reply) and SECRET_LOG in shown(reply)
+
+
+def test_an_unknown_workspace_refuses_everyone_and_says_why(
+    fake_slack: FakeSlack, emulator: Emulator, secret_job: str
+) -> None:
+    """When auth.test fails, a member of the workspace itself is refused, with Slack's error and what an
+    admin can do, and no job data."""
+    fake_slack.script("auth.test", *[Scripted(200, {"ok": False, "error": "invalid_auth"})] * 5)
+    for bot in serve_http_bot(fake_slack, emulator.url):
+        bot.click(slack_ids.action_id(slack_ids.JOB_DETAILS, secret_job), secret_job)
+        [reply] = fake_slack.wait_for_responses(1)
+    text = shown(reply)
+    assert SECRET_LOG not in text and ":lock:" in text
+    assert "invalid_auth" in text and "SLACK_BOT_TOKEN" in text
+    assert emulator.requests == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def lookup_client(fake_slack: FakeSlack) -> Iterator[WebClient]:
+    yield WebClient(token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[])
+
+
+def test_a_failed_workspace_lookup_is_asked_again_later(
+    fake_slack: FakeSlack, lookup_client: WebClient
+) -> None:
+    """A failed auth.test is not remembered for ever: within the retry interval the same reason is given
+    without asking Slack, after it Slack is asked again, and a success is kept."""
+    fake_slack.script("auth.test", Scripted(200, {"ok": False, "error": "account_inactive"}))
+    clock = Clock()
+    team = workspace_team(lookup_client, monotonic=clock)
+    with pytest.raises(WorkspaceUnknown, match="account_inactive"):
+        team()
+    with pytest.raises(WorkspaceUnknown, match="account_inactive"):
+        team()
+    assert len(fake_slack.calls_to("auth.test")) == 1
+    clock.now += 3600
+    assert team() == "T0001"
+    assert team() == "T0001"
+    assert len(fake_slack.calls_to("auth.test")) == 2
+
+
+def test_organization_check_fails_closed(lookup_client: WebClient) -> None:
+    """Without a known workspace, or without the user's team, the organization check refuses."""
+
+    def unknown() -> str:
+        raise WorkspaceUnknown("Slack could not be reached (ConnectionRefusedError)")
+
+    def known() -> str:
+        return "T0001"
+
+    def access(team: Any) -> Access:
+        return Access(
+            cancel_users=(),
+            cancel_usergroups=(),
+            allowed_channels=(),
+            client=lookup_client,
+            workspace_team=team,
+        )
+
+    with pytest.raises(Refused, match="ConnectionRefusedError") as refused:
+        access(unknown).check_organization("T0001")
+    assert refused.value.kind == "organization"
+    with pytest.raises(Refused):
+        access(known).check_organization(None)
+    with pytest.raises(Refused, match="another organization"):
+        access(known).check_organization(ELSEWHERE)
+    access(known).check_organization("T0001")

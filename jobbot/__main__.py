@@ -96,7 +96,9 @@ def _serve_http(bot: Bot) -> None:
     from jobbot.probes import Probes
     from jobbot.web import EVENTS_PATH, HttpServer, WebApp
 
-    server = HttpServer(WebApp(bot.app, Probes(bot)), host="0.0.0.0", port=bot.settings.port)
+    secret = bot.settings.slack_signing_secret
+    web = WebApp(bot.app, Probes(bot), signing_secret=secret.get_secret_value() if secret else "")
+    server = HttpServer(web, host="0.0.0.0", port=bot.settings.port)
     _on_signals(server.stop)
     log.info("serving HTTP on port %d; Slack request URL path: %s", server.port, EVENTS_PATH)
     server.serve()

@@ -188,7 +188,9 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
     """With user:password in INTERACTIVE_ADMIN_ENDPOINT and JOBBOT_DATABASE_URL, no password is printed."""
     port = free_port()
     endpoint = emulator.url.replace("http://", f"http://admin:{ENDPOINT_PASSWORD}@")
+    # libpq also takes a password among the query's parameters.
     database = postgres_url.replace("postgres@", f"postgres:{DATABASE_PASSWORD}@")
+    database += "?password=query-pass-0d4b"
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -207,7 +209,8 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
         output, _ = process.communicate(timeout=15)
     assert process.returncode == 0, output
     assert "starting as" in output and "admin" not in output
-    assert ENDPOINT_PASSWORD not in output and DATABASE_PASSWORD not in output
+    for password in (ENDPOINT_PASSWORD, DATABASE_PASSWORD, "query-pass-0d4b"):
+        assert password not in output
 
 
 def test_an_unreachable_database_is_reported_without_its_password(

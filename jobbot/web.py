@@ -38,10 +38,11 @@ SLACK_BODY_LIMIT = 1 << 20
 # default of 100 fell to 101 idle connections. Slack and the probes need a handful at a time; 500 makes a
 # flood of idle connections five times dearer while staying well below the usual 1024 open files.
 CONNECTION_LIMIT = 500
-# Seconds a connection may sit idle before waitress closes it. Slack gives up on an ack after 3 s and
-# probes open a connection per check, so nothing legitimate idles for 30 s; waitress's 120 s let idle
-# connections pile up four times longer.
-CHANNEL_TIMEOUT = 30
+# Seconds a connection may sit idle (between requests, or mid-request without a byte) before waitress
+# closes it. Longer than the 60 s for which proxies and load balancers commonly keep an idle connection to
+# reuse (AWS ALB's default, nginx's keep-alive), so jobbot never closes one just as a proxy sends Slack's
+# request on it (a 502 for that command); shorter than waitress's 120 s, so idle connections go sooner.
+CHANNEL_TIMEOUT = 75
 # Slack sends signed requests only; a timestamp is seconds since the epoch (10 digits until 2286).
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 

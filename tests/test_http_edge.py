@@ -120,6 +120,8 @@ def test_requests_not_signed_by_slack_get_401_and_leave_no_trace_of_their_body(
     output = jobbot_process.stop()
     assert statuses == dict.fromkeys(cases, 401)
     assert_nothing_of_the_bodies_logged(output, response_url)
+    # One line each, and bolt never saw them (at DEBUG it logs every request it dispatches).
+    assert output.count("refused a request to /slack/events") == len(cases) and "slack_bolt" not in output
     assert jobbot_process.slack.responses() == []
 
 

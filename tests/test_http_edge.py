@@ -315,3 +315,16 @@ def test_the_wsgi_app_reads_an_undeclared_body_only_up_to_the_limit(http_bot: Ht
     body = EndlessBody()
     status, _ = wsgi_call(app, slack_environ(body, **{"wsgi.input_terminated": True}))
     assert status.startswith("413") and body.read_so_far <= web.SLACK_BODY_LIMIT + 1 + io.DEFAULT_BUFFER_SIZE
+
+
+def test_stopping_a_server_that_has_already_stopped_is_harmless(http_bot: HttpBot) -> None:
+    """stop() after serve() has closed everything neither raises nor writes to a closed (reusable) fd."""
+    from jobbot.probes import Probes
+
+    server = web.HttpServer(web.WebApp(None, Probes(http_bot.bot)), host="127.0.0.1", port=0)
+    thread = threading.Thread(target=server.serve, daemon=True)
+    thread.start()
+    server.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    server.stop()

@@ -245,6 +245,10 @@ class HttpServer:
             raise ValueError(f"{host!r} resolves to several addresses; give one host to listen on")
         self._server = server
         self._stopping = threading.Event()
+        # serve() closes the trigger (a pipe) when it ends; stop() writes to it. Without the lock, stop()
+        # could write to a closed descriptor, or to whatever file reused its number meanwhile.
+        self._closing = threading.Lock()
+        self._closed = False
 
     @property
     def port(self) -> int:
@@ -259,11 +263,15 @@ class HttpServer:
             while not self._stopping.is_set():
                 wasyncore.loop(timeout=0.5, map=channels, use_poll=True, count=1)
         finally:
-            for channel in list(channels.values()):
-                channel.close()
+            with self._closing:
+                self._closed = True
+                for channel in list(channels.values()):
+                    channel.close()
             # Requests in progress are acks: they finish in milliseconds.
             self._server.task_dispatcher.shutdown(timeout=2)
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._server.pull_trigger()
+        with self._closing:
+            self._stopping.set()
+            if not self._closed:
+                self._server.pull_trigger()

@@ -168,7 +168,8 @@ def create_bot(
         request_verification_enabled=False,
         # auth.test runs once at start-up (Bot.verify_slack) with a clear error, not in the constructor.
         token_verification_enabled=False,
-        # Unknown actions are answered 404 and logged by bolt; never raise into the transport.
+        # Unknown actions are answered 404 (and named in one line by jobbot.web); never raise into the
+        # transport.
         raise_error_for_unhandled_request=False,
         # Every listener acks first and hands its work to `work`, so bolt may run it inline: this skips
         # bolt's 5-thread listener pool and its ack-polling loop, which held an HTTP thread per request.

@@ -69,8 +69,9 @@ class Probes:
         return state
 
     def _store_state(self) -> str:
-        """ "ok" or "unavailable": anyone who reaches PORT reads this, and the store's own error names
-        its host, port and database. That error goes to the log instead, once each time the state turns."""
+        """The store's state as the probe shows it, "ok" or "unavailable": anyone who reaches PORT reads
+        it, and the store's own error names its host, port and database. That error goes to the log
+        instead, once each time the state turns."""
         try:
             self._bot.store.high_water()
         except Exception as exc:

@@ -14,6 +14,7 @@ from jobbot import __version__, logs
 from jobbot.app import Bot, create_bot
 from jobbot.config import Settings, load_settings
 from jobbot.errors import ConfigError, JobbotError
+from jobbot.urls import without_credentials
 
 log = logging.getLogger("jobbot")
 
@@ -49,10 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         bot.close()
         return 2
     log.info(
-        "jobbot %s starting as %s; Interactive at %s",
+        "jobbot %s starting as %s; Interactive at %s; store at %s",
         __version__,
         identity,
-        settings.interactive_admin_endpoint,
+        without_credentials(settings.interactive_admin_endpoint),
+        _store_shown(settings.jobbot_database_url),
     )
     bot.start_notifier()
     try:
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         bot.close()
     log.info("jobbot stopped")
     return 0
+
+
+def _store_shown(url: str) -> str:
+    """The database URL for the start-up line: no user and password, and no query, where libpq also
+    takes `password=`."""
+    return without_credentials(url).split("?", 1)[0]
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -96,7 +104,9 @@ def _serve_http(bot: Bot) -> None:
     from jobbot.probes import Probes
     from jobbot.web import EVENTS_PATH, HttpServer, WebApp
 
-    server = HttpServer(WebApp(bot.app, Probes(bot)), host="0.0.0.0", port=bot.settings.port)
+    secret = bot.settings.slack_signing_secret
+    web = WebApp(bot.app, Probes(bot), signing_secret=secret.get_secret_value() if secret else "")
+    server = HttpServer(web, host="0.0.0.0", port=bot.settings.port)
     _on_signals(server.stop)
     log.info("serving HTTP on port %d; Slack request URL path: %s", server.port, EVENTS_PATH)
     server.serve()

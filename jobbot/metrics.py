@@ -80,6 +80,13 @@ SLACK_ERRORS = Counter(
     ["method", "error"],
     registry=REGISTRY,
 )
+REFUSED_REQUESTS = Counter(
+    "jobbot_http_refused_total",
+    "Requests to /slack/events refused before bolt saw them, by HTTP status: 401 not signed by Slack "
+    "(many at once: a wrong SLACK_SIGNING_SECRET, or someone probing), 413 too large, 400 unreadable.",
+    ["status"],
+    registry=REGISTRY,
+)
 
 
 def exposition() -> tuple[bytes, str]:

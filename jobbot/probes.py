@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from jobbot.app import Bot
+
+log = logging.getLogger(__name__)
 
 # auth.test is rate limited (tier 4); probes come every few seconds, so remember its answer a while.
 SLACK_CHECK_SECONDS = 60.0
@@ -38,6 +41,7 @@ class Probes:
         self._monotonic = monotonic
         self._started = monotonic()
         self._slack: tuple[float, str] | None = None
+        self._store_failing = False
         self._lock = threading.Lock()
 
     def readiness(self) -> Readiness:
@@ -65,10 +69,21 @@ class Probes:
         return state
 
     def _store_state(self) -> str:
+        """The store's state as the probe shows it, "ok" or "unavailable": anyone who reaches PORT reads
+        it, and the store's own error names its host, port and database. That error goes to the log
+        instead, once each time the state turns."""
         try:
             self._bot.store.high_water()
         except Exception as exc:
-            return f"unreachable: {type(exc).__name__}: {exc}"
+            with self._lock:
+                turned, self._store_failing = not self._store_failing, True
+            if turned:
+                log.warning("readiness: the store is unavailable: %s: %s", type(exc).__name__, exc)
+            return "unavailable"
+        with self._lock:
+            turned, self._store_failing = self._store_failing, False
+        if turned:
+            log.info("readiness: the store is available again")
         return "ok"
 
     def _notifier_state(self) -> str:

@@ -106,7 +106,7 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
     }
     settings = load_settings(environ, env_file=None)
     bot = create_bot(settings, jobs=job_client(settings, timeout=httpx.Timeout(1.0), backoff=0.01))
-    server = HttpServer(WebApp(bot.app, Probes(bot)), host="127.0.0.1", port=0)
+    server = HttpServer(WebApp(bot.app, Probes(bot), signing_secret=SIGNING_SECRET), host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.serve, name="waitress", daemon=True)
     thread.start()
     try:

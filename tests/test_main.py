@@ -176,3 +176,53 @@ def test_socket_mode_serves_probes_on_the_health_port(
         socket_server.stop()
     assert process.returncode == 0, output
     assert "xapp-1-secret-app-token" not in output and BOT_TOKEN not in output
+
+
+ENDPOINT_PASSWORD = "endpoint-pass-5f3a"
+DATABASE_PASSWORD = "database-pass-9c2e"
+
+
+def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_output(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, postgres_url: str
+) -> None:
+    """With user:password in INTERACTIVE_ADMIN_ENDPOINT and JOBBOT_DATABASE_URL, no password is printed."""
+    port = free_port()
+    endpoint = emulator.url.replace("http://", f"http://admin:{ENDPOINT_PASSWORD}@")
+    # libpq also takes a password among the query's parameters.
+    database = postgres_url.replace("postgres@", f"postgres:{DATABASE_PASSWORD}@")
+    database += "?password=query-pass-0d4b"
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": endpoint,
+        "JOBBOT_DATABASE_URL": database,
+        "PORT": str(port),
+        "JOBBOT_LOG_LEVEL": "DEBUG",
+    }
+    process = spawn_jobbot(env, tmp_path)
+    try:
+        wait_until_listening(port, process)
+        httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output
+    assert "starting as" in output and "admin" not in output
+    for password in (ENDPOINT_PASSWORD, DATABASE_PASSWORD, "query-pass-0d4b"):
+        assert password not in output
+
+
+def test_an_unreachable_database_is_reported_without_its_password(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """A PostgreSQL URL whose server is down stops start-up with one line that does not show the password."""
+    env = {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": fake_slack.api_url,
+        "JOBBOT_DATABASE_URL": f"postgresql://jobbot:{DATABASE_PASSWORD}@127.0.0.1:{free_port()}/jobs",
+    }
+    result = run_jobbot(env, tmp_path)
+    assert result.returncode == 2 and "PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+    assert DATABASE_PASSWORD not in result.stderr + result.stdout

@@ -47,7 +47,35 @@ def test_readyz_is_503_when_the_store_is_gone(http_bot: HttpBot) -> None:
     """A store that cannot be queried makes the replica unready."""
     http_bot.bot.store.close()
     response = httpx.get(http_bot.url + "/readyz")
-    assert response.status_code == 503 and response.json()["checks"]["store"].startswith("unreachable")
+    assert response.status_code == 503 and response.json()["checks"]["store"] == "unavailable"
+
+
+def test_readyz_names_the_failing_check_but_not_where_the_store_lives(
+    http_bot: HttpBot, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The probe says "store: unavailable"; the store's error (host, port, database) is logged per change."""
+    from jobbot.errors import StoreError
+
+    where = "db-internal.corp.example:6543/jobbot_prod"
+
+    def failing() -> None:
+        raise StoreError(f"cannot connect to the PostgreSQL store at {where}: connection refused")
+
+    store = http_bot.bot.store
+    working = store.high_water
+    monkeypatch.setattr(store, "high_water", failing)
+    with caplog.at_level(logging.INFO, logger="jobbot.probes"):
+        answers = [httpx.get(http_bot.url + "/readyz") for _ in range(3)]
+        monkeypatch.setattr(store, "high_water", working)
+        recovered = [httpx.get(http_bot.url + "/readyz") for _ in range(2)]
+    for answer in answers:
+        assert answer.status_code == 503 and answer.json()["reason"] == "store: unavailable"
+        for detail in ("db-internal", "6543", "jobbot_prod", "StoreError"):
+            assert detail not in answer.text
+    assert all(answer.status_code == 200 for answer in recovered)
+    logged = [record.getMessage() for record in caplog.records if record.name == "jobbot.probes"]
+    assert len(logged) == 2, logged
+    assert where in logged[0] and "store" in logged[1]
 
 
 def test_metrics_count_commands_and_interactive_calls(http_bot: HttpBot, emulator: Emulator) -> None:

@@ -4,6 +4,7 @@ processes (a second replica on the same host, an operator's sqlite3 shell) can r
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -177,6 +178,17 @@ SCHEMA_VERSION = len(MIGRATIONS)
 GENERATION = "(SELECT MAX(number) FROM generations)"
 
 
+def _create_private(path: str) -> None:
+    """Create the store file readable and writable by its owner only, unless it exists already.
+
+    It holds the audit trail, watches and notices; sqlite3 would create it 0644 (less the umask). SQLite
+    gives its -wal and -shm companions the database file's own mode, so they are private too.
+    """
+    if path == ":memory:":  # no file at all (sqlite3 is not asked to read URIs, so "file:..." is a name)
+        return
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+
+
 class SqliteStore:
     """The Store on one SQLite file."""
 
@@ -184,6 +196,7 @@ class SqliteStore:
         self.path = path
         self._lock = threading.RLock()
         try:
+            _create_private(path)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._enable_wal()
             self._db.execute("PRAGMA synchronous=FULL")
@@ -192,6 +205,8 @@ class SqliteStore:
             self.instance_id = self._instance_id()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path!r}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the SQLite store {path!r}: {exc.strerror}") from None
 
     def close(self) -> None:
         with self._lock:

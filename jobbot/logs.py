@@ -59,11 +59,16 @@ class SecretScrubber(logging.Filter):
 
 
 class QuietTokenWarning(logging.Filter):
-    """bolt warns that the token is unused whenever SLACK_BOT_TOKEN is in the environment and a client
-    is given; jobbot always gives the client, so the warning only confuses operators."""
+    """bolt warns that the token is unused (or ignored) whenever SLACK_BOT_TOKEN is in the environment and
+    a client or an `authorize` function is given; jobbot always gives both, so the warning only confuses
+    operators."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
+        message = record.getMessage()
+        return (
+            "`token` will be unused" not in message
+            and "SLACK_BOT_TOKEN env variable) will be ignored" not in message
+        )
 
 
 class JsonLines(logging.Formatter):

@@ -96,9 +96,12 @@ class SlackEndpoint(SlackRequestHandler):
         signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
         if not timestamp or not signature:
             return None, "no Slack signature"
-        # SignatureVerifier would raise on "abc" (int()) and on a body that is not UTF-8 (it decodes).
+        # SignatureVerifier would raise on a timestamp "abc" (int()), on a signature that is not ASCII
+        # (hmac.compare_digest) and on a body that is not UTF-8 (it decodes).
         if not _TIMESTAMP.fullmatch(timestamp):
             return None, "malformed X-Slack-Request-Timestamp"
+        if not signature.isascii():
+            return None, "malformed X-Slack-Signature"
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

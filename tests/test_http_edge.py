@@ -46,7 +46,9 @@ class JobbotProcess:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
     def post(self, body: bytes | str, headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(self.url, content=body, headers=headers, timeout=10)
+        # Header values as bytes, so that a test can send ones that are not ASCII (latin-1 on the wire).
+        raw = {name: value.encode("latin-1") for name, value in headers.items()}
+        return httpx.post(self.url, content=body, headers=raw, timeout=10)
 
     def stop(self) -> str:
         self.process.send_signal(signal.SIGTERM)
@@ -106,6 +108,10 @@ def test_requests_not_signed_by_slack_get_401_and_leave_no_trace_of_their_body(
         "timestamp huge": (
             command,
             form(command, **{**sign(SIGNING_SECRET, command), "X-Slack-Request-Timestamp": "9" * 5000}),
+        ),
+        "signature not ASCII": (
+            command,
+            form(command, **{**sign(SIGNING_SECRET, command), "X-Slack-Signature": "v0=\xe9\xff"}),
         ),
         "not UTF-8": (not_utf8, form("", **sign("not-the-secret", command))),
         "not UTF-8 unsigned": (not_utf8, form("")),

@@ -88,7 +88,9 @@ def http_bot(fake_slack: FakeSlack, emulator: Emulator) -> Iterator[HttpBot]:
     yield from serve_http_bot(fake_slack, emulator.url)
 
 
-def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator[HttpBot]:
+def serve_http_bot(
+    slack: FakeSlack, endpoint: str, *, read_timeout: float = 1.0, **settings: str
+) -> Iterator[HttpBot]:
     """Start the bot in HTTP mode against `endpoint`, with short Interactive timeouts for quick tests.
 
     Each bot has a store of its own: the default `jobbot.db` in the working directory would carry
@@ -104,8 +106,8 @@ def serve_http_bot(slack: FakeSlack, endpoint: str, **settings: str) -> Iterator
         "JOBBOT_CANCEL_USERS": ALLOWED_USER,
         **settings,
     }
-    settings = load_settings(environ, env_file=None)
-    bot = create_bot(settings, jobs=job_client(settings, timeout=httpx.Timeout(1.0), backoff=0.01))
+    loaded = load_settings(environ, env_file=None)
+    bot = create_bot(loaded, jobs=job_client(loaded, timeout=httpx.Timeout(read_timeout), backoff=0.01))
     server = HttpServer(WebApp(bot.app, Probes(bot), signing_secret=SIGNING_SECRET), host="127.0.0.1", port=0)
     thread = threading.Thread(target=server.serve, name="waitress", daemon=True)
     thread.start()

@@ -60,7 +60,6 @@ class Desk:
         access: Access,
         sleep: Callable[[float], None] = never_waits,
     ) -> None:
-        self.store = store
         self.handlers = JobsHandlers(
             jobs,
             access=access,
@@ -287,8 +286,8 @@ def test_the_second_clicker_is_told_the_first_clicks_outcome(
     waits: list[float] = []
 
     def second_clicker_waits(seconds: float) -> None:
-        # The second clicker's first wait lets the first click's DELETE through; each wait then lasts
-        # until the job has changed, as a real wait of a poll interval would, eventually.
+        # The wait lets the first click's DELETE through and lasts until the job has left RUNNING, so
+        # the poll after it must find the first click's outcome.
         waits.append(seconds)
         emulator.faults.release()
         assert emulator.wait_until(lambda: emulator.get(job_id).status != "RUNNING", timeout=10.0)

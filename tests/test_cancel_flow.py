@@ -1,0 +1,309 @@
+"""The cancel workflow and its authorization, driven through JobsHandlers' own methods: each test names
+one rule of who may cancel, what one click sends, and what the clicker is told."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_sdk import WebClient
+
+from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused
+from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator
+from jobbot.handlers import JobsHandlers, NoticeSettings
+from jobbot.interactive import JobClient
+from jobbot.store import Store, open_store
+from tests.fakes import TEAM_ID, FakeSlack, Scripted
+
+CANCELLER = "U0ALLOWED1"
+SECOND_CANCELLER = "U0ALLOWED2"
+GROUP_MEMBER = "U0MEMBER1"
+GROUP = "S0CANCELS"
+CHANNEL = "C0CHAN01"
+
+
+class Inline(Executor):
+    """Runs the handlers' work at once, in the caller's thread, so a test reads the reply right after."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def never_waits(seconds: float) -> None:
+    raise AssertionError(f"the cancel waited {seconds} s for another clicker where none should be")
+
+
+def shown(reply: dict[str, Any]) -> str:
+    return str(reply["text"]) + json.dumps(reply["blocks"], ensure_ascii=False)
+
+
+def deletes(emulator: Emulator) -> int:
+    return len([r for r in emulator.requests if r[0] == "DELETE"])
+
+
+class Desk:
+    """JobsHandlers on the in-process emulator and a SQLite store, with a button to click."""
+
+    def __init__(
+        self,
+        jobs: JobClient,
+        store: Store,
+        *,
+        access: Access,
+        sleep: Callable[[float], None] = never_waits,
+    ) -> None:
+        self.handlers = JobsHandlers(
+            jobs,
+            access=access,
+            work=Inline(),
+            store=store,
+            notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),
+            sleep=sleep,
+        )
+
+    def click_cancel(self, job_id: str, user_id: str = CANCELLER) -> dict[str, Any]:
+        """A confirmed Cancel click; returns the one reply it gets."""
+        replies: list[dict[str, Any]] = []
+        body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+        self.handlers.on_cancel_click(
+            ack=lambda: None,
+            body=body,
+            action={"value": job_id},
+            respond=lambda **reply: replies.append(reply),
+        )
+        [reply] = replies
+        return reply
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = open_store(f"sqlite:///{tmp_path}/jobbot.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def slack(fake_slack: FakeSlack) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[])
+
+
+def cancellers(slack: WebClient) -> Access:
+    """Two users may cancel; nobody through a group."""
+    return Access(
+        cancel_users=(CANCELLER, SECOND_CANCELLER),
+        cancel_usergroups=(),
+        allowed_channels=(),
+        client=slack,
+        workspace_team=lambda: TEAM_ID,
+    )
+
+
+@pytest.fixture
+def jobs(emulator: Emulator) -> Iterator[JobClient]:
+    # No retries: a fault injected for one request is that request's answer.
+    with JobClient(emulator.url, retries=0) as client:
+        yield client
+
+
+# Authorization: who may cancel.
+
+
+def unreachable_slack() -> WebClient:
+    """A Web API client aimed at a loopback port that nothing listens on: every call is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return WebClient(token="xoxb-test", base_url=f"http://127.0.0.1:{port}/api/", retry_handlers=[])
+
+
+def group_access(client: WebClient, monotonic: Callable[[], float] = lambda: 0.0) -> Access:
+    return Access(
+        cancel_users=(),
+        cancel_usergroups=(GROUP,),
+        allowed_channels=(),
+        client=client,
+        workspace_team=lambda: TEAM_ID,
+        monotonic=monotonic,
+    )
+
+
+def test_a_group_lookup_that_cannot_reach_slack_refuses_the_cancel_and_says_why() -> None:
+    """When Slack cannot be reached at all to list the cancel group (a connection error, not an error
+    answer), the cancel is refused, and the refusal says jobbot could not check."""
+    with pytest.raises(Refused) as refused:
+        group_access(unreachable_slack()).check_cancel(GROUP_MEMBER)
+    assert refused.value.kind == "cancel"
+    assert (
+        "could not be reached" in refused.value.reason
+        and "refuses when it cannot check" in refused.value.reason
+    )
+
+
+def test_an_unreachable_group_lookup_sends_no_delete(
+    emulator: Emulator, store: Store, jobs: JobClient
+) -> None:
+    """A click whose group lookup cannot reach Slack is answered with the refusal and sends no DELETE."""
+    job_id = emulator.add_job(status="RUNNING")
+    desk = Desk(jobs, store, access=group_access(unreachable_slack()))
+    reply = desk.click_cancel(job_id, user_id=GROUP_MEMBER)
+    assert ":lock:" in shown(reply) and "could not be reached" in shown(reply)
+    assert deletes(emulator) == 0 and emulator.get(job_id).status == "RUNNING"
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 5000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
+    fake_slack: FakeSlack, slack: WebClient
+) -> None:
+    """Group members are asked of Slack again once USERGROUP_CACHE_SECONDS have passed: a member removed
+    from the group may still cancel within that time, and not after it."""
+    fake_slack.script(
+        "usergroups.users.list",
+        Scripted(200, {"ok": True, "users": [GROUP_MEMBER]}),
+        Scripted(200, {"ok": True, "users": ["U0SOMEONE"]}),
+    )
+    clock = Monotonic()
+    access = group_access(slack, monotonic=clock)
+    access.check_cancel(GROUP_MEMBER)
+    clock.now += USERGROUP_CACHE_SECONDS - 1
+    access.check_cancel(GROUP_MEMBER)
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 1
+    clock.now += 1
+    with pytest.raises(Refused, match="not allowed to cancel"):
+        access.check_cancel(GROUP_MEMBER)
+    assert len(fake_slack.calls_to("usergroups.users.list")) == 2
+
+
+# What one click sends and what it says.
+
+HOSTILE = "done <!channel> <@U0BOSS01> <https://evil.example|click> *bold* \u202eevil"
+
+
+def test_the_servers_cancel_message_is_shown_escaped(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """Whatever the server answers to a DELETE is shown literally in the outcome: no channel ping, no
+    mention, no link, and a bidi override spelled out."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.fail_next(1, status=200, body=json.dumps({"message": HOSTILE}).encode(), route=CANCEL_JOB)
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
+    text = shown(reply)
+    assert f"<@{CANCELLER}> cancelled job {job_id}" in text
+    assert "&lt;!channel&gt;" in text and "&lt;@U0BOSS01&gt;" in text
+    assert "&lt;https://evil.example|click&gt;" in text and "\\u202e" in text
+    assert "<!channel>" not in text and "<@U0BOSS01>" not in text and "\u202e" not in text
+
+
+class JobFailsFirst(JobClient):
+    """A client whose job fails on its own just before the DELETE reaches the server."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        super().__init__(emulator.url, retries=0)
+        self.emulator = emulator
+
+    def cancel_job(self, job_id: str) -> str:
+        self.emulator.finish_job(job_id, "FAILED")
+        return super().cancel_job(job_id)
+
+
+def test_a_delete_answered_job_already_finished_releases_the_claim(
+    emulator: Emulator, store: Store, slack: WebClient
+) -> None:
+    """A DELETE answered "Job already FAILED" gives the cancel claim back: the job, which failed on its
+    own, is never shown (or announced) as cancelled by the clicker."""
+    job_id = emulator.add_job(status="RUNNING")
+    with JobFailsFirst(emulator) as racing:
+        reply = Desk(racing, store, access=cancellers(slack)).click_cancel(job_id)
+    assert deletes(emulator) == 1
+    assert "Nothing to cancel" in shown(reply) and "FAILED" in shown(reply)
+    assert "cancelled by" not in shown(reply)
+    assert store.cancelled_by(job_id) is None
+
+
+def test_a_failed_delete_releases_the_claim_so_a_retry_sends_another(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A DELETE that fails (HTTP 500) gives the cancel claim back: the next click, by anyone, sends a
+    second DELETE and cancels the job."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.fail_next(1, status=500, route=CANCEL_JOB)
+    desk = Desk(jobs, store, access=cancellers(slack))
+    failed = desk.click_cancel(job_id)
+    assert "HTTP 500" in shown(failed) and store.cancelled_by(job_id) is None
+    retried = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
+    assert deletes(emulator) == 2 and emulator.get(job_id).status == "CANCELLED"
+    assert f"<@{SECOND_CANCELLER}> cancelled job {job_id}" in shown(retried)
+
+
+class ReadBackFails(JobClient):
+    """A client whose server starts failing right after it accepts the DELETE."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        super().__init__(emulator.url, retries=0)
+        self.emulator = emulator
+
+    def cancel_job(self, job_id: str) -> str:
+        said = super().cancel_job(job_id)
+        self.emulator.faults.fail_next(1, status=500, route=GET_JOB)
+        return said
+
+
+def test_a_failed_read_back_after_the_delete_is_reported_as_such(
+    emulator: Emulator, store: Store, slack: WebClient
+) -> None:
+    """When the job cannot be read back after a successful DELETE, the clicker is told it was cancelled
+    and that its status could not be read back, with the reason."""
+    job_id = emulator.add_job(status="RUNNING")
+    with ReadBackFails(emulator) as failing:
+        reply = Desk(failing, store, access=cancellers(slack)).click_cancel(job_id)
+    text = shown(reply)
+    assert deletes(emulator) == 1 and emulator.get(job_id).status == "CANCELLED"
+    assert f"<@{CANCELLER}> cancelled job {job_id}" in text
+    assert "Its status could not be read back" in text and "500" in text
+
+
+def test_the_second_clicker_is_told_the_first_clicks_outcome(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """While the first click's DELETE is in flight, a second click waits for its outcome and reports it
+    (cancelled, and by whom), not that someone "is cancelling right now"."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.hang(route=CANCEL_JOB)
+    waits: list[float] = []
+
+    def second_clicker_waits(seconds: float) -> None:
+        # The wait lets the first click's DELETE through and lasts until the job has left RUNNING, so
+        # the poll after it must find the first click's outcome.
+        waits.append(seconds)
+        emulator.faults.release()
+        assert emulator.wait_until(lambda: emulator.get(job_id).status != "RUNNING", timeout=10.0)
+
+    desk = Desk(jobs, store, access=cancellers(slack), sleep=second_clicker_waits)
+    first: list[dict[str, Any]] = []
+    clicking = threading.Thread(target=lambda: first.append(desk.click_cancel(job_id)))
+    clicking.start()
+    try:
+        assert emulator.wait_until(lambda: store.cancelled_by(job_id) == CANCELLER, timeout=10.0)
+        second = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
+    finally:
+        emulator.faults.release()
+        clicking.join(timeout=10.0)
+    assert waits, "the second clicker did not wait"
+    assert deletes(emulator) == 1
+    assert "is cancelling" not in shown(second)
+    assert "CANCELLED" in shown(second) and f"cancelled by <@{CANCELLER}>" in shown(second)
+    assert f"<@{CANCELLER}> cancelled job {job_id}" in shown(first[0])

@@ -54,7 +54,7 @@ class JobListing:
 
     `odd` counts entries that needed `Job.from_server`; `skipped` gives why each entry with no job in
     it was left out. `cuts` counts the attempts to cut runs and `exact` says whether the body (or its
-    rest) went to the exact path: what the reader did, not only what it found, for tests and logs.
+    rest) went to the exact path: what the reader did, not only what it found.
     """
 
     def __init__(self, run_bytes: int = RUN_BYTES) -> None:

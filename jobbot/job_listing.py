@@ -53,13 +53,15 @@ class JobListing:
     """Feed the body's chunks in order, then call `finish()` for the jobs.
 
     `odd` counts entries that needed `Job.from_server`; `skipped` gives why each entry with no job in
-    it was left out.
+    it was left out. `cuts` counts the attempts to cut runs and `exact` says whether the body (or its
+    rest) went to the exact path: what the reader did, not only what it found.
     """
 
     def __init__(self, run_bytes: int = RUN_BYTES) -> None:
         self.jobs: list[Job] = []
         self.odd = 0
         self.skipped: list[str] = []
+        self.cuts = 0
         self._run_bytes = run_bytes
         self._buffer = bytearray()
         self._opened = False  # the array's `[` has been read
@@ -77,6 +79,10 @@ class JobListing:
             return
         if self._exact is None and len(self._buffer) >= self._next_cut_at:
             self._cut()
+
+    @property
+    def exact(self) -> bool:
+        return self._exact is not None
 
     def finish(self) -> list[Job]:
         if self._exact is None:
@@ -104,6 +110,7 @@ class JobListing:
         return True
 
     def _cut(self) -> None:
+        self.cuts += 1
         # The newest `}` before `,{"` nearly always ends an entry. When it is inside a log line instead,
         # the run is not valid JSON and validation says so; only then are quotes counted.
         for find_end in (self._newest_entry_end, self._counted_entry_end):

@@ -222,3 +222,46 @@ def test_one_30_mb_entry_is_read_without_holding_it() -> None:
         tracemalloc.stop()
     assert [job.id for job in listing.jobs] == ["7", "8", "9"]
     assert peak - kept < 12_000_000, f"peak {peak:,} bytes, {kept:,} kept, for a {len(body):,}-byte body"
+
+
+def hostile_body(entries: int = 400) -> bytes:
+    """Entries whose graph ids end in `},{` (so `},{"` closes a string) and whose logs end in a backslash
+    (so `\\\\"` ends a string): what sends a cut that trusts the first `},{"` into a string."""
+    jobs = [
+        {
+            **JOB,
+            "id": str(n),
+            "log": "step\\n" * 200 + "C:\\data\\",
+            "detail": {"process_id": 4242, "graph_id": f"g{n}}},{{"},
+        }
+        for n in range(entries)
+    ]
+    return json.dumps(jobs, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("chunk", [1000, 4096, 65_536])
+def test_hostile_graph_ids_and_logs_stay_on_the_fast_path(chunk: int) -> None:
+    """Graph ids ending in `},{` and logs ending in a backslash are cut by counting quotes, on the fast
+    path: the exact path is never taken and the jobs are json's."""
+    body = hostile_body()
+    listing = read(body, chunk=chunk, run_bytes=4096)
+    assert not listing.exact, "the fast path gave up on a list it can cut"
+    assert (listing.jobs, listing.odd, len(listing.skipped)) == by_the_json_module(body)
+    assert listing.jobs[-1].graph_id == "g399},{"
+
+
+def test_a_body_in_many_small_chunks_is_cut_once_per_run_not_once_per_chunk() -> None:
+    """Fed a kilobyte at a time, runs are tried about once per `run_bytes`, and one entry larger than
+    a run is tried again only as it doubles: the work grows with the body, not with chunks times runs."""
+    small = json.dumps(
+        [{**JOB, "id": str(n), "log": "line\\n" * 100} for n in range(2000)], separators=(",", ":")
+    ).encode()
+    listing = read(small, chunk=1024, run_bytes=16 * 1024)
+    assert not listing.exact and len(listing.jobs) == 2000
+    runs = len(small) // (16 * 1024)
+    assert runs <= listing.cuts <= runs + 2, f"{listing.cuts} cuts for {runs} runs"
+    huge = json.dumps([JOB, {**JOB, "id": "8", "log": "x\\n" * 1_000_000}, {**JOB, "id": "9"}]).encode()
+    listing = read(huge, chunk=1024, run_bytes=16 * 1024)
+    assert [job.id for job in listing.jobs] == ["7", "8", "9"]
+    # 3 MB waited for from 16 KiB by doubling: about eight tries, where a try per chunk would be 3,000.
+    assert listing.cuts <= 12, f"{listing.cuts} cuts for one {len(huge):,}-byte entry"

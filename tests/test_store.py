@@ -757,3 +757,40 @@ def test_a_postgres_audit_trail_from_before_folding_is_kept_on_upgrade(database_
         assert (entry.outcome, entry.repeats, entry.last_at) == ("refused", 1, None)
     finally:
         store.close()
+
+
+@BACKENDS
+def test_a_notice_that_cannot_be_written_rolls_back_the_polls_job_statuses(store: Store) -> None:
+    """record_poll is one transaction: when a notice fails to insert, the jobs' new statuses written
+    before it are rolled back too, so the next poll sees the change again and enqueues its notice."""
+    store.take_baseline([TrackedJob("1", "RUNNING", False), TrackedJob("2", "RUNNING", False)], NOW)
+    seen = [TrackedJob("1", "SUCCESS", True), TrackedJob("2", "FAILED", True)]
+    with pytest.raises(InvalidJobId):
+        # The second notice's job id cannot be keyed: the insert fails after the statuses were written.
+        store.record_poll(seen, [notice("1"), notice("job-2")], now=NOW, reconciled=False)
+    assert [j.id for j in store.active_jobs()] == ["1", "2"]
+    assert {j.status for j in store.job_statuses().values()} == {"RUNNING"}
+    assert store.notice_count("1") == 0 and store.ungrouped_notices() == []
+
+
+@BACKENDS
+def test_a_finished_delivery_cannot_be_claimed(store: Store) -> None:
+    """claim_delivery refuses a delivery that is done or failed, even with its current attempt count."""
+    store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
+    done, failed = store.group_notices([[n] for n in store.ungrouped_notices()], NOW)
+    store.set_delivery_state(done, DeliveryState.DONE, now=NOW)
+    store.set_delivery_state(failed, DeliveryState.FAILED, now=NOW, error="not_in_channel")
+    for delivery_id in (done, failed):
+        assert not store.claim_delivery(delivery_id, attempts=0, channel="C0AAA", now=NOW)
+    assert store.open_deliveries() == []
+
+
+@BACKENDS
+def test_forgetting_a_cancel_removes_only_its_holders_claim(store: Store) -> None:
+    """forget_cancel by someone who does not hold the claim leaves it; by its holder, removes it."""
+    assert store.claim_cancel("7", "U1", NOW, stale_after=60) is None
+    store.forget_cancel("7", "U2")
+    assert store.cancelled_by("7") == "U1"
+    assert store.claim_cancel("7", "U2", NOW, stale_after=60) == "U1"
+    store.forget_cancel("7", "U1")
+    assert store.cancelled_by("7") is None

@@ -1,0 +1,184 @@
+"""Exactly-once notices at the notifier: claims lost to another replica, refusals for now, full re-reads
+after a restart or a change of leader, standbys that stay quiet, and the server's CANCELLED-then-FAILED."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from jobbot.notifier import LEASE_NAME
+from jobbot.store import DeliveryState
+from jobbot.store.sqlite import SqliteStore
+from tests.fakes import Scripted
+from tests.test_notifier import CHANNEL, OTHER, World, subscribe, world
+
+__all__ = ["world"]  # the fixture, shared with the notifier's own tests
+
+RATE_LIMITED = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
+
+
+def posts_to(world: World, channel: str) -> int:
+    """chat.postMessage calls that reached Slack for `channel`, whatever Slack answered."""
+    return sum(1 for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel)
+
+
+def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: World) -> None:
+    """When another replica claims the delivery between this one reading it and claiming it, this one
+    loses the claim and posts nothing: the other replica's post is the only one."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    other = SqliteStore(str(world.db_path))
+    claim = world.store.claim_delivery
+
+    def claimed_first_by_the_other(delivery_id: int, *, attempts: int, channel: str, now: datetime) -> bool:
+        assert other.claim_delivery(delivery_id, attempts=attempts, channel=channel, now=now)
+        return claim(delivery_id, attempts=attempts, channel=channel, now=now)
+
+    world.store.claim_delivery = claimed_first_by_the_other  # type: ignore[method-assign]
+    try:
+        world.emulator.finish_job(job_id, "SUCCESS")
+        world.clock.advance(10)
+        report = notifier.poll_once()
+        assert report.finished == [job_id] and report.posted == 0
+        assert world.slack.calls_to("chat.postMessage") == []
+        [delivery] = other.open_deliveries()
+        assert delivery.state is DeliveryState.POSTING and delivery.attempts == 1
+    finally:
+        other.close()
+
+
+def test_a_refusal_for_now_puts_the_delivery_back_to_pending(world: World) -> None:
+    """Slack's 429 posted nothing: the delivery goes back to pending (not left "posting", which would
+    make the next attempt search the channel's history first), and is posted once later."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.slack.script("chat.postMessage", RATE_LIMITED)
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.slack_error == "ratelimited" and report.posted == 0
+    [delivery] = world.store.open_deliveries()
+    assert delivery.state is DeliveryState.PENDING and delivery.attempts == 1
+    world.clock.advance(10)
+    assert notifier.poll_once().posted == 1
+    assert len(world.notices()) == 1 and world.slack.calls_to("conversations.history") == []
+
+
+def test_a_destination_that_refuses_for_now_is_not_tried_again_in_the_pass_while_another_is_posted(
+    world: World,
+) -> None:
+    """Two notices each for two channels; Slack refuses the first post to one channel for now: that
+    channel's second notice waits (not posted in the same pass), the other channel gets both."""
+    subscribe(world, OTHER)
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.slack.script("chat.postMessage", replace(RATE_LIMITED, channel=CHANNEL))
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert posts_to(world, CHANNEL) == 1, "the waiting channel was posted to again in the same pass"
+    assert len(world.notices(OTHER)) == 2 and report.posted == 2 and report.waiting == 1
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(world.notices(CHANNEL)) == 2 and posts_to(world, CHANNEL) == 3
+
+
+def hidden_job(world: World) -> str:
+    """A job whose id is below the highest id jobbot knows but that steady polls never saw: the
+    highest known job is 10, and the server then makes job 1."""
+    world.emulator.add_job(status="RUNNING", job_id="10")
+    return "1"
+
+
+def test_a_restart_reads_the_whole_list_and_finds_a_job_below_the_highest_id(world: World) -> None:
+    """A steady poll never asks for ids below the highest known one; the first poll after a restart
+    reads the whole list, so such a job that finished meanwhile is announced."""
+    hidden = hidden_job(world)
+    notifier = world.notifier()
+    notifier.poll_once()  # the baseline
+    assert world.emulator.add_job(status="SUCCESS") == hidden
+    world.clock.advance(10)
+    assert notifier.poll_once().finished == []  # the steady poll cannot see it
+    world.clock.advance(10)
+    report = world.notifier().poll_once()  # a restart, well before the reconcile is due
+    assert report.reconciled and report.finished == [hidden]
+    assert len(world.notices()) == 1
+
+
+def test_regaining_leadership_reads_the_whole_list(world: World) -> None:
+    """A replica that stood by while another led re-reads the whole list when it leads again: jobs the
+    other leader did not get to are found, even below the highest known id."""
+    hidden = hidden_job(world)
+    notifier = world.notifier()
+    notifier.turn()  # leads; the baseline
+    assert notifier.is_leader
+    world.store.release_lease(LEASE_NAME, notifier.replica_id)
+    assert world.store.acquire_lease(LEASE_NAME, "another-replica", 30)
+    world.clock.advance(10)
+    notifier.turn()
+    assert not notifier.is_leader
+    assert world.emulator.add_job(status="SUCCESS") == hidden
+    world.store.release_lease(LEASE_NAME, "another-replica")
+    world.clock.advance(10)
+    notifier.turn()
+    assert notifier.is_leader
+    assert [m.metadata["event_payload"]["job_ids"] for m in world.notices() if m.metadata] == [[hidden]]
+
+
+def test_several_new_ids_are_read_in_one_poll(world: World) -> None:
+    """Jobs started and finished between two polls are all read by the next poll, not one a poll."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    jobs = [world.emulator.add_job(status="SUCCESS") for _ in range(3)]
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert not report.reconciled and report.finished == jobs
+
+
+def test_a_standby_replica_does_not_poll_graphscope(world: World) -> None:
+    """While another replica holds the lease, a replica's turns send no request to the server."""
+    world.emulator.add_job(status="RUNNING")
+    leader, standby = world.notifier(), world.notifier()
+    leader.turn()
+    assert leader.is_leader
+    before = len(world.emulator.requests)
+    for _ in range(3):
+        world.clock.advance(10)
+        standby.turn()
+    assert not standby.is_leader
+    assert len(world.emulator.requests) == before
+
+
+def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(world: World) -> None:
+    """A leader whose loop ends gives the lease up: with a 90 s lease (30 s polls), a standby leads on
+    its next turn instead of after the lease would have run out."""
+    leader, standby = world.notifier(poll_interval=30), world.notifier(poll_interval=30)
+    assert leader.lease_seconds == 90
+    world.simulate(until=1).run(leader)  # one poll, then the loop is stopped
+    assert not leader.is_leader
+    standby.turn()
+    assert standby.is_leader
+
+
+def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: World) -> None:
+    """The server's race: a cancelled job's loader later overwrites CANCELLED with FAILED. The job is
+    announced once, as cancelled, by steady polls, by a reconcile and after a restart alike."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.cancel_job(job_id)
+    world.clock.advance(10)
+    assert notifier.poll_once().finished == [job_id]
+    world.emulator.finish_job(job_id, "FAILED")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.clock.advance(600)
+    assert notifier.poll_once().reconciled
+    world.clock.advance(10)
+    assert world.notifier().poll_once().reconciled  # a restart
+    [notice] = world.notices()
+    assert "CANCELLED" in notice.text + str(notice.blocks) and world.store.notice_count(job_id) == 1

@@ -185,6 +185,10 @@ def score(path: str, verdicts: dict[str, dict[str, str]], only: list[str] | None
     return result
 
 
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
 def natural(key: str) -> tuple[str, int]:
     stem, _, number = key.rpartition("__mutmut_")
     return stem, int(number) if number.isdigit() else 0
@@ -235,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
 
     paths = [MODULES[name.strip()] for name in args.modules.split(",") if name.strip()]
     only = ci_functions() if args.subset == "ci" else None
+    if only is not None:
+        paths = [p for p in paths if any(pattern.startswith(module_name(p) + ".") for pattern in only)]
     patterns = only if only is not None else [module_name(path) + ".*" for path in paths]
     if not args.report_only:
         elapsed = run_mutmut(patterns, args.max_children)
@@ -243,15 +249,17 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = load_verdicts()
     print()
     print(
-        "| module | killed / behaviour-changing | score | by mypy alone | equivalent (left out) | not run |"
+        "| module | killed / behaviour-changing | score | by tests alone | killed by mypy | equivalent "
+        "(left out) | not run |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     scores = [score(path, verdicts, only) for path in paths]
     for s in scores:
-        ratio = f"{100 * s.killed / s.behaviour_changing:.0f}%" if s.behaviour_changing else "-"
+        tested = s.behaviour_changing - s.by_mypy
         print(
-            f"| {s.path} | {s.killed} / {s.behaviour_changing} | {ratio} | {s.by_mypy} | {s.equivalent} "
-            f"| {s.not_checked} |"
+            f"| {s.path} | {s.killed} / {s.behaviour_changing} | {percent(s.killed, s.behaviour_changing)} "
+            f"| {s.killed - s.by_mypy} / {tested} ({percent(s.killed - s.by_mypy, tested)}) | {s.by_mypy} "
+            f"| {s.equivalent} | {s.not_checked} |"
         )
     for s in scores:
         if not s.survivors:

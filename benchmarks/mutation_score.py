@@ -113,16 +113,24 @@ def describe(
     klass, function = split_key(key, module_name(path))
     first, last = spans.get((klass, function), (1, len(source_lines)))
     line_number = first
+    # The line before the first change, from the diff's context: it tells apart lines that read the same.
+    before = ""
+    for line in diff:
+        if line.startswith("-") and not line.startswith("---"):
+            break
+        if line.startswith(" "):
+            before = line[1:].strip()
     if removed:
         wanted = removed[0].strip()
-        for number in range(first, last + 1):
-            if source_lines[number - 1].strip() == wanted:
-                line_number = number
-                break
+        stripped = [text.strip() for text in source_lines[first - 1 : last]]
+        candidates = [first + i for i, text in enumerate(stripped) if text == wanted]
+        if candidates:
+            after_context = [n for n in candidates if source_lines[n - 2].strip() == before]
+            line_number = (after_context or candidates)[0]
         else:
-            close = difflib.get_close_matches(wanted, [s.strip() for s in source_lines[first - 1 : last]], 1)
+            close = difflib.get_close_matches(wanted, stripped, 1)
             if close:
-                line_number = first + [s.strip() for s in source_lines[first - 1 : last]].index(close[0])
+                line_number = first + stripped.index(close[0])
     return (
         f"{path}:{line_number}",
         " / ".join(s.strip() for s in removed),

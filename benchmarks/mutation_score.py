@@ -278,13 +278,15 @@ def main(argv: list[str] | None = None) -> int:
             by_line.setdefault(v.location, []).append(v)
         for location, group in sorted(by_line.items(), key=lambda item: int(item[0].rpartition(":")[2])):
             print(f"  {location}  - {group[0].removed}")
+            said = ""
             for v in group:
                 number = v.name.rpartition("__mutmut_")[2]
                 function = ".".join(part for part in split_key(v.name, module_name(s.path)) if part)
                 note = "" if v.status == "survived" else f" ({v.status})"
                 print(f"      {function} #{number} [{v.verdict}]{note}  + {v.added}")
-                if v.reason:
+                if v.reason and v.reason != said:
                     print(f"          why: {v.reason}")
+                said = v.reason
     return 0
 
 

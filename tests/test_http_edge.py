@@ -23,7 +23,13 @@ from jobbot.emulator import Emulator
 from tests.conftest import HttpBot
 from tests.fakes import FakeSlack, sign
 from tests.slack_requests import click_body, click_payload, command_body
-from tests.test_main import BOT_TOKEN, SIGNING_SECRET, free_port, spawn_jobbot, wait_until_listening
+from tests.test_main import (
+    SIGNING_SECRET,
+    free_port,
+    http_mode_env,
+    spawn_jobbot,
+    wait_until_listening,
+)
 
 # Words that only occur inside the request bodies below: none may reach a log line.
 LEGACY_TOKEN = "legacy-verification-token"
@@ -60,14 +66,7 @@ class JobbotProcess:
 def jobbot_process(tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator) -> Iterator[JobbotProcess]:
     """jobbot in HTTP mode at DEBUG, so that anything it would ever log about a request shows."""
     port = free_port()
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.api_url,
-        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
-        "PORT": str(port),
-        "JOBBOT_LOG_LEVEL": "DEBUG",
-    }
+    env = http_mode_env(fake_slack.api_url, emulator.url, port)
     process = spawn_jobbot(env, tmp_path)
     try:
         wait_until_listening(port, process)

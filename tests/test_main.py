@@ -80,14 +80,7 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     """HTTP mode answers a signed /jobs on /slack/events, exits 0 on SIGTERM, and logs no secret."""
     emulator.add_job(status="RUNNING")
     port = free_port()
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.api_url,
-        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
-        "PORT": str(port),
-        "JOBBOT_LOG_LEVEL": "DEBUG",
-    }
+    env = http_mode_env(fake_slack.api_url, emulator.url, port)
     process = spawn_jobbot(env, tmp_path)
     try:
         wait_until_listening(port, process)
@@ -120,6 +113,19 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     # Nothing jobbot sent to Slack (messages, replies) carries a secret; only the auth header has the token.
     sent = json.dumps([call.body for call in fake_slack.calls])
     assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
+
+
+def http_mode_env(slack_api_url: str, endpoint: str, port: int, **extra: str) -> dict[str, str]:
+    """The environment of a jobbot process in HTTP mode at DEBUG, so that anything it would log shows."""
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": endpoint,
+        "PORT": str(port),
+        "JOBBOT_LOG_LEVEL": "DEBUG",
+        **extra,
+    }
 
 
 def spawn_jobbot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
@@ -191,15 +197,7 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
     # libpq also takes a password among the query's parameters.
     database = postgres_url.replace("postgres@", f"postgres:{DATABASE_PASSWORD}@")
     database += "?password=query-pass-0d4b"
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": fake_slack.api_url,
-        "INTERACTIVE_ADMIN_ENDPOINT": endpoint,
-        "JOBBOT_DATABASE_URL": database,
-        "PORT": str(port),
-        "JOBBOT_LOG_LEVEL": "DEBUG",
-    }
+    env = http_mode_env(fake_slack.api_url, endpoint, port, JOBBOT_DATABASE_URL=database)
     process = spawn_jobbot(env, tmp_path)
     try:
         wait_until_listening(port, process)

@@ -1,7 +1,7 @@
 """Mutation score of the modules that carry authorization, the cancel workflow, the notifier and the store.
 
     python -m benchmarks.mutation_score [--modules authz,handlers] [--subset ci] [--max-children 2]
-                                        [--report-only]
+                                        [--report-only] [--fail-under 90]
 
 Runs mutmut (`pip install -e '.[mutation]'`) over the chosen modules with the unit-level tests that
 cover them (configured in pyproject.toml, [tool.mutmut]), then prints per module: killed /
@@ -15,6 +15,8 @@ the denominator; "not worth killing" ones stay in it, so the score never hides t
 
 --subset ci mutates only the functions listed under [ci] in mutation_survivors.toml: a fixed set
 small enough to run in a few minutes. --report-only prints the last run's results without running.
+--fail-under P makes it a gate (CI runs it so): it exits 1 when a module scores below P percent, or
+when a survivor has no verdict yet - a new survivor is either killed by a test or judged, never ignored.
 mutmut keeps its work in mutants/ (ignored by git); delete it to start from scratch.
 """
 
@@ -243,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--report-only", action="store_true", help="print the last run's results, run nothing"
     )
+    parser.add_argument(
+        "--fail-under",
+        type=float,
+        metavar="PERCENT",
+        help="exit 1 if a module scores below PERCENT or a survivor has no verdict",
+    )
     args = parser.parse_args(argv)
 
     paths = [MODULES[name.strip()] for name in args.modules.split(",") if name.strip()]
@@ -287,7 +295,35 @@ def main(argv: list[str] | None = None) -> int:
                 if v.reason and v.reason != said:
                     print(f"          why: {v.reason}")
                 said = v.reason
-    return 0
+    if args.fail_under is None:
+        return 0
+    failures = gate(scores, args.fail_under)
+    print()
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    if not failures:
+        print(f"Passed: every module scores at least {args.fail_under:g}% and every survivor is judged.")
+    return 1 if failures else 0
+
+
+def gate(scores: list[ModuleScore], fail_under: float) -> list[str]:
+    """What fails the gate: a score below the bar, a survivor without a verdict, a run that did not finish."""
+    failures: list[str] = []
+    for s in scores:
+        if s.not_checked:
+            failures.append(f"{s.path}: {s.not_checked} mutants were not run")
+        if s.behaviour_changing and 100 * s.killed / s.behaviour_changing < fail_under:
+            failures.append(
+                f"{s.path}: {percent(s.killed, s.behaviour_changing)} of behaviour-changing mutants "
+                f"killed, below {fail_under:g}%"
+            )
+        unjudged = [v.name for v in s.survivors if v.verdict == "unjudged"]
+        if unjudged:
+            failures.append(
+                f"{s.path}: {len(unjudged)} survivors have no verdict in {VERDICTS_FILE.name} "
+                f"(kill each with a test, or judge it): {', '.join(unjudged)}"
+            )
+    return failures
 
 
 if __name__ == "__main__":

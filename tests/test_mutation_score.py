@@ -55,3 +55,21 @@ def test_a_mutant_key_names_its_class_and_function() -> None:
         "",
         "explain",
     )
+
+
+def test_the_gate_fails_below_the_bar_on_unjudged_survivors_and_on_mutants_not_run() -> None:
+    """`--fail-under` passes a module at the bar with every survivor judged, and names each failure."""
+    judged = mutation_score.Survivor("m.f__mutmut_1", "m.py:1", "a", "b", "survived", "not worth killing")
+    unjudged = mutation_score.Survivor("m.f__mutmut_2", "m.py:2", "a", "b", "survived")
+    at_the_bar = mutation_score.ModuleScore("m.py", killed=9, survivors=[judged])
+    assert mutation_score.gate([at_the_bar], 90) == []
+
+    below = mutation_score.ModuleScore("m.py", killed=8, survivors=[judged, judged])
+    assert mutation_score.gate([below], 90) == ["m.py: 80% of behaviour-changing mutants killed, below 90%"]
+
+    new_survivor = mutation_score.ModuleScore("m.py", killed=99, survivors=[unjudged])
+    [failure] = mutation_score.gate([new_survivor], 90)
+    assert "1 survivors have no verdict" in failure and "m.f__mutmut_2" in failure
+
+    interrupted = mutation_score.ModuleScore("m.py", killed=10, not_checked=3)
+    assert mutation_score.gate([interrupted], 90) == ["m.py: 3 mutants were not run"]

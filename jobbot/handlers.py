@@ -99,6 +99,7 @@ class JobsHandlers:
         notices: NoticeSettings,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         stale_after_seconds: float = stale.DEFAULT_LIMIT_HOURS * 3600,
     ) -> None:
         self._jobs = jobs
@@ -109,6 +110,7 @@ class JobsHandlers:
         self._notices = notices
         self._clock = clock
         self._sleep = sleep
+        self._monotonic = monotonic
 
     def register(self, app: App) -> None:
         # Global, so every listener, present and future, is behind it: it runs before any is matched.
@@ -400,12 +402,12 @@ class JobsHandlers:
 
     def _cancelled_by_another(self, job_id: str, holder: str) -> Message:
         """Someone else's click (here or on another replica) is cancelling: report its outcome."""
-        deadline = time.monotonic() + CANCEL_OUTCOME_WAIT_SECONDS
+        deadline = self._monotonic() + CANCEL_OUTCOME_WAIT_SECONDS
         while True:
             job = self._jobs.get_job(job_id)
             if not job.is_active:
                 return self._already_finished(job)
-            if time.monotonic() >= deadline:
+            if self._monotonic() >= deadline:
                 notice = (
                     f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
                     "press Refresh in a moment to see the outcome."

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +17,10 @@ import pytest
 from slack_sdk import WebClient
 
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused
-from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator
+from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.interactive import JobClient
+from jobbot.mrkdwn import status_label
 from jobbot.store import Store, open_store
 from tests.fakes import TEAM_ID, FakeSlack, Scripted
 
@@ -59,6 +62,7 @@ class Desk:
         *,
         access: Access,
         sleep: Callable[[float], None] = never_waits,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.handlers = JobsHandlers(
             jobs,
@@ -67,6 +71,7 @@ class Desk:
             store=store,
             notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),
             sleep=sleep,
+            monotonic=monotonic,
         )
 
     def click_cancel(self, job_id: str, user_id: str = CANCELLER) -> dict[str, Any]:
@@ -137,12 +142,12 @@ def group_access(client: WebClient, monotonic: Callable[[], float] = lambda: 0.0
 
 def test_a_group_lookup_that_cannot_reach_slack_refuses_the_cancel_and_says_why() -> None:
     """When Slack cannot be reached at all to list the cancel group (a connection error, not an error
-    answer), the cancel is refused, and the refusal says jobbot could not check."""
+    answer), the cancel is refused, and the refusal says jobbot could not check and names the error."""
     with pytest.raises(Refused) as refused:
         group_access(unreachable_slack()).check_cancel(GROUP_MEMBER)
     assert refused.value.kind == "cancel"
     assert (
-        "could not be reached" in refused.value.reason
+        f"`{GROUP}`: Slack could not be reached (URLError)" in refused.value.reason
         and "refuses when it cannot check" in refused.value.reason
     )
 
@@ -186,6 +191,64 @@ def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
     with pytest.raises(Refused, match="not allowed to cancel"):
         access.check_cancel(GROUP_MEMBER)
     assert len(fake_slack.calls_to("usergroups.users.list")) == 2
+
+
+OUTSIDER = "U0OUTSIDE1"
+ALLOW_BY_ID = (
+    f"An admin can allow it by adding your Slack user ID `{OUTSIDER}` to `JOBBOT_CANCEL_USERS` "
+    "(then restarting jobbot)"
+)
+
+
+@pytest.mark.parametrize(
+    ("users", "groups", "reason"),
+    [
+        ((), (), f"Nobody may cancel jobs from Slack yet. {ALLOW_BY_ID}."),
+        ((CANCELLER,), (), f"You are not allowed to cancel jobs from Slack. {ALLOW_BY_ID}."),
+        (
+            (),
+            (GROUP,),
+            f"You are not allowed to cancel jobs from Slack. {ALLOW_BY_ID}, or by adding you to a user "
+            f"group in `JOBBOT_CANCEL_USERGROUPS` (`{GROUP}`).",
+        ),
+    ],
+    ids=["nobody", "users", "groups"],
+)
+def test_a_refusal_says_whether_anyone_may_cancel_and_how_to_allow_it(
+    fake_slack: FakeSlack, slack: WebClient, users: tuple[str, ...], groups: tuple[str, ...], reason: str
+) -> None:
+    """A refusal says 'Nobody may cancel' only when neither JOBBOT_CANCEL_USERS nor
+    JOBBOT_CANCEL_USERGROUPS is set, else 'You are not allowed'; either way it is a cancel refusal that
+    names the user's ID and JOBBOT_CANCEL_USERS, and with groups configured, the groups too."""
+    fake_slack.script("usergroups.users.list", Scripted(200, {"ok": True, "users": [GROUP_MEMBER]}))
+    access = Access(
+        cancel_users=users,
+        cancel_usergroups=groups,
+        allowed_channels=(),
+        client=slack,
+        workspace_team=lambda: TEAM_ID,
+    )
+    with pytest.raises(Refused) as refused:
+        access.check_cancel(OUTSIDER)
+    assert (refused.value.kind, refused.value.reason) == ("cancel", reason)
+
+
+def test_a_user_id_jobbot_cannot_read_is_refused_as_a_cancel(slack: WebClient) -> None:
+    """A user id that is not a Slack user ID (U... or W...) is refused, even if listed, with a cancel
+    refusal that says jobbot could not tell who is asking."""
+    access = Access(
+        cancel_users=("someone",),
+        cancel_usergroups=(),
+        allowed_channels=(),
+        client=slack,
+        workspace_team=lambda: TEAM_ID,
+    )
+    with pytest.raises(Refused) as refused:
+        access.check_cancel("someone")
+    assert (refused.value.kind, refused.value.reason) == (
+        "cancel",
+        "jobbot could not tell who you are, so it will not cancel.",
+    )
 
 
 # What one click sends and what it says.
@@ -307,3 +370,134 @@ def test_the_second_clicker_is_told_the_first_clicks_outcome(
     assert "is cancelling" not in shown(second)
     assert "CANCELLED" in shown(second) and f"cancelled by <@{CANCELLER}>" in shown(second)
     assert f"<@{CANCELLER}> cancelled job {job_id}" in shown(first[0])
+
+
+def audited(store: Store, job_id: str) -> list[tuple[str, str | None, str | None]]:
+    """(outcome, status before, message) of each audit entry of the job, oldest first."""
+    return [(e.outcome, e.status_before, e.message) for e in reversed(store.audit_entries(job_id, 20))]
+
+
+def test_a_refused_click_is_audited_with_the_refusals_kind(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A refused click leaves one `refused` entry whose message is the refusal's kind, and sends nothing."""
+    job_id = emulator.add_job(status="RUNNING")
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id, user_id=OUTSIDER)
+    assert ":lock:" in shown(reply) and deletes(emulator) == 0
+    assert audited(store, job_id) == [("refused", None, "cancel")]
+
+
+def test_a_click_on_a_job_that_had_ended_names_its_status_and_audits_it(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A click on a job that has already ended sends no DELETE, says which status it ended with, and its
+    audit entry records that status."""
+    job_id = emulator.add_job(status="SUCCESS")
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
+    ended = status_label("SUCCESS")
+    assert f"Nothing to cancel: job {job_id} had already ended as {ended}." in shown(reply)
+    assert deletes(emulator) == 0
+    assert audited(store, job_id) == [("confirmed", None, None), ("already_finished", "SUCCESS", None)]
+
+
+def test_a_job_failed_after_a_recorded_cancel_is_shown_with_its_canceller(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """The server's race: a job cancelled by one person and then recorded FAILED by its loader is shown
+    to the next clicker as ended FAILED, cancelled by that person; a job that failed on its own names
+    nobody."""
+    emulator.quirks = Quirks(cancel_overwritten_by_failed=True)
+    job_id = emulator.add_job(status="RUNNING")
+    desk = Desk(jobs, store, access=cancellers(slack))
+    desk.click_cancel(job_id)
+    second = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
+    failed = status_label("FAILED")
+    assert f"had already ended as {failed} (cancelled by <@{CANCELLER}>)." in shown(second)
+    on_its_own = emulator.add_job(status="FAILED")
+    alone = desk.click_cancel(on_its_own)
+    assert f"had already ended as {failed}." in shown(alone) and "cancelled by" not in shown(alone)
+
+
+def test_after_the_delete_a_status_other_than_cancelled_is_named(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """When the server reports the job as something other than CANCELLED right after a successful DELETE
+    (its loader recorded FAILED over it), the outcome names that status; a plain cancel says nothing
+    more."""
+    desk = Desk(jobs, store, access=cancellers(slack))
+    plain = emulator.add_job(status="RUNNING")
+    cancelled = desk.click_cancel(plain)
+    assert f"<@{CANCELLER}> cancelled job {plain}" in shown(cancelled)
+    assert "now reports it as" not in shown(cancelled)
+    emulator.quirks = Quirks(cancel_overwritten_by_failed=True)
+    overwritten = emulator.add_job(status="RUNNING")
+    reply = desk.click_cancel(overwritten)
+    assert f"<@{CANCELLER}> cancelled job {overwritten}" in shown(reply)
+    assert f"The server now reports it as {status_label('FAILED')}." in shown(reply)
+
+
+class Stopwatch:
+    """A monotonic clock that moves only when the handlers sleep on it."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_second_clicker_whose_wait_runs_out_is_told_who_is_cancelling(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """When the first click's cancel has not shown in the job's status after the wait, the second
+    clicker is told who is cancelling and to press Refresh, sends no DELETE, and its audit entry says
+    who holds the claim."""
+    job_id = emulator.add_job(status="RUNNING")
+    # The first click claimed the cancel and its DELETE has not landed yet.
+    assert store.claim_cancel(job_id, CANCELLER, datetime.now(UTC), stale_after=60.0) is None
+    watch = Stopwatch()
+    desk = Desk(jobs, store, access=cancellers(slack), sleep=watch.sleep, monotonic=watch)
+    reply = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
+    assert watch.slept, "the second clicker did not wait"
+    assert (
+        f"<@{CANCELLER}> is cancelling job {job_id} right now; press Refresh in a moment to see the outcome."
+        in shown(reply)
+    )
+    assert deletes(emulator) == 0
+    assert audited(store, job_id) == [
+        ("confirmed", None, None),
+        ("cancelled_by_another", "RUNNING", f"claimed by {CANCELLER}"),
+    ]
+
+
+def test_a_delete_answered_already_finished_is_audited_with_the_servers_words(
+    emulator: Emulator, store: Store, slack: WebClient
+) -> None:
+    """A DELETE answered "Job already FAILED" leaves an `already_finished` entry with the status the
+    clicker saw and what the server said."""
+    job_id = emulator.add_job(status="RUNNING")
+    with JobFailsFirst(emulator) as racing:
+        Desk(racing, store, access=cancellers(slack)).click_cancel(job_id)
+    assert audited(store, job_id) == [
+        ("confirmed", None, None),
+        ("already_finished", "RUNNING", f"job {job_id} had already finished (FAILED)"),
+    ]
+
+
+def test_a_failed_delete_is_audited_with_the_error(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A DELETE that fails (HTTP 500) leaves a `failed` entry with the status the clicker saw and the
+    server's error."""
+    job_id = emulator.add_job(status="RUNNING")
+    emulator.faults.fail_next(1, status=500, route=CANCEL_JOB)
+    Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
+    [confirmed, failed] = audited(store, job_id)
+    assert confirmed == ("confirmed", None, None)
+    assert failed[:2] == ("failed", "RUNNING")
+    assert (failed[2] or "").startswith("the Interactive server answered HTTP 500")

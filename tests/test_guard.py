@@ -196,3 +196,73 @@ def test_organization_check_fails_closed(lookup_client: WebClient) -> None:
     with pytest.raises(Refused, match="another organization"):
         access(known).check_organization(ELSEWHERE)
     access(known).check_organization("T0001")
+
+
+def home_access(client: WebClient, *, allowed_channels: tuple[str, ...] = ()) -> Access:
+    """Access for a workspace known to be T0001."""
+    return Access(
+        cancel_users=(),
+        cancel_usergroups=(),
+        allowed_channels=allowed_channels,
+        client=client,
+        workspace_team=lambda: "T0001",
+    )
+
+
+def test_the_organization_refusals_say_why(lookup_client: WebClient) -> None:
+    """A request that names no team, and one from another organization, are each refused with the
+    sentence that says why."""
+    access = home_access(lookup_client)
+    with pytest.raises(Refused) as no_team:
+        access.check_organization(None)
+    assert (no_team.value.kind, no_team.value.reason) == (
+        "organization",
+        "jobbot could not tell which organization your account belongs to, so it will not act.",
+    )
+    with pytest.raises(Refused) as elsewhere:
+        access.check_organization(ELSEWHERE)
+    assert (elsewhere.value.kind, elsewhere.value.reason) == (
+        "organization",
+        "jobbot acts only for members of the workspace it is installed in; your account belongs to "
+        "another organization. Ask someone from that workspace.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("channel", "named"),
+    [
+        ("C0RANDOM1", "`C0RANDOM1`"),
+        ("D0DIRECT1", "`D0DIRECT1`"),
+        ("<!channel> c0random1", "this conversation"),
+        ("", "this conversation"),
+    ],
+)
+def test_a_channel_refusal_names_the_channel_only_when_it_looks_like_one(
+    lookup_client: WebClient, channel: str, named: str
+) -> None:
+    """A refusal outside JOBBOT_ALLOWED_CHANNELS names the channel ID an admin should add when it looks
+    like one, and says "this conversation" otherwise, so odd text from a request is never echoed."""
+    access = home_access(lookup_client, allowed_channels=("C0OPS0001", "C0OPS0002"))
+    with pytest.raises(Refused) as refused:
+        access.check_channel(channel)
+    assert (refused.value.kind, refused.value.reason) == (
+        "channel",
+        f"jobbot answers `/jobs` only in <#C0OPS0001>, <#C0OPS0002>. An admin can add {named} to "
+        "`JOBBOT_ALLOWED_CHANNELS`.",
+    )
+
+
+def test_a_refusal_is_acked_empty_and_answered_beside_the_card(
+    fake_slack: FakeSlack, emulator: Emulator, secret_job: str
+) -> None:
+    """A refused command is acked with an empty body (Slack would show any text there to the person),
+    and a refused click is answered beside the card it came from, never replacing it."""
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_ALLOWED_CHANNELS="C0OPS0001"):
+        acked = bot.command(f"status {secret_job}", reply_to="command")
+        [refused_command] = fake_slack.wait_for_responses(1, name="command")
+        bot.click(slack_ids.action_id(slack_ids.JOB_REFRESH, secret_job), secret_job, reply_to="click")
+        [refused_click] = fake_slack.wait_for_responses(1, name="click")
+    assert (acked.status_code, acked.text) == (200, "")
+    assert ":lock:" in shown(refused_command) and ":lock:" in shown(refused_click)
+    assert refused_click["replace_original"] is False
+    assert emulator.requests == []

@@ -3,9 +3,13 @@ after a restart or a change of leader, standbys that stay quiet, and the server'
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 
+import pytest
+
+from jobbot import metrics
 from jobbot.notifier import LEASE_NAME
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
@@ -153,12 +157,16 @@ def test_a_standby_replica_does_not_poll_graphscope(world: World) -> None:
     assert len(world.emulator.requests) == before
 
 
-def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(world: World) -> None:
-    """A leader whose loop ends gives the lease up: with a 90 s lease (30 s polls), a standby leads on
-    its next turn instead of after the lease would have run out."""
+def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A leader whose loop ends gives the lease up, and says so: with a 90 s lease (30 s polls), a standby
+    leads on its next turn instead of after the lease would have run out."""
     leader, standby = world.notifier(poll_interval=30), world.notifier(poll_interval=30)
     assert leader.lease_seconds == 90
-    world.simulate(until=1).run(leader)  # one poll, then the loop is stopped
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.simulate(until=1).run(leader)  # one poll, then the loop is stopped
+    assert caplog.records[-1].getMessage() == "notifier: lease released"
     assert not leader.is_leader
     standby.turn()
     assert standby.is_leader
@@ -182,3 +190,42 @@ def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: Wor
     assert world.notifier().poll_once().reconciled  # a restart
     [notice] = world.notices()
     assert "CANCELLED" in notice.text + str(notice.blocks) and world.store.notice_count(job_id) == 1
+
+
+def leader_gauge() -> float | None:
+    return metrics.REGISTRY.get_sample_value("jobbot_leader")
+
+
+def test_a_change_of_leadership_is_logged_once_and_shown_by_the_leader_gauge(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taking the lease logs one line and sets jobbot_leader to 1; losing it to another replica logs one
+    line and sets it to 0; turns that change nothing log nothing."""
+    notifier = world.notifier()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        for _ in range(3):
+            notifier.turn()
+            assert leader_gauge() == 1
+            world.clock.advance(10)
+        world.store.release_lease(LEASE_NAME, notifier.replica_id)
+        assert world.store.acquire_lease(LEASE_NAME, "another-replica", 30)
+        for _ in range(3):
+            notifier.turn()
+            assert leader_gauge() == 0
+            world.clock.advance(10)
+    lines = [r.getMessage() for r in caplog.records]
+    changes = [line for line in lines if "leading" in line or "standing" in line]
+    assert changes == ["notifier: leading: this replica polls and posts", "notifier: standing by"]
+
+
+def test_only_a_poll_that_reached_graphscope_counts_as_a_success(world: World) -> None:
+    """The readiness probe's "last successful poll" is not set by a poll that GraphScope failed, and is
+    set by the next one that went through."""
+    notifier = world.notifier()
+    world.emulator.faults.fail_next(20, status=500)
+    notifier.turn()
+    assert notifier.is_leader and notifier.last_success is None
+    world.emulator.faults.clear()
+    world.clock.advance(20)
+    notifier.turn()
+    assert notifier.last_success is not None

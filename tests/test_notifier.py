@@ -5,22 +5,31 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from slack_sdk import WebClient
 
 from jobbot import metrics
 from jobbot.app import notice_client
+from jobbot.blocks import Message
 from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
+from jobbot.errors import JobApiError, StoreError
 from jobbot.interactive import JobClient
-from jobbot.models import NOTICE_STATUSES, JobWithLog, Subscription
-from jobbot.notifier import DIGEST_THRESHOLD, Notifier, SlackHolds
+from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
+from jobbot.notifier import (
+    DIGEST_THRESHOLD,
+    MAX_ANNOUNCED_AFTER_RESET,
+    POLL_BACKOFF_EXTRA_SECONDS,
+    Notifier,
+    SlackHolds,
+)
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
-from jobbot.store import DeliveryState, Store, open_store
+from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
 
@@ -80,6 +89,29 @@ class SimulatedTime(threading.Event):
         notifier.run(self)
 
 
+class SlowSlackPoster(SlackPoster):
+    """A poster whose every post takes `post_seconds` on the fake clock (a slow Slack); paced by it too."""
+
+    def __init__(
+        self, client: WebClient, *, post_seconds: float, clock: FakeClock, min_interval: float
+    ) -> None:
+        super().__init__(client, min_interval=min_interval, monotonic=clock.monotonic, sleep=clock.advance)
+        self._post_seconds = post_seconds
+        self._clock = clock
+
+    def post(
+        self,
+        channel: str,
+        message: Message,
+        *,
+        key: str,
+        job_ids: Sequence[str] = (),
+        thread_ts: str | None = None,
+    ) -> str:
+        self._clock.advance(self._post_seconds)
+        return super().post(channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts)
+
+
 @dataclass
 class World:
     emulator: Emulator
@@ -97,6 +129,7 @@ class World:
         poll_interval: float = 10,
         paced: bool = False,
         jobs: JobClient | None = None,
+        post_seconds: float = 0.0,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -112,12 +145,13 @@ class World:
         return Notifier(
             jobs,
             self.store,
-            # Paced as in production (one post a second per channel), its waits on the fake clock.
-            SlackPoster(
+            # Paced as in production (one post a second per channel), its waits on the fake clock; each
+            # post takes `post_seconds` of it.
+            SlowSlackPoster(
                 notice_client(settings),
+                post_seconds=post_seconds,
+                clock=self.clock,
                 min_interval=1 if paced else 0,
-                monotonic=self.clock.monotonic,
-                sleep=self.clock.advance,
             ),
             clock=self.clock,
             default_channel=default_channel,
@@ -253,6 +287,8 @@ def test_a_failure_gone_before_its_log_is_read_is_announced_without_it(gapped: W
     assert notifier.poll_once().finished == [job_id]
     [notice] = gapped.notices()
     assert "FAILED" in text_of(notice)
+    [reply] = [m for m in gapped.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
+    assert "(log is empty)" in text_of(reply)
     assert gapped.store.notice_count(job_id) == 1
 
 
@@ -598,6 +634,34 @@ def test_a_destinations_wait_doubles_to_its_cap_and_retry_after_overrides_it() -
     assert holds.held("C2", 24.0) and not holds.held("C2", 25.0)
 
 
+def test_a_retry_after_of_0_lets_the_destination_try_again_at_once() -> None:
+    """Retry-After: 0 (or a negative one) means no wait: the destination is not held."""
+    holds = SlackHolds()
+    assert holds.failed("C1", 5.0, retry_after=0) == 0.0 and not holds.held("C1", 5.0)
+    assert holds.failed("C2", 5.0, retry_after=-3) == 0.0 and not holds.held("C2", 5.0)
+
+
+def test_a_wait_that_has_ended_is_no_reason_to_wake() -> None:
+    """The next end of a wait is one still to come: at the moment a destination's own wait, or a
+    workspace-wide one, ends, there is none left."""
+    holds = SlackHolds()
+    holds.failed("C1", 0.0)
+    assert holds.next_end(0.5) == 1.0 and holds.next_end(1.0) is None
+    holds.failed("C2", 10.0, retry_after=5, workspace_wide=True)
+    assert holds.next_end(12.0) == 15.0 and holds.next_end(15.0) is None
+
+
+def test_an_error_streak_is_forgotten_only_after_more_than_a_minute_of_quiet() -> None:
+    """A destination that errs again 60 s after its wait ended still doubles its wait; once it has been
+    quiet for longer, it starts again from the first wait."""
+    holds = SlackHolds()
+    assert holds.failed("C1", 0.0) == 1.0  # waits until 1
+    assert holds.next_end(61.0) is None
+    assert holds.failed("C1", 61.0) == 2.0  # waits until 63
+    assert holds.next_end(123.5) is None
+    assert holds.failed("C1", 123.5) == 1.0
+
+
 class SlowJobClient(JobClient):
     """A job client whose every read takes `seconds` on the fake clock: a GraphScope slower than the
     poll interval."""
@@ -622,6 +686,104 @@ def test_a_graphscope_slower_than_the_interval_still_leaves_time_to_post(world: 
     time.at(1, lambda: world.emulator.finish_job(job_id, "SUCCESS"))
     time.run(notifier)
     assert len(world.notices()) == 1
+
+
+def test_a_turn_returns_the_seconds_until_the_next_poll(world: World) -> None:
+    """Polls start every interval: a turn says how long to wait for the next one, to the microsecond."""
+    notifier = world.notifier()
+    assert notifier.turn() == 10.0
+    world.clock.advance(9.5)
+    assert notifier.turn() == 0.5  # only delivers: the poll is not due yet
+    world.clock.advance(0.5)
+    assert notifier.turn() == 10.0
+
+
+def test_the_delivery_pass_after_a_poll_runs_until_the_next_poll_is_due(world: World) -> None:
+    """A Slack that takes 2 s a post gets the whole interval after a poll for its notices: five
+    destinations, five posts, in the poll's own turn."""
+    for channel in ("C0ONE", "C0TWO", "C0THREE", "C0FOUR"):
+        subscribe(world, channel)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier(post_seconds=2)
+    notifier.turn()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.turn()
+    assert len(world.slack.calls_to("chat.postMessage")) == 5 and world.store.open_deliveries() == []
+
+
+class DownJobClient(JobClient):
+    """A job client that notes when (on the fake clock) each read starts, and fails while `down`."""
+
+    def __init__(self, url: str, clock: FakeClock) -> None:
+        super().__init__(url, backoff=0.01)
+        self._fake_clock = clock
+        self.down = False
+        self.reads: list[float] = []
+
+    def _read(self) -> None:
+        self.reads.append(self._fake_clock.monotonic())
+        if self.down:
+            raise JobApiError("the Interactive server is down")
+
+    def list_jobs(self) -> list[Job]:
+        self._read()
+        return super().list_jobs()
+
+    def get_job(self, job_id: str) -> JobWithLog:
+        self._read()
+        return super().get_job(job_id)
+
+
+def test_polls_back_off_while_graphscope_errors_and_resume_their_interval_after(world: World) -> None:
+    """With 1 s polls, a GraphScope that errors is asked again after 2, 4, then at most 1 + 4 = 5 s; once
+    it answers, polls are 1 s apart again."""
+    jobs = DownJobClient(world.emulator.url, world.clock)
+    notifier = world.notifier(poll_interval=1, jobs=jobs)
+    time = world.simulate(until=25.5)
+
+    def down(value: bool) -> Callable[[], None]:
+        return lambda: setattr(jobs, "down", value)
+
+    time.at(0.5, down(True))
+    time.at(18, down(False))
+    time.run(notifier)
+    # One read a poll (the empty server's list at 0, then the next id): failed at 1, 3, 7, 12 and 17.
+    assert jobs.reads == [0, 1, 3, 7, 12, 17, 22, 23, 24, 25]
+
+
+def test_a_store_that_fails_is_logged_and_backs_polls_off(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store error is one error line naming it, and the next poll waits longer, as for GraphScope."""
+    notifier = world.notifier()
+
+    def locked(name: str, holder: str, ttl: float) -> bool:
+        raise StoreError("database is locked")
+
+    world.store.acquire_lease = locked  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        assert notifier.turn() == 10 + POLL_BACKOFF_EXTRA_SECONDS
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, "notifier: the store failed: database is locked")
+    ]
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_backs_polls_off(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug's exception does not end the loop: one error line with the traceback, and a longer wait."""
+    notifier = world.notifier()
+
+    def broken(name: str, holder: str, ttl: float) -> bool:
+        raise RuntimeError("a bug")
+
+    world.store.acquire_lease = broken  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        assert notifier.turn() == 10 + POLL_BACKOFF_EXTRA_SECONDS
+    [record] = caplog.records
+    assert record.levelno == logging.ERROR and record.exc_info is not None
+    assert record.getMessage() == "notifier: unexpected error; will try again"
 
 
 # Odd server data: ids that are not job ids never stop the notifier.
@@ -721,6 +883,7 @@ def test_ids_up_to_2_63_minus_1_work_and_the_next_is_skipped_with_a_warning(
         last = emulator.add_job(status="SUCCESS")
         beyond = emulator.add_job(status="SUCCESS")
         assert (last, beyond) == (str(MAX_JOB_ID), str(MAX_JOB_ID + 1))
+        too_large_before = skipped_count("too_large")
         emulator.finish_job(first, "SUCCESS")
         with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
             edge.clock.advance(10)
@@ -736,7 +899,9 @@ def test_ids_up_to_2_63_minus_1_work_and_the_next_is_skipped_with_a_warning(
     assert reconciled.reconciled and reconciled.finished == []
     assert edge.store.high_water() == MAX_JOB_ID
     assert edge.store.notice_count(last) == 1
-    assert len(odd_warnings(caplog, beyond)) == 1
+    [warning] = odd_warnings(caplog, beyond)
+    assert "(too large)" in warning.getMessage()
+    assert skipped_count("too_large") - too_large_before == 1
 
 
 # A redeployed server: ids start again at 1.
@@ -869,7 +1034,11 @@ def test_a_new_server_with_a_long_finished_history_is_recorded_not_announced(
         report = notifier.poll_once()
     assert report.interactive_error is None and report.finished == []
     [line] = reset_warnings(caplog)
-    assert "40 finished jobs" in line and "not announced" in line
+    assert line == (
+        f"notifier: {RESET_LINE}; treating its jobs as new; 1 jobs of the previous generation kept in "
+        "history; its 40 finished jobs are recorded, not announced (more than one digest: another "
+        "server's history rather than news)"
+    )
     assert world.notices() == [] and len(world.store.job_statuses()) == 40
 
 
@@ -915,3 +1084,222 @@ def test_a_list_that_lost_entries_is_not_taken_for_a_reset(
     assert report.reconciled and report.interactive_error is None and report.finished == []
     assert reset_warnings(caplog) == [] and world.notices() == []
     assert set(world.store.job_statuses()) == {"1", "2", "3"}
+
+
+def test_a_new_server_with_exactly_one_digest_of_finished_jobs_is_announced(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a reset, as many finished jobs as one digest holds are still news: announced in one digest,
+    and the warning says they are announced."""
+    world.emulator.add_job(status="RUNNING", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    new = world.emulator.seed_history(MAX_ANNOUNCED_AFTER_RESET)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert sorted(report.finished, key=int) == new
+    [line] = reset_warnings(caplog)
+    assert line == (
+        f"notifier: {RESET_LINE}; treating its jobs as new; 1 jobs of the previous generation kept in "
+        f"history; its {MAX_ANNOUNCED_AFTER_RESET} finished job(s) are announced"
+    )
+    [digest] = world.notices()
+    assert announced_ids(world) == new and "before" not in text_of(digest)
+
+
+def test_a_reset_is_confirmed_on_the_highest_job_that_shows_it(world: World) -> None:
+    """A store from before start times were kept has none for its newest job, which therefore cannot
+    show a reset; the highest job that does (another start time) confirms it on its own, and the new
+    server's jobs are announced."""
+    old_start = 1_700_000_000_000
+    world.store.take_baseline(
+        [
+            TrackedJob("1", "SUCCESS", True, old_start),
+            TrackedJob("2", "SUCCESS", True, old_start + 1),
+            TrackedJob("3", "SUCCESS", True, None),
+        ],
+        world.clock(),
+    )
+    new = [
+        world.emulator.add_job(status="SUCCESS", graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n in range(3)
+    ]
+    assert new == ["1", "2", "3"]
+    report = world.notifier().poll_once()  # a restart: the first poll reads the whole list
+    assert report.reconciled and sorted(report.finished, key=int) == new
+    assert announced_ids(world) == new
+
+
+def test_a_reconcile_that_finds_every_known_job_reads_only_the_list(world: World) -> None:
+    """When the list shows every known job as it was, the reconcile asks the server for no job by itself."""
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.reset_stats()
+    world.clock.advance(600)
+    assert notifier.poll_once().reconciled
+    assert world.emulator.requests == [("GET", "/v1/job")]
+
+
+def test_an_outage_of_a_server_with_no_jobs_is_not_taken_for_a_reset(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no job known, nothing can show a reset: the first poll after an outage begins no generation."""
+    notifier = world.notifier()
+    notifier.poll_once()  # the baseline of an empty server
+    resets = metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0
+    world.emulator.faults.fail_next(20, status=500)
+    world.clock.advance(10)
+    assert notifier.poll_once().interactive_error
+    world.emulator.faults.clear()
+    job_id = world.emulator.add_job(status="SUCCESS")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.finished == [job_id] and not report.reconciled
+    assert reset_warnings(caplog) == []
+    assert (metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0) == resets
+
+
+# What a poll writes to the store.
+
+
+def recorded_polls(world: World) -> list[list[TrackedJob]]:
+    """From now on, the jobs each poll hands to `record_poll` as seen."""
+    polls: list[list[TrackedJob]] = []
+    record = world.store.record_poll
+
+    def recording(
+        seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
+    ) -> int:
+        polls.append(list(seen))
+        return record(seen, notices, now=now, reconciled=reconciled)
+
+    world.store.record_poll = recording  # type: ignore[method-assign]
+    return polls
+
+
+def test_a_poll_records_only_the_jobs_that_changed(world: World) -> None:
+    """A running job read again unchanged is not written back, by a steady poll or by a reconcile; a job
+    whose status changed is, and a reconcile that finds it finished leaves it no longer active."""
+    quiet, changing = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    world.notifier().poll_once()
+    seen = recorded_polls(world)
+    notifier = world.notifier()  # a restart: its first poll is a reconcile
+    notifier.poll_once()
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.emulator.finish_job(changing, "SUCCESS")
+    world.clock.advance(600)
+    assert notifier.poll_once().reconciled
+    assert [[job.id for job in jobs] for jobs in seen] == [[], [], [changing]]
+    assert world.store.job_statuses()[changing].status == "SUCCESS"
+    assert [job.id for job in world.store.active_jobs()] == [quiet]
+
+
+def test_a_job_recorded_without_a_start_time_learns_it_when_read_again(world: World) -> None:
+    """Jobs a store kept before start times were recorded get theirs when read again, by a reconcile or
+    a steady poll, even though their status did not change: a reset can then be seen on them."""
+    first, second = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    world.store.take_baseline([TrackedJob(first, "RUNNING", False, None)], world.clock())
+    notifier = world.notifier()
+    notifier.poll_once()  # the first poll of a process reads the whole list
+    world.store.record_poll(
+        [TrackedJob(second, "RUNNING", False, None)], [], now=world.clock(), reconciled=False
+    )
+    world.clock.advance(10)
+    assert not notifier.poll_once().reconciled
+    statuses = world.store.job_statuses()
+    assert statuses[first].start_time_ms is not None and statuses[second].start_time_ms is not None
+
+
+# A failure's log reply.
+
+
+def failure_notice_and_replies(world: World) -> tuple[Posted, list[Posted]]:
+    [notice] = world.notices()
+    return notice, [m for m in world.slack.messages(CHANNEL) if m.thread_ts == notice.ts]
+
+
+def test_a_failures_log_reply_names_its_ledger_key_and_job_in_its_metadata(world: World) -> None:
+    """The thread reply under a failure carries the notice's key plus ":log" and the failed job's id,
+    and is posted without first searching the thread (nothing can be there yet)."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="FAILED", log="ERROR: disk full\n")
+    world.clock.advance(10)
+    notifier.poll_once()
+    notice, [reply] = failure_notice_and_replies(world)
+    assert notice.metadata is not None and reply.metadata is not None
+    key = notice.metadata["event_payload"]["key"]
+    assert reply.metadata["event_payload"] == {"key": f"{key}:log", "job_ids": [job_id]}
+    assert world.slack.calls_to("conversations.replies") == []
+
+
+def test_a_log_reply_whose_answer_was_lost_is_found_in_the_thread_not_posted_twice(world: World) -> None:
+    """Slack took the reply but its answer never came: the next attempt finds the reply in the notice's
+    thread and does not post it again."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.add_job(status="FAILED", log="ERROR: disk full\n")
+    lost = Scripted(hang_up_after_success=True)
+    world.slack.script("chat.postMessage", lost, lost)  # the notice's answer, then the reply's
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    _, [reply] = failure_notice_and_replies(world)
+    assert "disk full" in text_of(reply)
+    assert world.store.open_deliveries() == []
+    assert len(world.slack.calls_to("chat.postMessage")) == 2
+
+
+def test_a_failures_reply_shows_the_last_lines_of_its_log_as_logged(world: World) -> None:
+    """The reply shows the last 40 lines of the log, each as logged, not counting blank lines at its end."""
+    lines = [f"step {n}: loading edges" for n in range(1, 45)] + ["ERROR: no such vertex label: TAX"]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.add_job(status="FAILED", log="\n".join(lines) + "\n\n\n")
+    world.clock.advance(10)
+    notifier.poll_once()
+    _, [reply] = failure_notice_and_replies(world)
+    [section] = reply.blocks
+    tail = "\n".join(lines[-40:])
+    assert section["text"]["text"].endswith(f"last lines of the log:\n```\n{tail}\n```")
+
+
+@pytest.mark.parametrize(
+    ("error", "advice"),
+    [
+        ("not_in_channel", "Invite the bot to the channel (/invite @jobbot) for future notices."),
+        ("is_archived", "The channel is archived; /jobs unsubscribe there or change JOBBOT_NOTIFY_CHANNEL."),
+        (
+            "channel_is_archived",
+            "The channel is archived; /jobs unsubscribe there or change JOBBOT_NOTIFY_CHANNEL.",
+        ),
+        (
+            "channel_not_found",
+            "Check the channel ID (JOBBOT_NOTIFY_CHANNEL or the subscription) and that the bot can see it.",
+        ),
+        ("invalid_blocks", ""),
+    ],
+)
+def test_a_refused_notice_is_logged_with_the_fix_for_its_error(
+    world: World, caplog: pytest.LogCaptureFixture, error: str, advice: str
+) -> None:
+    """The error line for a notice Slack will never take names the destination, the error, the jobs,
+    and what to do about that error (nothing to add for an error jobbot has no advice for)."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(200, {"ok": False, "error": error}))
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        assert notifier.poll_once().failed == 1
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert line == (
+        f"notifier: cannot post to {CHANNEL} ({error}); 1 notice(s) for job(s) {job_id} not delivered. "
+        + advice
+    )

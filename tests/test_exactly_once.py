@@ -21,6 +21,11 @@ __all__ = ["world"]  # the fixture, shared with the notifier's own tests
 RATE_LIMITED = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
 
 
+def refused_total() -> float:
+    """Deliveries Slack refused for now (to be tried again), as the metric counts them."""
+    return metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"result": "refused"}) or 0.0
+
+
 def posts_to(world: World, channel: str) -> int:
     """chat.postMessage calls that reached Slack for `channel`, whatever Slack answered."""
     return sum(1 for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel)
@@ -52,18 +57,28 @@ def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: Wo
         other.close()
 
 
-def test_a_refusal_for_now_puts_the_delivery_back_to_pending(world: World) -> None:
+def test_a_refusal_for_now_puts_the_delivery_back_to_pending(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """Slack's 429 posted nothing: the delivery goes back to pending (not left "posting", which would
-    make the next attempt search the channel's history first), and is posted once later."""
+    make the next attempt search the channel's history first), is counted as refused and logged with
+    its wait, and is posted once later."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
     world.emulator.finish_job(job_id, "SUCCESS")
     world.slack.script("chat.postMessage", RATE_LIMITED)
     world.clock.advance(10)
-    report = notifier.poll_once()
+    refused_before = refused_total()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = notifier.poll_once()
     assert report.slack_error == "ratelimited" and report.posted == 0
+    assert refused_total() - refused_before == 1
     [delivery] = world.store.open_deliveries()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"notifier: Slack refused delivery {delivery.id} to {CHANNEL} for now (ratelimited); "
+        "trying it again in 5 s"
+    ]
     assert delivery.state is DeliveryState.PENDING and delivery.attempts == 1
     world.clock.advance(10)
     assert notifier.poll_once().posted == 1

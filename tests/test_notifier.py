@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -32,6 +33,7 @@ from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
+from tests.server_json import JOB
 
 CHANNEL = "C0NOTICES"
 OTHER = "C0OTHER"
@@ -214,7 +216,7 @@ def test_a_job_that_finishes_is_announced_once(world: World) -> None:
         world.clock.advance(10)
         notifier.poll_once()
     [notice] = world.notices()
-    assert f"Job {job_id}" in notice.text or f"#{job_id}" in text_of(notice)
+    assert notice.text.startswith(f"Job {job_id} finished: SUCCESS"), "one job: a notice, not a digest of one"
     assert notice.metadata is not None and notice.metadata["event_type"] == METADATA_EVENT
     assert world.store.notice_count(job_id) == 1
 
@@ -329,8 +331,11 @@ def test_many_jobs_finished_while_offline_get_one_offline_digest(world: World) -
     assert all(world.store.notice_count(j) == 1 for j in running + new)
 
 
-def test_post_whose_answer_was_lost_is_found_in_history_not_posted_again(world: World) -> None:
-    """Slack accepted the notice but the answer never came: the next poll finds it and does not repost."""
+def test_post_whose_answer_was_lost_is_found_in_history_not_posted_again(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack accepted the notice but the answer never came: the next poll finds it, says so, and does not
+    repost."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
@@ -342,9 +347,14 @@ def test_post_whose_answer_was_lost_is_found_in_history_not_posted_again(world: 
     [delivery] = world.store.open_deliveries()
     assert delivery.state is DeliveryState.POSTING
     world.clock.advance(10)
-    world.notifier().poll_once()  # as after a restart
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.notifier().poll_once()  # as after a restart
     assert len(world.notices()) == 1
     assert world.store.open_deliveries() == []
+    found = [r.getMessage() for r in caplog.records if "history" in r.getMessage()]
+    assert found == [
+        f"notifier: delivery {delivery.id} was already posted (found in history); not posting again"
+    ]
 
 
 def test_rate_limited_post_is_retried_after_retry_after_and_posted_once(world: World) -> None:
@@ -566,9 +576,12 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
     assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"
 
 
-def test_a_workspace_wide_rate_limit_makes_every_destination_wait(world: World) -> None:
+def test_a_workspace_wide_rate_limit_makes_every_destination_wait(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """A 429 from a method limited across the workspace (the history lookup before a re-post) holds
-    every destination for its Retry-After; then the unsure notice is found, not posted twice."""
+    every destination for its Retry-After, as a warning says; then the unsure notice is found, not
+    posted twice."""
     subscribe(world, OTHER)
     first, second = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
@@ -577,11 +590,17 @@ def test_a_workspace_wide_rate_limit_makes_every_destination_wait(world: World) 
     world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True, channel=CHANNEL))
     world.clock.advance(10)
     notifier.poll_once()  # the post to CHANNEL went through, its answer was lost: unsure
+    [unsure] = [d for d in world.store.open_deliveries() if d.destination == CHANNEL]
     world.emulator.finish_job(second, "SUCCESS")
     limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
     world.slack.script("conversations.history", limited)
     world.clock.advance(10)
-    report = notifier.poll_once()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = notifier.poll_once()
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == [
+        f"notifier: Slack refused delivery {unsure.id} to {CHANNEL} for now (ratelimited); "
+        "trying every destination again in 5 s"
+    ]
     assert report.slack_error == "ratelimited" and report.waiting >= 1
     assert len(world.notices(OTHER)) == 1, "another destination posted during a workspace-wide wait"
     world.clock.advance(5)
@@ -698,18 +717,21 @@ def test_a_turn_returns_the_seconds_until_the_next_poll(world: World) -> None:
     assert notifier.turn() == 10.0
 
 
-def test_the_delivery_pass_after_a_poll_runs_until_the_next_poll_is_due(world: World) -> None:
-    """A Slack that takes 2 s a post gets the whole interval after a poll for its notices: five
-    destinations, five posts, in the poll's own turn."""
-    for channel in ("C0ONE", "C0TWO", "C0THREE", "C0FOUR"):
-        subscribe(world, channel)
+def test_the_delivery_pass_after_a_poll_runs_until_the_next_poll_is_due_and_no_longer(world: World) -> None:
+    """A Slack that takes 2 s a post gets the whole interval after a poll for its notices, and not a
+    moment more: of seven destinations, five are posted in the poll's own turn (at 0, 2, 4, 6 and 8 s
+    after it), the other two after the next poll, which starts on time."""
+    for n in range(6):
+        subscribe(world, f"C0SUB{n}")
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier(post_seconds=2)
     notifier.turn()
     world.emulator.finish_job(job_id, "SUCCESS")
     world.clock.advance(10)
+    assert notifier.turn() == 0.0
+    assert len(world.slack.calls_to("chat.postMessage")) == 5
     notifier.turn()
-    assert len(world.slack.calls_to("chat.postMessage")) == 5 and world.store.open_deliveries() == []
+    assert len(world.slack.calls_to("chat.postMessage")) == 7 and world.store.open_deliveries() == []
 
 
 class DownJobClient(JobClient):
@@ -1303,3 +1325,172 @@ def test_a_refused_notice_is_logged_with_the_fix_for_its_error(
         f"notifier: cannot post to {CHANNEL} ({error}); 1 notice(s) for job(s) {job_id} not delivered. "
         + advice
     )
+
+
+# What a steady poll reads.
+
+
+def test_a_running_job_gone_from_a_server_that_was_not_reset_is_dropped_with_a_warning(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A running job the server no longer has, while the newest job is still there, is no reset: one
+    warning, the job is no longer watched, and the poll goes on to the other running jobs."""
+    gone, finishing = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="SUCCESS")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(finishing, "SUCCESS")
+    world.emulator.faults.fail_next(
+        1, status=404, body=b'{"code": 4, "message": "key not found"}', route=GET_JOB
+    )
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.finished == [finishing] and report.interactive_error is None
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [f"notifier: job {gone} is no longer on the server; no longer watching it"]
+    assert world.store.active_jobs() == []
+    world.emulator.reset_stats()
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert ("GET", f"/v1/job/{gone}") not in world.emulator.requests
+
+
+def test_a_reset_server_one_job_ahead_is_noticed_at_the_first_new_id(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A new server that has made one job more than the old one had: the first new id asked for is not
+    taken for the old server's next job, since the newest job we know started at another time."""
+    old = [world.emulator.add_job(status="SUCCESS", graph_id="before") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.forget_jobs()
+    new = [
+        world.emulator.add_job(status="SUCCESS", graph_id="after", start_time_ms=1_900_000_000_000 + n)
+        for n in range(3)
+    ]
+    assert new[:2] == old
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert sorted(report.finished, key=int) == new
+    assert len(reset_warnings(caplog)) == 1
+    assert announced_ids(world) == new
+
+
+def test_a_new_job_is_recorded_under_the_id_asked_for(world: World) -> None:
+    """The server's answer for the next id names another id: the job is recorded and announced under the
+    id asked for, and the highest known id does not jump to the one in the answer."""
+    notifier = world.notifier()
+    notifier.poll_once()  # an empty server: the next id is 1
+    world.emulator.faults.fail_next(1, status=200, body=json.dumps(JOB).encode(), route=GET_JOB)
+    assert JOB["id"] == "7"
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.finished == ["1"]
+    assert set(world.store.job_statuses()) == {"1"} and world.store.high_water() == 1
+    [notice] = world.notices()
+    assert notice.text.startswith("Job 1 finished")
+
+
+# What a notice says.
+
+
+def test_a_notice_shows_when_the_job_started_and_how_long_it_took(world: World) -> None:
+    """The notice gives the job's start (a Slack date token) and its duration, from the server's times."""
+    start_ms = 1_767_268_800_000
+    job_id = world.emulator.add_job(status="RUNNING", graph_id="modern", start_time_ms=start_ms)
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS", end_time_ms=start_ms + 185_000)
+    world.clock.advance(10)
+    notifier.poll_once()
+    [notice] = world.notices()
+    assert notice.text == f"Job {job_id} finished: SUCCESS (graph modern, took 3m 05s)"
+    assert f"started <!date^{start_ms // 1000}^" in text_of(notice)
+
+
+def test_a_cancel_through_jobbot_is_named_on_a_failure_and_never_on_a_success(world: World) -> None:
+    """A job cancelled through jobbot that the server records as FAILED (the loader killed) still says
+    who cancelled it; a job that succeeded although someone asked to cancel it does not."""
+    failed, succeeded = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in (failed, succeeded):
+        world.store.claim_cancel(job_id, "U0CANCELS", world.clock(), stale_after=60)
+    world.emulator.finish_job(failed, "FAILED")
+    world.emulator.finish_job(succeeded, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    by_job = {m.metadata["event_payload"]["job_ids"][0]: text_of(m) for m in world.notices() if m.metadata}
+    assert "Cancelled by <@U0CANCELS>" in by_job[failed]
+    assert "U0CANCELS" not in by_job[succeeded]
+
+
+# What Slack's errors do.
+
+
+def notices_total(result: str) -> float:
+    return metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"result": result}) or 0.0
+
+
+def test_a_500_from_slack_is_reported_and_logged_with_the_wait_before_the_next_try(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Slack answering 500 may have posted: the poll reports the error and one warning says when the
+    delivery is tried again."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.add_job(status="SUCCESS")
+    world.slack.script("chat.postMessage", Scripted(500))
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.slack_error == "Slack answered HTTP 500"
+    [delivery] = world.store.open_deliveries()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        f"notifier: delivery {delivery.id} to {CHANNEL}: Slack answered HTTP 500; trying it again in 1 s"
+    ]
+
+
+def test_every_delivery_slack_refuses_for_good_is_counted_recorded_with_its_error_and_logged(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two digests refused for good in one poll: the poll counts two failures, the metric too, each
+    delivery is recorded as failed with Slack's error, and each error line lists the digest's jobs."""
+    subscribe(world, OTHER)
+    notifier = world.notifier()
+    notifier.poll_once()
+    jobs = [world.emulator.add_job(status="SUCCESS") for _ in range(DIGEST_THRESHOLD + 1)]
+    refused = Scripted(200, {"ok": False, "error": "channel_not_found"})
+    world.slack.script("chat.postMessage", refused, refused)
+    states: list[tuple[DeliveryState, str | None]] = []
+    set_state = world.store.set_delivery_state
+
+    def recording(
+        delivery_id: int,
+        state: DeliveryState,
+        *,
+        now: datetime,
+        channel: str | None = None,
+        ts: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        states.append((state, error))
+        set_state(delivery_id, state, now=now, channel=channel, ts=ts, error=error)
+
+    world.store.set_delivery_state = recording  # type: ignore[method-assign]
+    failed_before = notices_total("failed")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.failed == 2 and notices_total("failed") - failed_before == 2
+    failures = [(state, error) for state, error in states if state is DeliveryState.FAILED]
+    assert failures == [(DeliveryState.FAILED, "channel_not_found")] * 2
+    listed = ", ".join(jobs)
+    errors = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.ERROR)
+    assert [e.split(" not delivered.")[0] for e in errors] == [
+        f"notifier: cannot post to {channel} (channel_not_found); {len(jobs)} notice(s) for job(s) {listed}"
+        for channel in sorted([CHANNEL, OTHER])
+    ]

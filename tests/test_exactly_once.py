@@ -31,9 +31,11 @@ def posts_to(world: World, channel: str) -> int:
     return sum(1 for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel)
 
 
-def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: World) -> None:
+def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """When another replica claims the delivery between this one reading it and claiming it, this one
-    loses the claim and posts nothing: the other replica's post is the only one."""
+    loses the claim, says so, and posts nothing: the other replica's post is the only one."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
@@ -48,10 +50,12 @@ def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: Wo
     try:
         world.emulator.finish_job(job_id, "SUCCESS")
         world.clock.advance(10)
-        report = notifier.poll_once()
+        with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+            report = notifier.poll_once()
         assert report.finished == [job_id] and report.posted == 0
         assert world.slack.calls_to("chat.postMessage") == []
         [delivery] = other.open_deliveries()
+        assert f"notifier: delivery {delivery.id} was taken by another replica" in caplog.messages
         assert delivery.state is DeliveryState.POSTING and delivery.attempts == 1
     finally:
         other.close()

@@ -15,6 +15,7 @@ import pytest
 from slack_sdk import WebClient
 
 from jobbot import metrics
+from jobbot import notifier as notifier_module
 from jobbot.app import notice_client
 from jobbot.blocks import Message
 from jobbot.config import load_settings
@@ -194,13 +195,20 @@ def text_of(message: Posted) -> str:
     return message.text + str(message.blocks)
 
 
-def test_first_start_records_history_and_announces_nothing(world: World) -> None:
-    """Jobs that finished before jobbot ever ran are recorded, not announced."""
+def test_first_start_records_history_and_announces_nothing(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Jobs that finished before jobbot ever ran are recorded, not announced; the first poll says so and
+    counts as a reconcile (it read the whole list)."""
     for status in ("SUCCESS", "FAILED", "CANCELLED"):
         world.emulator.add_job(status=status)
     world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
-    notifier.poll_once()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        assert notifier.poll_once().reconciled
+    assert [r.getMessage() for r in caplog.records] == [
+        "notifier: first start; 4 existing jobs recorded, none announced"
+    ]
     notifier.poll_once()
     assert world.slack.messages() == []
     assert [j.id for j in world.store.active_jobs()] == ["4"]
@@ -212,9 +220,11 @@ def test_a_job_that_finishes_is_announced_once(world: World) -> None:
     notifier = world.notifier()
     notifier.poll_once()
     world.emulator.finish_job(job_id, "SUCCESS")
+    posted_before = notices_total("posted")
     for _ in range(3):
         world.clock.advance(10)
         notifier.poll_once()
+    assert notices_total("posted") - posted_before == 1
     [notice] = world.notices()
     assert notice.text.startswith(f"Job {job_id} finished: SUCCESS"), "one job: a notice, not a digest of one"
     assert notice.metadata is not None and notice.metadata["event_type"] == METADATA_EVENT
@@ -262,6 +272,8 @@ def test_reconcile_runs_at_its_cadence_and_catches_a_gap_in_ids(gapped: World) -
     report = notifier.poll_once()
     assert report.reconciled and report.finished == [job_id]
     assert len(gapped.notices()) == 1
+    gapped.clock.advance(10)
+    assert not notifier.poll_once().reconciled, "the next reconcile is due 600 s after this one"
 
 
 def test_a_failure_found_by_a_reconcile_still_gets_its_log_tail(gapped: World) -> None:
@@ -397,15 +409,22 @@ def test_destination_that_refuses_is_reported_once_and_not_retried(
     assert len(world.slack.calls_to("chat.postMessage")) == 2
 
 
-def test_graphscope_outage_announces_nothing_and_resumes(world: World) -> None:
-    """While the server errors, no notice is invented; when it is back, the real outcome is announced."""
+def test_graphscope_outage_announces_nothing_and_resumes(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """While the server errors, no notice is invented and each poll reports and logs the error; when it
+    is back, the real outcome is announced."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
     world.emulator.faults.fail_next(20, status=500)
     world.clock.advance(10)
-    report = notifier.poll_once()
-    assert report.interactive_error and world.slack.messages() == []
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = notifier.poll_once()
+    assert report.interactive_error and "500" in report.interactive_error and world.slack.messages() == []
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"notifier: could not read jobs: {report.interactive_error}"
+    ]
     world.emulator.faults.clear()
     world.emulator.finish_job(job_id, "SUCCESS")
     world.clock.advance(10)
@@ -1494,3 +1513,121 @@ def test_every_delivery_slack_refuses_for_good_is_counted_recorded_with_its_erro
         f"notifier: cannot post to {channel} (channel_not_found); {len(jobs)} notice(s) for job(s) {listed}"
         for channel in sorted([CHANNEL, OTHER])
     ]
+
+
+def test_a_redeploy_seen_as_an_outage_is_noticed_even_with_no_job_running(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing running, and the new server has fewer jobs than the old one: only the check after the
+    outage can see the reset, on the first poll back, which announces the new server's job."""
+    for _ in range(3):
+        world.emulator.add_job(status="SUCCESS", graph_id="before")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.faults.fail_next(20, status=500)
+    world.clock.advance(10)
+    assert notifier.poll_once().interactive_error
+    world.emulator.faults.clear()
+    world.emulator.forget_jobs()
+    fresh = world.emulator.add_job(status="SUCCESS", graph_id="after")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.finished == [fresh] and len(reset_warnings(caplog)) == 1
+    assert announced_ids(world) == [fresh]
+
+
+def test_a_poll_logs_how_many_jobs_finished_and_the_first_20_ids(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One info line per poll that saw jobs finish: their number, and the ids of the first 20."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(21)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        notifier.poll_once()
+    lines = [r.getMessage() for r in caplog.records if "finished" in r.getMessage()]
+    assert lines == [f"notifier: 21 job(s) finished: {', '.join(jobs[:20])}"]
+
+
+def test_a_burst_bigger_than_one_digest_puts_the_newest_jobs_in_the_first(world: World) -> None:
+    """Jobs beyond what one digest lists go in the next one: the first digest posted has the newest."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(MAX_ANNOUNCED_AFTER_RESET + 1)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    digests = [m.metadata["event_payload"]["job_ids"] for m in world.notices() if m.metadata]
+    assert [sorted(ids, key=int) for ids in digests] == [jobs[1:], jobs[:1]]
+
+
+def test_the_channels_allowance_decides_between_notices_and_a_digest(world: World) -> None:
+    """With one post a second and a burst of three: three jobs finishing together get three notices (the
+    allowance takes them now); two more right after, with no allowance left, get one digest."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(5)]
+    notifier = world.notifier(paced=True)
+    notifier.poll_once()
+    for job_id in jobs[:3]:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    for job_id in jobs[3:]:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    notifier.poll_once()
+    sizes = [len(m.metadata["event_payload"]["job_ids"]) for m in world.notices() if m.metadata]
+    assert sizes == [1, 1, 1, 2]
+
+
+def test_notice_latency_is_measured_from_the_jobs_end_to_its_post(world: World) -> None:
+    """The latency histogram gets the time from the job's end_time to the post: here a quarter second."""
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.clock.advance(10)
+    ended = world.clock() - timedelta(seconds=0.25)
+    world.emulator.finish_job(job_id, "SUCCESS", end_time_ms=int(ended.timestamp() * 1000))
+    before = metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum") or 0.0
+    notifier.poll_once()
+    after = metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum") or 0.0
+    assert after - before == pytest.approx(0.25)
+
+
+def test_each_skipped_id_is_warned_about_with_its_reason_clipped_and_counted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each odd id gets one warning naming why it is skipped (too large, not canonical, not a number),
+    with its first 80 characters, and one count under that reason."""
+    notifier = world.notifier()
+    notifier.poll_once()
+    odd = {"9" * 20: "too large", "007": "not canonical", "job-9": "not a number", "x" * 100: "not a number"}
+    for job_id in odd:
+        world.emulator.add_job(status="SUCCESS", job_id=job_id)
+    before = {reason: skipped_count(reason) for reason in ("too_large", "not_canonical", "not_a_number")}
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(600)
+        assert notifier.poll_once().reconciled
+    warnings = sorted(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert warnings == sorted(
+        f"notifier: skipped a job listed with id {job_id[:80]!r} ({reason}); "
+        "it is neither tracked nor announced"
+        for job_id, reason in odd.items()
+    )
+    counted = {reason: skipped_count(reason) - before[reason] for reason in before}
+    assert counted == {"too_large": 1, "not_canonical": 1, "not_a_number": 2}
+
+
+def test_odd_ids_past_the_memory_bound_are_skipped_without_a_word(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once as many odd ids as the bound have been warned about, further ones are skipped silently."""
+    monkeypatch.setattr(notifier_module, "MAX_ODD_IDS_REMEMBERED", 2)
+    for job_id in ("job-1", "job-2", "job-3"):
+        world.emulator.add_job(status="SUCCESS", job_id=job_id)
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.notifier().poll_once()
+    assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 2

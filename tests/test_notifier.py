@@ -1473,15 +1473,17 @@ def test_a_500_from_slack_is_reported_and_logged_with_the_wait_before_the_next_t
     ]
 
 
+@pytest.mark.parametrize("finished", [1, DIGEST_THRESHOLD + 1], ids=["notices", "digests"])
 def test_every_delivery_slack_refuses_for_good_is_counted_recorded_with_its_error_and_logged(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture, finished: int
 ) -> None:
-    """Two digests refused for good in one poll: the poll counts two failures, the metric too, each
-    delivery is recorded as failed with Slack's error, and each error line lists the digest's jobs."""
+    """Two deliveries (a notice or a digest for each of two channels) refused for good in one poll: the
+    poll counts two failures, the metric too, each delivery is recorded as failed with Slack's error,
+    and each error line lists its jobs."""
     subscribe(world, OTHER)
     notifier = world.notifier()
     notifier.poll_once()
-    jobs = [world.emulator.add_job(status="SUCCESS") for _ in range(DIGEST_THRESHOLD + 1)]
+    jobs = [world.emulator.add_job(status="SUCCESS") for _ in range(finished)]
     refused = Scripted(200, {"ok": False, "error": "channel_not_found"})
     world.slack.script("chat.postMessage", refused, refused)
     states: list[tuple[DeliveryState, str | None]] = []
@@ -1631,3 +1633,149 @@ def test_odd_ids_past_the_memory_bound_are_skipped_without_a_word(
     with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
         world.notifier().poll_once()
     assert len([r for r in caplog.records if "skipped" in r.getMessage()]) == 2
+
+
+# What a delivery pass posts.
+
+
+def test_a_poll_slower_than_the_interval_still_leaves_half_an_interval_to_post(world: World) -> None:
+    """A poll that ends past the next poll's start still gets half an interval (5 s) to post: three
+    destinations, posts of 2 s each, all three in the poll's own turn."""
+    subscribe(world, "C0SUB1")
+    subscribe(world, "C0SUB2")
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="RUNNING")  # read by every poll, like the job and the next id: 18 s
+    notifier = world.notifier(jobs=SlowJobClient(world.emulator.url, world.clock, seconds=6), post_seconds=2)
+    notifier.turn()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.turn()
+    assert len(world.slack.calls_to("chat.postMessage")) == 3
+
+
+def replies_in(world: World, channel: str) -> list[Posted]:
+    """Thread replies jobbot posted in `channel`."""
+    return [m for m in world.slack.messages(channel) if m.thread_ts and m.metadata]
+
+
+def test_log_replies_wait_for_their_channels_allowance_and_not_for_anothers(world: World) -> None:
+    """A reply needs two posts of a channel's allowance (one stays for the next notice): after two
+    failure notices a channel waits for its replies, and a direct message's reply, behind it in the
+    queue, goes out in the same pass; the waiting replies follow once the allowance refills."""
+    failures = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    world.store.watch(failures[0], "U0WATCHER", world.clock())
+    notifier = world.notifier(paced=True)
+    notifier.poll_once()
+    for job_id in failures:
+        world.emulator.finish_job(job_id, "FAILED", log="ERROR: disk full\n")
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(world.notices()) == 2 and replies_in(world, CHANNEL) == []
+    assert len(world.notices("D0WATCHER")) == 1 and len(replies_in(world, "D0WATCHER")) == 1
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(replies_in(world, CHANNEL)) == 2
+
+
+def test_a_destination_waiting_out_a_refusal_does_not_hold_back_anothers_log_reply(world: World) -> None:
+    """A failure's notice to one channel is refused for now; the other channel's notice and its log reply
+    go out in the same pass."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "FAILED", log="ERROR: disk full\n")
+    world.slack.script(
+        "chat.postMessage",
+        Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"}, channel=CHANNEL),
+    )
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.waiting == 0 and world.notices(CHANNEL) == []
+    assert len(world.notices(OTHER)) == 1 and len(replies_in(world, OTHER)) == 1
+
+
+def test_notices_a_waiting_channel_gathered_go_out_with_their_log_replies_in_the_same_pass(
+    world: World,
+) -> None:
+    """A channel waits out a refusal while a failure's notice gathers behind its waiting one: when the
+    waiting notice goes out, the gathered one follows in the same pass, its log reply too."""
+    first, second = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(first, "SUCCESS")
+    world.slack.script(
+        "chat.postMessage", Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
+    )
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.emulator.finish_job(second, "FAILED", log="ERROR: disk full\n")
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    assert report.posted == 2 and len(world.notices()) == 2
+    [reply] = replies_in(world, CHANNEL)
+    assert "disk full" in text_of(reply)
+
+
+def test_every_notice_left_waiting_in_a_pass_is_counted(world: World) -> None:
+    """Two notices for a channel waiting out a Retry-After: a pass leaves both and counts both."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    notifier = world.notifier()
+    notifier.poll_once()
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
+    world.slack.script("chat.postMessage", limited)
+    world.clock.advance(10)
+    assert notifier.poll_once().waiting == 1  # the first refused, the second behind it
+    world.clock.advance(10)
+    assert notifier.poll_once().waiting == 2
+
+
+def test_every_log_reply_left_waiting_in_a_pass_is_counted(world: World) -> None:
+    """Two failures' log replies for a channel waiting out a Retry-After: a pass leaves both and counts
+    both (the replies wait for the channel's allowance first, then Slack refuses the first for 30 s)."""
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    notifier = world.notifier(paced=True)
+    notifier.poll_once()
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "FAILED", log="ERROR: disk full\n")
+    world.clock.advance(10)
+    notifier.poll_once()  # two notices; the replies wait for the allowance
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"})
+    world.slack.script("chat.postMessage", limited)
+    world.clock.advance(10)
+    assert notifier.poll_once().waiting == 1  # the first reply refused, the second behind it
+    world.clock.advance(10)
+    assert notifier.poll_once().waiting == 2
+    assert replies_in(world, CHANNEL) == []
+
+
+def test_posting_what_a_waiting_channel_gathered_leaves_other_channels_replies_to_the_reply_step(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When a channel's waiting notice goes out and what it gathered follows in the same pass, only those
+    new notices are posted as notices: another channel's notices, posted earlier and waiting for their
+    log replies, are not taken for unposted ones (nor their claims for another replica's)."""
+    world.store.subscribe(
+        Subscription(channel_id=OTHER, statuses=("SUCCESS",), added_by="U0ALICE", added_at=world.clock())
+    )
+    failures = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    successes = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
+    notifier = world.notifier(statuses=("FAILED",), paced=True)
+    notifier.poll_once()
+    for job_id in failures:
+        world.emulator.finish_job(job_id, "FAILED", log="ERROR: disk full\n")
+    world.emulator.finish_job(successes[0], "SUCCESS")
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"}, channel=OTHER)
+    world.slack.script("chat.postMessage", limited)
+    world.clock.advance(10)
+    notifier.poll_once()  # two failure notices (their replies wait for the allowance); OTHER refused
+    assert len(world.notices(CHANNEL)) == 2 and replies_in(world, CHANNEL) == []
+    world.emulator.finish_job(successes[1], "SUCCESS")
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        report = notifier.poll_once()
+    assert report.posted == 2 and len(world.notices(OTHER)) == 2
+    assert len(replies_in(world, CHANNEL)) == 2
+    assert not [m for m in caplog.messages if "another replica" in m]

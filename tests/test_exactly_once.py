@@ -3,9 +3,13 @@ after a restart or a change of leader, standbys that stay quiet, and the server'
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime
 
+import pytest
+
+from jobbot import metrics
 from jobbot.notifier import LEASE_NAME
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
@@ -17,14 +21,21 @@ __all__ = ["world"]  # the fixture, shared with the notifier's own tests
 RATE_LIMITED = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "5"})
 
 
+def refused_total() -> float:
+    """Deliveries Slack refused for now (to be tried again), as the metric counts them."""
+    return metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"result": "refused"}) or 0.0
+
+
 def posts_to(world: World, channel: str) -> int:
     """chat.postMessage calls that reached Slack for `channel`, whatever Slack answered."""
     return sum(1 for c in world.slack.calls_to("chat.postMessage") if c.body.get("channel") == channel)
 
 
-def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: World) -> None:
+def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """When another replica claims the delivery between this one reading it and claiming it, this one
-    loses the claim and posts nothing: the other replica's post is the only one."""
+    loses the claim, says so, and posts nothing: the other replica's post is the only one."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
@@ -39,27 +50,39 @@ def test_a_delivery_claimed_by_another_replica_meanwhile_is_not_posted(world: Wo
     try:
         world.emulator.finish_job(job_id, "SUCCESS")
         world.clock.advance(10)
-        report = notifier.poll_once()
+        with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+            report = notifier.poll_once()
         assert report.finished == [job_id] and report.posted == 0
         assert world.slack.calls_to("chat.postMessage") == []
         [delivery] = other.open_deliveries()
+        assert f"notifier: delivery {delivery.id} was taken by another replica" in caplog.messages
         assert delivery.state is DeliveryState.POSTING and delivery.attempts == 1
     finally:
         other.close()
 
 
-def test_a_refusal_for_now_puts_the_delivery_back_to_pending(world: World) -> None:
+def test_a_refusal_for_now_puts_the_delivery_back_to_pending(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """Slack's 429 posted nothing: the delivery goes back to pending (not left "posting", which would
-    make the next attempt search the channel's history first), and is posted once later."""
+    make the next attempt search the channel's history first), is counted as refused and logged with
+    its wait, and is posted once later."""
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
     world.emulator.finish_job(job_id, "SUCCESS")
     world.slack.script("chat.postMessage", RATE_LIMITED)
     world.clock.advance(10)
-    report = notifier.poll_once()
+    refused_before = refused_total()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        report = notifier.poll_once()
     assert report.slack_error == "ratelimited" and report.posted == 0
+    assert refused_total() - refused_before == 1
     [delivery] = world.store.open_deliveries()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"notifier: Slack refused delivery {delivery.id} to {CHANNEL} for now (ratelimited); "
+        "trying it again in 5 s"
+    ]
     assert delivery.state is DeliveryState.PENDING and delivery.attempts == 1
     world.clock.advance(10)
     assert notifier.poll_once().posted == 1
@@ -153,12 +176,16 @@ def test_a_standby_replica_does_not_poll_graphscope(world: World) -> None:
     assert len(world.emulator.requests) == before
 
 
-def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(world: World) -> None:
-    """A leader whose loop ends gives the lease up: with a 90 s lease (30 s polls), a standby leads on
-    its next turn instead of after the lease would have run out."""
+def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A leader whose loop ends gives the lease up, and says so: with a 90 s lease (30 s polls), a standby
+    leads on its next turn instead of after the lease would have run out."""
     leader, standby = world.notifier(poll_interval=30), world.notifier(poll_interval=30)
     assert leader.lease_seconds == 90
-    world.simulate(until=1).run(leader)  # one poll, then the loop is stopped
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.simulate(until=1).run(leader)  # one poll, then the loop is stopped
+    assert caplog.records[-1].getMessage() == "notifier: lease released"
     assert not leader.is_leader
     standby.turn()
     assert standby.is_leader
@@ -182,3 +209,42 @@ def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: Wor
     assert world.notifier().poll_once().reconciled  # a restart
     [notice] = world.notices()
     assert "CANCELLED" in notice.text + str(notice.blocks) and world.store.notice_count(job_id) == 1
+
+
+def leader_gauge() -> float | None:
+    return metrics.REGISTRY.get_sample_value("jobbot_leader")
+
+
+def test_a_change_of_leadership_is_logged_once_and_shown_by_the_leader_gauge(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Taking the lease logs one line and sets jobbot_leader to 1; losing it to another replica logs one
+    line and sets it to 0; turns that change nothing log nothing."""
+    notifier = world.notifier()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        for _ in range(3):
+            notifier.turn()
+            assert leader_gauge() == 1
+            world.clock.advance(10)
+        world.store.release_lease(LEASE_NAME, notifier.replica_id)
+        assert world.store.acquire_lease(LEASE_NAME, "another-replica", 30)
+        for _ in range(3):
+            notifier.turn()
+            assert leader_gauge() == 0
+            world.clock.advance(10)
+    lines = [r.getMessage() for r in caplog.records]
+    changes = [line for line in lines if "leading" in line or "standing" in line]
+    assert changes == ["notifier: leading: this replica polls and posts", "notifier: standing by"]
+
+
+def test_only_a_poll_that_reached_graphscope_counts_as_a_success(world: World) -> None:
+    """The readiness probe's "last successful poll" is not set by a poll that GraphScope failed, and is
+    set by the next one that went through."""
+    notifier = world.notifier()
+    world.emulator.faults.fail_next(20, status=500)
+    notifier.turn()
+    assert notifier.is_leader and notifier.last_success is None
+    world.emulator.faults.clear()
+    world.clock.advance(20)
+    notifier.turn()
+    assert notifier.last_success is not None

@@ -151,6 +151,12 @@ def load_verdicts() -> dict[str, dict[str, str]]:
     return verdicts
 
 
+def scopes() -> dict[str, list[str]]:
+    """Module path -> the mutant patterns its score covers, for modules measured in part ([scope])."""
+    with VERDICTS_FILE.open("rb") as f:
+        return {path: list(patterns) for path, patterns in tomllib.load(f).get("scope", {}).items()}
+
+
 def ci_functions() -> list[str]:
     with VERDICTS_FILE.open("rb") as f:
         return list(tomllib.load(f).get("ci", {}).get("functions", []))
@@ -257,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     only = ci_functions() if args.subset == "ci" else None
     if only is not None:
         paths = [p for p in paths if any(pattern.startswith(module_name(p) + ".") for pattern in only)]
-    patterns = only if only is not None else [module_name(path) + ".*" for path in paths]
+    scope = scopes()
+    if only is None:
+        patterns = [p for path in paths for p in scope.get(path, [module_name(path) + ".*"])]
+    else:
+        patterns = only
     if not args.report_only:
         elapsed = run_mutmut(patterns, args.max_children)
         print(f"mutmut ran {' '.join(patterns)} in {elapsed:.0f} s with {args.max_children} workers")
@@ -269,11 +279,16 @@ def main(argv: list[str] | None = None) -> int:
         "(left out) | not run |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    scores = [score(path, verdicts, only) for path in paths]
+    scores = [score(path, verdicts, only if only is not None else scope.get(path)) for path in paths]
+
+    def label(path: str) -> str:
+        return f"{path} (the part in [scope])" if only is None and path in scope else path
+
     for s in scores:
         tested = s.behaviour_changing - s.by_mypy
         print(
-            f"| {s.path} | {s.killed} / {s.behaviour_changing} | {percent(s.killed, s.behaviour_changing)} "
+            f"| {label(s.path)} | {s.killed} / {s.behaviour_changing} "
+            f"| {percent(s.killed, s.behaviour_changing)} "
             f"| {s.killed - s.by_mypy} / {tested} ({percent(s.killed - s.by_mypy, tested)}) | {s.by_mypy} "
             f"| {s.equivalent} | {s.not_checked} |"
         )

@@ -73,3 +73,12 @@ def test_the_gate_fails_below_the_bar_on_unjudged_survivors_and_on_mutants_not_r
 
     interrupted = mutation_score.ModuleScore("m.py", killed=10, not_checked=3)
     assert mutation_score.gate([interrupted], 90) == ["m.py: 3 mutants were not run"]
+
+
+def test_a_scope_names_measured_functions_of_its_own_module() -> None:
+    """Each [scope] entry is a measured module, and its patterns name mutants of that module only."""
+    for path, patterns in mutation_score.scopes().items():
+        assert path in mutation_score.MODULES.values(), path
+        assert patterns
+        for pattern in patterns:
+            assert pattern.startswith(mutation_score.module_name(path) + "."), pattern

@@ -717,6 +717,80 @@ def test_subscription_changes_are_audited_and_folded(store: Store) -> None:
     assert len(store.subscription_changes(1)) == 1
 
 
+@BACKENDS
+def test_an_audit_entry_comes_back_with_every_field_in_its_place(store: Store) -> None:
+    """Each field of an audit entry is read back from its own column, none from a neighbour's."""
+    entry = AuditEntry(
+        at=NOW,
+        user_id="U1",
+        team_id="T1",
+        channel_id="C1",
+        job_id="7",
+        status_before="RUNNING",
+        outcome="failed",
+        message="Job 7 is not running",
+    )
+    store.record_audit(entry)
+    assert store.audit_entries("7", 10) == [entry]
+
+
+# A window short enough that the mutants of `fold_within > 0` (as `> 1`) show.
+HALF_SECOND = timedelta(milliseconds=500)
+
+
+@BACKENDS
+def test_audit_entries_fold_from_the_same_instant_to_the_end_of_the_window_and_never_without_one(
+    store: Store,
+) -> None:
+    """A repeat at the very instant of the latest one, or exactly `fold_within` after it, is counted on
+    it; without a window (the default, and 0) even a repeat at the same instant is a row of its own."""
+    window = HALF_SECOND.total_seconds()
+    store.record_audit(refusal("U1", "3", NOW), fold_within=window)
+    store.record_audit(refusal("U1", "3", NOW), fold_within=window)
+    store.record_audit(refusal("U1", "3", NOW + HALF_SECOND), fold_within=window)
+    [folded] = store.audit_entries("3", 10)
+    assert (folded.repeats, folded.at, folded.last_at) == (3, NOW, NOW + HALF_SECOND)
+    store.record_audit(refusal("U2", "4", NOW))
+    store.record_audit(refusal("U2", "4", NOW))
+    store.record_audit(refusal("U2", "4", NOW), fold_within=0.0)
+    assert [e.repeats for e in store.audit_entries("4", 10)] == [1, 1, 1]
+
+
+@BACKENDS
+def test_subscription_changes_fold_from_the_same_instant_to_the_end_of_the_window_and_never_without_one(
+    store: Store,
+) -> None:
+    """The same rule for subscription changes: the same instant and the window's last instant fold, a
+    moment later does not; without a window nothing folds."""
+    window = HALF_SECOND.total_seconds()
+    change = SubscriptionChange(
+        at=NOW, user_id="U1", channel_id="C1", action="subscribed", statuses=("FAILED",)
+    )
+    store.record_subscription_change(change, fold_within=window)
+    store.record_subscription_change(change, fold_within=window)
+    store.record_subscription_change(change.model_copy(update={"at": NOW + HALF_SECOND}), fold_within=window)
+    [folded] = store.subscription_changes(10)
+    assert (folded.repeats, folded.at, folded.last_at) == (3, NOW, NOW + HALF_SECOND)
+    beyond = NOW + HALF_SECOND * 2 + timedelta(milliseconds=1)
+    store.record_subscription_change(change.model_copy(update={"at": beyond}), fold_within=window)
+    assert [c.repeats for c in store.subscription_changes(10)] == [1, 3]
+    other = change.model_copy(update={"channel_id": "C2"})
+    store.record_subscription_change(other)
+    store.record_subscription_change(other)
+    store.record_subscription_change(other, fold_within=0.0)
+    assert [c.repeats for c in store.subscription_changes(10) if c.channel_id == "C2"] == [1, 1, 1]
+
+
+@BACKENDS
+def test_an_empty_group_is_skipped_and_the_groups_after_it_are_still_grouped(store: Store) -> None:
+    """group_notices makes no delivery for an empty group, and goes on with the groups that follow it."""
+    store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
+    first, second = store.ungrouped_notices()
+    ids = store.group_notices([[first], [], [second]], NOW)
+    assert len(ids) == 2 and store.ungrouped_notices() == []
+    assert [[j.id for j in d.jobs] for d in store.open_deliveries()] == [["1"], ["2"]]
+
+
 def test_an_audit_trail_from_before_folding_is_kept_on_upgrade(tmp_path: Path) -> None:
     """A SQLite store made by the previous schema keeps its audit rows, each counted once."""
     from jobbot.store.sqlite import MIGRATIONS

@@ -118,6 +118,18 @@ def test_record_poll_tracks_jobs_and_removes_only_answered_watches(store: Store)
 
 
 @BACKENDS
+def test_a_poll_that_only_reconciled_records_when_and_a_quiet_poll_counts_nothing(store: Store) -> None:
+    """A poll with no jobs and no notices returns 0 new notices; when it reconciled, its time is kept
+    as the last reconcile, and when it did not, the previous one stays."""
+    store.take_baseline([], NOW)
+    later = NOW + timedelta(minutes=5)
+    assert store.record_poll([], [], now=later, reconciled=False) == 0
+    assert store.last_reconcile() == NOW
+    assert store.record_poll([], [], now=later, reconciled=True) == 0
+    assert store.last_reconcile() == later
+
+
+@BACKENDS
 def test_grouping_creates_pending_deliveries_with_their_jobs(store: Store) -> None:
     """Grouped notices become deliveries that carry their jobs and move through the states."""
     store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)

@@ -426,6 +426,16 @@ def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path}/missing/dir/s.db")
 
 
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
+    """A file SQLite cannot read as a database stops start-up with a StoreError naming the file and
+    what SQLite said, not a bare sqlite3 traceback."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    with pytest.raises(StoreError) as caught:
+        open_store(f"sqlite:///{path}")
+    assert str(caught.value) == f"cannot open the SQLite store {str(path)!r}: file is not a database"
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -426,14 +426,72 @@ def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
         open_store(f"sqlite:///{tmp_path}/missing/dir/s.db")
 
 
-def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(tmp_path: Path) -> None:
-    """A file SQLite cannot read as a database stops start-up with a StoreError naming the file and
-    what SQLite said, not a bare sqlite3 traceback."""
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file SQLite cannot read as a database stops start-up at once (it is not a lock to wait out) with a
+    StoreError naming the file and what SQLite said, not a bare sqlite3 traceback."""
+    pauses: list[float] = []
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pauses.append)
     path = tmp_path / "notes.txt"
     path.write_text("not a database\n" * 100)
     with pytest.raises(StoreError) as caught:
         open_store(f"sqlite:///{path}")
     assert str(caught.value) == f"cannot open the SQLite store {str(path)!r}: file is not a database"
+    assert pauses == []
+
+
+def hold_the_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's connection in the middle of a write: switching `path` to WAL is told "locked"
+    at once, without SQLite's busy wait."""
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    return writer
+
+
+def test_a_store_file_locked_by_a_writer_is_opened_in_wal_once_the_lock_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a store while another connection writes to it tries again after each short pause, and opens
+    it in WAL mode as soon as the writer is done."""
+    path = tmp_path / "s.db"
+    writer = hold_the_write_lock(path)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            writer.execute("COMMIT")
+
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pause)
+    try:
+        store = SqliteStore(str(path))
+    finally:
+        writer.close()
+    try:
+        assert len(pauses) == 3 and store.high_water() == 0
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_store_file_that_stays_locked_is_given_up_on_after_a_few_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock that never goes: after 100 attempts, a few seconds of pauses in all, start-up stops with a
+    StoreError saying the store is locked."""
+    path = tmp_path / "s.db"
+    writer = hold_the_write_lock(path)
+    pauses: list[float] = []
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pauses.append)
+    try:
+        with pytest.raises(StoreError) as caught:
+            SqliteStore(str(path))
+    finally:
+        writer.close()
+    assert str(caught.value) == f"cannot open the SQLite store {str(path)!r}: database is locked"
+    assert len(pauses) == 99 and sum(pauses) <= 5
 
 
 @pytest.mark.parametrize(

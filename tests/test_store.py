@@ -118,6 +118,13 @@ def test_record_poll_tracks_jobs_and_removes_only_answered_watches(store: Store)
 
 
 @BACKENDS
+def test_a_new_store_has_no_baseline_no_reconcile_and_no_jobs(store: Store) -> None:
+    """Before the notifier's first poll, the store says so: no baseline, never reconciled, nothing tracked."""
+    assert not store.baseline_taken() and store.last_reconcile() is None
+    assert store.high_water() == 0 and store.newest_job() is None and store.job_statuses() == {}
+
+
+@BACKENDS
 def test_a_poll_that_only_reconciled_records_when_and_a_quiet_poll_counts_nothing(store: Store) -> None:
     """A poll with no jobs and no notices returns 0 new notices; when it reconciled, its time is kept
     as the last reconcile, and when it did not, the previous one stays."""

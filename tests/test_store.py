@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from jobbot.errors import ConfigError, InvalidJobId, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
-from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
+from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
 
@@ -158,6 +159,22 @@ def test_grouping_creates_pending_deliveries_with_their_jobs(store: Store) -> No
     )
     store.set_delivery_state(delivery_id, DeliveryState.DONE, now=NOW)
     assert store.open_deliveries() == []
+
+
+@BACKENDS
+def test_an_open_delivery_comes_back_with_every_field_in_its_place(store: Store) -> None:
+    """A direct message's delivery is read back with each field from its own column: the user it is for,
+    the DM channel it was posted to, its state, ts, offline flag, attempts, creation time and job."""
+    job = FinishedJob(id="1", status="FAILED")
+    store.record_poll([], [NoticeRow(job, "U1", offline=True)], now=NOW, reconciled=False)
+    [delivery_id] = store.group_notices([store.ungrouped_notices()], NOW)
+    pending = Delivery(delivery_id, "U1", None, DeliveryState.PENDING, None, True, 0, NOW, (job,))
+    assert store.open_deliveries() == [pending]
+    assert store.claim_delivery(delivery_id, attempts=0, channel="D1", now=NOW)
+    store.set_delivery_state(delivery_id, DeliveryState.POSTED, now=NOW, ts="1.5")
+    assert store.open_deliveries() == [
+        replace(pending, channel="D1", state=DeliveryState.POSTED, ts="1.5", attempts=1)
+    ]
 
 
 @BACKENDS

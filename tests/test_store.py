@@ -436,12 +436,17 @@ def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> N
 
 
 def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:
-    """A schema newer than this code stops start-up with a clear error instead of corrupting it."""
+    """A schema newer than this code stops start-up with a clear error, naming the file and both versions,
+    instead of corrupting it."""
     path = tmp_path / "s.db"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match="newer than this jobbot"):
+    with pytest.raises(StoreError) as caught:
         SqliteStore(str(path))
+    assert str(caught.value) == (
+        f"the store {str(path)!r} has schema version {SCHEMA_VERSION + 1}, newer than this jobbot "
+        f"({SCHEMA_VERSION}); upgrade jobbot"
+    )
 
 
 def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:

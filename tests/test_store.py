@@ -88,6 +88,7 @@ def together(*calls: Callable[[], T]) -> list[T]:
 def test_reopening_keeps_data_and_the_instance_id(store_factory: StoreFactory) -> None:
     """A second opening of the same database migrates nothing and sees the data and instance id."""
     first = store_factory()
+    assert isinstance(first.instance_id, str) and first.instance_id, "an id made with the schema"
     first.take_baseline([TrackedJob("3", "RUNNING", False)], NOW)
     first.close()
     again = store_factory()

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 
 from jobbot.errors import ConfigError, InvalidJobId, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
-from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
+from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
 
@@ -87,6 +88,7 @@ def together(*calls: Callable[[], T]) -> list[T]:
 def test_reopening_keeps_data_and_the_instance_id(store_factory: StoreFactory) -> None:
     """A second opening of the same database migrates nothing and sees the data and instance id."""
     first = store_factory()
+    assert isinstance(first.instance_id, str) and first.instance_id, "an id made with the schema"
     first.take_baseline([TrackedJob("3", "RUNNING", False)], NOW)
     first.close()
     again = store_factory()
@@ -118,6 +120,25 @@ def test_record_poll_tracks_jobs_and_removes_only_answered_watches(store: Store)
 
 
 @BACKENDS
+def test_a_new_store_has_no_baseline_no_reconcile_and_no_jobs(store: Store) -> None:
+    """Before the notifier's first poll, the store says so: no baseline, never reconciled, nothing tracked."""
+    assert not store.baseline_taken() and store.last_reconcile() is None
+    assert store.high_water() == 0 and store.newest_job() is None and store.job_statuses() == {}
+
+
+@BACKENDS
+def test_a_poll_that_only_reconciled_records_when_and_a_quiet_poll_counts_nothing(store: Store) -> None:
+    """A poll with no jobs and no notices returns 0 new notices; when it reconciled, its time is kept
+    as the last reconcile, and when it did not, the previous one stays."""
+    store.take_baseline([], NOW)
+    later = NOW + timedelta(minutes=5)
+    assert store.record_poll([], [], now=later, reconciled=False) == 0
+    assert store.last_reconcile() == NOW
+    assert store.record_poll([], [], now=later, reconciled=True) == 0
+    assert store.last_reconcile() == later
+
+
+@BACKENDS
 def test_grouping_creates_pending_deliveries_with_their_jobs(store: Store) -> None:
     """Grouped notices become deliveries that carry their jobs and move through the states."""
     store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
@@ -139,6 +160,22 @@ def test_grouping_creates_pending_deliveries_with_their_jobs(store: Store) -> No
     )
     store.set_delivery_state(delivery_id, DeliveryState.DONE, now=NOW)
     assert store.open_deliveries() == []
+
+
+@BACKENDS
+def test_an_open_delivery_comes_back_with_every_field_in_its_place(store: Store) -> None:
+    """A direct message's delivery is read back with each field from its own column: the user it is for,
+    the DM channel it was posted to, its state, ts, offline flag, attempts, creation time and job."""
+    job = FinishedJob(id="1", status="FAILED")
+    store.record_poll([], [NoticeRow(job, "U1", offline=True)], now=NOW, reconciled=False)
+    [delivery_id] = store.group_notices([store.ungrouped_notices()], NOW)
+    pending = Delivery(delivery_id, "U1", None, DeliveryState.PENDING, None, True, 0, NOW, (job,))
+    assert store.open_deliveries() == [pending]
+    assert store.claim_delivery(delivery_id, attempts=0, channel="D1", now=NOW)
+    store.set_delivery_state(delivery_id, DeliveryState.POSTED, now=NOW, ts="1.5")
+    assert store.open_deliveries() == [
+        replace(pending, channel="D1", state=DeliveryState.POSTED, ts="1.5", attempts=1)
+    ]
 
 
 @BACKENDS
@@ -400,18 +437,91 @@ def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> N
 
 
 def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:
-    """A schema newer than this code stops start-up with a clear error instead of corrupting it."""
+    """A schema newer than this code stops start-up with a clear error, naming the file and both versions,
+    instead of corrupting it."""
     path = tmp_path / "s.db"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreError, match="newer than this jobbot"):
+    with pytest.raises(StoreError) as caught:
         SqliteStore(str(path))
+    assert str(caught.value) == (
+        f"the store {str(path)!r} has schema version {SCHEMA_VERSION + 1}, newer than this jobbot "
+        f"({SCHEMA_VERSION}); upgrade jobbot"
+    )
 
 
 def test_unwritable_location_is_a_store_error(tmp_path: Path) -> None:
     """A path in a missing directory fails with a StoreError naming the file."""
     with pytest.raises(StoreError, match="cannot open the SQLite store"):
         open_store(f"sqlite:///{tmp_path}/missing/dir/s.db")
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file SQLite cannot read as a database stops start-up at once (it is not a lock to wait out) with a
+    StoreError naming the file and what SQLite said, not a bare sqlite3 traceback."""
+    pauses: list[float] = []
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pauses.append)
+    path = tmp_path / "notes.txt"
+    path.write_text("not a database\n" * 100)
+    with pytest.raises(StoreError) as caught:
+        open_store(f"sqlite:///{path}")
+    assert str(caught.value) == f"cannot open the SQLite store {str(path)!r}: file is not a database"
+    assert pauses == []
+
+
+def hold_the_write_lock(path: Path) -> sqlite3.Connection:
+    """Another process's connection in the middle of a write: switching `path` to WAL is told "locked"
+    at once, without SQLite's busy wait."""
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    return writer
+
+
+def test_a_store_file_locked_by_a_writer_is_opened_in_wal_once_the_lock_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a store while another connection writes to it tries again after each short pause, and opens
+    it in WAL mode as soon as the writer is done."""
+    path = tmp_path / "s.db"
+    writer = hold_the_write_lock(path)
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 3:
+            writer.execute("COMMIT")
+
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pause)
+    try:
+        store = SqliteStore(str(path))
+    finally:
+        writer.close()
+    try:
+        assert len(pauses) == 3 and store.high_water() == 0
+    finally:
+        store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_a_store_file_that_stays_locked_is_given_up_on_after_a_few_seconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock that never goes: after 100 attempts, a few seconds of pauses in all, start-up stops with a
+    StoreError saying the store is locked."""
+    path = tmp_path / "s.db"
+    writer = hold_the_write_lock(path)
+    pauses: list[float] = []
+    monkeypatch.setattr("jobbot.store.sqlite.time.sleep", pauses.append)
+    try:
+        with pytest.raises(StoreError) as caught:
+            SqliteStore(str(path))
+    finally:
+        writer.close()
+    assert str(caught.value) == f"cannot open the SQLite store {str(path)!r}: database is locked"
+    assert len(pauses) == 99 and sum(pauses) <= 5
 
 
 @pytest.mark.parametrize(
@@ -715,6 +825,80 @@ def test_subscription_changes_are_audited_and_folded(store: Store) -> None:
     assert (first.user_id, first.team_id, first.channel_id, first.statuses) == ("U1", "T1", "C1", ("FAILED",))
     assert (first.repeats, first.at, first.last_at) == (2, NOW, NOW + timedelta(seconds=5))
     assert len(store.subscription_changes(1)) == 1
+
+
+@BACKENDS
+def test_an_audit_entry_comes_back_with_every_field_in_its_place(store: Store) -> None:
+    """Each field of an audit entry is read back from its own column, none from a neighbour's."""
+    entry = AuditEntry(
+        at=NOW,
+        user_id="U1",
+        team_id="T1",
+        channel_id="C1",
+        job_id="7",
+        status_before="RUNNING",
+        outcome="failed",
+        message="Job 7 is not running",
+    )
+    store.record_audit(entry)
+    assert store.audit_entries("7", 10) == [entry]
+
+
+# A window short enough that the mutants of `fold_within > 0` (as `> 1`) show.
+HALF_SECOND = timedelta(milliseconds=500)
+
+
+@BACKENDS
+def test_audit_entries_fold_from_the_same_instant_to_the_end_of_the_window_and_never_without_one(
+    store: Store,
+) -> None:
+    """A repeat at the very instant of the latest one, or exactly `fold_within` after it, is counted on
+    it; without a window (the default, and 0) even a repeat at the same instant is a row of its own."""
+    window = HALF_SECOND.total_seconds()
+    store.record_audit(refusal("U1", "3", NOW), fold_within=window)
+    store.record_audit(refusal("U1", "3", NOW), fold_within=window)
+    store.record_audit(refusal("U1", "3", NOW + HALF_SECOND), fold_within=window)
+    [folded] = store.audit_entries("3", 10)
+    assert (folded.repeats, folded.at, folded.last_at) == (3, NOW, NOW + HALF_SECOND)
+    store.record_audit(refusal("U2", "4", NOW))
+    store.record_audit(refusal("U2", "4", NOW))
+    store.record_audit(refusal("U2", "4", NOW), fold_within=0.0)
+    assert [e.repeats for e in store.audit_entries("4", 10)] == [1, 1, 1]
+
+
+@BACKENDS
+def test_subscription_changes_fold_from_the_same_instant_to_the_end_of_the_window_and_never_without_one(
+    store: Store,
+) -> None:
+    """The same rule for subscription changes: the same instant and the window's last instant fold, a
+    moment later does not; without a window nothing folds."""
+    window = HALF_SECOND.total_seconds()
+    change = SubscriptionChange(
+        at=NOW, user_id="U1", channel_id="C1", action="subscribed", statuses=("FAILED",)
+    )
+    store.record_subscription_change(change, fold_within=window)
+    store.record_subscription_change(change, fold_within=window)
+    store.record_subscription_change(change.model_copy(update={"at": NOW + HALF_SECOND}), fold_within=window)
+    [folded] = store.subscription_changes(10)
+    assert (folded.repeats, folded.at, folded.last_at) == (3, NOW, NOW + HALF_SECOND)
+    beyond = NOW + HALF_SECOND * 2 + timedelta(milliseconds=1)
+    store.record_subscription_change(change.model_copy(update={"at": beyond}), fold_within=window)
+    assert [c.repeats for c in store.subscription_changes(10)] == [1, 3]
+    other = change.model_copy(update={"channel_id": "C2"})
+    store.record_subscription_change(other)
+    store.record_subscription_change(other)
+    store.record_subscription_change(other, fold_within=0.0)
+    assert [c.repeats for c in store.subscription_changes(10) if c.channel_id == "C2"] == [1, 1, 1]
+
+
+@BACKENDS
+def test_an_empty_group_is_skipped_and_the_groups_after_it_are_still_grouped(store: Store) -> None:
+    """group_notices makes no delivery for an empty group, and goes on with the groups that follow it."""
+    store.record_poll([], [notice("1"), notice("2")], now=NOW, reconciled=False)
+    first, second = store.ungrouped_notices()
+    ids = store.group_notices([[first], [], [second]], NOW)
+    assert len(ids) == 2 and store.ungrouped_notices() == []
+    assert [[j.id for j in d.jobs] for d in store.open_deliveries()] == [["1"], ["2"]]
 
 
 def test_an_audit_trail_from_before_folding_is_kept_on_upgrade(tmp_path: Path) -> None:

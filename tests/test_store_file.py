@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from jobbot.store import open_store
 from jobbot.store.sqlite import SqliteStore
 
 
@@ -28,3 +29,15 @@ def test_a_new_store_and_its_journal_files_are_private(tmp_path: Path, umask: in
     finally:
         store.close()
     assert modes == dict.fromkeys(modes, oct(0o600))
+
+
+def test_an_in_memory_store_creates_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sqlite:///:memory:` opens a working store in memory and leaves no file named `:memory:` behind."""
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///:memory:")
+    try:
+        store.watch("7", "U0ALLOWED1", datetime.now(UTC))
+        assert store.watchers("7") == ["U0ALLOWED1"]
+    finally:
+        store.close()
+    assert list(tmp_path.iterdir()) == []

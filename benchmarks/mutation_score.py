@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--modules",
-        default="authz,handlers,notifier,sqlite,base",
+        default="authz,handlers,notifier,sqlite,base,postgres",
         help="comma-separated: " + ",".join(MODULES),
     )
     parser.add_argument("--subset", choices=["ci"], help="only the fixed functions listed for CI")

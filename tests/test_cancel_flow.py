@@ -15,8 +15,10 @@ from typing import Any
 
 import pytest
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
-from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused
+from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.interactive import JobClient
@@ -137,6 +139,82 @@ def group_access(client: WebClient, monotonic: Callable[[], float] = lambda: 0.0
         client=client,
         workspace_team=lambda: TEAM_ID,
         monotonic=monotonic,
+    )
+
+
+class GroupsThatFail(WebClient):
+    """A Web API client whose user-group lookups fail, each group its own way."""
+
+    def __init__(self, failures: dict[str, Exception]) -> None:
+        super().__init__(token="xoxb-test")
+        self.failures = failures
+
+    def usergroups_users_list(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        raise self.failures[kwargs["usergroup"]]
+
+
+def test_a_refusal_after_failed_group_lookups_reads_in_full() -> None:
+    """The whole sentence a person reads when no group could be checked: each group with what went
+    wrong (Slack's error, a placeholder when Slack named none, a connection error), then how to allow it."""
+    failures: dict[str, Exception] = {
+        "S0ONE": SlackApiError(
+            "no", SlackResponse(**_slack_answer({"ok": False, "error": "plan_upgrade_required"}))
+        ),
+        "S0TWO": SlackApiError("no", SlackResponse(**_slack_answer({"ok": False}))),
+        "S0THREE": ConnectionResetError(),
+    }
+    access = Access(
+        cancel_users=(),
+        cancel_usergroups=tuple(failures),
+        allowed_channels=(),
+        client=GroupsThatFail(failures),
+        workspace_team=lambda: TEAM_ID,
+    )
+    with pytest.raises(Refused) as refused:
+        access.check_cancel(GROUP_MEMBER)
+    assert refused.value.reason == (
+        "You may not cancel jobs right now: jobbot could not check your user groups ("
+        "`S0ONE`: Slack said `plan_upgrade_required`; `S0TWO`: Slack said `error`; "
+        "`S0THREE`: Slack could not be reached (ConnectionResetError)), and it refuses when it cannot "
+        f"check. An admin can allow it by adding your Slack user ID `{GROUP_MEMBER}` to "
+        "`JOBBOT_CANCEL_USERS` (then restarting jobbot), or by adding you to a user group in "
+        "`JOBBOT_CANCEL_USERGROUPS` (`S0ONE`, `S0TWO`, `S0THREE`)."
+    )
+
+
+def _slack_answer(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "client": None,
+        "http_verb": "POST",
+        "api_url": "https://slack.com/api/usergroups.users.list",
+        "req_args": {},
+        "data": data,
+        "headers": {},
+        "status_code": 200,
+    }
+
+
+def test_the_refusal_while_the_workspace_is_unknown_reads_in_full() -> None:
+    """When jobbot cannot learn its own workspace it refuses everyone; the sentence says why, that it
+    keeps asking, and the two things an admin can check."""
+
+    def unknown() -> str:
+        raise WorkspaceUnknown("Slack said `invalid_auth`")
+
+    access = Access(
+        cancel_users=(),
+        cancel_usergroups=(),
+        allowed_channels=(),
+        client=WebClient(token="xoxb-test"),
+        workspace_team=unknown,
+    )
+    with pytest.raises(Refused) as refused:
+        access.check_organization(TEAM_ID)
+    assert refused.value.reason == (
+        "jobbot refuses everyone right now: it could not confirm which workspace it is installed in "
+        "(Slack said `invalid_auth`), so it cannot tell members from people of other organizations. It "
+        "asks Slack again every half minute. An admin can check that `SLACK_BOT_TOKEN` is still valid "
+        "(reinstall the app if it was revoked) and that jobbot can reach `SLACK_API_URL`."
     )
 
 

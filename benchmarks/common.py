@@ -22,11 +22,16 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the emulator did not start")
-        self.url = line.split()[-1]
+        try:
+            assert self.process.stdout is not None
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError("the emulator did not start")
+            self.url = line.split()[-1]
+        except BaseException:
+            # An emulator left running would hold the caller's stderr open after this script exits.
+            self._stop()
+            raise
         self._http = httpx.Client(base_url=self.url, timeout=600)
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -46,8 +51,16 @@ class EmulatorProcess:
 
     def close(self) -> None:
         self._http.close()
+        self._stop()
+
+    def _stop(self) -> None:
+        """Terminate the emulator, killing it if it lingers: it must never outlive the script."""
         self.process.terminate()
-        self.process.wait(timeout=30)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         if self.process.stdout:
             self.process.stdout.close()
 

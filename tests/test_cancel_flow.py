@@ -662,3 +662,35 @@ def test_a_refused_cancel_command_is_audited_with_where_it_came_from(
     assert ":lock:" in shown(reply)
     [refused] = store.audit_entries(job_id, 20)
     assert (refused.outcome, refused.team_id, refused.channel_id) == ("refused", *recorded)
+
+
+@pytest.mark.parametrize(
+    ("body", "recorded"),
+    [
+        (
+            {
+                "user": {"id": OUTSIDER, "team_id": TEAM_ID},
+                "channel": {"id": CHANNEL},
+                "container": {"channel_id": "C0OTHER01"},
+            },
+            (TEAM_ID, CHANNEL),
+        ),
+        ({"user": {"id": OUTSIDER}}, (None, "")),
+    ],
+    ids=["named", "named nowhere"],
+)
+def test_a_refused_click_is_audited_with_where_it_came_from(
+    emulator: Emulator,
+    store: Store,
+    slack: WebClient,
+    jobs: JobClient,
+    body: dict[str, Any],
+    recorded: tuple[str | None, str],
+) -> None:
+    """A refused click is audited with the clicker's workspace and the message's channel; a click that
+    names neither is recorded with none, not a made-up one."""
+    job_id = emulator.add_job(status="RUNNING")
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id, body=body)
+    assert ":lock:" in shown(reply)
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.team_id, refused.channel_id) == ("refused", *recorded)

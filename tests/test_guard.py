@@ -318,14 +318,17 @@ def test_a_command_is_judged_by_the_users_own_workspace_not_the_channels(
     assert guard_of(command(channel_id=OPS, team_id="T0001")) == "let through"
 
 
-def test_a_command_that_names_no_team_is_refused_as_of_no_known_organization(
+def test_a_request_that_names_no_team_is_refused_as_of_no_known_organization(
     guard_of: Callable[..., str],
 ) -> None:
-    """A slash command with neither `user_team` nor `team_id` is refused because jobbot cannot tell the
-    person's organization, not as if they belonged to another one."""
-    refusal = guard_of(command(channel_id=OPS))
-    assert "could not tell which organization your account belongs to" in refusal
-    assert ANOTHER_ORGANIZATION not in refusal
+    """A slash command with neither `user_team` nor `team_id`, or a click whose user has no `team_id`,
+    is refused because jobbot cannot tell the person's organization, not as if they belonged to
+    another one."""
+    no_team_click = {"type": "block_actions", "user": {"id": "U0ALLOWED1"}, "channel": {"id": OPS}}
+    for body in (command(channel_id=OPS), no_team_click):
+        refusal = guard_of(body)
+        assert "could not tell which organization your account belongs to" in refusal
+        assert ANOTHER_ORGANIZATION not in refusal
 
 
 MEMBER = {"id": "U0ALLOWED1", "team_id": "T0001"}

@@ -4,6 +4,7 @@ one rule of who may cancel, what one click sends, and what the clicker is told."
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -18,12 +19,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
+from jobbot import logs, metrics
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
-from jobbot.handlers import JobsHandlers, NoticeSettings
+from jobbot.errors import StoreError
+from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.interactive import JobClient
+from jobbot.models import AuditEntry
 from jobbot.mrkdwn import status_label
 from jobbot.store import Store, open_store
+from jobbot.store.sqlite import SqliteStore
 from tests.fakes import TEAM_ID, FakeSlack, Scripted
 
 CANCELLER = "U0ALLOWED1"
@@ -65,6 +70,7 @@ class Desk:
         access: Access,
         sleep: Callable[[float], None] = never_waits,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Clock = utc_now,
     ) -> None:
         self.handlers = JobsHandlers(
             jobs,
@@ -74,17 +80,30 @@ class Desk:
             notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),
             sleep=sleep,
             monotonic=monotonic,
+            clock=clock,
         )
 
-    def click_cancel(self, job_id: str, user_id: str = CANCELLER) -> dict[str, Any]:
-        """A confirmed Cancel click; returns the one reply it gets."""
+    def click_cancel(
+        self, job_id: str, user_id: str = CANCELLER, *, body: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """A confirmed Cancel click (with this payload, if given); returns the one reply it gets."""
         replies: list[dict[str, Any]] = []
-        body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+        if body is None:
+            body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
         self.handlers.on_cancel_click(
             ack=lambda: None,
             body=body,
             action={"value": job_id},
             respond=lambda **reply: replies.append(reply),
+        )
+        [reply] = replies
+        return reply
+
+    def command(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A `/jobs` command with these form fields; returns the one reply it gets."""
+        replies: list[dict[str, Any]] = []
+        self.handlers.on_command(
+            ack=lambda: None, command=body, respond=lambda **reply: replies.append(reply)
         )
         [reply] = replies
         return reply
@@ -579,3 +598,177 @@ def test_a_failed_delete_is_audited_with_the_error(
     assert confirmed == ("confirmed", None, None)
     assert failed[:2] == ("failed", "RUNNING")
     assert (failed[2] or "").startswith("the Interactive server answered HTTP 500")
+
+
+# What a click leaves for the operator: the request's log line, the metric, the audit entry's log line.
+
+
+def cancel_clicks(outcome: str) -> float:
+    sample = metrics.REGISTRY.get_sample_value(
+        "jobbot_commands_total", {"subcommand": "button:cancel", "outcome": outcome}
+    )
+    return sample or 0.0
+
+
+def test_a_confirmed_click_is_logged_and_counted_with_its_job(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A confirmed click logs "confirmed cancel click from <user>", its log lines carry the job's id,
+    and it is counted in jobbot_commands_total as subcommand="button:cancel"."""
+    job_id = emulator.add_job(status="RUNNING")
+    before = cancel_clicks("ok")
+    caplog.handler.addFilter(logs.ContextFields())
+    with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+        Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
+    assert cancel_clicks("ok") == before + 1
+    [click] = [r for r in caplog.records if r.getMessage() == f"confirmed cancel click from {CANCELLER}"]
+    assert getattr(click, "job_id", None) == job_id
+    assert {getattr(r, "job_id", None) for r in caplog.records} == {job_id}
+
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def test_each_cancel_attempt_is_logged_with_its_audit_entry_as_json_fields(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each audit entry is also a log line, "cancel attempt: job N by U: outcome", whose `audit` field
+    holds the entry in JSON form (times as ISO strings), for JSON logs."""
+    job_id = emulator.add_job(status="RUNNING")
+    desk = Desk(jobs, store, access=cancellers(slack), clock=lambda: NOW)
+    with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+        desk.click_cancel(job_id)
+    attempts = [r for r in caplog.records if r.getMessage().startswith("cancel attempt")]
+    assert [r.getMessage() for r in attempts] == [
+        f"cancel attempt: job {job_id} by {CANCELLER}: confirmed",
+        f"cancel attempt: job {job_id} by {CANCELLER}: succeeded",
+    ]
+    assert getattr(attempts[0], "audit", None) == {
+        "at": "2026-01-02T03:04:05Z",
+        "user_id": CANCELLER,
+        "team_id": TEAM_ID,
+        "channel_id": CHANNEL,
+        "job_id": job_id,
+        "status_before": None,
+        "outcome": "confirmed",
+        "message": None,
+        "repeats": 1,
+        "last_at": None,
+    }
+
+
+class Verbose(JobClient):
+    """A client whose server answers a DELETE with a very long message."""
+
+    def cancel_job(self, job_id: str) -> str:
+        super().cancel_job(job_id)
+        return "".join(f"{n:04d}" for n in range(1, 501))
+
+
+def test_the_audit_keeps_the_first_1000_characters_of_an_outcome(
+    emulator: Emulator, store: Store, slack: WebClient
+) -> None:
+    """However long the server's answer, the audit entry keeps its first 1000 characters."""
+    job_id = emulator.add_job(status="RUNNING")
+    with Verbose(emulator.url, retries=0) as verbose:
+        Desk(verbose, store, access=cancellers(slack)).click_cancel(job_id)
+    [succeeded] = [e for e in store.audit_entries(job_id, 20) if e.outcome == "succeeded"]
+    assert succeeded.message == "".join(f"{n:04d}" for n in range(1, 251))
+
+
+class AuditFails(SqliteStore):
+    """A store that cannot write the audit trail (and keeps everything else)."""
+
+    def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
+        raise StoreError("database is locked")
+
+
+def test_an_audit_entry_the_store_cannot_record_is_logged_as_an_error_and_the_cancel_goes_on(
+    emulator: Emulator, slack: WebClient, jobs: JobClient, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When the store fails to record an audit entry, the cancel still happens and is reported, and the
+    log has an error that says so with the store's reason."""
+    job_id = emulator.add_job(status="RUNNING")
+    store = AuditFails(str(tmp_path / "jobbot.db"))
+    try:
+        with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+            reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
+    finally:
+        store.close()
+    assert f"<@{CANCELLER}> cancelled job {job_id}" in shown(reply)
+    assert emulator.get(job_id).status == "CANCELLED"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == ["could not record the audit entry: database is locked"] * 2
+
+
+def test_a_click_that_names_no_user_is_refused_and_audited_under_no_user(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A click whose payload has no user id is refused, sends nothing, and its audit entry names no
+    user rather than a made-up one."""
+    job_id = emulator.add_job(status="RUNNING")
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(
+        job_id, body={"user": {"team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+    )
+    assert "could not tell who you are" in shown(reply) and deletes(emulator) == 0
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.user_id) == ("refused", "")
+
+
+@pytest.mark.parametrize(
+    ("where", "recorded"),
+    [
+        ({"channel_id": CHANNEL, "team_id": "T0HOST01", "user_team": TEAM_ID}, (TEAM_ID, CHANNEL)),
+        ({"channel_id": CHANNEL, "team_id": TEAM_ID}, (TEAM_ID, CHANNEL)),
+        ({}, (None, "")),
+    ],
+    ids=["shared channel", "own workspace", "named nowhere"],
+)
+def test_a_refused_cancel_command_is_audited_with_where_it_came_from(
+    emulator: Emulator,
+    store: Store,
+    slack: WebClient,
+    jobs: JobClient,
+    where: dict[str, str],
+    recorded: tuple[str | None, str],
+) -> None:
+    """A refused `/jobs cancel` is audited with the person's own workspace (`user_team`, else
+    `team_id`) and the channel; a request that names neither is recorded with none, not a made-up one."""
+    job_id = emulator.add_job(status="RUNNING")
+    body = {"command": "/jobs", "text": f"cancel {job_id}", "user_id": OUTSIDER, **where}
+    reply = Desk(jobs, store, access=cancellers(slack)).command(body)
+    assert ":lock:" in shown(reply)
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.team_id, refused.channel_id) == ("refused", *recorded)
+
+
+@pytest.mark.parametrize(
+    ("body", "recorded"),
+    [
+        (
+            {
+                "user": {"id": OUTSIDER, "team_id": TEAM_ID},
+                "channel": {"id": CHANNEL},
+                "container": {"channel_id": "C0OTHER01"},
+            },
+            (TEAM_ID, CHANNEL),
+        ),
+        ({"user": {"id": OUTSIDER}}, (None, "")),
+    ],
+    ids=["named", "named nowhere"],
+)
+def test_a_refused_click_is_audited_with_where_it_came_from(
+    emulator: Emulator,
+    store: Store,
+    slack: WebClient,
+    jobs: JobClient,
+    body: dict[str, Any],
+    recorded: tuple[str | None, str],
+) -> None:
+    """A refused click is audited with the clicker's workspace and the message's channel; a click that
+    names neither is recorded with none, not a made-up one."""
+    job_id = emulator.add_job(status="RUNNING")
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id, body=body)
+    assert ":lock:" in shown(reply)
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.team_id, refused.channel_id) == ("refused", *recorded)

@@ -4,7 +4,8 @@ user of another organization, and the organization check fails closed when the w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,9 +18,12 @@ from jobbot import blocks, slack_ids
 from jobbot.app import workspace_team
 from jobbot.authz import Access, Refused, WorkspaceUnknown
 from jobbot.emulator import Emulator
+from jobbot.interactive import JobClient
+from jobbot.store import open_store
 from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack, Scripted
 from tests.slack_requests import click_payload, command_body
+from tests.test_cancel_flow import Desk
 
 # Markers that exist only in the job's data: a reply that carries one of them leaked the job.
 SECRET_GRAPH = "graph-of-payroll"
@@ -266,3 +270,90 @@ def test_a_refusal_is_acked_empty_and_answered_beside_the_card(
     assert ":lock:" in shown(refused_command) and ":lock:" in shown(refused_click)
     assert refused_click["replace_original"] is False
     assert emulator.requests == []
+
+
+# Where a request comes from, as the guard reads it from each kind of body.
+
+OPS = "C0OPS0001"
+NOT_OPS = "C0RANDOM1"
+
+
+@pytest.fixture
+def guard_of(lookup_client: WebClient, emulator: Emulator, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """The guard of JobsHandlers in workspace T0001 with JOBBOT_ALLOWED_CHANNELS=C0OPS0001: what it
+    answers a request body with, "let through" or the refusal shown to the person."""
+    store = open_store(f"sqlite:///{tmp_path}/jobbot.db")
+    with JobClient(emulator.url, retries=0) as jobs:
+        desk = Desk(jobs, store, access=home_access(lookup_client, allowed_channels=(OPS,)))
+
+        def answer(body: dict[str, Any]) -> str:
+            replies: list[dict[str, Any]] = []
+            passed: list[bool] = []
+            desk.handlers.guard(body, lambda **reply: replies.append(reply), lambda: passed.append(True))
+            if passed:
+                assert not replies
+                return "let through"
+            [reply] = replies
+            return shown(reply)
+
+        yield answer
+    store.close()
+
+
+def command(**fields: str) -> dict[str, Any]:
+    return {"command": "/jobs", "text": "list", "user_id": "U0ALLOWED1", **fields}
+
+
+ANOTHER_ORGANIZATION = "another organization"
+
+
+def test_a_command_is_judged_by_the_users_own_workspace_not_the_channels(
+    guard_of: Callable[..., str],
+) -> None:
+    """In a channel shared with another organization, a slash command's `user_team` (the person's own
+    workspace) decides, not `team_id`: their guest is refused in our channel, our member is let through
+    in theirs; without `user_team`, `team_id` decides."""
+    assert ANOTHER_ORGANIZATION in guard_of(command(channel_id=OPS, team_id="T0001", user_team=ELSEWHERE))
+    assert guard_of(command(channel_id=OPS, team_id=ELSEWHERE, user_team="T0001")) == "let through"
+    assert guard_of(command(channel_id=OPS, team_id="T0001")) == "let through"
+
+
+def test_a_request_that_names_no_team_is_refused_as_of_no_known_organization(
+    guard_of: Callable[..., str],
+) -> None:
+    """A slash command with neither `user_team` nor `team_id`, or a click whose user has no `team_id`,
+    is refused because jobbot cannot tell the person's organization, not as if they belonged to
+    another one."""
+    no_team_click = {"type": "block_actions", "user": {"id": "U0ALLOWED1"}, "channel": {"id": OPS}}
+    for body in (command(channel_id=OPS), no_team_click):
+        refusal = guard_of(body)
+        assert "could not tell which organization your account belongs to" in refusal
+        assert ANOTHER_ORGANIZATION not in refusal
+
+
+MEMBER = {"id": "U0ALLOWED1", "team_id": "T0001"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A click on a message: `channel.id` first, even when the container names another channel.
+        {
+            "type": "block_actions",
+            "user": MEMBER,
+            "channel": {"id": OPS},
+            "container": {"channel_id": NOT_OPS},
+        },
+        # A click whose payload has no `channel` (a message in a conversation Slack does not name).
+        {"type": "block_actions", "user": MEMBER, "container": {"type": "message", "channel_id": OPS}},
+        # An Events API body: the channel and the user's team are inside `event`.
+        {"type": "event_callback", "event": {"type": "app_mention", "channel": OPS, "user_team": "T0001"}},
+    ],
+    ids=["click: channel before container", "click: container", "event"],
+)
+def test_the_channel_of_a_click_or_an_event_is_read_where_slack_puts_it(
+    guard_of: Callable[..., str], body: dict[str, Any]
+) -> None:
+    """The guard finds an allowed channel in `channel.id`, else `container.channel_id`, else
+    `event.channel` (and the team in `event.user_team`), and lets the request through."""
+    assert guard_of(body) == "let through"

@@ -618,6 +618,57 @@ def test_a_dropped_connection_is_reopened_once(
 
 
 @POSTGRES_ONLY
+def test_a_connection_lost_while_committing_is_never_retried(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once COMMIT was sent its outcome is unknown: running the work again could record a notice twice,
+    so the store reports the doubt instead of retrying."""
+    from jobbot.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    connection = store._connect()
+
+    def lost(*_: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(connection, "commit", lost)
+    runs = []
+    with pytest.raises(StoreError) as failed:
+        store._run(lambda db: runs.append(db.execute("SELECT 1").fetchone()))
+    assert runs == [(1,)]
+    assert str(failed.value) == (
+        f"the PostgreSQL store at {store.where} failed while committing, so the change may or may not "
+        "have been saved: server closed the connection unexpectedly"
+    )
+
+
+@POSTGRES_ONLY
+def test_a_connection_lost_twice_is_retried_once_and_both_losses_are_told(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Work that loses its connection runs once more on a new one; a second loss is a StoreError with
+    the server's words, and the retry's warning names where and why."""
+    from jobbot.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    runs = []
+
+    def lose(db: object) -> None:
+        runs.append(db)
+        raise psycopg.OperationalError(f"connection lost, try {len(runs)}")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="jobbot.store.postgres"),
+        pytest.raises(StoreError) as failed,
+    ):
+        store._run(lose)
+    assert len(runs) == 2
+    assert str(failed.value) == f"the PostgreSQL store at {store.where} failed: connection lost, try 2"
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "jobbot.store.postgres"]
+    assert warning == f"store: retrying once at {store.where} after: connection lost, try 1"
+
+
+@POSTGRES_ONLY
 def test_a_lost_server_is_a_store_error_naming_the_database(
     database_url: str, store: Store, postgres_server: str
 ) -> None:

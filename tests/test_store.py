@@ -669,6 +669,28 @@ def test_a_connection_lost_twice_is_retried_once_and_both_losses_are_told(
 
 
 @POSTGRES_ONLY
+def test_an_error_the_server_answers_is_a_store_error_with_its_words_and_no_retry(store: Store) -> None:
+    """An error PostgreSQL answers (not a lost connection) fails at once, naming where and what it said."""
+    from jobbot.store.postgres import PostgresStore
+
+    assert isinstance(store, PostgresStore)
+    runs = []
+
+    def refused(db: Any) -> None:
+        runs.append(db)
+        db.execute("SELECT * FROM no_such_table")
+
+    with pytest.raises(StoreError) as failed:
+        store._run(refused)
+    assert len(runs) == 1
+    # What follows the colon is the server's own sentence, in the server's language.
+    message = str(failed.value)
+    assert message.startswith(f"the PostgreSQL store at {store.where} failed: ")
+    assert "no_such_table" in message.partition("failed: ")[2]
+    assert store.watchers("7") == []  # the connection it abandoned is replaced
+
+
+@POSTGRES_ONLY
 def test_a_lost_server_is_a_store_error_naming_the_database(
     database_url: str, store: Store, postgres_server: str
 ) -> None:

@@ -25,7 +25,7 @@ MESSAGE_CHARS = 110
 
 
 def jobbot_lister(endpoint: str) -> Callable[[], Any]:
-    from jobbot.interactive import JobClient
+    from jobbot.jobs_api import JobClient
 
     client = JobClient(endpoint)
     return client.list_jobs

@@ -162,7 +162,7 @@ def worker(way: str, endpoint: str, size: str) -> None:
     import httpx
 
     from benchmarks._list_worker import reset_peak_rss, rss_kib
-    from jobbot.interactive import JobClient
+    from jobbot.jobs_api import JobClient
     from jobbot.models import JobWithLog
 
     client = JobClient(endpoint, deadline=WORKER_TIMEOUT)

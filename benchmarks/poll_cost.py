@@ -25,7 +25,7 @@ from statistics import median
 from slack_sdk import WebClient
 
 from benchmarks.common import EmulatorProcess, emulator_process, machine, table
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES
 from jobbot.notifier import Notifier
 from jobbot.slack_poster import SlackPoster

@@ -24,7 +24,7 @@ from jobbot.authz import Access, WorkspaceUnknown
 from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.mrkdwn import code_span
 from jobbot.notifier import Notifier
 from jobbot.slack_poster import SlackPoster

@@ -34,7 +34,7 @@ from jobbot.errors import (
     JobNotFound,
     StoreError,
 )
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.models import (
     AuditEntry,
     Job,

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from jobbot import blocks, metrics
 from jobbot.blocks import Message
 from jobbot.errors import JobApiError, JobNotFound, StoreError
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
 from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob

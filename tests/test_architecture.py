@@ -11,14 +11,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobbot"
 
 # What each module may import, beyond the standard library and its own layer's helpers.
 FORBIDDEN = {
-    "models": {"httpx", "slack_bolt", "slack_sdk", "jobbot.interactive", "jobbot.blocks", "jobbot.handlers"},
+    "models": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.blocks", "jobbot.handlers"},
     "errors": {"httpx", "slack_bolt", "slack_sdk", "jobbot.models"},
-    "interactive": {"slack_bolt", "slack_sdk", "jobbot.blocks", "jobbot.handlers", "jobbot.config"},
-    "blocks": {"httpx", "slack_bolt", "jobbot.interactive", "jobbot.handlers", "jobbot.config"},
-    "commands": {"httpx", "slack_bolt", "slack_sdk", "jobbot.interactive", "jobbot.config"},
-    "mrkdwn": {"httpx", "slack_bolt", "slack_sdk", "jobbot.interactive", "jobbot.config"},
+    "jobs_api": {"slack_bolt", "slack_sdk", "jobbot.blocks", "jobbot.handlers", "jobbot.config"},
+    "blocks": {"httpx", "slack_bolt", "jobbot.jobs_api", "jobbot.handlers", "jobbot.config"},
+    "commands": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.config"},
+    "mrkdwn": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.config"},
     "handlers": {"jobbot.config", "jobbot.app", "jobbot.web", "os"},
-    "emulator": {"jobbot.interactive", "slack_bolt", "slack_sdk", "httpx", "jobbot.config"},
+    "emulator": {"jobbot.jobs_api", "slack_bolt", "slack_sdk", "httpx", "jobbot.config"},
 }
 
 

@@ -24,7 +24,7 @@ from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnkn
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.errors import StoreError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.mrkdwn import status_label
 from jobbot.store import Store, open_store

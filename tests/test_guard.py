@@ -18,7 +18,7 @@ from jobbot import blocks, slack_ids
 from jobbot.app import workspace_team
 from jobbot.authz import Access, Refused, WorkspaceUnknown
 from jobbot.emulator import Emulator
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.store import open_store
 from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack, Scripted

@@ -65,7 +65,7 @@ def test_malformed_entries_in_the_list_are_skipped_and_logged(
         [{"id": "3", "status": "SUCCESS"}, "junk", {"id": True}, {"status": "RUNNING"}, None]
     ).encode()
     emulator.faults.fail_next(1, status=200, body=body, route=LIST_JOBS)
-    with caplog.at_level(logging.WARNING, logger="jobbot.interactive"):
+    with caplog.at_level(logging.WARNING, logger="jobbot.jobs_api"):
         http_bot.command("list")
         [reply] = http_bot.slack.wait_for_responses(1)
     assert "#3" in reply_text(reply)

@@ -21,7 +21,7 @@ from jobbot.blocks import Message
 from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
-from jobbot.interactive import JobClient
+from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
 from jobbot.notifier import (
     DIGEST_THRESHOLD,

@@ -3,9 +3,9 @@
 from jobbot.emulator.demo import DemoRunner
 from jobbot.emulator.faults import Faults
 from jobbot.emulator.jobs import EmulatedJob, JobNotRunning, KillFailed, UnknownJob
+from jobbot.emulator.model import Emulator
 from jobbot.emulator.quirks import Quirks
 from jobbot.emulator.routes import CANCEL_JOB, DATALOADING, GET_JOB, LIST_JOBS
-from jobbot.emulator.server import Emulator
 
 __all__ = [
     "CANCEL_JOB",

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
+from jobbot.emulator.model import Emulator
 from jobbot.emulator.quirks import Quirks
-from jobbot.emulator.server import Emulator
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from jobbot.emulator.jobs import UnknownJob
 from jobbot.emulator.routes import Reply
 
 if TYPE_CHECKING:
-    from jobbot.emulator.server import Emulator
+    from jobbot.emulator.model import Emulator
 
 PREFIX = "/_emulator"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from jobbot.emulator import loader_log
 from jobbot.emulator.jobs import RUNNING, EmulatedJob, UnknownJob
-from jobbot.emulator.server import Emulator
+from jobbot.emulator.model import Emulator
 
 logger = logging.getLogger(__name__)
 

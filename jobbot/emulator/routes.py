@@ -14,7 +14,7 @@ from jobbot.emulator.jobs import JobNotRunning, KillFailed, UnknownJob
 from jobbot.emulator.quirks import Quirks
 
 if TYPE_CHECKING:
-    from jobbot.emulator.server import Emulator
+    from jobbot.emulator.model import Emulator
 
 # Route labels, used for per-route faults and statistics.
 LIST_JOBS = "GET /v1/job"

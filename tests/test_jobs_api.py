@@ -23,7 +23,7 @@ from jobbot.errors import (
     JobAlreadyFinished,
     JobNotFound,
 )
-from jobbot.interactive import JobClient, parse_error_body
+from jobbot.jobs_api import JobClient, parse_error_body
 from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, log_tail
 from tests.server_json import JOB
 

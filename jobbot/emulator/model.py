@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from jobbot.emulator import control, loader_log, routes
 from jobbot.emulator.faults import Faults
+from jobbot.emulator.http import EmulatorHTTPServer
 from jobbot.emulator.jobs import JOB_TYPE, RUNNING, EmulatedJob, JobTable, NewJob
 from jobbot.emulator.quirks import Quirks
 from jobbot.emulator.routes import Reply
-from jobbot.emulator.transport import EmulatorHTTPServer
 
 if TYPE_CHECKING:
     from jobbot.emulator.demo import DemoRunner

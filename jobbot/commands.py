@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from jobbot.errors import InvalidJobId
 from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, validate_job_id
-from jobbot.mrkdwn import clip, neutralize_backticks
+from jobbot.render.mrkdwn import clip, neutralize_backticks
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
-from jobbot import blocks, commands, logs, metrics, slack_ids, stale
+from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access, Refused
-from jobbot.blocks import Message
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -44,7 +43,23 @@ from jobbot.models import (
     parse_job_id,
     validate_job_id,
 )
-from jobbot.mrkdwn import escape, status_label
+from jobbot.render.jobs import cancel_prompt, job_card, job_list
+from jobbot.render.kit import Message
+from jobbot.render.mrkdwn import escape, status_label
+from jobbot.render.problems import explain, problem
+from jobbot.render.replies import (
+    AUDIT_MAX_ENTRIES,
+    AUDIT_MAX_REFUSALS,
+    AUDIT_MAX_SUBSCRIPTION_CHANGES,
+    audit_list,
+    subscribed,
+    subscription_list,
+    unsubscribed,
+    usage,
+    watch_already_finished,
+    watch_started,
+    watch_stopped,
+)
 from jobbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -170,7 +185,7 @@ class JobsHandlers:
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
-        statuses, page = blocks.decode_list_state(str(action.get("value") or ""))
+        statuses, page = slack_ids.decode_list_state(str(action.get("value") or ""))
         self._submit(respond, name="button:page", replace=True, build=lambda: self._list(statuses, page))
 
     def on_details(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
@@ -220,62 +235,62 @@ class JobsHandlers:
                     self._audit(who, job_id, "refused", None, exc.kind)
                     raise
                 job = self._jobs.get_job(job_id)
-                return blocks.cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
+                return cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
             case commands.Unwatch(job_id=job_id):
-                return blocks.watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
+                return watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
             case commands.Subscribe(statuses=statuses):
                 return self._subscribe(who, statuses)
             case commands.Unsubscribe():
                 existed = self._store.unsubscribe(channel_id)
                 if existed:
                     self._audit_subscription(who, "unsubscribed", ())
-                return blocks.unsubscribed(channel_id, existed=existed)
+                return unsubscribed(channel_id, existed=existed)
             case commands.ListSubscriptions():
-                return blocks.subscription_list(
+                return subscription_list(
                     self._store.subscriptions(),
                     default_channel=self._notices.default_channel,
                     default_statuses=self._notices.default_statuses,
                 )
             case commands.ShowAudit(job_id=job_id):
                 # Each kind has its own share of the answer, so a flood of one never hides another.
-                return blocks.audit_list(
-                    self._store.audit_entries(job_id, blocks.AUDIT_MAX_ENTRIES, refused=False),
+                return audit_list(
+                    self._store.audit_entries(job_id, AUDIT_MAX_ENTRIES, refused=False),
                     job_id=job_id,
-                    refusals=self._store.audit_entries(job_id, blocks.AUDIT_MAX_REFUSALS, refused=True),
+                    refusals=self._store.audit_entries(job_id, AUDIT_MAX_REFUSALS, refused=True),
                     changes=(
-                        self._store.subscription_changes(blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES)
+                        self._store.subscription_changes(AUDIT_MAX_SUBSCRIPTION_CHANGES)
                         if job_id is None
                         else ()
                     ),
                 )
             case commands.Help(problem=problem):
-                return blocks.usage(problem)
+                return usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
 
     def _watch(self, job_id: str, user_id: str) -> Message:
         if not self._notices.enabled:
-            return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
+            return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         job = self._jobs.get_job(job_id)
         if job.is_terminal:
-            return blocks.watch_already_finished(job, now=self._clock())
+            return watch_already_finished(job, now=self._clock())
         self._store.watch(job_id, user_id, self._clock())
-        return blocks.watch_started(job_id)
+        return watch_started(job_id)
 
     def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
         user_id, channel_id = who.user_id, who.channel_id or ""
         if not self._notices.enabled:
-            return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
+            return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         if not _CHANNEL_ID.match(channel_id):
-            return blocks.problem(
+            return problem(
                 "`/jobs subscribe` works in a channel. In a direct message, use `/jobs watch ID` for one job."
             )
         self._store.subscribe(
             Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
         )
         self._audit_subscription(who, "subscribed", statuses)
-        return blocks.subscribed(channel_id, statuses)
+        return subscribed(channel_id, statuses)
 
     def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:
         """A channel's notices turned on, changed or off: into the audit trail and the log."""
@@ -301,7 +316,7 @@ class JobsHandlers:
             log.error("could not record the subscription change: %s", exc)
 
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
-        return blocks.job_list(
+        return job_list(
             self._jobs.list_jobs(),
             statuses=statuses,
             page=page,
@@ -311,7 +326,7 @@ class JobsHandlers:
 
     def _card(self, raw_job_id: str) -> Message:
         job = self._jobs.get_job(validate_job_id(raw_job_id))
-        return blocks.job_card(job, now=self._clock(), stale=self._staleness(job))
+        return job_card(job, now=self._clock(), stale=self._staleness(job))
 
     def _staleness(self, job: JobWithLog) -> stale.Stale | None:
         """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
@@ -365,11 +380,11 @@ class JobsHandlers:
             after = self._jobs.get_job(job_id)
         except JobApiError as exc:
             notice += f"\n:warning: Its status could not be read back: {escape(str(exc))}"
-            return blocks.job_card(job, now=self._clock(), notice=notice)
+            return job_card(job, now=self._clock(), notice=notice)
         if after.status != "CANCELLED":
             # The loader thread can overwrite CANCELLED once its process is killed.
             notice += f"\nThe server now reports it as {status_label(after.status)}."
-        return blocks.job_card(after, now=self._clock(), notice=notice)
+        return job_card(after, now=self._clock(), notice=notice)
 
     def _audit(
         self, who: Actor, job_id: str, outcome: str, status_before: str | None, message: str | None
@@ -412,7 +427,7 @@ class JobsHandlers:
                     f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
                     "press Refresh in a moment to see the outcome."
                 )
-                return blocks.job_card(job, now=self._clock(), notice=notice)
+                return job_card(job, now=self._clock(), notice=notice)
             self._sleep(CANCEL_OUTCOME_POLL_SECONDS)
 
     def _already_finished(self, job: JobWithLog) -> Message:
@@ -421,7 +436,7 @@ class JobsHandlers:
         who = self._store.cancelled_by(job.id)
         if who and job.status in ("CANCELLED", "FAILED"):
             notice += f" (cancelled by <@{who}>)"
-        return blocks.job_card(job, now=self._clock(), notice=notice + ".")
+        return job_card(job, now=self._clock(), notice=notice + ".")
 
     def _submit(
         self,
@@ -459,7 +474,7 @@ class JobsHandlers:
             log.log(level, "answered with a problem: %s", exc)
         except Exception:
             log.exception("unexpected error while answering a /jobs request")
-            message = blocks.problem("Something went wrong inside jobbot; the details are in its log.")
+            message = problem("Something went wrong inside jobbot; the details are in its log.")
             replace, outcome = False, "bug"
         metrics.COMMANDS.labels(name, outcome).inc()
         try:
@@ -527,24 +542,3 @@ def _request_kind(body: dict[str, Any]) -> str:
     if body.get("command"):
         return "command"
     return "button" if body.get("type") == "block_actions" else "other"
-
-
-def explain(exc: JobbotError) -> Message:
-    """The message a person reads for each failure jobbot knows about."""
-    if isinstance(exc, Refused):
-        return blocks.refusal(exc.reason)
-    if isinstance(exc, InvalidJobId):
-        return blocks.usage(f"That is not a job id: {exc}.")
-    if isinstance(exc, JobNotFound):
-        return blocks.problem(f"Job {exc.job_id} does not exist on the Interactive server.")
-    if isinstance(exc, InteractiveUnavailable):
-        return blocks.problem(
-            "Could not reach the Interactive server at", detail=f"{exc.endpoint}: {exc.reason}"
-        )
-    if isinstance(exc, InteractiveServerError):
-        code = f" (code {exc.code})" if exc.code is not None else ""
-        return blocks.problem(
-            f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:",
-            detail=exc.message,
-        )
-    return blocks.problem("jobbot could not do that:", detail=str(exc))

@@ -21,11 +21,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from jobbot import blocks, metrics
-from jobbot.blocks import Message
+from jobbot import metrics
 from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
+from jobbot.render.kit import Message
+from jobbot.render.notices import (
+    DIGEST_MAX_JOBS,
+    completion_digest,
+    completion_notice,
+    failure_log_reply,
+)
 from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
 
@@ -51,7 +57,7 @@ RETRY_AFTER_MAX_SECONDS = 300.0
 SLACK_STREAK_FORGET_SECONDS = 60.0
 # After a reset, more finished jobs than one digest holds are another server's history, not news: they
 # are recorded without notices, as at a first start.
-MAX_ANNOUNCED_AFTER_RESET = blocks.DIGEST_MAX_JOBS
+MAX_ANNOUNCED_AFTER_RESET = DIGEST_MAX_JOBS
 # A job the server lost while it was running, recorded as such (by earlier versions, or when the
 # newest job shows no reset): it says nothing about what the server holds now.
 GONE = "GONE"
@@ -531,9 +537,7 @@ class Notifier:
             # A burst, or more notices than the channel's rate allowance takes now: one digest.
             if len(rows) > DIGEST_THRESHOLD or len(rows) > max(1, self._poster.posts_available(destination)):
                 rows.sort(key=lambda r: int(r.job.id), reverse=True)
-                groups += [
-                    rows[i : i + blocks.DIGEST_MAX_JOBS] for i in range(0, len(rows), blocks.DIGEST_MAX_JOBS)
-                ]
+                groups += [rows[i : i + DIGEST_MAX_JOBS] for i in range(0, len(rows), DIGEST_MAX_JOBS)]
             else:
                 groups += [[row] for row in rows]
         if groups:
@@ -696,7 +700,7 @@ class Notifier:
         try:
             self._poster.post(
                 delivery.channel,
-                blocks.failure_log_reply(failed),
+                failure_log_reply(failed),
                 key=key,
                 job_ids=[j.id for j in failed],
                 thread_ts=delivery.ts,
@@ -712,8 +716,8 @@ class Notifier:
     @staticmethod
     def _message(delivery: Delivery) -> Message:
         if len(delivery.jobs) == 1:
-            return blocks.completion_notice(delivery.jobs[0])
-        return blocks.completion_digest(delivery.jobs, offline=delivery.offline)
+            return completion_notice(delivery.jobs[0])
+        return completion_digest(delivery.jobs, offline=delivery.offline)
 
 
 def _failure_tail(log: str) -> str:

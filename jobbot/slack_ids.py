@@ -1,8 +1,12 @@
-"""Every Slack identifier jobbot owns, in one place: the command and the action ids of its buttons."""
+"""Every Slack identifier jobbot owns: the command, its buttons' action ids and the values they carry."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Sequence
+
+from jobbot.models import KNOWN_STATUSES
 
 COMMAND = "/jobs"
 COMMAND_USAGE_HINT = "[list [STATUS ...] | status ID | cancel ID | watch ID | subscribe [STATUS ...] | help]"
@@ -24,6 +28,43 @@ def action_id(prefix: str, suffix: str) -> str:
 def matching(prefix: str) -> re.Pattern[str]:
     """The pattern a handler registers to receive every button made with `action_id(prefix, ...)`."""
     return re.compile("^" + re.escape(prefix) + r"(:|$)")
+
+
+# Slack's limit for a button's value.
+MAX_BUTTON_VALUE_CHARS = 2000
+MAX_LIST_STATE_PAGE = 1_000_000
+
+
+def encode_list_state(statuses: Sequence[str], page: int) -> str:
+    """The value a list navigation button carries: compact JSON `{"p": page, "s": [statuses]}`."""
+    return json.dumps({"p": page, "s": list(known_statuses(statuses))}, separators=(",", ":"))
+
+
+def decode_list_state(value: str) -> tuple[tuple[str, ...], int]:
+    """The (statuses, page) a navigation button carried; anything malformed gives ((), 1)."""
+    data: object = None
+    if len(value) <= MAX_BUTTON_VALUE_CHARS:
+        try:
+            data = json.loads(value)
+        except (ValueError, RecursionError):
+            data = None
+    if not isinstance(data, dict):
+        return (), 1
+    page = data.get("p")
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_LIST_STATE_PAGE:
+        page = 1
+    raw = data.get("s")
+    statuses = known_statuses([s for s in raw if isinstance(s, str)]) if isinstance(raw, list) else ()
+    return statuses, page
+
+
+def known_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
+    wanted: list[str] = []
+    for status in statuses:
+        upper = status.strip().upper()
+        if upper in KNOWN_STATUSES and upper not in wanted:
+            wanted.append(upper)
+    return tuple(wanted)
 
 
 # Bot scopes the code needs. Answers to /jobs go to the request's response_url, which needs no scope.

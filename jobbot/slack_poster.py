@@ -14,8 +14,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from jobbot import metrics
-from jobbot.blocks import Message
 from jobbot.errors import JobbotError
+from jobbot.render.kit import Message
 
 log = logging.getLogger(__name__)
 

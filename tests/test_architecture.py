@@ -11,12 +11,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "jobbot"
 
 # What each module may import, beyond the standard library and its own layer's helpers.
 FORBIDDEN = {
-    "models": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.blocks", "jobbot.handlers"},
+    "models": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.render", "jobbot.handlers"},
     "errors": {"httpx", "slack_bolt", "slack_sdk", "jobbot.models"},
-    "jobs_api": {"slack_bolt", "slack_sdk", "jobbot.blocks", "jobbot.handlers", "jobbot.config"},
-    "blocks": {"httpx", "slack_bolt", "jobbot.jobs_api", "jobbot.handlers", "jobbot.config"},
+    "jobs_api": {"slack_bolt", "slack_sdk", "jobbot.render", "jobbot.handlers", "jobbot.config"},
+    "render": {"httpx", "slack_bolt", "jobbot.jobs_api", "jobbot.handlers", "jobbot.config"},
     "commands": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.config"},
-    "mrkdwn": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.config"},
+    "render/mrkdwn": {"httpx", "slack_bolt", "slack_sdk", "jobbot.jobs_api", "jobbot.config"},
     "handlers": {"jobbot.config", "jobbot.app", "jobbot.web", "os"},
     "emulator": {"jobbot.jobs_api", "slack_bolt", "slack_sdk", "httpx", "jobbot.config"},
 }

@@ -18,10 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from slack_sdk.models.blocks import Block
 
-from jobbot import blocks, slack_ids, stale
-from jobbot.blocks import Message, decode_list_state, encode_list_state
+from jobbot import slack_ids, stale
 from jobbot.models import (
     KNOWN_STATUSES,
     LOG_TAIL_CHARS,
@@ -30,6 +28,26 @@ from jobbot.models import (
     JobWithLog,
     Subscription,
 )
+from jobbot.render.jobs import MAX_PAGE_SIZE, cancel_button, cancel_prompt, job_card, job_list
+from jobbot.render.kit import MAX_BLOCKS_JSON_CHARS, Message
+from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, completion_notice, failure_log_reply
+from jobbot.render.problems import problem, refusal
+from jobbot.render.replies import (
+    AUDIT_MAX_ENTRIES,
+    AUDIT_MAX_REFUSALS,
+    AUDIT_MAX_SUBSCRIPTION_CHANGES,
+    audit_list,
+    subscribed,
+    subscription_list,
+    unsubscribed,
+    usage,
+    usage_line,
+    watch_already_finished,
+    watch_started,
+    watch_stopped,
+)
+from jobbot.slack_ids import decode_list_state, encode_list_state
+from tests.slack_limits import check_limits, check_safe
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 # Read at import time: the autouse fixture in conftest.py clears JOBBOT_* variables before each test.
@@ -101,30 +119,6 @@ def mixed_jobs(count: int) -> list[JobWithLog]:
     return jobs[::2] + jobs[1::2]
 
 
-def check_limits(message: Message) -> None:
-    """Assert the message is within Slack's limits and survives slack_sdk's parse and validation."""
-    assert blocks.limit_violations(message) == []
-    reparsed = [Block.parse(block) for block in message.blocks]
-    assert all(block is not None for block in reparsed)
-    # to_dict() runs slack_sdk's per-field validators again on the parsed blocks.
-    assert [block.to_dict() for block in reparsed if block is not None] == message.blocks
-
-
-# The only `<...>` sequences the bot writes: date tokens, and mentions of well-formed user and channel ids.
-# Characters that change how the text around them reads, or hide: never shown raw (tab and newline are
-# fine; json.dumps writes them as escapes).
-INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
-BOT_CONTROL = re.compile(r"<(?!!date\^|@[UW][A-Z0-9]{2,30}>|#[CG][A-Z0-9]{2,30}>)")
-
-
-def check_safe(message: Message) -> None:
-    """Assert the only Slack control sequences in the message are the bot's own tokens and mentions, and
-    that no invisible character (bidi override, control, zero-width) of server text survives raw."""
-    for text in (message.text, json.dumps(message.blocks, ensure_ascii=False)):
-        assert BOT_CONTROL.findall(text) == []
-        assert INVISIBLE.findall(text) == []
-
-
 def all_buttons(message: Message) -> list[dict[str, Any]]:
     return [
         element
@@ -146,15 +140,15 @@ def all_text(message: Message) -> str:
 # --- golden messages ------------------------------------------------------------------------
 
 GOLDEN: dict[str, Callable[[], Message]] = {
-    "list_page_2": lambda: blocks.job_list(mixed_jobs(23), statuses=(), page=2, now=NOW),
-    "list_filtered": lambda: blocks.job_list(mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW),
-    "list_empty_failed": lambda: blocks.job_list([make_job(1, "SUCCESS")], statuses=("FAILED",), now=NOW),
-    "card_running": lambda: blocks.job_card(make_job(8, "RUNNING", end_time=123), now=NOW),
-    "card_success": lambda: blocks.job_card(make_job(7, "SUCCESS"), now=NOW),
-    "card_failed_log": lambda: blocks.job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
-    "cancel_prompt_running": lambda: blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW),
-    "cancel_prompt_finished": lambda: blocks.cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
-    "cancel_prompt_stale": lambda: blocks.cancel_prompt(
+    "list_page_2": lambda: job_list(mixed_jobs(23), statuses=(), page=2, now=NOW),
+    "list_filtered": lambda: job_list(mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW),
+    "list_empty_failed": lambda: job_list([make_job(1, "SUCCESS")], statuses=("FAILED",), now=NOW),
+    "card_running": lambda: job_card(make_job(8, "RUNNING", end_time=123), now=NOW),
+    "card_success": lambda: job_card(make_job(7, "SUCCESS"), now=NOW),
+    "card_failed_log": lambda: job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
+    "cancel_prompt_running": lambda: cancel_prompt(make_job(8, "RUNNING"), now=NOW),
+    "cancel_prompt_finished": lambda: cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
+    "cancel_prompt_stale": lambda: cancel_prompt(
         make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000),
         now=NOW,
         stale=stale.find_stale(
@@ -164,22 +158,22 @@ GOLDEN: dict[str, Callable[[], Message]] = {
             limit_seconds=86_400,
         )["3"],
     ),
-    "usage": lambda: blocks.usage(),
-    "usage_with_problem": lambda: blocks.usage("`<!here>` is not a job status."),
-    "refusal": lambda: blocks.refusal(
+    "usage": lambda: usage(),
+    "usage_with_problem": lambda: usage("`<!here>` is not a job status."),
+    "refusal": lambda: refusal(
         "You are not allowed to cancel jobs from Slack. An admin can allow it by adding your Slack user ID "
         "`U012ABCDEF` to `JOBBOT_CANCEL_USERS` (then restarting jobbot)."
     ),
-    "problem_with_detail": lambda: blocks.problem(
+    "problem_with_detail": lambda: problem(
         "The Interactive server answered with an error, HTTP 500 (code 103):",
         detail="Fail to kill process: 4242, <!channel>",
     ),
-    "notice_success": lambda: blocks.completion_notice(make_finished(7, "SUCCESS")),
-    "notice_failed": lambda: blocks.completion_notice(make_finished(9, "FAILED", log_tail=FAILED_LOG)),
-    "notice_cancelled_by": lambda: blocks.completion_notice(
+    "notice_success": lambda: completion_notice(make_finished(7, "SUCCESS")),
+    "notice_failed": lambda: completion_notice(make_finished(9, "FAILED", log_tail=FAILED_LOG)),
+    "notice_cancelled_by": lambda: completion_notice(
         make_finished(8, "CANCELLED", cancelled_by="U012ABCDEF")
     ),
-    "digest": lambda: blocks.completion_digest(
+    "digest": lambda: completion_digest(
         [
             make_finished(7),
             make_finished(12, "FAILED"),
@@ -187,26 +181,26 @@ GOLDEN: dict[str, Callable[[], Message]] = {
         ],
         offline=False,
     ),
-    "digest_offline": lambda: blocks.completion_digest(
+    "digest_offline": lambda: completion_digest(
         [make_finished(n, NOTICE_STATUSES[n % 3], graph_id=str(n % 4)) for n in range(1, 13)], offline=True
     ),
-    "failure_log_reply": lambda: blocks.failure_log_reply(
+    "failure_log_reply": lambda: failure_log_reply(
         [make_finished(9, "FAILED", log_tail=FAILED_LOG), make_finished(7), make_finished(11, "FAILED")]
     ),
-    "watch_started": lambda: blocks.watch_started("7"),
-    "watch_already_finished": lambda: blocks.watch_already_finished(make_job(7, "FAILED"), now=NOW),
-    "watch_stopped": lambda: blocks.watch_stopped("7", existed=True),
-    "watch_stopped_not_watching": lambda: blocks.watch_stopped("7", existed=False),
-    "subscribed_all": lambda: blocks.subscribed("C0123ABCD", NOTICE_STATUSES),
-    "subscribed_failed": lambda: blocks.subscribed("G0123ABCD", ("FAILED", "CANCELLED")),
-    "unsubscribed": lambda: blocks.unsubscribed("C0123ABCD", existed=True),
-    "unsubscribed_not_subscribed": lambda: blocks.unsubscribed("C0123ABCD", existed=False),
-    "subscription_list": lambda: blocks.subscription_list(
+    "watch_started": lambda: watch_started("7"),
+    "watch_already_finished": lambda: watch_already_finished(make_job(7, "FAILED"), now=NOW),
+    "watch_stopped": lambda: watch_stopped("7", existed=True),
+    "watch_stopped_not_watching": lambda: watch_stopped("7", existed=False),
+    "subscribed_all": lambda: subscribed("C0123ABCD", NOTICE_STATUSES),
+    "subscribed_failed": lambda: subscribed("G0123ABCD", ("FAILED", "CANCELLED")),
+    "unsubscribed": lambda: unsubscribed("C0123ABCD", existed=True),
+    "unsubscribed_not_subscribed": lambda: unsubscribed("C0123ABCD", existed=False),
+    "subscription_list": lambda: subscription_list(
         [make_subscription(), make_subscription("G0456EFGH", statuses=NOTICE_STATUSES, added_by="W0ADMIN")],
         default_channel="C0NOTIFY",
         default_statuses=("FAILED", "CANCELLED"),
     ),
-    "subscription_list_empty": lambda: blocks.subscription_list(
+    "subscription_list_empty": lambda: subscription_list(
         [], default_channel=None, default_statuses=NOTICE_STATUSES
     ),
 }
@@ -244,14 +238,14 @@ def test_every_golden_has_a_file_and_every_file_a_golden() -> None:
 
 def test_list_is_newest_first_by_numeric_id() -> None:
     """Jobs are sorted by the number in their id, not as text, whatever order the server sent."""
-    message = blocks.job_list([make_job(9), make_job(100), make_job(10)], now=NOW)
+    message = job_list([make_job(9), make_job(100), make_job(10)], now=NOW)
     details = [b for b in button_ids(message) if b.startswith(slack_ids.JOB_DETAILS)]
     assert details == [slack_ids.action_id(slack_ids.JOB_DETAILS, n) for n in ("100", "10", "9")]
 
 
 def test_list_filters_by_status_and_says_so() -> None:
     """Only jobs with the requested statuses are listed, and the context line names the filter."""
-    message = blocks.job_list(mixed_jobs(23), statuses=("failed",), now=NOW)
+    message = job_list(mixed_jobs(23), statuses=("failed",), now=NOW)
     sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
     assert sections and all(":x: FAILED" in text for text in sections)
     assert "Jobs 1\u20134 of 4 · status: FAILED" in message.blocks[1]["elements"][0]["text"]
@@ -260,7 +254,7 @@ def test_list_filters_by_status_and_says_so() -> None:
 def test_list_offers_cancel_only_for_active_jobs() -> None:
     """Every listed job has Details; only RUNNING and WAITING jobs also get a Cancel button."""
     jobs = [make_job(1, "RUNNING"), make_job(2, "WAITING"), make_job(3, "SUCCESS"), make_job(4, "PAUSED")]
-    ids = button_ids(blocks.job_list(jobs, now=NOW))
+    ids = button_ids(job_list(jobs, now=NOW))
     assert [i for i in ids if i.startswith(slack_ids.JOB_CANCEL)] == [
         slack_ids.action_id(slack_ids.JOB_CANCEL, "2"),
         slack_ids.action_id(slack_ids.JOB_CANCEL, "1"),
@@ -270,7 +264,7 @@ def test_list_offers_cancel_only_for_active_jobs() -> None:
 
 def test_cancel_button_carries_the_danger_confirmation_dialog() -> None:
     """The Cancel button asks for confirmation in a danger dialog, within Slack's dialog limits."""
-    [cancel] = [b for b in all_buttons(blocks.job_list([make_job(7)], now=NOW)) if b.get("style") == "danger"]
+    [cancel] = [b for b in all_buttons(job_list([make_job(7)], now=NOW)) if b.get("style") == "danger"]
     assert cancel["value"] == "7"
     assert cancel["action_id"] == slack_ids.action_id(slack_ids.JOB_CANCEL, "7")
     confirm = cancel["confirm"]
@@ -282,7 +276,7 @@ def test_cancel_button_carries_the_danger_confirmation_dialog() -> None:
         "Keep running",
         "danger",
     )
-    longest = blocks.cancel_button("9" * 20).to_dict()["confirm"]
+    longest = cancel_button("9" * 20).to_dict()["confirm"]
     assert len(longest["title"]["text"]) <= 100 and len(longest["text"]["text"]) <= 300
 
 
@@ -301,7 +295,7 @@ def test_pagination_clamps_pages_and_shows_only_existing_neighbours(
     page: int, shown: int, nav: list[str]
 ) -> None:
     """Out-of-range pages are clamped, and Prev / Next appear only when those pages exist."""
-    message = blocks.job_list(mixed_jobs(23), statuses=(), page=page, now=NOW)
+    message = job_list(mixed_jobs(23), statuses=(), page=page, now=NOW)
     nav_block = message.blocks[-1]["elements"]
     assert [button["action_id"].rsplit(":", 1)[1] for button in nav_block] == nav
     refresh = nav_block[-1]
@@ -315,7 +309,7 @@ def test_pagination_clamps_pages_and_shows_only_existing_neighbours(
 
 def test_nav_buttons_keep_the_status_filter() -> None:
     """Next carries the filter and the next page number as compact JSON under 2000 characters."""
-    message = blocks.job_list(mixed_jobs(80), statuses=("SUCCESS", "FAILED"), page=1, now=NOW)
+    message = job_list(mixed_jobs(80), statuses=("SUCCESS", "FAILED"), page=1, now=NOW)
     [next_button] = [b for b in message.blocks[-1]["elements"] if b["action_id"].endswith("next")]
     assert next_button["value"] == '{"p":2,"s":["SUCCESS","FAILED"]}'
     assert decode_list_state(next_button["value"]) == (("SUCCESS", "FAILED"), 2)
@@ -331,7 +325,7 @@ def test_nav_buttons_keep_the_status_filter() -> None:
 )
 def test_empty_results_say_so_kindly(statuses: tuple[str, ...], text: str) -> None:
     """An empty page says there are no jobs (with the filter) and still offers Refresh."""
-    message = blocks.job_list([], statuses=statuses, now=NOW)
+    message = job_list([], statuses=statuses, now=NOW)
     assert text in message.text and text in all_text(message)
     assert button_ids(message) == [slack_ids.action_id(slack_ids.LIST_REFRESH, "refresh")]
     check_limits(message)
@@ -340,16 +334,16 @@ def test_empty_results_say_so_kindly(statuses: tuple[str, ...], text: str) -> No
 def test_page_size_is_clamped_to_what_fits_a_message() -> None:
     """A caller asking for 500 jobs a page gets MAX_PAGE_SIZE; asking for 0 gets one."""
     jobs = mixed_jobs(600)
-    big = blocks.job_list(jobs, now=NOW, page_size=500)
-    assert sum(b["type"] == "section" for b in big.blocks) == blocks.MAX_PAGE_SIZE
+    big = job_list(jobs, now=NOW, page_size=500)
+    assert sum(b["type"] == "section" for b in big.blocks) == MAX_PAGE_SIZE
     check_limits(big)
-    one = blocks.job_list(jobs, now=NOW, page_size=0)
+    one = job_list(jobs, now=NOW, page_size=0)
     assert sum(b["type"] == "section" for b in one.blocks) == 1
 
 
 def test_unknown_filter_statuses_are_ignored() -> None:
     """A status outside KNOWN_STATUSES cannot reach the message or a button value."""
-    message = blocks.job_list(mixed_jobs(5), statuses=("<!channel>", "failed"), now=NOW)
+    message = job_list(mixed_jobs(5), statuses=("<!channel>", "failed"), now=NOW)
     assert "channel" not in all_text(message)
     check_safe(message)
 
@@ -399,7 +393,7 @@ def card_fields(message: Message) -> dict[str, str]:
 
 def test_running_card_never_trusts_end_time() -> None:
     """A running job shows how long it has run so far and no end, whatever end_time holds."""
-    message = blocks.job_card(make_job(8, "RUNNING", end_time=END_MS), now=NOW)
+    message = job_card(make_job(8, "RUNNING", end_time=END_MS), now=NOW)
     fields = card_fields(message)
     assert "Ended" not in fields
     assert fields["Running for"] == "46m 39s"
@@ -411,7 +405,7 @@ def test_running_card_never_trusts_end_time() -> None:
 
 def test_finished_card_shows_end_and_duration_without_cancel() -> None:
     """A terminal job shows its end time and total duration, and only a Refresh button."""
-    message = blocks.job_card(make_job(7, "SUCCESS"), now=NOW)
+    message = job_card(make_job(7, "SUCCESS"), now=NOW)
     fields = card_fields(message)
     assert fields["Ended"].startswith("<!date^1718000065^")
     assert fields["Duration"] == "1m 05s"
@@ -421,7 +415,7 @@ def test_finished_card_shows_end_and_duration_without_cancel() -> None:
 
 def test_card_with_no_times_or_detail_still_renders() -> None:
     """A job with only an id and a status renders, leaving out what the server did not send."""
-    message = blocks.job_card(JobWithLog.from_server({"id": "3"}), now=NOW)
+    message = job_card(JobWithLog.from_server({"id": "3"}), now=NOW)
     assert set(card_fields(message)) == {"Status", "Type"}
     assert "_(empty log)_" in all_text(message)
     check_limits(message)
@@ -429,14 +423,14 @@ def test_card_with_no_times_or_detail_still_renders() -> None:
 
 def test_card_notice_comes_first_and_is_not_escaped() -> None:
     """The caller's notice (bot-written mrkdwn) is the first section, mentions intact."""
-    message = blocks.job_card(make_job(8, "CANCELLED"), now=NOW, notice="<@U1> cancelled job 8.")
+    message = job_card(make_job(8, "CANCELLED"), now=NOW, notice="<@U1> cancelled job 8.")
     assert message.blocks[1]["text"]["text"] == "<@U1> cancelled job 8."
 
 
 def test_log_truncated_by_jobbot_is_noted() -> None:
     """When only the log's tail was kept, the card says so, and the log still ends with its last line."""
     log = "".join(f"row {n}\n" for n in range(100_000)) + "LAST LINE\n"
-    message = blocks.job_card(make_job(9, "FAILED", log=log), now=NOW)
+    message = job_card(make_job(9, "FAILED", log=log), now=NOW)
     text = all_text(message)
     assert "Log truncated by jobbot" in text
     assert "LAST LINE\\n```" in text
@@ -446,7 +440,7 @@ def test_log_truncated_by_jobbot_is_noted() -> None:
 
 def test_cancel_prompt_for_running_job_asks_to_confirm() -> None:
     """`/jobs cancel 8` on a running job explains the next step and offers the Cancel button."""
-    message = blocks.cancel_prompt(make_job(8, "RUNNING"), now=NOW)
+    message = cancel_prompt(make_job(8, "RUNNING"), now=NOW)
     assert "press *Cancel* below and confirm" in message.blocks[1]["text"]["text"]
     assert slack_ids.action_id(slack_ids.JOB_CANCEL, "8") in button_ids(message)
 
@@ -454,14 +448,14 @@ def test_cancel_prompt_for_running_job_asks_to_confirm() -> None:
 @pytest.mark.parametrize("status", ["SUCCESS", "FAILED", "CANCELLED"])
 def test_cancel_prompt_for_finished_job_has_nothing_to_cancel(status: str) -> None:
     """`/jobs cancel 7` on a finished job says so and offers no Cancel button."""
-    message = blocks.cancel_prompt(make_job(7, status), now=NOW)
+    message = cancel_prompt(make_job(7, status), now=NOW)
     assert "has already finished" in message.text
     assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
 
 
 def test_cancel_prompt_for_unknown_status_does_not_offer_cancel() -> None:
     """A job in an unknown state is neither active nor finished: no Cancel button, and the status shown."""
-    message = blocks.cancel_prompt(make_job(7, "<!here>"), now=NOW)
+    message = cancel_prompt(make_job(7, "<!here>"), now=NOW)
     assert "is not running (status &lt;!HERE&gt;)" in message.blocks[1]["text"]["text"]
     assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
     check_safe(message)
@@ -472,7 +466,7 @@ def test_cancel_prompt_for_unknown_status_does_not_offer_cancel() -> None:
 
 def test_problem_escapes_detail_but_not_text() -> None:
     """`problem` keeps the bot's mrkdwn and escapes the server's detail that follows it."""
-    message = blocks.problem("Job *7* failed:", detail="<!channel> & <https://evil|click>")
+    message = problem("Job *7* failed:", detail="<!channel> & <https://evil|click>")
     assert message.blocks[0]["text"]["text"] == (
         ":warning: Job *7* failed: &lt;!channel&gt; &amp; &lt;https://evil|click&gt;"
     )
@@ -481,16 +475,16 @@ def test_problem_escapes_detail_but_not_text() -> None:
 
 def test_problem_with_huge_detail_fits() -> None:
     """A megabyte of server detail is clipped so the warning still fits one section."""
-    message = blocks.problem("The server said:", detail="<" * 1_000_000)
+    message = problem("The server said:", detail="<" * 1_000_000)
     check_limits(message)
 
 
 def test_usage_lists_every_subcommand_with_an_example() -> None:
     """Usage shows the whole grammar, which includes every form of the hint slack_ids advertises."""
-    message = blocks.usage()
+    message = usage()
     text = all_text(message)
     for form in slack_ids.COMMAND_USAGE_HINT.strip("[]").split(" | "):
-        assert form in blocks.usage_line()
+        assert form in usage_line()
     for example in (
         "list FAILED RUNNING",
         "status 42",
@@ -508,7 +502,7 @@ def test_usage_lists_every_subcommand_with_an_example() -> None:
 
 def test_usage_leads_with_the_escaped_problem() -> None:
     """When parsing failed, usage starts with the problem, with user text escaped."""
-    message = blocks.usage("I don't know `<!channel>`.")
+    message = usage("I don't know `<!channel>`.")
     assert message.blocks[0]["text"]["text"] == ":warning: I don't know `&lt;!channel&gt;`."
     assert message.text.startswith("I don't know `&lt;!channel&gt;`.")
     check_safe(message)
@@ -516,10 +510,10 @@ def test_usage_leads_with_the_escaped_problem() -> None:
 
 def test_refusal_shows_the_reason_within_limits() -> None:
     """A refusal shows its reason behind a lock, with fallback text, and a long reason still fits."""
-    message = blocks.refusal("You may not. Add `U012ABCDEF` to `JOBBOT_CANCEL_USERS`.")
+    message = refusal("You may not. Add `U012ABCDEF` to `JOBBOT_CANCEL_USERS`.")
     assert message.blocks[0]["text"]["text"].startswith(":lock: You may not.")
     assert message.text.startswith("Not allowed: You may not.")
-    check_limits(blocks.refusal("x" * 10_000))
+    check_limits(refusal("x" * 10_000))
 
 
 # --- hostile data ---------------------------------------------------------------------------
@@ -544,7 +538,7 @@ def test_list_of_hostile_jobs_stays_within_limits(kind: str) -> None:
         )
         for n in range(30)
     ]
-    message = blocks.job_list(jobs, page=2, now=NOW)
+    message = job_list(jobs, page=2, now=NOW)
     assert sum(b["type"] == "section" for b in message.blocks) == 10
     check_limits(message)
     check_safe(message)
@@ -557,7 +551,7 @@ def test_card_of_hostile_job_stays_within_limits(kind: str) -> None:
     job = make_job(
         10**19, "RUNNING", log=hostile * 20, type=hostile, detail={"graph_id": hostile, "process_id": 1}
     )
-    for message in (blocks.job_card(job, now=NOW, notice="x" * 5000), blocks.cancel_prompt(job, now=NOW)):
+    for message in (job_card(job, now=NOW, notice="x" * 5000), cancel_prompt(job, now=NOW)):
         check_limits(message)
         check_safe(message)
         assert all(
@@ -573,7 +567,7 @@ def test_5_mb_log_is_cut_to_a_bounded_tail() -> None:
     assert parsed.log_truncated and len(parsed.log) <= LOG_TAIL_CHARS
     unparsed = parsed.model_copy(update={"log": log})  # as if built without the model's validators
     for job in (parsed, unparsed):
-        message = blocks.job_card(job, now=NOW)
+        message = job_card(job, now=NOW)
         check_limits(message)
         check_safe(message)
         assert "final line\\n```" in all_text(message)
@@ -585,7 +579,7 @@ def test_100000_jobs_render_one_valid_page() -> None:
     # model_copy keeps building the fixture fast; the renderer sees ordinary Job objects.
     jobs = [templates[n % 6].model_copy(update={"id": str(n)}) for n in range(1, 100_001)]
     random.Random(7).shuffle(jobs)  # the server lists jobs in no order
-    message = blocks.job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW)
+    message = job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW)
     matching = sum(job.status in ("SUCCESS", "FAILED") for job in jobs)
     assert f"Jobs 21\u201330 of {matching:,} ·" in message.blocks[1]["elements"][0]["text"]
     newest = sorted((job.sort_key for job in jobs if job.status in ("SUCCESS", "FAILED")), reverse=True)
@@ -597,7 +591,7 @@ def test_100000_jobs_render_one_valid_page() -> None:
 def test_job_with_a_mangled_id_gets_no_buttons() -> None:
     """A job id that is not a short run of digits is shown (escaped) but never put in a button."""
     job = make_job("../1<!here>", "RUNNING")
-    for message in (blocks.job_list([job], now=NOW), blocks.job_card(job, now=NOW)):
+    for message in (job_list([job], now=NOW), job_card(job, now=NOW)):
         assert not any(
             i.startswith((slack_ids.JOB_CANCEL, slack_ids.JOB_DETAILS)) for i in button_ids(message)
         )
@@ -628,10 +622,10 @@ server_jobs = st.builds(
 @given(st.lists(server_jobs, max_size=25), st.integers(min_value=-3, max_value=5))
 def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[JobWithLog], page: int) -> None:
     """Whatever the server sends, every list page and card is valid Block Kit that pings no one."""
-    check_limits(message := blocks.job_list(jobs, page=page, now=NOW))
+    check_limits(message := job_list(jobs, page=page, now=NOW))
     check_safe(message)
     for job in jobs[:3]:
-        check_limits(message := blocks.job_card(job, now=NOW))
+        check_limits(message := job_card(job, now=NOW))
         check_safe(message)
 
 
@@ -644,7 +638,7 @@ def section_texts(message: Message) -> list[str]:
 
 def test_notice_is_one_line_with_a_details_button() -> None:
     """A notice is one section: status, job, graph, start, duration, and a Details button for the job."""
-    message = blocks.completion_notice(make_finished(7, "SUCCESS"))
+    message = completion_notice(make_finished(7, "SUCCESS"))
     [section] = message.blocks
     assert section["text"]["text"] == (
         ":white_check_mark: SUCCESS  ·  Job *#7*  ·  graph `2`  ·  started "
@@ -657,14 +651,14 @@ def test_notice_is_one_line_with_a_details_button() -> None:
 
 def test_notice_without_graph_or_times_leaves_them_out() -> None:
     """A job the ledger knows little about still gets a notice, without empty parts."""
-    message = blocks.completion_notice(FinishedJob(id="3", status="FAILED"))
+    message = completion_notice(FinishedJob(id="3", status="FAILED"))
     assert section_texts(message) == [":x: FAILED  ·  Job *#3*"]
     assert message.text == "Job 3 finished: FAILED"
 
 
 def test_notice_names_who_cancelled_the_job() -> None:
     """A job cancelled through jobbot says who cancelled it, as a mention of their user id."""
-    message = blocks.completion_notice(make_finished(8, "CANCELLED", cancelled_by="W0ENTERPRISE1"))
+    message = completion_notice(make_finished(8, "CANCELLED", cancelled_by="W0ENTERPRISE1"))
     assert section_texts(message)[0].endswith("  ·  Cancelled by <@W0ENTERPRISE1>")
     check_safe(message)
 
@@ -674,7 +668,7 @@ def test_notice_names_who_cancelled_the_job() -> None:
 )
 def test_notice_omits_a_malformed_canceller(cancelled_by: str) -> None:
     """A cancelled_by that is not a Slack user id is left out rather than put inside `<@...>`."""
-    message = blocks.completion_notice(make_finished(8, "CANCELLED", cancelled_by=cancelled_by))
+    message = completion_notice(make_finished(8, "CANCELLED", cancelled_by=cancelled_by))
     assert "Cancelled by" not in all_text(message)
     check_safe(message)
 
@@ -682,7 +676,7 @@ def test_notice_omits_a_malformed_canceller(cancelled_by: str) -> None:
 def test_notice_for_a_mangled_id_has_no_button_and_escapes_everything() -> None:
     """A job id, status and graph id of hostile text are escaped, and no button carries the id."""
     job = make_finished("<!here>", "<!channel>", graph_id="<https://evil|x>" * 1000)
-    message = blocks.completion_notice(job)
+    message = completion_notice(job)
     assert all_buttons(message) == [] and "accessory" not in message.blocks[0]
     assert "&lt;!here&gt;" in message.text
     check_safe(message)
@@ -692,7 +686,7 @@ def test_notice_for_a_mangled_id_has_no_button_and_escapes_everything() -> None:
 def test_digest_counts_statuses_and_lists_newest_first_without_buttons() -> None:
     """A digest says how many jobs finished, counts them by status, and lists them newest id first."""
     jobs = [make_finished(9), make_finished(100, "FAILED"), make_finished(10, "CANCELLED"), make_finished(11)]
-    message = blocks.completion_digest([*jobs, make_finished(2, "PAUSED")], offline=False)
+    message = completion_digest([*jobs, make_finished(2, "PAUSED")], offline=False)
     assert message.blocks[0]["text"]["text"] == "5 jobs finished"
     summary, lines = section_texts(message)
     assert summary.split("  ·  ") == [
@@ -712,18 +706,18 @@ def test_digest_counts_statuses_and_lists_newest_first_without_buttons() -> None
 )
 def test_digest_title_says_whether_jobbot_was_offline(offline: bool, title: str) -> None:
     """The header counts in the singular for one job and mentions the outage when `offline`."""
-    message = blocks.completion_digest([make_finished(7)], offline=offline)
+    message = completion_digest([make_finished(7)], offline=offline)
     assert message.blocks[0]["text"]["text"] == title
     assert message.text.startswith(title + ":")
 
 
 def test_digest_of_more_than_the_maximum_lists_the_newest_and_counts_the_rest() -> None:
     """A caller that did not split a big batch still gets a valid digest: the newest jobs and a count."""
-    jobs = [make_finished(n) for n in range(1, blocks.DIGEST_MAX_JOBS + 8)]
-    message = blocks.completion_digest(jobs, offline=True)
+    jobs = [make_finished(n) for n in range(1, DIGEST_MAX_JOBS + 8)]
+    message = completion_digest(jobs, offline=True)
     assert message.blocks[0]["text"]["text"] == f"While jobbot was offline, {len(jobs)} jobs finished"
     lines = "\n".join(section_texts(message)[1:]).split("\n")
-    assert len(lines) == blocks.DIGEST_MAX_JOBS and "Job *#32*" in lines[0]
+    assert len(lines) == DIGEST_MAX_JOBS and "Job *#32*" in lines[0]
     assert "7 older jobs are not listed here" in all_text(message)
     check_limits(message)
 
@@ -749,14 +743,14 @@ def hostile_finished_jobs(kind: str, count: int, **fields: Any) -> list[Finished
 @pytest.mark.parametrize("offline", [False, True])
 def test_digest_of_the_most_hostile_jobs_stays_within_limits(kind: str, offline: bool) -> None:
     """DIGEST_MAX_JOBS jobs with long or hostile ids, 10 kB graph ids and odd statuses fit, one line each."""
-    message = blocks.completion_digest(hostile_finished_jobs(kind, blocks.DIGEST_MAX_JOBS), offline=offline)
+    message = completion_digest(hostile_finished_jobs(kind, DIGEST_MAX_JOBS), offline=offline)
     check_limits(message)
     check_safe(message)
     lines = "\n".join(section_texts(message)[1:]).split("\n")
-    assert len(lines) == blocks.DIGEST_MAX_JOBS
+    assert len(lines) == DIGEST_MAX_JOBS
     assert all("Cancelled by <@W" in line for line in lines)
     longest_ids = [line for line in lines if re.search(r"Job \*#\d{19}\*", line)]
-    assert len(longest_ids) == len([n for n in range(blocks.DIGEST_MAX_JOBS) if n % 3])
+    assert len(longest_ids) == len([n for n in range(DIGEST_MAX_JOBS) if n % 3])
 
 
 # --- the failure log reply ------------------------------------------------------------------
@@ -765,13 +759,13 @@ def test_digest_of_the_most_hostile_jobs_stays_within_limits(kind: str, offline:
 def test_failure_log_reply_shows_each_failed_jobs_log_end_escaped() -> None:
     """Only FAILED jobs get a section: a heading and the escaped end of the log, newest job first."""
     jobs = [make_finished(9, "FAILED", log_tail=FAILED_LOG), make_finished(7), make_finished(11, "FAILED")]
-    message = blocks.failure_log_reply(jobs)
+    message = failure_log_reply(jobs)
     first, second = section_texts(message)
     assert first == "*Job #11* \u2014 _(log is empty)_"
     assert second.startswith("*Job #9* \u2014 last lines of the log:\n```\n")
     assert "&lt;!channel&gt;" in second and second.count("```") == 2
     assert message.text == "Last log lines of failed jobs 11 and 9"
-    assert blocks.failure_log_reply([make_finished(4, "FAILED", log_tail="x")]).text == (
+    assert failure_log_reply([make_finished(4, "FAILED", log_tail="x")]).text == (
         "Last log lines of failed job 4"
     )
     check_safe(message)
@@ -779,7 +773,7 @@ def test_failure_log_reply_shows_each_failed_jobs_log_end_escaped() -> None:
 
 def test_failure_log_reply_without_failed_jobs_says_so() -> None:
     """Called for a batch with no failure, the reply is still a valid message that explains itself."""
-    message = blocks.failure_log_reply([make_finished(7), make_finished(8, "CANCELLED")])
+    message = failure_log_reply([make_finished(7), make_finished(8, "CANCELLED")])
     assert "no log to show" in message.text
     check_limits(message)
 
@@ -788,9 +782,9 @@ def test_failure_log_reply_shares_room_left_by_short_logs() -> None:
     """Room a short log leaves unused goes to the next job, so one long log gets more than an equal share."""
     long_log = "".join(f"row {n} failed to parse\n" for n in range(2000))
     jobs = [make_finished(n, "FAILED", log_tail="short") for n in range(2, 20)]
-    message = blocks.failure_log_reply([*jobs, make_finished(1, "FAILED", log_tail=long_log)])
+    message = failure_log_reply([*jobs, make_finished(1, "FAILED", log_tail=long_log)])
     last = section_texts(message)[-1]
-    assert last.startswith("*Job #1*") and len(last) > blocks.MAX_BLOCKS_JSON_CHARS // 19
+    assert last.startswith("*Job #1*") and len(last) > MAX_BLOCKS_JSON_CHARS // 19
     assert last.endswith("row 1999 failed to parse\n```")
     check_limits(message)
 
@@ -809,13 +803,13 @@ def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> N
     """DIGEST_MAX_JOBS failed jobs with hostile 5 MB logs give one valid reply that pings no one."""
     jobs = [
         make_finished(LONGEST_JOB_ID - n, "FAILED", log_tail=FIVE_MB_LOGS[kind])
-        for n in range(blocks.DIGEST_MAX_JOBS)
+        for n in range(DIGEST_MAX_JOBS)
     ]
-    message = blocks.failure_log_reply(jobs)
+    message = failure_log_reply(jobs)
     check_limits(message)
     check_safe(message)
     sections = section_texts(message)
-    assert len(sections) == blocks.DIGEST_MAX_JOBS
+    assert len(sections) == DIGEST_MAX_JOBS
     assert all(text.count("```") in (0, 2) for text in sections)
     shown = [text for text in sections if "```" in text]
     others = [text for text in sections if "```" not in text]
@@ -825,9 +819,9 @@ def test_failure_log_reply_for_the_most_jobs_with_5_mb_logs_fits(kind: str) -> N
 
 def test_failure_log_reply_of_more_than_the_maximum_counts_the_rest() -> None:
     """More failed jobs than DIGEST_MAX_JOBS: the newest are shown and the rest are counted."""
-    jobs = [make_finished(n, "FAILED", log_tail="boom") for n in range(1, blocks.DIGEST_MAX_JOBS + 4)]
-    message = blocks.failure_log_reply(jobs)
-    assert len(section_texts(message)) == blocks.DIGEST_MAX_JOBS
+    jobs = [make_finished(n, "FAILED", log_tail="boom") for n in range(1, DIGEST_MAX_JOBS + 4)]
+    message = failure_log_reply(jobs)
+    assert len(section_texts(message)) == DIGEST_MAX_JOBS
     assert "3 more failed jobs are not shown here" in all_text(message)
     assert message.text.endswith("and 3 more")
     check_limits(message)
@@ -838,14 +832,14 @@ def test_failure_log_reply_of_more_than_the_maximum_counts_the_rest() -> None:
 
 def test_watch_started_promises_a_dm_and_says_how_to_stop() -> None:
     """`/jobs watch 7` confirms the direct message to come and shows `/jobs unwatch 7`."""
-    message = blocks.watch_started("7")
+    message = watch_started("7")
     assert message.text == "I'll send you a direct message when job 7 finishes."
     assert "`/jobs unwatch 7`" in all_text(message)
 
 
 def test_watch_of_a_finished_job_shows_its_card_at_once() -> None:
     """Watching a job that has already finished answers with its card and says so first."""
-    message = blocks.watch_already_finished(make_job(7, "SUCCESS"), now=NOW)
+    message = watch_already_finished(make_job(7, "SUCCESS"), now=NOW)
     assert message.text == "Job 7 has already finished: SUCCESS."
     assert "has already finished (:white_check_mark: SUCCESS)" in message.blocks[1]["text"]["text"]
     assert button_ids(message) == [slack_ids.action_id(slack_ids.JOB_REFRESH, "7")]
@@ -856,14 +850,14 @@ def test_watch_of_a_finished_job_shows_its_card_at_once() -> None:
 )
 def test_watch_stopped_says_whether_anything_changed(existed: bool, text: str) -> None:
     """`/jobs unwatch 7` says the watch ended, or that there was none."""
-    assert text in blocks.watch_stopped("7", existed=existed).text
+    assert text in watch_stopped("7", existed=existed).text
 
 
 def test_watch_messages_escape_a_mangled_id() -> None:
     """Ids that did not come through the parser are escaped, and no unwatch hint is built from them."""
     for message in (
-        blocks.watch_started("<!channel>"),
-        blocks.watch_stopped("<!channel>" * 100, existed=True),
+        watch_started("<!channel>"),
+        watch_stopped("<!channel>" * 100, existed=True),
     ):
         check_safe(message)
         check_limits(message)
@@ -875,11 +869,11 @@ def test_watch_messages_escape_a_mangled_id() -> None:
 
 def test_subscribed_names_the_channel_statuses_and_the_invite_step() -> None:
     """The confirmation links the channel, names the statuses and explains `/invite @jobbot`."""
-    message = blocks.subscribed("C0123ABCD", ("failed", "BOGUS"))
+    message = subscribed("C0123ABCD", ("failed", "BOGUS"))
     text = all_text(message)
     assert "<#C0123ABCD> whenever a job finishes with status FAILED." in text
     assert "`/invite @jobbot`" in text and "`/jobs unsubscribe`" in text
-    everything = blocks.subscribed("C0123ABCD", ())
+    everything = subscribed("C0123ABCD", ())
     assert "whenever a job finishes (SUCCESS, FAILED or CANCELLED)" in all_text(everything)
 
 
@@ -887,9 +881,9 @@ def test_subscribed_names_the_channel_statuses_and_the_invite_step() -> None:
 def test_malformed_channel_ids_are_shown_as_text_not_links(channel_id: str) -> None:
     """A channel id that is not well-formed is shown as escaped inline code, never inside `<#...>`."""
     for message in (
-        blocks.subscribed(channel_id, NOTICE_STATUSES),
-        blocks.unsubscribed(channel_id, existed=True),
-        blocks.subscription_list([], default_channel=channel_id, default_statuses=NOTICE_STATUSES),
+        subscribed(channel_id, NOTICE_STATUSES),
+        unsubscribed(channel_id, existed=True),
+        subscription_list([], default_channel=channel_id, default_statuses=NOTICE_STATUSES),
     ):
         assert "<#" not in all_text(message)
         check_safe(message)
@@ -899,13 +893,13 @@ def test_malformed_channel_ids_are_shown_as_text_not_links(channel_id: str) -> N
 @pytest.mark.parametrize(("existed", "text"), [(True, "will no longer get"), (False, "was not subscribed")])
 def test_unsubscribed_says_whether_anything_changed(existed: bool, text: str) -> None:
     """`/jobs unsubscribe` confirms, or says the channel was not subscribed."""
-    message = blocks.unsubscribed("C0123ABCD", existed=existed)
+    message = unsubscribed("C0123ABCD", existed=existed)
     assert text in all_text(message) and "<#C0123ABCD>" in all_text(message)
 
 
 def test_subscription_list_puts_the_settings_channel_first() -> None:
     """The channel from JOBBOT_NOTIFY_CHANNEL comes first, then each subscription with who and when."""
-    message = blocks.subscription_list(
+    message = subscription_list(
         [make_subscription()], default_channel="C0NOTIFY", default_statuses=NOTICE_STATUSES
     )
     [lines] = section_texts(message)
@@ -918,7 +912,7 @@ def test_subscription_list_puts_the_settings_channel_first() -> None:
 
 def test_subscription_list_empty_explains_how_to_subscribe() -> None:
     """With no channel at all, the list explains `/jobs subscribe` instead of showing nothing."""
-    message = blocks.subscription_list([], default_channel=None, default_statuses=NOTICE_STATUSES)
+    message = subscription_list([], default_channel=None, default_statuses=NOTICE_STATUSES)
     assert "No channel gets completion notices yet" in message.text
     assert "`/jobs subscribe`" in all_text(message) and "`/invite @jobbot`" in all_text(message)
 
@@ -934,7 +928,7 @@ def test_subscription_list_of_1000_hostile_entries_is_clipped_to_fit() -> None:
         )
         for n in range(1000)
     ]
-    message = blocks.subscription_list(subs, default_channel=hostile, default_statuses=NOTICE_STATUSES)
+    message = subscription_list(subs, default_channel=hostile, default_statuses=NOTICE_STATUSES)
     check_limits(message)
     check_safe(message)
     shown = "\n".join(section_texts(message)).count("• ")
@@ -946,7 +940,7 @@ def test_subscription_list_of_1000_hostile_entries_is_clipped_to_fit() -> None:
 def test_subscription_list_shows_everything_when_it_fits() -> None:
     """A list that fits is shown whole, with no "more" line."""
     subs = [make_subscription(f"C{n:08d}") for n in range(20)]
-    message = blocks.subscription_list(subs, default_channel=None, default_statuses=NOTICE_STATUSES)
+    message = subscription_list(subs, default_channel=None, default_statuses=NOTICE_STATUSES)
     assert "\n".join(section_texts(message)).count("• ") == 20
     assert "more" not in all_text(message)
     check_limits(message)
@@ -967,16 +961,16 @@ finished_jobs = st.builds(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(finished_jobs, max_size=blocks.DIGEST_MAX_JOBS), st.booleans())
+@given(st.lists(finished_jobs, max_size=DIGEST_MAX_JOBS), st.booleans())
 def test_any_finished_jobs_give_valid_notices_digest_and_log_reply(
     jobs: list[FinishedJob], offline: bool
 ) -> None:
     """Whatever the ledger holds, notices, digests and failure-log replies are valid and ping no one."""
-    for message in (blocks.completion_digest(jobs, offline=offline), blocks.failure_log_reply(jobs)):
+    for message in (completion_digest(jobs, offline=offline), failure_log_reply(jobs)):
         check_limits(message)
         check_safe(message)
     for job in jobs[:3]:
-        check_limits(message := blocks.completion_notice(job))
+        check_limits(message := completion_notice(job))
         check_safe(message)
 
 
@@ -997,12 +991,12 @@ def test_audit_list_shows_who_did_what_within_limits() -> None:
         ),
         AuditEntry(at=NOW, user_id="<!here>", job_id="8", outcome="refused", message="`x`" * 5000),
     ] * 10
-    message = blocks.audit_list(entries, job_id=None)
+    message = audit_list(entries, job_id=None)
     check_limits(message)
     check_safe(message)
     text = json.dumps(message.blocks)
     assert "<@U0ALLOWED1>" in text and "succeeded" in text
-    assert blocks.audit_list([], job_id="7").text == "Cancel attempts for job 7: none recorded."
+    assert audit_list([], job_id="7").text == "Cancel attempts for job 7: none recorded."
 
 
 def test_a_graph_id_with_a_bidi_override_reads_as_what_it_is() -> None:
@@ -1012,11 +1006,11 @@ def test_a_graph_id_with_a_bidi_override_reads_as_what_it_is() -> None:
     job = make_job(8, "RUNNING", detail={"graph_id": graph, "process_id": 1})
     finished = make_finished(8, "FAILED", graph_id=graph)
     for message in (
-        blocks.job_list([job], now=NOW),
-        blocks.job_card(job, now=NOW),
-        blocks.cancel_prompt(job, now=NOW),
-        blocks.completion_notice(finished),
-        blocks.completion_digest([finished, make_finished(9)], offline=False),
+        job_list([job], now=NOW),
+        job_card(job, now=NOW),
+        cancel_prompt(job, now=NOW),
+        completion_notice(finished),
+        completion_digest([finished, make_finished(9)], offline=False),
     ):
         check_safe(message)
         assert "prod\\u202e1-tset" in "\n".join([message.text, *strings_in(message.blocks)])
@@ -1049,18 +1043,18 @@ def test_audit_list_with_every_part_full_of_hostile_text_fits(kind: str) -> None
             outcome="failed",
             message=hostile,
         )
-    ] * blocks.AUDIT_MAX_ENTRIES
+    ] * AUDIT_MAX_ENTRIES
     refusals = [
         AuditEntry(
             at=NOW, user_id=hostile, job_id="7", outcome="refused", message=hostile, repeats=14, last_at=NOW
         )
-    ] * blocks.AUDIT_MAX_REFUSALS
+    ] * AUDIT_MAX_REFUSALS
     changes = [
         SubscriptionChange(
             at=NOW, user_id="U0ALLOWED1", channel_id=hostile, action="subscribed", statuses=(hostile,)
         )
-    ] * blocks.AUDIT_MAX_SUBSCRIPTION_CHANGES
-    message = blocks.audit_list(attempts, job_id=None, refusals=refusals, changes=changes)
+    ] * AUDIT_MAX_SUBSCRIPTION_CHANGES
+    message = audit_list(attempts, job_id=None, refusals=refusals, changes=changes)
     check_limits(message)
     check_safe(message)
     text = all_text(message)

@@ -26,7 +26,7 @@ from jobbot.errors import StoreError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
-from jobbot.mrkdwn import status_label
+from jobbot.render.mrkdwn import status_label
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import TEAM_ID, FakeSlack, Scripted

@@ -20,7 +20,7 @@ from jobbot.commands import (
     parse,
 )
 from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES
-from jobbot.mrkdwn import BACKTICK_LOOKALIKE
+from jobbot.render.mrkdwn import BACKTICK_LOOKALIKE
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
-from jobbot import blocks, slack_ids
+from jobbot import slack_ids
 from jobbot.app import workspace_team
 from jobbot.authz import Access, Refused, WorkspaceUnknown
 from jobbot.emulator import Emulator
@@ -54,7 +54,7 @@ def probe_bodies(job_id: str, response_url: str, *, team_id: str | None) -> dict
         bodies[f"/jobs {text}"] = body
     for prefix in action_prefixes():
         value = (
-            blocks.encode_list_state((), 1)
+            slack_ids.encode_list_state((), 1)
             if prefix in (slack_ids.LIST_PAGE, slack_ids.LIST_REFRESH)
             else job_id
         )

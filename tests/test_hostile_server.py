@@ -8,11 +8,11 @@ import socket
 
 import pytest
 
-from jobbot.blocks import Message
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
+from jobbot.render.kit import Message
 from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack
-from tests.test_blocks import check_limits, check_safe
+from tests.slack_limits import check_limits, check_safe
 
 CASES = {
     "invalid JSON": (GET_JOB, 200, b'{"id": "1", "status": '),

@@ -105,15 +105,15 @@ def test_the_list_offers_details_only_for_ids_the_server_can_be_asked_about() ->
     and sort last; job ids sort by value, the largest first."""
     from datetime import UTC, datetime
 
-    from jobbot import blocks
     from jobbot.models import Job
+    from jobbot.render.jobs import job_list
 
     listed = ["5", "007", "job-3", TWENTY_DIGITS, str(MAX_JOB_ID), "10"]
     jobs = [
         Job.from_server({"id": job_id, "status": "SUCCESS", "start_time": 1, "end_time": 2})
         for job_id in listed
     ]
-    message = blocks.job_list(jobs, now=datetime(2026, 1, 1, tzinfo=UTC))
+    message = job_list(jobs, now=datetime(2026, 1, 1, tzinfo=UTC))
     elements = [e for block in message.blocks for e in block.get("elements", [])]
     details = [e["value"] for e in elements if str(e.get("action_id", "")).startswith("jobbot.job.details:")]
     assert details == [str(MAX_JOB_ID), "10", "5"]

@@ -17,7 +17,6 @@ from slack_sdk import WebClient
 from jobbot import metrics
 from jobbot import notifier as notifier_module
 from jobbot.app import notice_client
-from jobbot.blocks import Message
 from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
@@ -30,6 +29,7 @@ from jobbot.notifier import (
     Notifier,
     SlackHolds,
 )
+from jobbot.render.kit import Message
 from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.sqlite import SqliteStore

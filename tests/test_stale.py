@@ -10,13 +10,16 @@ from typing import Any
 
 import pytest
 
-from jobbot import blocks, stale
+from jobbot import stale
 from jobbot.config import load_settings
 from jobbot.emulator import Emulator
 from jobbot.errors import ConfigError
 from jobbot.models import Job, JobWithLog
+from jobbot.render.jobs import cancel_prompt, job_card, job_list
+from jobbot.render.kit import Message
 from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
+from tests.slack_limits import limit_violations
 
 NOW = datetime(2024, 6, 10, 7, 0, tzinfo=UTC)
 DAY = 86_400.0
@@ -90,7 +93,7 @@ def test_finished_jobs_are_never_stale() -> None:
     assert stale.find_stale([done], history("g", 1, 1, 1), now=NOW, limit_seconds=LIMIT) == {}
 
 
-def confirm_texts(message: blocks.Message) -> list[str]:
+def confirm_texts(message: Message) -> list[str]:
     return [
         element["confirm"]["text"]["text"]
         for block in message.blocks
@@ -100,7 +103,7 @@ def confirm_texts(message: blocks.Message) -> list[str]:
     ]
 
 
-def shown(message: blocks.Message | dict[str, Any]) -> str:
+def shown(message: Message | dict[str, Any]) -> str:
     if isinstance(message, dict):
         return str(message["text"]) + json.dumps(message["blocks"], ensure_ascii=False)
     return message.text + json.dumps(message.blocks, ensure_ascii=False)
@@ -110,19 +113,19 @@ def test_cancel_prompt_and_dialog_say_plainly_why_a_job_looks_stale() -> None:
     """The prompt and the Cancel dialog name the running time, the graph's longest load and the pid."""
     running = job(3, "RUNNING", "payroll", 9 * DAY)
     judged = stale.find_stale([running], history("payroll", 5, 12, 8), now=NOW, limit_seconds=LIMIT)["3"]
-    prompt = blocks.cancel_prompt(running, now=NOW, stale=judged)
+    prompt = cancel_prompt(running, now=NOW, stale=judged)
     [dialog] = confirm_texts(prompt)
     for text in (shown(prompt), dialog):
         assert "RUNNING for 9d 0h" in text and "graph" in text and "payroll" in text
         assert "longest 12m 00s" in text and "process 4242" in text and "GraphScope restart" in text
-    assert blocks.limit_violations(prompt) == []
+    assert limit_violations(prompt) == []
 
 
 def test_the_dialog_names_the_limit_when_history_is_silent() -> None:
     """Judged by the limit alone, the dialog says how long the job ran and which setting set the limit."""
     running = job(3, "RUNNING", "new", 30 * 3600)
     judged = stale.find_stale([running], [], now=NOW, limit_seconds=LIMIT)["3"]
-    [dialog] = confirm_texts(blocks.job_card(running, now=NOW, stale=judged))
+    [dialog] = confirm_texts(job_card(running, now=NOW, stale=judged))
     assert "RUNNING for 1d 6h" in dialog and "24 h" in dialog and "process 4242" in dialog
 
 
@@ -140,10 +143,10 @@ def test_the_dialog_of_the_most_hostile_stale_job_fits_slack() -> None:
     hostile = JobWithLog.from_server(raw)
     judged = stale.find_stale([hostile], [], now=NOW, limit_seconds=LIMIT)[hostile.id]
     for message in (
-        blocks.cancel_prompt(hostile, now=NOW, stale=judged),
-        blocks.job_card(hostile, now=NOW, stale=judged),
+        cancel_prompt(hostile, now=NOW, stale=judged),
+        job_card(hostile, now=NOW, stale=judged),
     ):
-        assert blocks.limit_violations(message) == []
+        assert limit_violations(message) == []
         [dialog] = confirm_texts(message)
         assert len(dialog) <= 300 and "\u202e" not in dialog and "GraphScope restart" in dialog
 
@@ -155,7 +158,7 @@ def test_the_list_warns_in_the_dialog_of_a_stale_job_only() -> None:
         job(4, "RUNNING", "payroll", 60),
         *history("payroll", 5, 12, 8),
     ]
-    dialogs = confirm_texts(blocks.job_list(jobs, now=NOW))
+    dialogs = confirm_texts(job_list(jobs, now=NOW))
     assert len(dialogs) == 2
     assert sum("GraphScope restart" in text for text in dialogs) == 1
 
@@ -197,7 +200,7 @@ def test_cancel_prompt_over_http_warns_about_a_stale_job(fake_slack: FakeSlack, 
         bot.command(f"cancel {fresh}", reply_to="fresh")
         [fresh_prompt] = fake_slack.wait_for_responses(1, name="fresh")
     for reply in (prompt, card):
-        [dialog] = confirm_texts(blocks.Message(reply["text"], reply["blocks"]))
+        [dialog] = confirm_texts(Message(reply["text"], reply["blocks"]))
         assert "RUNNING for 9d 0h" in dialog and "longest 12m 00s" in dialog and "process 4242" in dialog
     assert "GraphScope restart" in shown(prompt) and "RUNNING for 9d 0h" in shown(prompt)
     assert "GraphScope restart" not in shown(fresh_prompt)

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobbot import mrkdwn
-from jobbot.mrkdwn import (
+from jobbot.render import mrkdwn
+from jobbot.render.mrkdwn import (
     BACKTICK_LOOKALIKE,
     channel_mention,
     clip,

@@ -1,0 +1,1 @@
+"""Pure renderers, one module per message kind: jobs and problems in, Slack messages out."""

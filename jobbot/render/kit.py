@@ -1,0 +1,122 @@
+"""What every renderer shares: the Message, Slack's Block Kit limits, and builders that keep to them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from jobbot.errors import InvalidJobId
+from jobbot.models import validate_job_id
+from jobbot.render.mrkdwn import clip, one_line
+
+# Slack rejects a whole message that breaks any of these (see the platform notes).
+MAX_BLOCKS = 50
+MAX_TEXT_CHARS = 40_000
+MAX_SECTION_CHARS = 3000
+MAX_FIELDS = 10
+MAX_FIELD_CHARS = 2000
+MAX_HEADER_CHARS = 150
+MAX_ACTION_ID_CHARS = 255
+# Slack answers msg_blocks_too_long at about 13,000 characters; this is measured on `json.dumps`
+# output, whose \u escapes make non-ASCII text count several times, so it errs on the safe side.
+MAX_BLOCKS_JSON_CHARS = 12_000
+# Slack's limit for a confirmation dialog's text.
+MAX_CONFIRM_TEXT_CHARS = 300
+
+# Server text (graph id, unknown status) in one line of the list, and the least it is clipped to.
+LIST_SERVER_TEXT_CHARS = 24
+MIN_LIST_SERVER_TEXT_CHARS = 8
+CARD_TEXT_CHARS = 200
+JOB_ID_CHARS = 24
+NOTICE_CHARS = 1000
+# Clipped before escaping, which can make text up to five times longer.
+DETAIL_CHARS = 400
+
+EM_DASH = "\u2014"
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Slack message: the notification fallback and its Block Kit blocks, ready for `respond()`."""
+
+    text: str
+    blocks: list[dict[str, Any]]
+
+
+# --- small builders ---------------------------------------------------------------------------
+
+
+def to_message(text: str, blocks: Sequence[Block]) -> Message:
+    # to_dict() runs slack_sdk's validators: a renderer bug fails loudly here, not at Slack.
+    return Message(text=clip(text, MAX_TEXT_CHARS) or "jobbot", blocks=[block.to_dict() for block in blocks])
+
+
+def json_size(blocks: list[dict[str, Any]]) -> int:
+    return len(json.dumps(blocks))
+
+
+def plain_text(text: str) -> PlainTextObject:
+    # No "emoji": true: it is Slack's default, and it would be repeated in every button.
+    return PlainTextObject(text=text)
+
+
+def mrkdwn_text(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text)
+
+
+def context_block(text: str) -> ContextBlock:
+    return ContextBlock(elements=[mrkdwn_text(text)])
+
+
+def shrink_to_fit(build: Callable[[int], list[Block]], start: int, floor: int) -> list[Block]:
+    """Blocks built with the largest budget (from `start` down to `floor`) that fit the JSON limit.
+
+    Each step cuts the budget by at least the excess (a character costs at least one JSON character),
+    so this ends after a few builds.
+    """
+    budget = start
+    while True:
+        blocks = build(budget)
+        excess = json_size([block.to_dict() for block in blocks]) - MAX_BLOCKS_JSON_CHARS
+        if excess <= 0 or budget == floor:
+            return blocks
+        budget = max(budget - max(excess, start // 10, 1), floor)
+
+
+def packed_sections(lines: Sequence[str]) -> list[Block]:
+    """Lines joined into as few sections as the section text limit allows: fewer blocks, less JSON."""
+    sections: list[Block] = []
+    current = ""
+    for line in lines:
+        if current and len(current) + 1 + len(line) > MAX_SECTION_CHARS:
+            sections.append(SectionBlock(text=mrkdwn_text(current)))
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        sections.append(SectionBlock(text=mrkdwn_text(current)))
+    return sections
+
+
+def valid_job_id(raw: str) -> str | None:
+    """`raw` if it is a job id in its canonical form, else None. Only such ids get buttons and commands:
+    the server keys jobs by their text, so it would not find a listed "007" under 7."""
+    try:
+        return raw if validate_job_id(raw) == raw else None
+    except InvalidJobId:
+        return None
+
+
+def job_name(raw: str, max_chars: int) -> str:
+    """A job id for mrkdwn: a valid id whole, anything else on one line, clipped and escaped."""
+    return valid_job_id(raw) or one_line(raw, max_chars) or "?"

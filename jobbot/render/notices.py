@@ -41,7 +41,7 @@ from jobbot.render.mrkdwn import (
 from jobbot.slack_ids import COMMAND, JOB_DETAILS, action_id
 
 # The most jobs one digest (and its failure-log reply) lists: proven to fit Slack's limits whatever the
-# server sent (tests/test_blocks.py); callers split bigger batches into several digests.
+# server sent (tests/test_render_notices.py); callers split bigger batches into several digests.
 DIGEST_MAX_JOBS = 25
 # Server text in a digest line is clipped harder, down to this, when hostile data would not fit.
 MIN_DIGEST_SERVER_TEXT_CHARS = 6

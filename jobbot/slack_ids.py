@@ -30,7 +30,7 @@ def matching(prefix: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(prefix) + r"(:|$)")
 
 
-# Slack's limit for a button's value.
+# Slack's limit for a button's value: a longer one cannot have come from a button jobbot drew.
 MAX_BUTTON_VALUE_CHARS = 2000
 MAX_LIST_STATE_PAGE = 1_000_000
 
@@ -59,6 +59,7 @@ def decode_list_state(value: str) -> tuple[tuple[str, ...], int]:
 
 
 def known_statuses(statuses: Iterable[str]) -> tuple[str, ...]:
+    """The known job statuses among `statuses`, upper-cased, each once, in the order given."""
     wanted: list[str] = []
     for status in statuses:
         upper = status.strip().upper()

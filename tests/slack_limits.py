@@ -24,7 +24,7 @@ from jobbot.slack_ids import MAX_BUTTON_VALUE_CHARS
 
 
 def limit_violations(message: Message) -> list[str]:
-    """Every Slack limit the message breaks (empty when Slack will accept it); for tests and logs.
+    """Every Slack limit the message breaks (empty when Slack will accept it).
 
     slack_sdk's `to_dict()` already checks most per-field lengths; this adds what it does not check:
     block count, total size, section field sizes and the fallback text.

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from jobbot.render.problems import problem, refusal
+import pytest
+
+from jobbot.authz import Refused
+from jobbot.errors import (
+    InteractiveServerError,
+    InteractiveUnavailable,
+    InvalidJobId,
+    JobbotError,
+    JobNotFound,
+)
+from jobbot.render.problems import explain, problem, refusal
+from jobbot.render.replies import usage_line
 from tests.slack_limits import check_limits, check_safe
 
 
@@ -27,3 +38,42 @@ def test_refusal_shows_the_reason_within_limits() -> None:
     assert message.blocks[0]["text"]["text"].startswith(":lock: You may not.")
     assert message.text.startswith("Not allowed: You may not.")
     check_limits(refusal("x" * 10_000))
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (Refused("You may not cancel jobs.", kind="cancel"), ":lock: You may not cancel jobs."),
+        (InvalidJobId("abc"), ":warning: That is not a job id: a job id is a number such as `42`"),
+        (JobNotFound("7"), ":warning: Job 7 does not exist on the Interactive server."),
+        (
+            InteractiveUnavailable("http://interactive:7777", "timed out"),
+            ":warning: Could not reach the Interactive server at http://interactive:7777: timed out",
+        ),
+        (
+            InteractiveServerError(500, 103, "Fail to kill <!channel>"),
+            ":warning: The Interactive server answered with an error, HTTP 500 (code 103): "
+            "Fail to kill &lt;!channel&gt;",
+        ),
+        (
+            InteractiveServerError(502, None, "Bad gateway"),
+            ":warning: The Interactive server answered with an error, HTTP 502: Bad gateway",
+        ),
+        (JobbotError("the ledger is locked"), ":warning: jobbot could not do that: the ledger is locked"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else "",
+)
+def test_explain_words_each_known_error(error: JobbotError, shown: str) -> None:
+    """Each known error becomes its own message, led by what went wrong, with server text escaped."""
+    message = explain(error)
+    assert message.blocks[0]["text"]["text"].startswith(shown)
+    check_limits(message)
+    check_safe(message)
+
+
+def test_explain_answers_a_bad_job_id_with_the_usage() -> None:
+    """A job id that is not one is answered with the whole usage after the warning, not a bare warning."""
+    message = explain(InvalidJobId("abc"))
+    assert [block["text"]["text"].split("\n")[0] for block in message.blocks][1:] == [
+        f"*Usage:* `{usage_line()}`"
+    ]

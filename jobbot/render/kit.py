@@ -53,28 +53,30 @@ class Message:
     blocks: list[dict[str, Any]]
 
 
-# --- small builders ---------------------------------------------------------------------------
-
-
 def to_message(text: str, blocks: Sequence[Block]) -> Message:
+    """The finished message: the fallback clipped to Slack's limit (never empty), the blocks as dicts."""
     # to_dict() runs slack_sdk's validators: a renderer bug fails loudly here, not at Slack.
     return Message(text=clip(text, MAX_TEXT_CHARS) or "jobbot", blocks=[block.to_dict() for block in blocks])
 
 
 def json_size(blocks: list[dict[str, Any]]) -> int:
+    """How many characters the blocks take as JSON: what MAX_BLOCKS_JSON_CHARS is measured on."""
     return len(json.dumps(blocks))
 
 
 def plain_text(text: str) -> PlainTextObject:
+    """A plain_text object, for headers, buttons and dialogs (make untrusted text safe with `plain`)."""
     # No "emoji": true: it is Slack's default, and it would be repeated in every button.
     return PlainTextObject(text=text)
 
 
 def mrkdwn_text(text: str) -> MarkdownTextObject:
+    """A mrkdwn text object; `text` must already be safe mrkdwn."""
     return MarkdownTextObject(text=text)
 
 
 def context_block(text: str) -> ContextBlock:
+    """A context block holding one line of small grey mrkdwn."""
     return ContextBlock(elements=[mrkdwn_text(text)])
 
 

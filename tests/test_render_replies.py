@@ -33,7 +33,7 @@ from tests.render_fixtures import (
 )
 from tests.slack_limits import check_limits, check_safe
 
-# --- usage -----------------------------------------------------------------------------------------
+# --- usage ----------------------------------------------------------------------------------
 
 
 def test_usage_lists_every_subcommand_with_an_example() -> None:
@@ -184,7 +184,7 @@ def test_subscription_list_shows_everything_when_it_fits() -> None:
     check_limits(message)
 
 
-# --- the audit list ----------------------------------------------------------------------------
+# --- the audit list -------------------------------------------------------------------------
 
 
 def test_audit_list_shows_who_did_what_within_limits() -> None:

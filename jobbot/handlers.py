@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
@@ -22,7 +23,15 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from jobbot import blocks, commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access, Refused
 from jobbot.blocks import Message
-from jobbot.cancellation import AUDIT_FOLD_SECONDS, Actor, Cancellation
+from jobbot.cancellation import (
+    AUDIT_FOLD_SECONDS,
+    Actor,
+    AlreadyFinished,
+    Cancellation,
+    Cancelled,
+    CancellingElsewhere,
+    CancelOutcome,
+)
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import (
     InteractiveServerError,
@@ -42,6 +51,7 @@ from jobbot.models import (
     parse_job_id,
     validate_job_id,
 )
+from jobbot.mrkdwn import escape, status_label
 from jobbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -171,7 +181,9 @@ class JobsHandlers:
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._cancellation.confirm(value, Actor(user_id, team, channel)),
+            build=lambda: _cancel_reply(
+                self._cancellation.confirm(value, Actor(user_id, team, channel)), now=self._clock()
+            ),
             note=f"confirmed cancel click from {user_id}",
         )
 
@@ -185,12 +197,7 @@ class JobsHandlers:
             case commands.ShowJob(job_id=job_id):
                 return self._card(job_id)
             case commands.CancelJob(job_id=job_id):
-                try:
-                    self._access.check_cancel(user_id)
-                except Refused as exc:
-                    self._cancellation.audit(who, job_id, "refused", None, exc.kind)
-                    raise
-                job = self._jobs.get_job(job_id)
+                job = self._cancellation.prompt(job_id, who)
                 return blocks.cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
@@ -344,6 +351,34 @@ class JobsHandlers:
             )
         except Exception as exc:
             log.error("could not deliver a reply to Slack's response_url: %s", exc)
+
+
+def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
+    """The job's card with what came of a confirmed cancel said above it."""
+    match outcome:
+        case Cancelled(job_id=job_id, job=job, canceller=canceller, after=after):
+            said = escape(outcome.server_says)
+            notice = f":no_entry_sign: <@{canceller}> cancelled job {job_id}. The server said: _{said}_"
+            if after is None:
+                problem = escape(outcome.read_back_error or "")
+                notice += f"\n:warning: Its status could not be read back: {problem}"
+                return blocks.job_card(job, now=now, notice=notice)
+            if after.status != "CANCELLED":
+                # The loader thread can overwrite CANCELLED once its process is killed.
+                notice += f"\nThe server now reports it as {status_label(after.status)}."
+            return blocks.job_card(after, now=now, notice=notice)
+        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
+            ended = status_label(job.status)
+            notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
+            if cancelled_by:
+                notice += f" (cancelled by <@{cancelled_by}>)"
+            return blocks.job_card(job, now=now, notice=notice + ".")
+        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
+            notice = (
+                f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
+                "press Refresh in a moment to see the outcome."
+            )
+            return blocks.job_card(job, now=now, notice=notice)
 
 
 def _acknowledge(ack: Ack) -> None:

@@ -32,11 +32,11 @@ AUDIT_FOLD_SECONDS = 600.0
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts, from where: the fields of an audit entry that come from the Slack payload."""
+    """Who acts, from where: the person, their own workspace and the channel, as the audit keeps them."""
 
-    user_id: str
+    user_id: str  # "" when the request named nobody: refused, and recorded as such
     team_id: str | None
-    channel_id: str | None
+    channel_id: str  # "" when the request named no channel
 
 
 class JobApi(Protocol):

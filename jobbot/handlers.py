@@ -112,12 +112,14 @@ class JobsHandlers:
         It runs before the ack, so it must be quick: the channel check is pure, and the workspace's id
         is remembered once known (see app.workspace_team for the bounded lookup before that).
         """
-        channel, team = _where_from(body)
+        who = _actor_from(body)
         try:
-            self._access.check_channel(channel)
-            self._access.check_organization(team)
+            self._access.check_channel(who.channel_id)
+            self._access.check_organization(who.team_id)
         except Refused as exc:
-            log.info("refused %s from %s in %s: %s", _request_kind(body), team, channel, exc.kind)
+            log.info(
+                "refused %s from %s in %s: %s", _request_kind(body), who.team_id, who.channel_id, exc.kind
+            )
             if respond is not None:
                 reason = exc
 
@@ -134,8 +136,7 @@ class JobsHandlers:
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
         parsed = commands.parse(str(command.get("text") or ""))
-        user_id = str(command.get("user_id") or "")
-        channel_id, user_team = _where_from(command)
+        who = _actor_from(command)
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -145,8 +146,8 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._answer(parsed, Actor(user_id, user_team, channel_id)),
-            note=f"/jobs {name} from {user_id} in {channel_id}",
+            build=lambda: self._answer(parsed, who),
+            note=f"/jobs {name} from {who.user_id} in {who.channel_id}",
         )
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
@@ -173,24 +174,21 @@ class JobsHandlers:
     ) -> None:
         """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
         _acknowledge(ack)
-        user_id = str((body.get("user") or {}).get("id") or "")
+        who = _actor_from(body)
         value = str(action.get("value") or "")
-        channel, team = _where_from(body)
         self._submit(
             respond,
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: _cancel_reply(
-                self._cancellation.confirm(value, Actor(user_id, team, channel)), now=self._clock()
-            ),
-            note=f"confirmed cancel click from {user_id}",
+            build=lambda: _cancel_reply(self._cancellation.confirm(value, who), now=self._clock()),
+            note=f"confirmed cancel click from {who.user_id}",
         )
 
     # Work, run on the pool: each returns the message to show.
 
     def _answer(self, parsed: commands.Command, who: Actor) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id or ""
+        user_id, channel_id = who.user_id, who.channel_id
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
@@ -242,7 +240,7 @@ class JobsHandlers:
         return blocks.watch_started(job_id)
 
     def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id or ""
+        user_id, channel_id = who.user_id, who.channel_id
         if not self._notices.enabled:
             return blocks.problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         if not _CHANNEL_ID.match(channel_id):
@@ -261,7 +259,7 @@ class JobsHandlers:
             at=self._clock(),
             user_id=who.user_id,
             team_id=who.team_id,
-            channel_id=who.channel_id or "",
+            channel_id=who.channel_id,
             action=action,
             statuses=statuses,
         )
@@ -408,12 +406,22 @@ _OUTCOMES: dict[type, str] = {
 }
 
 
-def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
-    """The channel a request comes from and the acting user's own workspace, for any request kind."""
+def _actor_from(body: dict[str, Any]) -> Actor:
+    """Who sends a request, from which channel, and their own workspace: the one reading of a Slack
+    payload, for every request kind.
+
+    Not bolt's `context`, which answers otherwise where it matters: its team is the channel's workspace
+    (`team_id`, `team.id`), not the person's; its channel never comes from a click's `container`; and a
+    click whose `user` has no id gets the id of the message's author (`message.user`) there.
+    """
     if body.get("command"):
         # In a channel shared with another organization, `user_team` is the person's own workspace.
         team = body.get("user_team") or body.get("team_id")
-        return str(body.get("channel_id") or ""), str(team) if team else None
+        return Actor(
+            user_id=str(body.get("user_id") or ""),
+            team_id=str(team) if team else None,
+            channel_id=str(body.get("channel_id") or ""),
+        )
     event = _part(body, "event")
     channel = (
         _part(body, "channel").get("id")
@@ -421,8 +429,11 @@ def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
         or event.get("channel")
         or ""
     )
-    team = _part(body, "user").get("team_id") or event.get("user_team")
-    return str(channel), str(team) if team else None
+    user = _part(body, "user")
+    team = user.get("team_id") or event.get("user_team")
+    return Actor(
+        user_id=str(user.get("id") or ""), team_id=str(team) if team else None, channel_id=str(channel)
+    )
 
 
 def _part(body: dict[str, Any], key: str) -> dict[str, Any]:

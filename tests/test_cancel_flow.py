@@ -716,6 +716,23 @@ def test_a_click_that_names_no_user_is_refused_and_audited_under_no_user(
     assert (refused.outcome, refused.user_id) == ("refused", "")
 
 
+def test_a_click_whose_user_has_no_id_is_not_credited_to_the_messages_author(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A click whose `user` names no id is refused and audited under no user even when the message it
+    was on names a user who may cancel (bolt's context would take `message.user` as the clicker)."""
+    job_id = emulator.add_job(status="RUNNING")
+    body = {
+        "user": {"team_id": TEAM_ID},
+        "channel": {"id": CHANNEL},
+        "message": {"user": CANCELLER, "text": "job card"},
+    }
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id, body=body)
+    assert "could not tell who you are" in shown(reply) and deletes(emulator) == 0
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.user_id) == ("refused", "")
+
+
 @pytest.mark.parametrize(
     ("where", "recorded"),
     [

@@ -199,4 +199,4 @@ class Cancellation:
         who = self._store.cancelled_by(job.id)
         # The loader can record FAILED over a cancel once its process is killed: still that person's.
         cancelled = job.status in ("CANCELLED", "FAILED")
-        return AlreadyFinished(job, cancelled_by=who if who and cancelled else None)
+        return AlreadyFinished(job, cancelled_by=who if cancelled else None)

@@ -21,9 +21,10 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 
 from jobbot.authz import Access, WorkspaceUnknown
+from jobbot.clock import Clock, utc_now
 from jobbot.config import Settings
 from jobbot.errors import ConfigError
-from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
+from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier
 from jobbot.render.mrkdwn import code_span

@@ -15,19 +15,27 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
 
 from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access, Refused
+from jobbot.cancellation import (
+    AUDIT_FOLD_SECONDS,
+    Actor,
+    AlreadyFinished,
+    Cancellation,
+    Cancelled,
+    CancellingElsewhere,
+    CancelOutcome,
+)
+from jobbot.clock import Clock, utc_now
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
-    JobAlreadyFinished,
     JobApiError,
     JobbotError,
     JobNotFound,
@@ -35,7 +43,6 @@ from jobbot.errors import (
 )
 from jobbot.jobs_api import JobClient
 from jobbot.models import (
-    AuditEntry,
     Job,
     JobWithLog,
     Subscription,
@@ -68,37 +75,12 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who acts, from where: the fields of an audit entry that come from the Slack payload."""
-
-    user_id: str
-    team_id: str | None
-    channel_id: str | None
-
-
-@dataclass(frozen=True)
 class NoticeSettings:
     """What the handlers need to know about completion notices."""
 
     enabled: bool
     default_channel: str | None
     default_statuses: tuple[str, ...]
-
-
-Clock = Callable[[], datetime]
-
-# A claim whose holder died before sending its DELETE may be taken over after this long.
-CANCEL_CLAIM_STALE_SECONDS = 60.0
-# How long a second clicker waits for the first click's cancel to show in the job's status.
-CANCEL_OUTCOME_WAIT_SECONDS = 8.0
-CANCEL_OUTCOME_POLL_SECONDS = 0.25
-# The same refusal (user, job) or subscription change within this long of the last one is counted on its
-# audit entry rather than added as another.
-AUDIT_FOLD_SECONDS = 600.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class JobsHandlers:
@@ -124,8 +106,7 @@ class JobsHandlers:
         self._store = store
         self._notices = notices
         self._clock = clock
-        self._sleep = sleep
-        self._monotonic = monotonic
+        self._cancellation = Cancellation(jobs, store, access, clock=clock, sleep=sleep, monotonic=monotonic)
 
     def register(self, app: App) -> None:
         # Global, so every listener, present and future, is behind it: it runs before any is matched.
@@ -146,12 +127,14 @@ class JobsHandlers:
         It runs before the ack, so it must be quick: the channel check is pure, and the workspace's id
         is remembered once known (see app.workspace_team for the bounded lookup before that).
         """
-        channel, team = _where_from(body)
+        who = _actor_from(body)
         try:
-            self._access.check_channel(channel)
-            self._access.check_organization(team)
+            self._access.check_channel(who.channel_id)
+            self._access.check_organization(who.team_id)
         except Refused as exc:
-            log.info("refused %s from %s in %s: %s", _request_kind(body), team, channel, exc.kind)
+            log.info(
+                "refused %s from %s in %s: %s", _request_kind(body), who.team_id, who.channel_id, exc.kind
+            )
             if respond is not None:
                 reason = exc
 
@@ -168,8 +151,7 @@ class JobsHandlers:
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
         parsed = commands.parse(str(command.get("text") or ""))
-        user_id = str(command.get("user_id") or "")
-        channel_id, user_team = _where_from(command)
+        who = _actor_from(command)
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
         job_id = getattr(parsed, "job_id", None)
@@ -179,8 +161,8 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._answer(parsed, Actor(user_id, user_team, channel_id)),
-            note=f"/jobs {name} from {user_id} in {channel_id}",
+            build=lambda: self._answer(parsed, who),
+            note=f"/jobs {name} from {who.user_id} in {who.channel_id}",
         )
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
@@ -207,34 +189,28 @@ class JobsHandlers:
     ) -> None:
         """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
         _acknowledge(ack)
-        user_id = str((body.get("user") or {}).get("id") or "")
+        who = _actor_from(body)
         value = str(action.get("value") or "")
-        channel, team = _where_from(body)
         self._submit(
             respond,
             name="button:cancel",
             job_id=value,
             replace=True,
-            build=lambda: self._cancel(value, Actor(user_id, team, channel)),
-            note=f"confirmed cancel click from {user_id}",
+            build=lambda: _cancel_reply(self._cancellation.confirm(value, who), now=self._clock()),
+            note=f"confirmed cancel click from {who.user_id}",
         )
 
     # Work, run on the pool: each returns the message to show.
 
     def _answer(self, parsed: commands.Command, who: Actor) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id or ""
+        user_id, channel_id = who.user_id, who.channel_id
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
             case commands.ShowJob(job_id=job_id):
                 return self._card(job_id)
             case commands.CancelJob(job_id=job_id):
-                try:
-                    self._access.check_cancel(user_id)
-                except Refused as exc:
-                    self._audit(who, job_id, "refused", None, exc.kind)
-                    raise
-                job = self._jobs.get_job(job_id)
+                job = self._cancellation.prompt(job_id, who)
                 return cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
                 return self._watch(job_id, user_id)
@@ -279,7 +255,7 @@ class JobsHandlers:
         return watch_started(job_id)
 
     def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id or ""
+        user_id, channel_id = who.user_id, who.channel_id
         if not self._notices.enabled:
             return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         if not _CHANNEL_ID.match(channel_id):
@@ -298,7 +274,7 @@ class JobsHandlers:
             at=self._clock(),
             user_id=who.user_id,
             team_id=who.team_id,
-            channel_id=who.channel_id or "",
+            channel_id=who.channel_id,
             action=action,
             statuses=statuses,
         )
@@ -339,104 +315,6 @@ class JobsHandlers:
                 # The card still answers; the limit alone judges, and the log says why.
                 log.warning("could not read the job list to judge job %s: %s", job.id, exc)
         return stale.find_stale([job], history, now=now, limit_seconds=self._stale_after).get(job.id)
-
-    def _cancel(self, raw_job_id: str, who: Actor) -> Message:
-        job_id = validate_job_id(raw_job_id)
-        audit = partial(self._audit, who, job_id)
-        try:
-            # Checked now, at the moment of acting: the list may have changed since the button was drawn.
-            # A refused click leaves one (folded) `refused` entry and nothing else, so it cannot flood.
-            self._access.check_cancel(who.user_id)
-        except Refused as exc:
-            audit("refused", None, exc.kind)
-            raise
-        audit("confirmed", None, None)
-        job = self._jobs.get_job(job_id)
-        if not job.is_active:
-            audit("already_finished", job.status, None)
-            return self._already_finished(job)
-        # One claim per job in the store, whichever replica the click reached: only its holder sends
-        # the DELETE. It also records who cancelled, for the completion notice.
-        holder = self._store.claim_cancel(
-            job_id, who.user_id, self._clock(), stale_after=CANCEL_CLAIM_STALE_SECONDS
-        )
-        if holder is not None:
-            audit("cancelled_by_another", job.status, f"claimed by {holder}")
-            return self._cancelled_by_another(job_id, holder)
-        try:
-            server_says = self._jobs.cancel_job(job_id)
-        except JobAlreadyFinished as exc:
-            self._store.forget_cancel(job_id, who.user_id)
-            audit("already_finished", job.status, str(exc))
-            return self._already_finished(self._jobs.get_job(job_id))
-        except JobbotError as exc:
-            self._store.forget_cancel(job_id, who.user_id)
-            audit("failed", job.status, str(exc))
-            raise
-        audit("succeeded", job.status, server_says)
-        said = escape(server_says)
-        notice = f":no_entry_sign: <@{who.user_id}> cancelled job {job_id}. The server said: _{said}_"
-        try:
-            after = self._jobs.get_job(job_id)
-        except JobApiError as exc:
-            notice += f"\n:warning: Its status could not be read back: {escape(str(exc))}"
-            return job_card(job, now=self._clock(), notice=notice)
-        if after.status != "CANCELLED":
-            # The loader thread can overwrite CANCELLED once its process is killed.
-            notice += f"\nThe server now reports it as {status_label(after.status)}."
-        return job_card(after, now=self._clock(), notice=notice)
-
-    def _audit(
-        self, who: Actor, job_id: str, outcome: str, status_before: str | None, message: str | None
-    ) -> None:
-        """One cancel attempt, into the store's audit trail and the log (structured, for JSON logs)."""
-        entry = AuditEntry(
-            at=self._clock(),
-            user_id=who.user_id,
-            team_id=who.team_id,
-            channel_id=who.channel_id,
-            job_id=job_id,
-            status_before=status_before,
-            outcome=outcome,
-            message=message[:1000] if message else None,
-        )
-        log.info(
-            "cancel attempt: job %s by %s: %s",
-            job_id,
-            who.user_id,
-            outcome,
-            extra={"audit": entry.model_dump(mode="json")},
-        )
-        try:
-            # Refusals repeated soon after fold into one entry: nobody can push the trail out with them.
-            fold = AUDIT_FOLD_SECONDS if outcome == "refused" else 0.0
-            self._store.record_audit(entry, fold_within=fold)
-        except StoreError as exc:
-            # The cancel itself must not fail for want of an audit row; the log line above still has it.
-            log.error("could not record the audit entry: %s", exc)
-
-    def _cancelled_by_another(self, job_id: str, holder: str) -> Message:
-        """Someone else's click (here or on another replica) is cancelling: report its outcome."""
-        deadline = self._monotonic() + CANCEL_OUTCOME_WAIT_SECONDS
-        while True:
-            job = self._jobs.get_job(job_id)
-            if not job.is_active:
-                return self._already_finished(job)
-            if self._monotonic() >= deadline:
-                notice = (
-                    f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
-                    "press Refresh in a moment to see the outcome."
-                )
-                return job_card(job, now=self._clock(), notice=notice)
-            self._sleep(CANCEL_OUTCOME_POLL_SECONDS)
-
-    def _already_finished(self, job: JobWithLog) -> Message:
-        ended = status_label(job.status)
-        notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
-        who = self._store.cancelled_by(job.id)
-        if who and job.status in ("CANCELLED", "FAILED"):
-            notice += f" (cancelled by <@{who}>)"
-        return job_card(job, now=self._clock(), notice=notice + ".")
 
     def _submit(
         self,
@@ -488,6 +366,34 @@ class JobsHandlers:
             log.error("could not deliver a reply to Slack's response_url: %s", exc)
 
 
+def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
+    """The job's card with what came of a confirmed cancel said above it."""
+    match outcome:
+        case Cancelled(job_id=job_id, job=job, canceller=canceller, after=after):
+            said = escape(outcome.server_says)
+            notice = f":no_entry_sign: <@{canceller}> cancelled job {job_id}. The server said: _{said}_"
+            if after is None:
+                problem = escape(outcome.read_back_error or "")
+                notice += f"\n:warning: Its status could not be read back: {problem}"
+                return job_card(job, now=now, notice=notice)
+            if after.status != "CANCELLED":
+                # The loader thread can overwrite CANCELLED once its process is killed.
+                notice += f"\nThe server now reports it as {status_label(after.status)}."
+            return job_card(after, now=now, notice=notice)
+        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
+            ended = status_label(job.status)
+            notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
+            if cancelled_by:
+                notice += f" (cancelled by <@{cancelled_by}>)"
+            return job_card(job, now=now, notice=notice + ".")
+        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
+            notice = (
+                f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
+                "press Refresh in a moment to see the outcome."
+            )
+            return job_card(job, now=now, notice=notice)
+
+
 def _acknowledge(ack: Ack) -> None:
     started = time.monotonic()
     ack()
@@ -515,12 +421,22 @@ _OUTCOMES: dict[type, str] = {
 }
 
 
-def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
-    """The channel a request comes from and the acting user's own workspace, for any request kind."""
+def _actor_from(body: dict[str, Any]) -> Actor:
+    """Who sends a request, from which channel, and their own workspace: the one reading of a Slack
+    payload, for every request kind.
+
+    Not bolt's `context`, which answers otherwise where it matters: its team is the channel's workspace
+    (`team_id`, `team.id`), not the person's; its channel never comes from a click's `container`; and a
+    click whose `user` has no id gets the id of the message's author (`message.user`) there.
+    """
     if body.get("command"):
         # In a channel shared with another organization, `user_team` is the person's own workspace.
         team = body.get("user_team") or body.get("team_id")
-        return str(body.get("channel_id") or ""), str(team) if team else None
+        return Actor(
+            user_id=str(body.get("user_id") or ""),
+            team_id=str(team) if team else None,
+            channel_id=str(body.get("channel_id") or ""),
+        )
     event = _part(body, "event")
     channel = (
         _part(body, "channel").get("id")
@@ -528,8 +444,11 @@ def _where_from(body: dict[str, Any]) -> tuple[str, str | None]:
         or event.get("channel")
         or ""
     )
-    team = _part(body, "user").get("team_id") or event.get("user_team")
-    return str(channel), str(team) if team else None
+    user = _part(body, "user")
+    team = user.get("team_id") or event.get("user_team")
+    return Actor(
+        user_id=str(user.get("id") or ""), team_id=str(team) if team else None, channel_id=str(channel)
+    )
 
 
 def _part(body: dict[str, Any], key: str) -> dict[str, Any]:

@@ -19,9 +19,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from jobbot import metrics
+from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
@@ -65,8 +66,6 @@ GONE = "GONE"
 MAX_ODD_IDS_REMEMBERED = 10_000
 LEASE_NAME = "notifier"
 LEASE_FLOOR_SECONDS = 1.0
-
-Clock = Callable[[], datetime]
 
 
 @dataclass

@@ -21,9 +21,10 @@ from slack_sdk.web import SlackResponse
 
 from jobbot import logs, metrics
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
+from jobbot.clock import Clock, utc_now
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.errors import StoreError
-from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
+from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.render.mrkdwn import status_label
@@ -618,7 +619,7 @@ def test_a_confirmed_click_is_logged_and_counted_with_its_job(
     job_id = emulator.add_job(status="RUNNING")
     before = cancel_clicks("ok")
     caplog.handler.addFilter(logs.ContextFields())
-    with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+    with caplog.at_level(logging.INFO, logger="jobbot"):
         Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
     assert cancel_clicks("ok") == before + 1
     [click] = [r for r in caplog.records if r.getMessage() == f"confirmed cancel click from {CANCELLER}"]
@@ -636,7 +637,7 @@ def test_each_cancel_attempt_is_logged_with_its_audit_entry_as_json_fields(
     holds the entry in JSON form (times as ISO strings), for JSON logs."""
     job_id = emulator.add_job(status="RUNNING")
     desk = Desk(jobs, store, access=cancellers(slack), clock=lambda: NOW)
-    with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+    with caplog.at_level(logging.INFO, logger="jobbot"):
         desk.click_cancel(job_id)
     attempts = [r for r in caplog.records if r.getMessage().startswith("cancel attempt")]
     assert [r.getMessage() for r in attempts] == [
@@ -691,7 +692,7 @@ def test_an_audit_entry_the_store_cannot_record_is_logged_as_an_error_and_the_ca
     job_id = emulator.add_job(status="RUNNING")
     store = AuditFails(str(tmp_path / "jobbot.db"))
     try:
-        with caplog.at_level(logging.INFO, logger="jobbot.handlers"):
+        with caplog.at_level(logging.INFO, logger="jobbot"):
             reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id)
     finally:
         store.close()
@@ -710,6 +711,23 @@ def test_a_click_that_names_no_user_is_refused_and_audited_under_no_user(
     reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(
         job_id, body={"user": {"team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
     )
+    assert "could not tell who you are" in shown(reply) and deletes(emulator) == 0
+    [refused] = store.audit_entries(job_id, 20)
+    assert (refused.outcome, refused.user_id) == ("refused", "")
+
+
+def test_a_click_whose_user_has_no_id_is_not_credited_to_the_messages_author(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A click whose `user` names no id is refused and audited under no user even when the message it
+    was on names a user who may cancel (bolt's context would take `message.user` as the clicker)."""
+    job_id = emulator.add_job(status="RUNNING")
+    body = {
+        "user": {"team_id": TEAM_ID},
+        "channel": {"id": CHANNEL},
+        "message": {"user": CANCELLER, "text": "job card"},
+    }
+    reply = Desk(jobs, store, access=cancellers(slack)).click_cancel(job_id, body=body)
     assert "could not tell who you are" in shown(reply) and deletes(emulator) == 0
     [refused] = store.audit_entries(job_id, 20)
     assert (refused.outcome, refused.user_id) == ("refused", "")

@@ -357,3 +357,16 @@ def test_the_channel_of_a_click_or_an_event_is_read_where_slack_puts_it(
     """The guard finds an allowed channel in `channel.id`, else `container.channel_id`, else
     `event.channel` (and the team in `event.user_team`), and lets the request through."""
     assert guard_of(body) == "let through"
+
+
+def test_a_click_is_judged_by_the_clickers_own_workspace_not_the_channels(
+    guard_of: Callable[..., str],
+) -> None:
+    """A click's `user.team_id` (the clicker's own workspace) decides, not the payload's `team.id` (the
+    workspace the channel lives in, which is what bolt's context would give): their guest is refused
+    in our channel, our member is let through in theirs."""
+    guest = {"id": "U0GUEST01", "team_id": ELSEWHERE}
+    in_ours = {"type": "block_actions", "team": {"id": "T0001"}, "user": guest, "channel": {"id": OPS}}
+    assert ANOTHER_ORGANIZATION in guard_of(in_ours)
+    in_theirs = {"type": "block_actions", "team": {"id": ELSEWHERE}, "user": MEMBER, "channel": {"id": OPS}}
+    assert guard_of(in_theirs) == "let through"

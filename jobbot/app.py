@@ -26,8 +26,7 @@ from jobbot.errors import ConfigError
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.jobs_api import JobClient
 from jobbot.mrkdwn import code_span
-from jobbot.notifier import Notifier
-from jobbot.slack_poster import SlackPoster
+from jobbot.notifier import Notifier, SlackPoster
 from jobbot.store import Store, open_store
 
 if TYPE_CHECKING:

@@ -15,7 +15,6 @@ import pytest
 from slack_sdk import WebClient
 
 from jobbot import metrics
-from jobbot import notifier as notifier_module
 from jobbot.app import notice_client
 from jobbot.blocks import Message
 from jobbot.config import load_settings
@@ -23,14 +22,11 @@ from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
-from jobbot.notifier import (
-    DIGEST_THRESHOLD,
-    MAX_ANNOUNCED_AFTER_RESET,
-    POLL_BACKOFF_EXTRA_SECONDS,
-    Notifier,
-    SlackHolds,
-)
-from jobbot.slack_poster import METADATA_EVENT, SlackPoster
+from jobbot.notifier import Notifier, SlackPoster, observe
+from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
+from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
+from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
+from jobbot.notifier.slack_poster import METADATA_EVENT
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
@@ -1627,7 +1623,7 @@ def test_odd_ids_past_the_memory_bound_are_skipped_without_a_word(
     world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once as many odd ids as the bound have been warned about, further ones are skipped silently."""
-    monkeypatch.setattr(notifier_module, "MAX_ODD_IDS_REMEMBERED", 2)
+    monkeypatch.setattr(observe, "MAX_ODD_IDS_REMEMBERED", 2)
     for job_id in ("job-1", "job-2", "job-3"):
         world.emulator.add_job(status="SUCCESS", job_id=job_id)
     with caplog.at_level(logging.INFO, logger="jobbot.notifier"):

@@ -1775,3 +1775,33 @@ def test_posting_what_a_waiting_channel_gathered_leaves_other_channels_replies_t
     assert report.posted == 2 and len(world.notices(OTHER)) == 2
     assert len(replies_in(world, CHANNEL)) == 2
     assert not [m for m in caplog.messages if "another replica" in m]
+
+
+class StopOncePosted(threading.Event):
+    """A stop event that is set as soon as Slack holds a message: the process stops mid-pass."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        super().__init__()
+        self._slack = slack
+
+    def is_set(self) -> bool:
+        return bool(self._slack.messages())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.is_set()
+
+
+def test_a_stop_during_a_delivery_pass_ends_it_and_leaves_the_rest_in_the_ledger(world: World) -> None:
+    """The loop's stop event reaches the delivery pass: after the notice being posted, no other goes
+    out, and the one left behind is posted by the next pass."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.run(StopOncePosted(world.slack))
+    assert len(world.slack.messages()) == 1 and world.store.notice_count(job_id) == 2
+    world.clock.advance(10)
+    assert notifier.poll_once().posted == 1
+    assert len(world.notices(CHANNEL)) == 1 and len(world.notices(OTHER)) == 1

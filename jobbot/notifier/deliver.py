@@ -78,23 +78,39 @@ class SlackHolds:
         return min(ends, default=None)
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """One delivery pass: when it ends, and the event that says the process is stopping."""
+
+    ends: float
+    stop: threading.Event | None
+
+
 class Courier:
     """Groups the ledger's notices into Slack messages and posts each one once."""
 
-    _store: Store
-    _poster: SlackPoster
-    _clock: Callable[[], datetime]
-    _monotonic: Callable[[], float]
-    poll_interval: float
-    _reported_failures: set[tuple[str, str]]
-    _stopping: threading.Event
-    _holds: SlackHolds
-    _deliver_until: float
-    _pass_ends: float
+    def __init__(
+        self,
+        store: Store,
+        poster: SlackPoster,
+        *,
+        clock: Callable[[], datetime],
+        monotonic: Callable[[], float],
+        poll_interval: float,
+    ) -> None:
+        self._store = store
+        self._poster = poster
+        self._clock = clock
+        self._monotonic = monotonic
+        self._poll_interval = poll_interval
+        # When each destination may be tried again; the loop wakes up when a wait ends.
+        self.holds = SlackHolds()
+        # (destination, error) pairs already logged at ERROR: an archived channel is reported once.
+        self._reported_failures: set[tuple[str, str]] = set()
 
     # Grouping notices into Slack messages.
 
-    def _group(self) -> bool:
+    def group(self) -> bool:
         """Group new notices into messages; True when some were grouped."""
         rows = self._store.ungrouped_notices()
         if not rows:
@@ -109,7 +125,7 @@ class Courier:
         }
         by_destination: dict[str, list[NoticeRow]] = {}
         for row in rows:
-            if row.destination in unsent or self._holds.held(row.destination, now):
+            if row.destination in unsent or self.holds.held(row.destination, now):
                 continue
             by_destination.setdefault(row.destination, []).append(row)
         groups: list[list[NoticeRow]] = []
@@ -128,34 +144,40 @@ class Courier:
 
     # Delivery.
 
-    def _deliver(self, report: PollReport) -> None:
+    def deliver(
+        self, report: PollReport, *, until: float = float("inf"), stop: threading.Event | None = None
+    ) -> None:
         """Post notices first, then failures' log replies with whatever rate allowance is left: under a
         burst the replies wait for a quiet moment, the notices do not wait for them. A destination that
-        errors waits on its own; the others go on. The pass ends when the next poll is due."""
-        self._pass_ends = max(self._deliver_until, self._monotonic() + self.poll_interval / 2)
+        errors waits on its own; the others go on. The pass ends at `until`, when the next poll is due,
+        or once `stop` is set."""
+        # A pass stops when the next poll is due, so that polls start on time; but it always gets half
+        # an interval, so that a slow GraphScope cannot leave no time to post.
+        now = self._monotonic()
+        this_pass = _Pass(ends=max(until, now + self._poll_interval / 2), stop=stop)
         deliveries = self._store.open_deliveries()
         notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
         replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
         posted = report.posted
-        if not self._post_notices(notices, report):
+        if not self._post_notices(notices, report, this_pass):
             return
         # A destination whose waiting message just went out may have gathered notices meanwhile: group
         # them and post them now, not at the next poll.
-        if report.posted > posted and self._group():
+        if report.posted > posted and self.group():
             tried = {d.id for d in notices}
             fresh = [
                 d
                 for d in self._store.open_deliveries()
                 if d.state is DeliveryState.PENDING and d.id not in tried
             ]
-            if not self._post_notices(fresh, report):
+            if not self._post_notices(fresh, report, this_pass):
                 return
         for delivery in self._store.open_deliveries() if notices else replies:
             if delivery.state not in (DeliveryState.POSTED, DeliveryState.THREADING) or not delivery.channel:
                 continue
-            if self._pass_over():
+            if self._pass_over(this_pass):
                 return
-            if self._holds.held(delivery.destination, self._monotonic()):
+            if self.holds.held(delivery.destination, self._monotonic()):
                 report.waiting += 1
                 continue
             # Keep one post of the allowance for the next notice: a reply must never delay one.
@@ -163,20 +185,21 @@ class Courier:
                 continue
             self._attempt(delivery, report, self._post_log_reply)
 
-    def _post_notices(self, notices: list[Delivery], report: PollReport) -> bool:
+    def _post_notices(self, notices: list[Delivery], report: PollReport, this_pass: _Pass) -> bool:
         """Post each notice whose destination is not waiting; False when the pass is over."""
         for delivery in notices:
-            if self._pass_over():
+            if self._pass_over(this_pass):
                 return False
-            if self._holds.held(delivery.destination, self._monotonic()):
+            if self.holds.held(delivery.destination, self._monotonic()):
                 report.waiting += 1
                 continue
             self._attempt(delivery, report, self._post_notice)
         return True
 
-    def _pass_over(self) -> bool:
+    def _pass_over(self, this_pass: _Pass) -> bool:
         """Stop delivering: the process is stopping, or the next poll is due (it goes first)."""
-        return self._stopping.is_set() or self._monotonic() >= self._pass_ends
+        stopping = this_pass.stop is not None and this_pass.stop.is_set()
+        return stopping or self._monotonic() >= this_pass.ends
 
     def _attempt(
         self, delivery: Delivery, report: PollReport, step: Callable[[Delivery, PollReport], None]
@@ -187,7 +210,7 @@ class Courier:
         except PostUncertain as exc:
             # The outcome is unknown: the state says so, and the next attempt looks before it posts.
             report.slack_error = str(exc)
-            wait = self._holds.failed(delivery.destination, self._monotonic())
+            wait = self.holds.failed(delivery.destination, self._monotonic())
             log.warning(
                 "notifier: delivery %d to %s: %s; trying it again in %g s",
                 delivery.id,
@@ -200,7 +223,7 @@ class Courier:
             metrics.NOTICES.labels("failed" if exc.permanent else "refused").inc()
             if not exc.permanent:
                 report.slack_error = exc.error
-                wait = self._holds.failed(
+                wait = self.holds.failed(
                     delivery.destination,
                     self._monotonic(),
                     retry_after=exc.retry_after,
@@ -215,7 +238,7 @@ class Courier:
                     wait,
                 )
                 return
-            self._holds.cleared(delivery.destination)
+            self.holds.cleared(delivery.destination)
             self._store.set_delivery_state(
                 delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
             )
@@ -232,7 +255,7 @@ class Courier:
                 _advice(exc.error),
             )
             return
-        self._holds.cleared(delivery.destination)
+        self.holds.cleared(delivery.destination)
 
     def _post_notice(self, delivery: Delivery, report: PollReport) -> None:
         channel = delivery.channel or self._poster.channel_for(delivery.destination)

@@ -9,12 +9,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from jobbot import metrics
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
-from jobbot.notifier.deliver import Courier, SlackHolds
+from jobbot.notifier.deliver import Courier
 from jobbot.notifier.observe import JobTracker
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
@@ -32,7 +32,7 @@ LEASE_FLOOR_SECONDS = 1.0
 Clock = Callable[[], datetime]
 
 
-class Notifier(JobTracker, Courier):
+class Notifier:
     """Announces finished jobs to channels and watchers."""
 
     def __init__(
@@ -49,40 +49,29 @@ class Notifier(JobTracker, Courier):
         replica_id: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._jobs = jobs
         self._store = store
-        self._poster = poster
-        self._clock = clock
         # The loop's schedule runs on this clock (tests simulate time with it); `clock` dates records.
         self._monotonic = monotonic
-        self._default_channel = default_channel
-        self._default_statuses = tuple(default_statuses)
         self.poll_interval = poll_interval
-        self._reconcile_interval = timedelta(seconds=reconcile_interval)
-        # The first poll of a process re-reads everything: jobs may have finished while it was down.
-        self._first_poll = True
-        # (destination, error) pairs already logged at ERROR: an archived channel is reported once.
-        self._reported_failures: set[tuple[str, str]] = set()
-        # Server entries whose id is not a job id, already warned about and counted: once per process.
-        self._odd_ids: set[str] = set()
-        # The last poll could not reach the server: the next one checks it is still the same server.
-        self._after_outage = False
+        self._tracker = JobTracker(
+            jobs,
+            store,
+            clock=clock,
+            default_channel=default_channel,
+            default_statuses=default_statuses,
+            reconcile_interval=reconcile_interval,
+        )
+        self._courier = Courier(store, poster, clock=clock, monotonic=monotonic, poll_interval=poll_interval)
         # Leadership: replicas share one lease; its holder polls and posts, the others stand by.
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         # A leader renews every poll; a standby takes over once the lease has run out, which a lease
         # of a few intervals (and at least a few seconds) makes happen within two lease periods.
         self.lease_seconds = max(3 * poll_interval, LEASE_FLOOR_SECONDS)
         self._fenced = False
-        self._stopping = threading.Event()
         # The loop's schedule, on the monotonic clock: GraphScope polls and Slack destinations keep
         # separate backoffs, so trouble with one never slows the other.
-        self._holds = SlackHolds()
         self._next_poll = float("-inf")
         self._poll_delay = poll_interval
-        # A delivery pass stops when the next poll is due, so that polls start on time; but it always
-        # gets half an interval, so that a slow GraphScope cannot leave no time to post.
-        self._deliver_until = float("inf")
-        self._pass_ends = float("inf")
         self.is_leader = False
         self.last_success: float | None = None  # time.monotonic() of the last poll that went through
 
@@ -93,25 +82,24 @@ class Notifier(JobTracker, Courier):
         a Slack destination that errors waits on its own and is tried again when its wait ends, without
         delaying polls or other destinations. The lease is released on the way out, so a standby takes
         over at once."""
-        self._stopping = stop
         try:
             while not stop.is_set():
-                stop.wait(self.turn())
+                stop.wait(self.turn(stop))
         finally:
             if self.is_leader:
                 self._store.release_lease(LEASE_NAME, self.replica_id)
                 self.is_leader = False
                 log.info("notifier: lease released")
 
-    def turn(self) -> float:
+    def turn(self, stop: threading.Event | None = None) -> float:
         """One turn of the loop: a poll when one is due, else the deliveries whose destinations' waits
-        have ended. Returns the seconds until the next turn: the next poll or the end of a wait."""
+        have ended. Returns the seconds until the next turn: the next poll or the end of a wait. A
+        delivery pass ends early once `stop` is set."""
         started = self._monotonic()
         if started >= self._next_poll:
             # Polls start every interval, not an interval after the last one ended.
             self._next_poll = started + self.poll_interval
-            self._deliver_until = self._next_poll
-            report = self._tick(poll=True)
+            report = self._tick(poll=True, until=self._next_poll, stop=stop)
             if report.interactive_error:
                 cap = self.poll_interval + POLL_BACKOFF_EXTRA_SECONDS
                 self._poll_delay = min(self._poll_delay * 2, cap)
@@ -119,18 +107,19 @@ class Notifier(JobTracker, Courier):
                 self._poll_delay = self.poll_interval
             self._next_poll = started + self._poll_delay
         else:
-            self._deliver_until = self._next_poll
-            self._tick(poll=False)
-        self._deliver_until = float("inf")
+            self._tick(poll=False, until=self._next_poll, stop=stop)
         now = self._monotonic()
         wake = self._next_poll
-        hold_ends = self._holds.next_end(now)
+        hold_ends = self._courier.holds.next_end(now)
         if hold_ends is not None and self.is_leader:
             wake = min(wake, hold_ends)
         return max(0.0, wake - now)
 
-    def _tick(self, *, poll: bool = True) -> PollReport:
-        """Take or renew the lease, then, if this replica leads, poll (or only deliver what is due)."""
+    def _tick(
+        self, *, poll: bool = True, until: float = float("inf"), stop: threading.Event | None = None
+    ) -> PollReport:
+        """Take or renew the lease, then, if this replica leads, poll (or only deliver what is due).
+        Delivering stops at `until` (when the next poll is due) or once `stop` is set."""
         try:
             leader = self._store.acquire_lease(LEASE_NAME, self.replica_id, self.lease_seconds)
             if leader != self.is_leader:
@@ -138,16 +127,16 @@ class Notifier(JobTracker, Courier):
             self.is_leader = leader
             metrics.LEADER.set(1 if leader else 0)
             if not leader:
-                self._first_poll = True  # a future leader re-reads everything first
+                self._tracker.start_afresh()  # a future leader re-reads everything first
                 return PollReport()
             self._fenced = True
             if not poll:
                 report = PollReport()
-                self._group()
-                self._deliver(report)
+                self._courier.group()
+                self._courier.deliver(report, until=until, stop=stop)
                 return report
             with metrics.POLL_SECONDS.time():
-                report = self.poll_once()
+                report = self.poll_once(until=until, stop=stop)
             # A poll went through when GraphScope answered; Slack's trouble is the deliveries' to wait out.
             if not report.interactive_error:
                 self.last_success = time.monotonic()
@@ -161,14 +150,15 @@ class Notifier(JobTracker, Courier):
 
     # One poll.
 
-    def poll_once(self) -> PollReport:
+    def poll_once(self, *, until: float = float("inf"), stop: threading.Event | None = None) -> PollReport:
+        """Observe the server's jobs, then group and deliver notices (until `until`, or `stop` is set)."""
         report = PollReport()
         try:
-            self._observe(report)
+            self._tracker.observe(report)
         except JobApiError as exc:
             # Nothing is recorded from a poll that failed part-way; the next one starts over.
             report.interactive_error = str(exc)
             log.warning("notifier: could not read jobs: %s", exc)
-        self._group()
-        self._deliver(report)
+        self._courier.group()
+        self._courier.deliver(report, until=until, stop=stop)
         return report

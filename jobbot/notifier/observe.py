@@ -34,17 +34,36 @@ MAX_ODD_IDS_REMEMBERED = 10_000
 class JobTracker:
     """Reads the server's jobs and records their statuses and the notices their endings cause."""
 
-    _jobs: JobClient
-    _store: Store
-    _clock: Callable[[], datetime]
-    _default_channel: str | None
-    _default_statuses: tuple[str, ...]
-    _reconcile_interval: timedelta
-    _first_poll: bool
-    _odd_ids: set[str]
-    _after_outage: bool
+    def __init__(
+        self,
+        jobs: JobClient,
+        store: Store,
+        *,
+        clock: Callable[[], datetime],
+        default_channel: str | None,
+        default_statuses: Sequence[str],
+        reconcile_interval: float,
+    ) -> None:
+        self._jobs = jobs
+        self._store = store
+        self._clock = clock
+        self._default_channel = default_channel
+        self._default_statuses = tuple(default_statuses)
+        self._reconcile_interval = timedelta(seconds=reconcile_interval)
+        # The first poll of a process re-reads everything: jobs may have finished while it was down.
+        self._first_poll = True
+        # Server entries whose id is not a job id, already warned about and counted: once per process.
+        self._odd_ids: set[str] = set()
+        # The last poll could not reach the server: the next one checks it is still the same server.
+        self._after_outage = False
 
-    def _observe(self, report: PollReport) -> None:
+    def start_afresh(self) -> None:
+        """Make the next observation re-read the whole server, as a process's first poll does."""
+        self._first_poll = True
+
+    def observe(self, report: PollReport) -> None:
+        """Read the server's jobs and record what changed, and the notices of the jobs that finished.
+        Raises JobApiError when the server cannot be read; nothing of that poll is recorded."""
         try:
             self._observe_jobs(report)
         except JobApiError:

@@ -22,7 +22,7 @@ from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
-from jobbot.notifier import Notifier, SlackPoster, observe
+from jobbot.notifier import Notifier, PollReport, SlackPoster, observe
 from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
 from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
 from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
@@ -1805,3 +1805,34 @@ def test_a_stop_during_a_delivery_pass_ends_it_and_leaves_the_rest_in_the_ledger
     world.clock.advance(10)
     assert notifier.poll_once().posted == 1
     assert len(world.notices(CHANNEL)) == 1 and len(world.notices(OTHER)) == 1
+
+
+def test_a_failed_poll_names_what_failed_and_never_blames_graphscope_for_the_store(world: World) -> None:
+    """A store error is reported as the store's and a bug as unexpected, not as GraphScope's; each one
+    fails the poll, and a Slack error alone does not."""
+    notifier = world.notifier()
+
+    def locked(name: str, holder: str, ttl: float) -> bool:
+        raise StoreError("database is locked")
+
+    world.store.acquire_lease = locked  # type: ignore[method-assign]
+    report = notifier._tick()
+    assert (report.store_error, report.interactive_error, report.unexpected_error) == (
+        "database is locked",
+        None,
+        None,
+    )
+
+    def broken(name: str, holder: str, ttl: float) -> bool:
+        raise RuntimeError("a bug")
+
+    world.store.acquire_lease = broken  # type: ignore[method-assign]
+    report = notifier._tick()
+    assert (report.unexpected_error, report.interactive_error, report.store_error) == (
+        "unexpected error",
+        None,
+        None,
+    )
+    failures = ("interactive_error", "store_error", "unexpected_error")
+    assert all(PollReport(**{field: "x"}).poll_failed for field in failures)
+    assert not PollReport(slack_error="ratelimited", failed=1).poll_failed

@@ -67,7 +67,6 @@ class Notifier:
         # A leader renews every poll; a standby takes over once the lease has run out, which a lease
         # of a few intervals (and at least a few seconds) makes happen within two lease periods.
         self.lease_seconds = max(3 * poll_interval, LEASE_FLOOR_SECONDS)
-        self._fenced = False
         # The loop's schedule, on the monotonic clock: GraphScope polls and Slack destinations keep
         # separate backoffs, so trouble with one never slows the other.
         self._next_poll = float("-inf")
@@ -78,10 +77,10 @@ class Notifier:
     # The loop.
 
     def run(self, stop: threading.Event) -> None:
-        """Poll while holding the lease, until `stop` is set. Polls back off only while GraphScope errors;
-        a Slack destination that errors waits on its own and is tried again when its wait ends, without
-        delaying polls or other destinations. The lease is released on the way out, so a standby takes
-        over at once."""
+        """Poll while holding the lease, until `stop` is set. Polls back off only while they fail (GraphScope
+        or the store errs); a Slack destination that errors waits on its own and is tried again when its
+        wait ends, without delaying polls or other destinations. The lease is released on the way out, so
+        a standby takes over at once."""
         try:
             while not stop.is_set():
                 stop.wait(self.turn(stop))
@@ -100,7 +99,7 @@ class Notifier:
             # Polls start every interval, not an interval after the last one ended.
             self._next_poll = started + self.poll_interval
             report = self._tick(poll=True, until=self._next_poll, stop=stop)
-            if report.interactive_error:
+            if report.poll_failed:
                 cap = self.poll_interval + POLL_BACKOFF_EXTRA_SECONDS
                 self._poll_delay = min(self._poll_delay * 2, cap)
             else:
@@ -129,7 +128,6 @@ class Notifier:
             if not leader:
                 self._tracker.start_afresh()  # a future leader re-reads everything first
                 return PollReport()
-            self._fenced = True
             if not poll:
                 report = PollReport()
                 self._courier.group()
@@ -143,10 +141,10 @@ class Notifier:
             return report
         except StoreError as exc:
             log.error("notifier: the store failed: %s", exc)
-            return PollReport(interactive_error=str(exc))
+            return PollReport(store_error=str(exc))
         except Exception:
             log.exception("notifier: unexpected error; will try again")
-            return PollReport(interactive_error="unexpected error")
+            return PollReport(unexpected_error="unexpected error")
 
     # One poll.
 

@@ -12,6 +12,7 @@ from jobbot import blocks, metrics
 from jobbot.blocks import Message
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import PostRefused, PostUncertain, SlackPoster
+from jobbot.notifier.transitions import NOTICE_DUE, REPLY_DUE, DeliveryEvent, next_state
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
@@ -118,11 +119,7 @@ class Courier:
         now = self._monotonic()
         # A destination waiting out an error, or with a message not yet out, gathers its new notices:
         # when it is well again they go out as one digest, not as a queue paced at one message a second.
-        unsent = {
-            d.destination
-            for d in self._store.open_deliveries()
-            if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)
-        }
+        unsent = {d.destination for d in self._store.open_deliveries() if d.state in NOTICE_DUE}
         by_destination: dict[str, list[NoticeRow]] = {}
         for row in rows:
             if row.destination in unsent or self.holds.held(row.destination, now):
@@ -156,8 +153,8 @@ class Courier:
         now = self._monotonic()
         this_pass = _Pass(ends=max(until, now + self._poll_interval / 2), stop=stop)
         deliveries = self._store.open_deliveries()
-        notices = [d for d in deliveries if d.state in (DeliveryState.PENDING, DeliveryState.POSTING)]
-        replies = [d for d in deliveries if d.state in (DeliveryState.POSTED, DeliveryState.THREADING)]
+        notices = [d for d in deliveries if d.state in NOTICE_DUE]
+        replies = [d for d in deliveries if d.state in REPLY_DUE]
         posted = report.posted
         if not self._post_notices(notices, report, this_pass):
             return
@@ -173,7 +170,7 @@ class Courier:
             if not self._post_notices(fresh, report, this_pass):
                 return
         for delivery in self._store.open_deliveries() if notices else replies:
-            if delivery.state not in (DeliveryState.POSTED, DeliveryState.THREADING) or not delivery.channel:
+            if delivery.state not in REPLY_DUE or not delivery.channel:
                 continue
             if self._pass_over(this_pass):
                 return
@@ -239,9 +236,8 @@ class Courier:
                 )
                 return
             self.holds.cleared(delivery.destination)
-            self._store.set_delivery_state(
-                delivery.id, DeliveryState.FAILED, now=self._clock(), error=exc.error
-            )
+            state = next_state(delivery.state, DeliveryEvent.REFUSED_FOR_GOOD)
+            self._store.set_delivery_state(delivery.id, state, now=self._clock(), error=exc.error)
             report.failed += 1
             first_time = (delivery.destination, exc.error) not in self._reported_failures
             self._reported_failures.add((delivery.destination, exc.error))
@@ -260,8 +256,9 @@ class Courier:
     def _post_notice(self, delivery: Delivery, report: PollReport) -> None:
         channel = delivery.channel or self._poster.channel_for(delivery.destination)
         key = self._key(delivery)
+        state = delivery.state
         ts = None
-        if delivery.state is DeliveryState.POSTING:
+        if state is DeliveryState.POSTING:
             ts = self._poster.find(channel, key, oldest=delivery.created_at)
             if ts:
                 log.info(
@@ -274,13 +271,15 @@ class Courier:
             ):
                 log.info("notifier: delivery %d was taken by another replica", delivery.id)
                 return
+            state = next_state(state, DeliveryEvent.CLAIMED)
             try:
                 ts = self._poster.post(
                     channel, self._message(delivery), key=key, job_ids=[j.id for j in delivery.jobs]
                 )
             except PostRefused:
                 # Slack answered without posting: nothing is in the channel, so a plain retry is safe.
-                self._store.set_delivery_state(delivery.id, DeliveryState.PENDING, now=self._clock())
+                refused = next_state(state, DeliveryEvent.REFUSED)
+                self._store.set_delivery_state(delivery.id, refused, now=self._clock())
                 raise
             report.posted += 1
             metrics.NOTICES.labels("posted").inc()
@@ -289,7 +288,8 @@ class Courier:
                 if job.ended_at is not None:
                     metrics.NOTICE_LATENCY.observe(max(0.0, (posted_at - job.ended_at).total_seconds()))
         needs_reply = any(j.status == "FAILED" for j in delivery.jobs)
-        state = DeliveryState.POSTED if needs_reply else DeliveryState.DONE
+        out = DeliveryEvent.FAILURE_NOTICE_OUT if needs_reply else DeliveryEvent.NOTICE_OUT
+        state = next_state(state, out)
         self._store.set_delivery_state(delivery.id, state, now=self._clock(), channel=channel, ts=ts)
 
     def _post_log_reply(self, delivery: Delivery, report: PollReport) -> None:
@@ -298,9 +298,11 @@ class Courier:
         if delivery.state is DeliveryState.THREADING and self._poster.find(
             delivery.channel, key, oldest=delivery.created_at, thread_ts=delivery.ts
         ):
-            self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
+            done = next_state(delivery.state, DeliveryEvent.REPLY_OUT)
+            self._store.set_delivery_state(delivery.id, done, now=self._clock())
             return
-        self._store.set_delivery_state(delivery.id, DeliveryState.THREADING, now=self._clock())
+        state = next_state(delivery.state, DeliveryEvent.REPLYING)
+        self._store.set_delivery_state(delivery.id, state, now=self._clock())
         failed = [j for j in delivery.jobs if j.status == "FAILED"]
         try:
             self._poster.post(
@@ -311,9 +313,11 @@ class Courier:
                 thread_ts=delivery.ts,
             )
         except PostRefused:
-            self._store.set_delivery_state(delivery.id, DeliveryState.POSTED, now=self._clock())
+            refused = next_state(state, DeliveryEvent.REFUSED)
+            self._store.set_delivery_state(delivery.id, refused, now=self._clock())
             raise
-        self._store.set_delivery_state(delivery.id, DeliveryState.DONE, now=self._clock())
+        done = next_state(state, DeliveryEvent.REPLY_OUT)
+        self._store.set_delivery_state(delivery.id, done, now=self._clock())
 
     def _key(self, delivery: Delivery) -> str:
         return f"{self._store.instance_id}:{delivery.id}"

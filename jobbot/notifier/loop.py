@@ -23,8 +23,9 @@ from jobbot.store import Store
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
 
-# While GraphScope errors, polls spread out, doubling from the poll interval up to the interval plus
-# this: a poll follows the end of an outage within interval + 4 s, which leaves a second to post.
+# While polls fail (GraphScope or the store errs), they spread out, doubling from the poll interval up
+# to the interval plus this: a poll follows the end of an outage within interval + 4 s, which leaves a
+# second to post.
 POLL_BACKOFF_EXTRA_SECONDS = 4.0
 LEASE_NAME = "notifier"
 LEASE_FLOOR_SECONDS = 1.0

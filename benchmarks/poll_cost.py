@@ -27,8 +27,7 @@ from slack_sdk import WebClient
 from benchmarks.common import EmulatorProcess, emulator_process, machine, table
 from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES
-from jobbot.notifier import Notifier
-from jobbot.slack_poster import SlackPoster
+from jobbot.notifier import Notifier, SlackPoster
 from jobbot.store.sqlite import SqliteStore
 
 RUNNING_JOBS = 5

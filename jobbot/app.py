@@ -26,9 +26,8 @@ from jobbot.config import Settings
 from jobbot.errors import ConfigError
 from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.jobs_api import JobClient
-from jobbot.notifier import Notifier
+from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.mrkdwn import code_span
-from jobbot.slack_poster import SlackPoster
 from jobbot.store import Store, open_store
 
 if TYPE_CHECKING:

@@ -15,22 +15,18 @@ import pytest
 from slack_sdk import WebClient
 
 from jobbot import metrics
-from jobbot import notifier as notifier_module
 from jobbot.app import notice_client
 from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
-from jobbot.notifier import (
-    DIGEST_THRESHOLD,
-    MAX_ANNOUNCED_AFTER_RESET,
-    POLL_BACKOFF_EXTRA_SECONDS,
-    Notifier,
-    SlackHolds,
-)
+from jobbot.notifier import Notifier, PollReport, SlackPoster, observe
+from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
+from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
+from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
+from jobbot.notifier.slack_poster import METADATA_EVENT
 from jobbot.render.kit import Message
-from jobbot.slack_poster import METADATA_EVENT, SlackPoster
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
@@ -1627,7 +1623,7 @@ def test_odd_ids_past_the_memory_bound_are_skipped_without_a_word(
     world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once as many odd ids as the bound have been warned about, further ones are skipped silently."""
-    monkeypatch.setattr(notifier_module, "MAX_ODD_IDS_REMEMBERED", 2)
+    monkeypatch.setattr(observe, "MAX_ODD_IDS_REMEMBERED", 2)
     for job_id in ("job-1", "job-2", "job-3"):
         world.emulator.add_job(status="SUCCESS", job_id=job_id)
     with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
@@ -1779,3 +1775,64 @@ def test_posting_what_a_waiting_channel_gathered_leaves_other_channels_replies_t
     assert report.posted == 2 and len(world.notices(OTHER)) == 2
     assert len(replies_in(world, CHANNEL)) == 2
     assert not [m for m in caplog.messages if "another replica" in m]
+
+
+class StopOncePosted(threading.Event):
+    """A stop event that is set as soon as Slack holds a message: the process stops mid-pass."""
+
+    def __init__(self, slack: FakeSlack) -> None:
+        super().__init__()
+        self._slack = slack
+
+    def is_set(self) -> bool:
+        return bool(self._slack.messages())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.is_set()
+
+
+def test_a_stop_during_a_delivery_pass_ends_it_and_leaves_the_rest_in_the_ledger(world: World) -> None:
+    """The loop's stop event reaches the delivery pass: after the notice being posted, no other goes
+    out, and the one left behind is posted by the next pass."""
+    subscribe(world, OTHER)
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier()
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.run(StopOncePosted(world.slack))
+    assert len(world.slack.messages()) == 1 and world.store.notice_count(job_id) == 2
+    world.clock.advance(10)
+    assert notifier.poll_once().posted == 1
+    assert len(world.notices(CHANNEL)) == 1 and len(world.notices(OTHER)) == 1
+
+
+def test_a_failed_poll_names_what_failed_and_never_blames_graphscope_for_the_store(world: World) -> None:
+    """A store error is reported as the store's and a bug as unexpected, not as GraphScope's; each one
+    fails the poll, and a Slack error alone does not."""
+    notifier = world.notifier()
+
+    def locked(name: str, holder: str, ttl: float) -> bool:
+        raise StoreError("database is locked")
+
+    world.store.acquire_lease = locked  # type: ignore[method-assign]
+    report = notifier._tick()
+    assert (report.store_error, report.interactive_error, report.unexpected_error) == (
+        "database is locked",
+        None,
+        None,
+    )
+
+    def broken(name: str, holder: str, ttl: float) -> bool:
+        raise RuntimeError("a bug")
+
+    world.store.acquire_lease = broken  # type: ignore[method-assign]
+    report = notifier._tick()
+    assert (report.unexpected_error, report.interactive_error, report.store_error) == (
+        "unexpected error",
+        None,
+        None,
+    )
+    failures = ("interactive_error", "store_error", "unexpected_error")
+    assert all(PollReport(**{field: "x"}).poll_failed for field in failures)
+    assert not PollReport(slack_error="ratelimited", failed=1).poll_failed

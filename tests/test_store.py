@@ -198,6 +198,16 @@ def test_subscriptions_watches_and_cancels_round_trip(store: Store) -> None:
 
 
 @BACKENDS
+def test_watchers_come_back_first_watched_first_and_by_user_id_at_the_same_instant(store: Store) -> None:
+    """Watchers are listed by when they asked, earliest first; those who asked at the same instant by
+    user id, so every replica lists them in one order."""
+    store.watch("7", "U3", NOW)
+    store.watch("7", "U2", NOW + timedelta(seconds=1))
+    store.watch("7", "U1", NOW + timedelta(seconds=1))
+    assert store.watchers("7") == ["U3", "U1", "U2"]
+
+
+@BACKENDS
 def test_a_stale_cancel_claim_is_taken_over(store: Store) -> None:
     """A claim younger than `stale_after` names its holder to others; an older one passes to them."""
     assert store.claim_cancel("7", "U1", NOW, stale_after=60) is None
@@ -434,6 +444,24 @@ def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> N
     again.close()
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_open_deliveries_and_all_their_jobs_are_read_in_one_statement(tmp_path: Path) -> None:
+    """However many deliveries are open, reading them with their jobs is one SQL statement (not one per
+    delivery), and each delivery gets its own jobs in order."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    try:
+        store.record_poll([], [notice(n) for n in ("1", "2", "3", "4")], now=NOW, reconciled=False)
+        one, two, three, four = store.ungrouped_notices()
+        store.group_notices([[two, one], [three], [four]], NOW)
+        statements: list[str] = []
+        store._db._conn.set_trace_callback(statements.append)
+        deliveries = store.open_deliveries()
+        store._db._conn.set_trace_callback(None)
+    finally:
+        store.close()
+    assert [[j.id for j in d.jobs] for d in deliveries] == [["1", "2"], ["3"], ["4"]]
+    assert len(statements) == 1, statements
 
 
 def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:

@@ -309,6 +309,8 @@ class _Statements:
 class PostgresStore(SqlStore):
     """The Store on one PostgreSQL database."""
 
+    _db: PostgresDatabase
+
     def __init__(self, url: str) -> None:
         database = PostgresDatabase(url)
         self.where = database.where

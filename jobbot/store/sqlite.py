@@ -190,21 +190,21 @@ class SqliteDatabase:
         self.path = path
         self._lock = threading.RLock()
         _create_private(path)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._enable_wal()
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            self._conn.close()
 
     def _enable_wal(self) -> None:
         # Switching to WAL takes an exclusive lock that SQLite's busy timeout does not wait for: when
         # several processes open a new file at once, all but one are told "locked" and try again.
         for attempt in range(100):
             try:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 99:
@@ -214,24 +214,24 @@ class SqliteDatabase:
     def transaction(self, work: Callable[[Transaction], T], *, write: bool = True) -> T:
         if not write:  # one statement reads a consistent snapshot on its own
             with self._lock:
-                return work(self._db)
-        with self._write() as db:
-            return work(db)
+                return work(self._conn)
+        with self._write() as conn:
+            return work(conn)
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreError(f"the SQLite store is not writable: {exc}") from None
             try:
-                yield self._db
+                yield self._conn
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._conn.execute("ROLLBACK")
                 raise
             else:
-                self._db.execute("COMMIT")
+                self._conn.execute("COMMIT")
 
     def migrate(self) -> None:
         with self._write() as db:
@@ -272,6 +272,8 @@ class SqliteDatabase:
 
 class SqliteStore(SqlStore):
     """The Store on one SQLite file."""
+
+    _db: SqliteDatabase
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -3,7 +3,8 @@ watches, who cancelled what). One interface; one module per database engine."""
 
 from __future__ import annotations
 
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
+from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
 from jobbot.store.open import open_store
+from jobbot.store.roles import Store
 
 __all__ = ["Delivery", "DeliveryState", "NoticeRow", "Store", "TrackedJob", "open_store"]

@@ -1,4 +1,4 @@
-"""The store's interface: what the notifier and the handlers persist."""
+"""The store's interface by role: each caller asks only for the roles it uses; `Store` is all of them."""
 
 from __future__ import annotations
 
@@ -10,14 +10,9 @@ from jobbot.models import AuditEntry, Subscription, SubscriptionChange
 from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
 
 
-class Store(Protocol):
-    """Everything the notifier and the handlers persist. Every method is one transaction."""
+class JobTracking(Protocol):
+    """The jobs the notifier has seen, per server generation. Every method is one transaction."""
 
-    instance_id: str  # random, made with the schema: tells this ledger's messages from another's
-
-    def close(self) -> None: ...
-
-    # Jobs the notifier has seen.
     def baseline_taken(self) -> bool: ...
     def take_baseline(self, jobs: Iterable[TrackedJob], now: datetime) -> None: ...
     def high_water(self) -> int: ...
@@ -55,7 +50,12 @@ class Store(Protocol):
         """
         ...
 
-    # The notice ledger.
+
+class NoticeLedger(Protocol):
+    """Notices of finished jobs, grouped into deliveries (Slack messages) that move through their states."""
+
+    instance_id: str  # random, made with the schema: tells this ledger's messages from another's
+
     def ungrouped_notices(self) -> list[NoticeRow]: ...
     def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]: ...
     def open_deliveries(self) -> list[Delivery]: ...
@@ -78,7 +78,10 @@ class Store(Protocol):
 
     def notice_count(self, job_id: str) -> int: ...
 
-    # Subscriptions and watches.
+
+class Subscriptions(Protocol):
+    """Channels subscribed to finished jobs, and users watching one job."""
+
     def subscribe(self, subscription: Subscription) -> None: ...
     def unsubscribe(self, channel_id: str) -> bool: ...
     def subscriptions(self) -> list[Subscription]: ...
@@ -86,7 +89,10 @@ class Store(Protocol):
     def unwatch(self, job_id: str, user_id: str) -> bool: ...
     def watchers(self, job_id: str) -> list[str]: ...
 
-    # Who cancelled what through jobbot.
+
+class CancelClaims(Protocol):
+    """Who cancelled what through jobbot: the one cancel of a job, claimed once."""
+
     def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
         """Claim the one cancel of a job. None: the caller holds the claim and may send the DELETE.
         Otherwise the user id of whoever holds it. A claim older than `stale_after` seconds (its
@@ -96,7 +102,10 @@ class Store(Protocol):
     def forget_cancel(self, job_id: str, user_id: str) -> None: ...
     def cancelled_by(self, job_id: str) -> str | None: ...
 
-    # The audit trail: cancel attempts and subscription changes.
+
+class AuditTrail(Protocol):
+    """The audit trail: cancel attempts and subscription changes."""
+
     def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
         """Add an entry. With `fold_within` (seconds), an entry like the latest one by the same user for
         the same job with the same outcome, at most that long after that one was last repeated, is
@@ -120,10 +129,27 @@ class Store(Protocol):
         """The newest subscription changes first."""
         ...
 
-    # Leadership among replicas: one notifier polls and posts at a time.
+
+class Lease(Protocol):
+    """Leadership among replicas: one notifier polls and posts at a time."""
+
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         """Take the lease if free or expired, or renew it if `holder` has it; True if held now.
         Expiry is judged by the database's clock, so replicas on several hosts agree."""
         ...
 
     def release_lease(self, name: str, holder: str) -> None: ...
+
+
+class NotifierStore(JobTracking, NoticeLedger, Subscriptions, CancelClaims, Lease, Protocol):
+    """What the notifier uses: everything but the audit trail."""
+
+
+class CommandStore(Subscriptions, CancelClaims, AuditTrail, Protocol):
+    """What the `/jobs` command and its buttons use: subscriptions and watches, cancel claims, audit."""
+
+
+class Store(JobTracking, NoticeLedger, Subscriptions, CancelClaims, AuditTrail, Lease, Protocol):
+    """Everything jobbot persists: every role, and closing the database. Every method is one transaction."""
+
+    def close(self) -> None: ...

@@ -15,8 +15,8 @@ AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcom
 SUBSCRIPTION_AUDIT_COLUMNS = "at, user_id, team_id, channel_id, action, statuses, repeats, last_at"
 # A repeat is counted by copying its row to a new id (then deleting the old one): the row moves to the
 # top, so "newest first" by id stays "latest activity first" through the primary key alone.
-# `{p}` is the backend's placeholder; the arguments are (the repeat's time, the old row's id).
-_FOLD = "INSERT INTO {table} ({columns}) SELECT {copied}, repeats + 1, {{p}} FROM {table} WHERE id = {{p}}"
+# The arguments are (the repeat's time, the old row's id).
+_FOLD = "INSERT INTO {table} ({columns}) SELECT {copied}, repeats + 1, ? FROM {table} WHERE id = ?"
 FOLD_AUDIT_SQL = _FOLD.format(
     table="audit",
     columns=AUDIT_COLUMNS,
@@ -30,7 +30,7 @@ FOLD_SUBSCRIPTION_CHANGE_SQL = _FOLD.format(
 
 
 def audit_from_row(row: Sequence[Any], at: datetime, last_at: datetime | None = None) -> AuditEntry:
-    """An audit entry from a row of AUDIT_COLUMNS; each backend converts its own times first."""
+    """An audit entry from a row of AUDIT_COLUMNS, its times converted by the engine first."""
     return AuditEntry(
         at=at,
         user_id=row[1],
@@ -45,14 +45,12 @@ def audit_from_row(row: Sequence[Any], at: datetime, last_at: datetime | None = 
     )
 
 
-def audit_filter(
-    job_id: str | None, refused: bool | None, *, placeholder: str
-) -> tuple[str, tuple[object, ...]]:
+def audit_filter(job_id: str | None, refused: bool | None) -> tuple[str, tuple[object, ...]]:
     """The WHERE clause (and its arguments) picking one job's entries, and refusals or the others."""
     conditions: list[str] = []
     args: list[object] = []
     if job_id is not None:
-        conditions.append(f"job_id = {placeholder}")
+        conditions.append("job_id = ?")
         args.append(job_key(job_id))
     if refused is not None:
         conditions.append("outcome = 'refused'" if refused else "outcome <> 'refused'")
@@ -62,7 +60,7 @@ def audit_filter(
 def subscription_change_from_row(
     row: Sequence[Any], at: datetime, last_at: datetime | None
 ) -> SubscriptionChange:
-    """A subscription change from a row of SUBSCRIPTION_AUDIT_COLUMNS (times converted by the backend)."""
+    """A subscription change from a row of SUBSCRIPTION_AUDIT_COLUMNS, its times converted by the engine."""
     return SubscriptionChange(
         at=at,
         user_id=row[1],
@@ -92,7 +90,7 @@ class AuditTrailSql:
                     (job_key(entry.job_id), entry.user_id, entry.outcome),
                 ).fetchone()
                 if latest is not None and 0 <= elapsed(self._db, latest[1], entry.at) <= fold_within:
-                    tx.execute(FOLD_AUDIT_SQL.format(p="?"), (at, latest[0]))
+                    tx.execute(FOLD_AUDIT_SQL, (at, latest[0]))
                     tx.execute("DELETE FROM audit WHERE id = ?", (latest[0],))
                     return
             tx.execute(
@@ -116,7 +114,7 @@ class AuditTrailSql:
     def audit_entries(
         self, job_id: str | None, limit: int, *, refused: bool | None = None
     ) -> list[AuditEntry]:
-        where, args = audit_filter(job_id, refused, placeholder="?")
+        where, args = audit_filter(job_id, refused)
         rows = self._db.transaction(
             lambda tx: tx.execute(
                 f"SELECT {AUDIT_COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT ?", (*args, limit)
@@ -138,7 +136,7 @@ class AuditTrailSql:
                     (change.channel_id, change.user_id, change.action, statuses),
                 ).fetchone()
                 if latest is not None and 0 <= elapsed(self._db, latest[1], change.at) <= fold_within:
-                    tx.execute(FOLD_SUBSCRIPTION_CHANGE_SQL.format(p="?"), (at, latest[0]))
+                    tx.execute(FOLD_SUBSCRIPTION_CHANGE_SQL, (at, latest[0]))
                     tx.execute("DELETE FROM subscription_audit WHERE id = ?", (latest[0],))
                     return
             tx.execute(

@@ -24,9 +24,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-# Each entry moves the schema one version up; never edit one that has shipped, add another. The versions
-# mean the same as SQLite's (1: the ledger, 2: leases, 3: the audit trail, then folded repeats and
-# subscription changes), with PostgreSQL's types.
+# Each entry moves the schema one version up, meaning what it means on SQLite (see database.py), with
+# PostgreSQL's types.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -241,6 +240,7 @@ class PostgresDatabase:
         return message
 
     def transaction(self, work: Callable[[Transaction], T], *, write: bool = True) -> T:
+        # Reads too are a transaction here: the connection is never left in autocommit.
         return self._run(lambda cursor: work(_Statements(cursor)))
 
     def migrate(self) -> None:

@@ -18,7 +18,7 @@ from jobbot.store.sql import SqlStore
 
 T = TypeVar("T")
 
-# Each entry moves the schema one version up; never edit one that has shipped, add another.
+# Each entry moves the schema one version up, meaning what it means on PostgreSQL (see database.py).
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -82,17 +82,10 @@ class AuditTrailSql:
         at = self._db.to_db(entry.at)
 
         def work(tx: Transaction) -> None:
-            if fold_within > 0:
-                # Locked: two replicas folding the same refusal count it twice, never lose one.
-                latest = tx.execute(
-                    "SELECT id, COALESCE(last_at, at) FROM audit WHERE job_id = ? AND user_id = ? "
-                    f"AND outcome = ? ORDER BY id DESC LIMIT 1{self._db.for_update()}",
-                    (job_key(entry.job_id), entry.user_id, entry.outcome),
-                ).fetchone()
-                if latest is not None and 0 <= elapsed(self._db, latest[1], entry.at) <= fold_within:
-                    tx.execute(FOLD_AUDIT_SQL, (at, latest[0]))
-                    tx.execute("DELETE FROM audit WHERE id = ?", (latest[0],))
-                    return
+            like = "job_id = ? AND user_id = ? AND outcome = ?"
+            args = (job_key(entry.job_id), entry.user_id, entry.outcome)
+            if self._fold(tx, "audit", FOLD_AUDIT_SQL, like, args, entry.at, fold_within):
+                return
             tx.execute(
                 "INSERT INTO audit "
                 "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
@@ -128,17 +121,12 @@ class AuditTrailSql:
         statuses = json.dumps(list(change.statuses))
 
         def work(tx: Transaction) -> None:
-            if fold_within > 0:
-                latest = tx.execute(
-                    "SELECT id, COALESCE(last_at, at) FROM subscription_audit WHERE channel_id = ? "
-                    "AND user_id = ? AND action = ? AND statuses = ? "
-                    f"ORDER BY id DESC LIMIT 1{self._db.for_update()}",
-                    (change.channel_id, change.user_id, change.action, statuses),
-                ).fetchone()
-                if latest is not None and 0 <= elapsed(self._db, latest[1], change.at) <= fold_within:
-                    tx.execute(FOLD_SUBSCRIPTION_CHANGE_SQL, (at, latest[0]))
-                    tx.execute("DELETE FROM subscription_audit WHERE id = ?", (latest[0],))
-                    return
+            like = "channel_id = ? AND user_id = ? AND action = ? AND statuses = ?"
+            args = (change.channel_id, change.user_id, change.action, statuses)
+            if self._fold(
+                tx, "subscription_audit", FOLD_SUBSCRIPTION_CHANGE_SQL, like, args, change.at, fold_within
+            ):
+                return
             tx.execute(
                 "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -156,6 +144,32 @@ class AuditTrailSql:
             write=False,
         )
         return [subscription_change_from_row(r, self._db.from_db(r[0]), self._last_at(r[7])) for r in rows]
+
+    def _fold(
+        self,
+        tx: Transaction,
+        table: str,
+        fold_sql: str,
+        like: str,
+        args: tuple[object, ...],
+        moment: datetime,
+        fold_within: float,
+    ) -> bool:
+        """Count a repeat at `moment` on the latest row `like` it, if that row was last repeated at most
+        `fold_within` seconds before; False when there is none (or no window) and a row must be added."""
+        if fold_within <= 0:
+            return False
+        # Locked: two replicas folding the same repeat count it twice, never lose one.
+        latest = tx.execute(
+            f"SELECT id, COALESCE(last_at, at) FROM {table} WHERE {like} "
+            f"ORDER BY id DESC LIMIT 1{self._db.for_update()}",
+            args,
+        ).fetchone()
+        if latest is None or not 0 <= elapsed(self._db, latest[1], moment) <= fold_within:
+            return False
+        tx.execute(fold_sql, (self._db.to_db(moment), latest[0]))
+        tx.execute(f"DELETE FROM {table} WHERE id = ?", (latest[0],))
+        return True
 
     def _last_at(self, value: object) -> datetime | None:
         return None if value is None else self._db.from_db(value)

@@ -45,7 +45,7 @@ from jobbot.models import (
     validate_job_id,
 )
 from jobbot.mrkdwn import escape, status_label
-from jobbot.store import Store
+from jobbot.store import CommandStore
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class JobsHandlers:
         *,
         access: Access,
         work: Executor,
-        store: Store,
+        store: CommandStore,
         notices: NoticeSettings,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,

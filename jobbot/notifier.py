@@ -27,7 +27,7 @@ from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
 from jobbot.slack_poster import PostRefused, PostUncertain, SlackPoster
-from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob
+from jobbot.store import Delivery, DeliveryState, NoticeRow, NotifierStore, TrackedJob
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Notifier:
     def __init__(
         self,
         jobs: JobClient,
-        store: Store,
+        store: NotifierStore,
         poster: SlackPoster,
         *,
         clock: Clock,

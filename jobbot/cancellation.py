@@ -16,7 +16,7 @@ from jobbot.authz import Refused
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, StoreError
 from jobbot.models import AuditEntry, JobWithLog, validate_job_id
-from jobbot.store import Store
+from jobbot.store import CancelStore
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Cancellation:
     def __init__(
         self,
         jobs: JobApi,
-        store: Store,
+        store: CancelStore,
         access: CancelPermission,
         *,
         clock: Clock = utc_now,

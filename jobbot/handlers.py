@@ -67,7 +67,7 @@ from jobbot.render.replies import (
     watch_started,
     watch_stopped,
 )
-from jobbot.store import Store
+from jobbot.store import CommandStore
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class JobsHandlers:
         *,
         access: Access,
         work: Executor,
-        store: Store,
+        store: CommandStore,
         notices: NoticeSettings,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,

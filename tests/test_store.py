@@ -198,6 +198,16 @@ def test_subscriptions_watches_and_cancels_round_trip(store: Store) -> None:
 
 
 @BACKENDS
+def test_watchers_come_back_first_watched_first_and_by_user_id_at_the_same_instant(store: Store) -> None:
+    """Watchers are listed by when they asked, earliest first; those who asked at the same instant by
+    user id, so every replica lists them in one order."""
+    store.watch("7", "U3", NOW)
+    store.watch("7", "U2", NOW + timedelta(seconds=1))
+    store.watch("7", "U1", NOW + timedelta(seconds=1))
+    assert store.watchers("7") == ["U3", "U1", "U2"]
+
+
+@BACKENDS
 def test_a_stale_cancel_claim_is_taken_over(store: Store) -> None:
     """A claim younger than `stale_after` names its holder to others; an older one passes to them."""
     assert store.claim_cancel("7", "U1", NOW, stale_after=60) is None
@@ -436,6 +446,24 @@ def test_schema_is_created_versioned_and_reopened_unchanged(tmp_path: Path) -> N
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+def test_open_deliveries_and_all_their_jobs_are_read_in_one_statement(tmp_path: Path) -> None:
+    """However many deliveries are open, reading them with their jobs is one SQL statement (not one per
+    delivery), and each delivery gets its own jobs in order."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    try:
+        store.record_poll([], [notice(n) for n in ("1", "2", "3", "4")], now=NOW, reconciled=False)
+        one, two, three, four = store.ungrouped_notices()
+        store.group_notices([[two, one], [three], [four]], NOW)
+        statements: list[str] = []
+        store._db._conn.set_trace_callback(statements.append)
+        deliveries = store.open_deliveries()
+        store._db._conn.set_trace_callback(None)
+    finally:
+        store.close()
+    assert [[j.id for j in d.jobs] for d in deliveries] == [["1", "2"], ["3"], ["4"]]
+    assert len(statements) == 1, statements
+
+
 def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:
     """A schema newer than this code stops start-up with a clear error, naming the file and both versions,
     instead of corrupting it."""
@@ -626,7 +654,7 @@ def test_a_connection_lost_while_committing_is_never_retried(
     from jobbot.store.postgres import PostgresStore
 
     assert isinstance(store, PostgresStore)
-    connection = store._connect()
+    connection = store._db._connect()
 
     def lost(*_: object) -> None:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
@@ -634,7 +662,7 @@ def test_a_connection_lost_while_committing_is_never_retried(
     monkeypatch.setattr(connection, "commit", lost)
     runs = []
     with pytest.raises(StoreError) as failed:
-        store._run(lambda db: runs.append(db.execute("SELECT 1").fetchone()))
+        store._db._run(lambda db: runs.append(db.execute("SELECT 1").fetchone()))
     assert runs == [(1,)]
     assert str(failed.value) == (
         f"the PostgreSQL store at {store.where} failed while committing, so the change may or may not "
@@ -661,7 +689,7 @@ def test_a_connection_lost_twice_is_retried_once_and_both_losses_are_told(
         caplog.at_level(logging.WARNING, logger="jobbot.store.postgres"),
         pytest.raises(StoreError) as failed,
     ):
-        store._run(lose)
+        store._db._run(lose)
     assert len(runs) == 2
     assert str(failed.value) == f"the PostgreSQL store at {store.where} failed: connection lost, try 2"
     [warning] = [r.getMessage() for r in caplog.records if r.name == "jobbot.store.postgres"]
@@ -681,7 +709,7 @@ def test_an_error_the_server_answers_is_a_store_error_with_its_words_and_no_retr
         db.execute("SELECT * FROM no_such_table")
 
     with pytest.raises(StoreError) as failed:
-        store._run(refused)
+        store._db._run(refused)
     assert len(runs) == 1
     # What follows the colon is the server's own sentence, in the server's language.
     message = str(failed.value)
@@ -709,7 +737,7 @@ def test_a_lost_server_is_a_store_error_naming_the_database(
 @POSTGRES_ONLY
 def test_poll_queries_read_through_indexes_not_history(database_url: str, store: Store) -> None:
     """With much finished history, every steady-poll query plans an index scan and no sequential scan."""
-    from jobbot.store import postgres
+    from jobbot.store import ledger, tracking
 
     with admin(database_url) as db:
         db.execute("INSERT INTO jobs SELECT n, 'SUCCESS', true FROM generate_series(1, 20000) n")
@@ -725,17 +753,19 @@ def test_poll_queries_read_through_indexes_not_history(database_url: str, store:
         )
         db.execute("ANALYZE")
         queries = {
-            postgres.HIGH_WATER_SQL: "jobs_pkey",
-            postgres.ACTIVE_JOBS_SQL: "jobs_active",
-            postgres.UNGROUPED_NOTICES_SQL: "notices_ungrouped",
-            postgres.OPEN_DELIVERIES_SQL: "deliveries_open",
-            postgres.DELIVERY_JOBS_SQL.replace("%s", "ARRAY[20000]::bigint[]"): "notices_delivery",
+            tracking.HIGH_WATER_SQL: ["jobs_pkey"],
+            tracking.ACTIVE_JOBS_SQL: ["jobs_active"],
+            ledger.UNGROUPED_NOTICES_SQL: ["notices_ungrouped"],
+            # The open deliveries and their jobs, in one statement.
+            ledger.OPEN_DELIVERIES_SQL.format(indexed_by=""): ["deliveries_open", "notices_delivery"],
         }
-        for query, index in queries.items():
+        for query, indexes in queries.items():
             plan = "\n".join(line for (line,) in db.execute(f"EXPLAIN {query}"))
             # The generations table has one row per redeploy of the server: reading it whole is fine.
             history_plan = plan.replace("Seq Scan on generations", "")
-            assert index in plan and "Seq Scan" not in history_plan, f"{query}\n{plan}"
+            assert all(index in plan for index in indexes) and "Seq Scan" not in history_plan, (
+                f"{query}\n{plan}"
+            )
 
 
 def test_a_postgres_url_without_the_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from jobbot.notifier.slack_poster import PostRefused, PostUncertain, SlackPoster
 from jobbot.notifier.transitions import NOTICE_DUE, REPLY_DUE, DeliveryEvent, next_state
 from jobbot.render.kit import Message
 from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, completion_notice, failure_log_reply
-from jobbot.store import Delivery, DeliveryState, NoticeRow, Store
+from jobbot.store import Delivery, DeliveryState, NoticeRow, NotifierStore
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -93,7 +93,7 @@ class Courier:
 
     def __init__(
         self,
-        store: Store,
+        store: NotifierStore,
         poster: SlackPoster,
         *,
         clock: Clock,

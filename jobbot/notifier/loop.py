@@ -18,7 +18,7 @@ from jobbot.notifier.deliver import Courier
 from jobbot.notifier.observe import JobTracker
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
-from jobbot.store import Store
+from jobbot.store import NotifierStore
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -37,7 +37,7 @@ class Notifier:
     def __init__(
         self,
         jobs: JobClient,
-        store: Store,
+        store: NotifierStore,
         poster: SlackPoster,
         *,
         clock: Clock,

@@ -13,7 +13,7 @@ from jobbot.jobs_api import JobClient
 from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
 from jobbot.notifier.report import PollReport
 from jobbot.render.notices import DIGEST_MAX_JOBS
-from jobbot.store import NoticeRow, Store, TrackedJob
+from jobbot.store import NoticeRow, NotifierStore, TrackedJob
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -39,7 +39,7 @@ class JobTracker:
     def __init__(
         self,
         jobs: JobClient,
-        store: Store,
+        store: NotifierStore,
         *,
         clock: Clock,
         default_channel: str | None,

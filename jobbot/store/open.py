@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from jobbot.errors import ConfigError
-from jobbot.store.base import Store
+from jobbot.store.roles import Store
 
 POSTGRES_EXTRA_MISSING = (
     "JOBBOT_DATABASE_URL is a PostgreSQL URL; install PostgreSQL support with: pip install 'jobbot[postgres]'"

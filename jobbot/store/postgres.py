@@ -4,12 +4,11 @@ once when the server drops it; psycopg is imported here and nowhere else."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
@@ -17,30 +16,16 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
-from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
-from jobbot.store.base import (
-    AUDIT_COLUMNS,
-    FOLD_AUDIT_SQL,
-    FOLD_SUBSCRIPTION_CHANGE_SQL,
-    SUBSCRIPTION_AUDIT_COLUMNS,
-    Delivery,
-    DeliveryState,
-    NoticeRow,
-    TrackedJob,
-    audit_filter,
-    audit_from_row,
-    job_key,
-    subscription_change_from_row,
-)
+from jobbot.store.database import OPEN_DELIVERY, Rows, Transaction
+from jobbot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-# Each entry moves the schema one version up; never edit one that has shipped, add another. The versions
-# mean the same as SQLite's (1: the ledger, 2: leases, 3: the audit trail, then folded repeats and
-# subscription changes), with PostgreSQL's types.
+# Each entry moves the schema one version up, meaning what it means on SQLite (see database.py), with
+# PostgreSQL's types.
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -141,14 +126,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscription_audit_by_channel ON subscription_audit (channel_id, id);
     """,
+    # The indexes the shared queries read through: PostgreSQL had them from version 1, SQLite gets them
+    # here; stated again so that version 6 means the same on both.
+    f"""
+    CREATE INDEX IF NOT EXISTS jobs_active ON jobs (generation, id) WHERE NOT terminal;
+    CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (id) WHERE {OPEN_DELIVERY};
+    CREATE INDEX IF NOT EXISTS notices_ungrouped ON notices (created_at, job_id) WHERE delivery_id IS NULL;
+    CREATE INDEX IF NOT EXISTS notices_delivery ON notices (delivery_id, job_id)
+        WHERE delivery_id IS NOT NULL;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-# The generation every job-keyed read and write is in: the newest. Read inside each statement, so a
-# replica's handlers follow a new generation the leader began without being told. (The table has a
-# row per redeploy: reading it whole is no scan of history.)
-GENERATION = "(SELECT MAX(number) FROM generations)"
-JOB_COLUMNS = "id, status, terminal, start_time_ms"
 
 # Held (per database) while migrating, so replicas starting together migrate one after another.
 # "jobbot" in ASCII, then 1: a fixed key no other application is likely to pick.
@@ -164,27 +152,9 @@ CONNECT_DEFAULTS = {
     "application_name": "jobbot",
 }
 
-# The queries every steady poll runs, named so a test can check their plans: each reads through an
-# index, never through the history that piles up.
-HIGH_WATER_SQL = f"SELECT MAX(id) FROM jobs WHERE generation = {GENERATION}"
-ACTIVE_JOBS_SQL = (
-    f"SELECT {JOB_COLUMNS} FROM jobs WHERE NOT terminal AND generation = {GENERATION} ORDER BY id"
-)
-UNGROUPED_NOTICES_SQL = (
-    "SELECT job_json, destination, offline, generation FROM notices WHERE delivery_id IS NULL "
-    "ORDER BY created_at, job_id"
-)
-OPEN_DELIVERIES_SQL = (
-    "SELECT id, destination, channel, state, ts, offline, attempts, created_at "
-    "FROM deliveries WHERE state NOT IN ('done', 'failed') ORDER BY id"
-)
-DELIVERY_JOBS_SQL = (
-    "SELECT delivery_id, job_json FROM notices WHERE delivery_id = ANY(%s) ORDER BY delivery_id, job_id"
-)
 
-
-class PostgresStore:
-    """The Store on one PostgreSQL database."""
+class PostgresDatabase:
+    """One PostgreSQL database: one connection, serialised by a lock; every call one transaction."""
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -192,18 +162,10 @@ class PostgresStore:
         self.where = self._scrub(_describe(url))
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
-        try:
-            self._run(self._migrate)
-            self.instance_id = self._run(self._instance_id)
-        except BaseException:
-            self.close()
-            raise
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._discard()
 
     # Connections and transactions.
 
@@ -277,7 +239,12 @@ class PostgresStore:
             message = message.replace(secret, "***")
         return message
 
-    # Schema.
+    def transaction(self, work: Callable[[Transaction], T], *, write: bool = True) -> T:
+        # Reads too are a transaction here: the connection is never left in autocommit.
+        return self._run(lambda cursor: work(_Statements(cursor)))
+
+    def migrate(self) -> None:
+        self._run(self._migrate)
 
     def _migrate(self, db: Cursor) -> None:
         db.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -297,455 +264,61 @@ class PostgresStore:
             db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
     @staticmethod
-    def _instance_id(db: Cursor) -> str:
-        # Replicas starting together may each propose one; the first to commit is everybody's.
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('instance_id', %s) ON CONFLICT DO NOTHING",
-            (secrets.token_hex(8),),
-        )
-        row = db.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
-        assert row is not None  # inserted above or by whoever won
-        return str(row[0])
-
-    def _meta(self, key: str) -> str | None:
-        row = self._run(lambda db: db.execute("SELECT value FROM meta WHERE key = %s", (key,)).fetchone())
-        return None if row is None else str(row[0])
+    def to_db(moment: datetime) -> datetime:
+        """The same instant as an aware UTC datetime (a naive one is local time, as `timestamp()` reads
+        it)."""
+        return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
 
     @staticmethod
-    def _set_meta(db: Cursor, key: str, value: str) -> None:
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-            (key, value),
-        )
-
-    # Jobs the notifier has seen.
-
-    def baseline_taken(self) -> bool:
-        return self._meta("baseline_at") is not None
-
-    def take_baseline(self, jobs: Iterable[TrackedJob], now: datetime) -> None:
-        jobs = list(jobs)  # the transaction may run twice
-
-        def work(db: Cursor) -> None:
-            self._upsert_jobs(db, jobs)
-            self._set_meta(db, "baseline_at", str(now.timestamp()))
-            self._set_meta(db, "reconciled_at", str(now.timestamp()))
-
-        self._run(work)
-
-    def high_water(self) -> int:
-        row = self._run(lambda db: db.execute(HIGH_WATER_SQL).fetchone())
-        return int(row[0]) if row and row[0] is not None else 0
-
-    def active_jobs(self) -> list[TrackedJob]:
-        rows = self._run(lambda db: db.execute(ACTIVE_JOBS_SQL).fetchall())
-        return [_tracked(row) for row in rows]
-
-    def job_statuses(self) -> dict[str, TrackedJob]:
-        rows = self._run(
-            lambda db: db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION}"
-            ).fetchall()
-        )
-        return {str(row[0]): _tracked(row) for row in rows}
-
-    def newest_job(self) -> TrackedJob | None:
-        row = self._run(
-            lambda db: db.execute(
-                f"SELECT {JOB_COLUMNS} FROM jobs WHERE generation = {GENERATION} AND status <> 'GONE' "
-                "ORDER BY id DESC LIMIT 1"
-            ).fetchone()
-        )
-        return None if row is None else _tracked(row)
-
-    def begin_generation(self, now: datetime) -> int:
-        def work(db: Cursor) -> int:
-            row = db.execute(f"SELECT COUNT(*) FROM jobs WHERE generation = {GENERATION}").fetchone()
-            db.execute(
-                "INSERT INTO generations (number, started_at) SELECT MAX(number) + 1, %s FROM generations",
-                (_utc(now),),
-            )
-            return int(row[0]) if row else 0
-
-        return self._run(work)
-
-    def last_reconcile(self) -> datetime | None:
-        value = self._meta("reconciled_at")
-        return None if value is None else datetime.fromtimestamp(float(value), tz=UTC)
-
-    def record_poll(
-        self, seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
-    ) -> int:
-        if not seen and not notices and not reconciled:
-            return 0  # a quiet poll writes nothing
-        at = _utc(now)
-
-        def work(db: Cursor) -> int:
-            self._upsert_jobs(db, seen)
-            new = 0
-            for notice in notices:
-                db.execute(
-                    "INSERT INTO notices "
-                    "(generation, job_id, status, destination, job_json, offline, created_at) "
-                    f"VALUES ({GENERATION}, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (
-                        job_key(notice.job.id),
-                        notice.job.status,
-                        notice.destination,
-                        notice.job.model_dump_json(),
-                        notice.offline,
-                        at,
-                    ),
-                )
-                new += db.rowcount
-            # Only the watches these notices answer: one added meanwhile waits for its own notice.
-            if notices:
-                db.executemany(
-                    f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
-                    [(job_key(n.job.id), n.destination) for n in notices],
-                )
-            if reconciled:
-                self._set_meta(db, "reconciled_at", str(now.timestamp()))
-            return new
-
-        return self._run(work)
+    def from_db(value: Any) -> datetime:
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
 
     @staticmethod
-    def _upsert_jobs(db: Cursor, jobs: Sequence[TrackedJob]) -> None:
-        if jobs:
-            db.executemany(
-                "INSERT INTO jobs (generation, id, status, terminal, start_time_ms) "
-                f"VALUES ({GENERATION}, %s, %s, %s, %s) "
-                "ON CONFLICT (generation, id) DO UPDATE SET status = EXCLUDED.status, "
-                "terminal = EXCLUDED.terminal, "
-                "start_time_ms = COALESCE(EXCLUDED.start_time_ms, jobs.start_time_ms)",
-                [(job_key(j.id), j.status, j.terminal, j.start_time_ms) for j in jobs],
-            )
-
-    # The notice ledger.
-
-    def ungrouped_notices(self) -> list[NoticeRow]:
-        rows = self._run(lambda db: db.execute(UNGROUPED_NOTICES_SQL).fetchall())
-        return [NoticeRow(FinishedJob.model_validate_json(j), str(d), bool(o), int(g)) for j, d, o, g in rows]
-
-    def group_notices(self, groups: Sequence[Sequence[NoticeRow]], now: datetime) -> list[int]:
-        at = _utc(now)
-
-        def work(db: Cursor) -> list[int]:
-            ids = []
-            for group in groups:
-                if not group:
-                    continue
-                row = db.execute(
-                    "INSERT INTO deliveries (destination, state, offline, created_at, updated_at) "
-                    "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                    (
-                        group[0].destination,
-                        DeliveryState.PENDING.value,
-                        any(n.offline for n in group),
-                        at,
-                        at,
-                    ),
-                ).fetchone()
-                assert row is not None  # INSERT ... RETURNING yields the new row
-                delivery_id = int(row[0])
-                db.executemany(
-                    "UPDATE notices SET delivery_id = %s "
-                    "WHERE job_id = %s AND status = %s AND destination = %s AND delivery_id IS NULL "
-                    f"AND generation = COALESCE(%s, {GENERATION})",
-                    [
-                        (delivery_id, job_key(n.job.id), n.job.status, n.destination, n.generation)
-                        for n in group
-                    ],
-                )
-                ids.append(delivery_id)
-            return ids
-
-        return self._run(work)
-
-    def open_deliveries(self) -> list[Delivery]:
-        def work(db: Cursor) -> list[Delivery]:
-            # Through the partial indexes: finished deliveries pile up for ever and must never be read here.
-            rows = db.execute(OPEN_DELIVERIES_SQL).fetchall()
-            jobs: dict[int, list[FinishedJob]] = {int(row[0]): [] for row in rows}
-            if jobs:
-                for delivery_id, job_json in db.execute(DELIVERY_JOBS_SQL, (list(jobs),)).fetchall():
-                    jobs[int(delivery_id)].append(FinishedJob.model_validate_json(job_json))
-            return [
-                Delivery(
-                    id=int(row[0]),
-                    destination=str(row[1]),
-                    channel=row[2],
-                    state=DeliveryState(row[3]),
-                    ts=row[4],
-                    offline=bool(row[5]),
-                    attempts=int(row[6]),
-                    created_at=row[7].astimezone(UTC),
-                    jobs=tuple(jobs[int(row[0])]),
-                )
-                for row in rows
-            ]
-
-        return self._run(work)
-
-    def set_delivery_state(
-        self,
-        delivery_id: int,
-        state: DeliveryState,
-        *,
-        now: datetime,
-        channel: str | None = None,
-        ts: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        self._run(
-            lambda db: db.execute(
-                "UPDATE deliveries SET state = %s, channel = COALESCE(%s, channel), ts = COALESCE(%s, ts), "
-                "error = COALESCE(%s, error), updated_at = %s WHERE id = %s",
-                (state.value, channel, ts, error, _utc(now), delivery_id),
-            )
-        )
-
-    def claim_delivery(self, delivery_id: int, *, attempts: int, channel: str, now: datetime) -> bool:
-        # A concurrent claimer waits for our row lock, then re-checks the WHERE against our new row.
-        def work(db: Cursor) -> bool:
-            db.execute(
-                "UPDATE deliveries SET state = 'posting', channel = %s, attempts = attempts + 1, "
-                "updated_at = %s WHERE id = %s AND attempts = %s AND state IN ('pending', 'posting')",
-                (channel, _utc(now), delivery_id, attempts),
-            )
-            return db.rowcount == 1
-
-        return self._run(work)
-
-    def notice_count(self, job_id: str) -> int:
-        key = job_key(job_id)
-        row = self._run(
-            lambda db: db.execute(
-                f"SELECT COUNT(*) FROM notices WHERE generation = {GENERATION} AND job_id = %s", (key,)
-            ).fetchone()
-        )
-        return int(row[0]) if row else 0
-
-    # Subscriptions and watches.
-
-    def subscribe(self, subscription: Subscription) -> None:
-        self._run(
-            lambda db: db.execute(
-                "INSERT INTO subscriptions (channel_id, statuses, added_by, added_at) "
-                "VALUES (%s, %s, %s, %s) "
-                "ON CONFLICT (channel_id) DO UPDATE SET statuses = EXCLUDED.statuses, "
-                "added_by = EXCLUDED.added_by, added_at = EXCLUDED.added_at",
-                (
-                    subscription.channel_id,
-                    json.dumps(list(subscription.statuses)),
-                    subscription.added_by,
-                    _utc(subscription.added_at),
-                ),
-            )
-        )
-
-    def unsubscribe(self, channel_id: str) -> bool:
-        return self._run(
-            lambda db: (
-                db.execute("DELETE FROM subscriptions WHERE channel_id = %s", (channel_id,)).rowcount > 0
-            )
-        )
-
-    def subscriptions(self) -> list[Subscription]:
-        rows = self._run(
-            lambda db: db.execute(
-                "SELECT channel_id, statuses, added_by, added_at FROM subscriptions "
-                "ORDER BY added_at, channel_id"
-            ).fetchall()
-        )
-        return [
-            Subscription(channel_id=c, statuses=tuple(json.loads(s)), added_by=a, added_at=t.astimezone(UTC))
-            for c, s, a, t in rows
-        ]
-
-    def watch(self, job_id: str, user_id: str, now: datetime) -> None:
-        self._run(
-            lambda db: db.execute(
-                "INSERT INTO watches (generation, job_id, user_id, added_at) "
-                f"VALUES ({GENERATION}, %s, %s, %s) ON CONFLICT DO NOTHING",
-                (job_key(job_id), user_id, _utc(now)),
-            )
-        )
-
-    def unwatch(self, job_id: str, user_id: str) -> bool:
-        return self._run(
-            lambda db: (
-                db.execute(
-                    f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
-                    (job_key(job_id), user_id),
-                ).rowcount
-                > 0
-            )
-        )
-
-    def watchers(self, job_id: str) -> list[str]:
-        rows = self._run(
-            lambda db: db.execute(
-                f"SELECT user_id FROM watches WHERE generation = {GENERATION} AND job_id = %s "
-                "ORDER BY added_at, user_id",
-                (job_key(job_id),),
-            ).fetchall()
-        )
-        return [str(r[0]) for r in rows]
-
-    # Who cancelled what through jobbot.
-
-    def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:
-        at = _utc(now)
-        key = job_key(job_id)
-
-        def work(db: Cursor) -> tuple[str, datetime]:
-            # ON CONFLICT locks the existing row even when it is not stale, so the read below sees the
-            # claim that stands until we commit; a concurrent claimer waits, then finds ours.
-            db.execute(
-                f"INSERT INTO cancels (generation, job_id, user_id, at) VALUES ({GENERATION}, %s, %s, %s) "
-                "ON CONFLICT (generation, job_id) DO UPDATE SET user_id = EXCLUDED.user_id, at = EXCLUDED.at "
-                "WHERE cancels.at < %s",
-                (job_key(job_id), user_id, at, at - timedelta(seconds=stale_after)),
-            )
-            row = db.execute(
-                f"SELECT user_id, at FROM cancels WHERE generation = {GENERATION} AND job_id = %s", (key,)
-            ).fetchone()
-            assert row is not None  # inserted, updated or locked above
-            return str(row[0]), row[1]
-
-        holder, held_since = self._run(work)
-        return None if holder == user_id and held_since == at else holder
-
-    def forget_cancel(self, job_id: str, user_id: str) -> None:
-        self._run(
-            lambda db: db.execute(
-                f"DELETE FROM cancels WHERE generation = {GENERATION} AND job_id = %s AND user_id = %s",
-                (job_key(job_id), user_id),
-            )
-        )
-
-    def cancelled_by(self, job_id: str) -> str | None:
-        key = job_key(job_id)
-        row = self._run(
-            lambda db: db.execute(
-                f"SELECT user_id FROM cancels WHERE generation = {GENERATION} AND job_id = %s", (key,)
-            ).fetchone()
-        )
-        return None if row is None else str(row[0])
-
-    # The audit trail of cancel attempts.
-
-    def record_audit(self, entry: AuditEntry, *, fold_within: float = 0.0) -> None:
-        at = _utc(entry.at)
-
-        def work(db: Cursor) -> None:
-            if fold_within > 0:
-                # FOR UPDATE: two replicas folding the same refusal count it twice, never lose one.
-                latest = db.execute(
-                    "SELECT id, COALESCE(last_at, at) FROM audit WHERE job_id = %s AND user_id = %s "
-                    "AND outcome = %s ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                    (job_key(entry.job_id), entry.user_id, entry.outcome),
-                ).fetchone()
-                if latest is not None and 0 <= (at - latest[1]).total_seconds() <= fold_within:
-                    db.execute(FOLD_AUDIT_SQL.format(p="%s"), (at, latest[0]))
-                    db.execute("DELETE FROM audit WHERE id = %s", (latest[0],))
-                    return
-            db.execute(
-                "INSERT INTO audit "
-                "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    at,
-                    entry.user_id,
-                    entry.team_id,
-                    entry.channel_id,
-                    job_key(entry.job_id),
-                    entry.status_before,
-                    entry.outcome,
-                    entry.message,
-                ),
-            )
-
-        self._run(work)
-
-    def audit_entries(
-        self, job_id: str | None, limit: int, *, refused: bool | None = None
-    ) -> list[AuditEntry]:
-        where, args = audit_filter(job_id, refused, placeholder="%s")
-        rows = self._run(
-            lambda db: db.execute(
-                f"SELECT {AUDIT_COLUMNS} FROM audit{where} ORDER BY id DESC LIMIT %s", (*args, limit)
-            ).fetchall()
-        )
-        return [audit_from_row(r, r[0].astimezone(UTC), r[9].astimezone(UTC) if r[9] else None) for r in rows]
-
-    def record_subscription_change(self, change: SubscriptionChange, *, fold_within: float = 0.0) -> None:
-        at = _utc(change.at)
-        statuses = json.dumps(list(change.statuses))
-
-        def work(db: Cursor) -> None:
-            if fold_within > 0:
-                latest = db.execute(
-                    "SELECT id, COALESCE(last_at, at) FROM subscription_audit WHERE channel_id = %s "
-                    "AND user_id = %s AND action = %s AND statuses = %s ORDER BY id DESC LIMIT 1 FOR UPDATE",
-                    (change.channel_id, change.user_id, change.action, statuses),
-                ).fetchone()
-                if latest is not None and 0 <= (at - latest[1]).total_seconds() <= fold_within:
-                    db.execute(FOLD_SUBSCRIPTION_CHANGE_SQL.format(p="%s"), (at, latest[0]))
-                    db.execute("DELETE FROM subscription_audit WHERE id = %s", (latest[0],))
-                    return
-            db.execute(
-                "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses) "
-                "VALUES (%s, %s, %s, %s, %s, %s)",
-                (at, change.user_id, change.team_id, change.channel_id, change.action, statuses),
-            )
-
-        self._run(work)
-
-    def subscription_changes(self, limit: int) -> list[SubscriptionChange]:
-        rows = self._run(
-            lambda db: db.execute(
-                f"SELECT {SUBSCRIPTION_AUDIT_COLUMNS} FROM subscription_audit ORDER BY id DESC LIMIT %s",
-                (limit,),
-            ).fetchall()
-        )
-        return [
-            subscription_change_from_row(r, r[0].astimezone(UTC), r[7].astimezone(UTC) if r[7] else None)
-            for r in rows
-        ]
-
-    # Leadership among replicas.
-
-    def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
+    def lease_clock(ttl: float) -> tuple[str, str, tuple[object, ...]]:
         # The database's clock, not ours: replicas on several hosts judge expiry by the same time.
-        def work(db: Cursor) -> bool:
-            row = db.execute(
-                "INSERT INTO leases (name, holder, expires_at) "
-                "VALUES (%s, %s, clock_timestamp() + make_interval(secs => %s)) "
-                "ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at "
-                "WHERE leases.holder = EXCLUDED.holder OR leases.expires_at < clock_timestamp() "
-                "RETURNING holder",
-                (name, holder, float(ttl)),
-            ).fetchone()
-            return row is not None and row[0] == holder
+        return "clock_timestamp() + make_interval(secs => ?)", "clock_timestamp()", (float(ttl),)
 
-        return self._run(work)
+    @staticmethod
+    def indexed_by(index: str) -> str:
+        return ""  # the planner picks the partial indexes itself (a test checks the plans)
 
-    def release_lease(self, name: str, holder: str) -> None:
-        self._run(lambda db: db.execute("DELETE FROM leases WHERE name = %s AND holder = %s", (name, holder)))
+    @staticmethod
+    def for_update() -> str:
+        return " FOR UPDATE"
 
 
-def _tracked(row: Sequence[Any]) -> TrackedJob:
-    """A TrackedJob from a row of JOB_COLUMNS."""
-    return TrackedJob(str(row[0]), str(row[1]), bool(row[2]), None if row[3] is None else int(row[3]))
+@lru_cache(maxsize=256)
+def _placeholders(query: str) -> str:
+    """A query written with `?` as psycopg wants it: `%s`, and any literal `%` doubled."""
+    return query.replace("%", "%%").replace("?", "%s")
 
 
-def _utc(moment: datetime) -> datetime:
-    """The same instant as an aware UTC datetime (a naive one is local time, as `timestamp()` reads it)."""
-    return datetime.fromtimestamp(moment.timestamp(), tz=UTC)
+class _Statements:
+    """A psycopg cursor taking the shared queries' `?` placeholders."""
+
+    def __init__(self, cursor: Cursor) -> None:
+        self._cursor = cursor
+
+    def execute(self, query: str, args: Sequence[Any] = (), /) -> Rows:
+        return self._cursor.execute(_placeholders(query), args)
+
+    def executemany(self, query: str, args: Any, /) -> None:
+        self._cursor.executemany(_placeholders(query), args)
+
+
+class PostgresStore(SqlStore):
+    """The Store on one PostgreSQL database."""
+
+    _db: PostgresDatabase
+
+    def __init__(self, url: str) -> None:
+        database = PostgresDatabase(url)
+        self.where = database.where
+        try:
+            super().__init__(database)
+        except BaseException:
+            database.close()
+            raise
 
 
 def _passwords(url: str) -> list[str]:

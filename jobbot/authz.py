@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -12,13 +11,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from jobbot.errors import JobbotError
+from jobbot.slack_ids import REQUEST_CONVERSATION_ID as _CHANNEL_ID
+from jobbot.slack_ids import REQUEST_USER_ID as _USER_ID
 
 log = logging.getLogger(__name__)
 
 # A group's members are looked up again after this long: removals take effect within about a minute.
 USERGROUP_CACHE_SECONDS = 60.0
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
 
 
 class Refused(JobbotError):

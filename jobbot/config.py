@@ -13,10 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobbot.errors import ConfigError
 from jobbot.models import NOTICE_STATUSES
-
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+from jobbot.slack_ids import SETTING_CHANNEL_ID as _CHANNEL_ID
+from jobbot.slack_ids import SETTING_USER_ID as _USER_ID
+from jobbot.slack_ids import SETTING_USERGROUP_ID as _USERGROUP_ID
 
 
 def _id_list(value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:

@@ -26,6 +26,14 @@ def matching(prefix: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(prefix) + r"(:|$)")
 
 
+# Ids Slack gives jobbot: in settings (user, channel and user group ids) and in requests.
+SETTING_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+SETTING_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
+SETTING_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+REQUEST_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
+REQUEST_CONVERSATION_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
+
+
 # Bot scopes the code needs. Answers to /jobs go to the request's response_url, which needs no scope.
 # Notices need chat:write (and chat:write.public for public channels the bot was not invited to),
 # im:write for watchers' direct messages, and the *:history scopes to read a notice's metadata back

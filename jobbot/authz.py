@@ -11,8 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from jobbot.errors import JobbotError
-from jobbot.slack_ids import REQUEST_CONVERSATION_ID as _CHANNEL_ID
-from jobbot.slack_ids import REQUEST_USER_ID as _USER_ID
+from jobbot.slack_ids import is_conversation_id, is_user_id
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class Access:
         if not self._allowed_channels or channel_id in self._allowed_channels:
             return
         where = ", ".join(f"<#{c}>" for c in self._allowed_channels)
-        shown = f"`{channel_id}`" if _CHANNEL_ID.match(channel_id) else "this conversation"
+        shown = f"`{channel_id}`" if is_conversation_id(channel_id) else "this conversation"
         raise Refused(
             f"jobbot answers `/jobs` only in {where}. An admin can add {shown} to `JOBBOT_ALLOWED_CHANNELS`.",
             kind="channel",
@@ -100,7 +99,7 @@ class Access:
 
     def check_cancel(self, user_id: str) -> None:
         """Refuse unless the user is in JOBBOT_CANCEL_USERS or in a group of JOBBOT_CANCEL_USERGROUPS."""
-        if not _USER_ID.match(user_id):
+        if not is_user_id(user_id):
             raise Refused("jobbot could not tell who you are, so it will not cancel.", kind="cancel")
         if user_id in self._cancel_users:
             return

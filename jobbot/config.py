@@ -46,7 +46,7 @@ _EXPECTED = {
     "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 0.1 to 3600",
     "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
-    "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
+    "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from " + ", ".join(NOTICE_STATUSES),
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
     "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
     "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",

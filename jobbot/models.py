@@ -209,13 +209,31 @@ def parse_job_id(raw: object) -> str | None:
     "0" stays "0"), so one job has one id in URLs, the store, the ledger and messages.
     """
     text = raw if isinstance(raw, str) else str(raw)
-    if not (text and text.isascii() and text.isdigit()):
+    if not _ascii_digits(text):
         return None
     canonical = text.lstrip("0") or "0"
     # The length check first: int() of a long enough string is slow, or refused outright.
     if len(canonical) > MAX_JOB_ID_DIGITS or int(canonical) > MAX_JOB_ID:
         return None
     return canonical
+
+
+def job_id_fault(raw: str) -> str | None:
+    """Why `raw`, as the server lists it, is not a job id jobbot can follow, or None when it is one.
+
+    "not_canonical": a job id written another way ("007"): the server keys jobs by their text, so asked
+    for job 7 it would not find it. "too_large": ASCII digits past MAX_JOB_ID. "not_a_number": the rest.
+    """
+    job_id = parse_job_id(raw)
+    if job_id == raw:
+        return None
+    if job_id is not None:
+        return "not_canonical"
+    return "too_large" if _ascii_digits(raw) else "not_a_number"
+
+
+def _ascii_digits(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 def validate_job_id(raw: object) -> str:

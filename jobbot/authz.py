@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -12,13 +11,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from jobbot.errors import JobbotError
+from jobbot.slack_ids import is_conversation_id, is_user_id
 
 log = logging.getLogger(__name__)
 
 # A group's members are looked up again after this long: removals take effect within about a minute.
 USERGROUP_CACHE_SECONDS = 60.0
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,30}$")
-_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,30}$")
 
 
 class Refused(JobbotError):
@@ -65,7 +63,7 @@ class Access:
         if not self._allowed_channels or channel_id in self._allowed_channels:
             return
         where = ", ".join(f"<#{c}>" for c in self._allowed_channels)
-        shown = f"`{channel_id}`" if _CHANNEL_ID.match(channel_id) else "this conversation"
+        shown = f"`{channel_id}`" if is_conversation_id(channel_id) else "this conversation"
         raise Refused(
             f"jobbot answers `/jobs` only in {where}. An admin can add {shown} to `JOBBOT_ALLOWED_CHANNELS`.",
             kind="channel",
@@ -101,7 +99,7 @@ class Access:
 
     def check_cancel(self, user_id: str) -> None:
         """Refuse unless the user is in JOBBOT_CANCEL_USERS or in a group of JOBBOT_CANCEL_USERGROUPS."""
-        if not _USER_ID.match(user_id):
+        if not is_user_id(user_id):
             raise Refused("jobbot could not tell who you are, so it will not cancel.", kind="cancel")
         if user_id in self._cancel_users:
             return

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobbot.errors import InvalidJobId
-from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, validate_job_id
+from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, JobStatus, validate_job_id
 from jobbot.render.mrkdwn import clip, neutralize_backticks
 
 
@@ -14,7 +14,7 @@ from jobbot.render.mrkdwn import clip, neutralize_backticks
 class ListJobs:
     """Show one page of jobs, newest first; no statuses means every status."""
 
-    statuses: tuple[str, ...] = ()
+    statuses: tuple[JobStatus, ...] = ()
     page: int = 1
 
 
@@ -53,7 +53,7 @@ class Subscribe:
     The statuses are a non-empty subset of NOTICE_STATUSES, in that order.
     """
 
-    statuses: tuple[str, ...] = NOTICE_STATUSES
+    statuses: tuple[JobStatus, ...] = NOTICE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def parse(text: str) -> Command:
 
 
 def _parse_list(words: list[str]) -> Command:
-    statuses: list[str] = []
+    statuses: list[JobStatus] = []
     for word in words:
         # "failed,running" is accepted as well as "failed running".
         for part in filter(None, word.split(",")):
@@ -191,7 +191,7 @@ def _parse_list(words: list[str]) -> Command:
                 valid = ", ".join(KNOWN_STATUSES)
                 return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.")
             if status not in statuses:
-                statuses.append(status)
+                statuses.append(JobStatus(status))
     return ListJobs(tuple(statuses))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -13,16 +13,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobbot.errors import ConfigError
 from jobbot.models import NOTICE_STATUSES
-
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
-_USERGROUP_ID = re.compile(r"^S[A-Z0-9]{2,}$")
+from jobbot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 
-def _id_list(value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+def _id_list(value: Any, is_valid: Callable[[str], bool], what: str) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else list(value)
     ids = tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
-    bad = [i[:40] for i in ids if not pattern.match(i)]
+    bad = [i[:40] for i in ids if not is_valid(i)]
     if bad:
         raise ValueError(f"not Slack {what}: {', '.join(bad)}")
     return ids
@@ -49,7 +46,7 @@ _EXPECTED = {
     "JOBBOT_POLL_INTERVAL": "seconds between polls, a number from 0.1 to 3600",
     "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
-    "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from SUCCESS, FAILED, CANCELLED",
+    "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from " + ", ".join(NOTICE_STATUSES),
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
     "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
     "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",
@@ -129,7 +126,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",")]
         ids = frozenset(part for part in value if part)
-        bad = sorted(part for part in ids if not _USER_ID.match(part))
+        bad = sorted(part for part in ids if not is_user_id(part))
         if bad:
             raise ValueError(f"not Slack user IDs: {', '.join(bad)}")
         return ids
@@ -137,12 +134,12 @@ class Settings(BaseSettings):
     @field_validator("jobbot_cancel_usergroups", mode="before")
     @classmethod
     def _usergroup_ids(cls, value: Any) -> tuple[str, ...]:
-        return _id_list(value, _USERGROUP_ID, "user group IDs")
+        return _id_list(value, is_usergroup_id, "user group IDs")
 
     @field_validator("jobbot_allowed_channels", mode="before")
     @classmethod
     def _channel_ids(cls, value: Any) -> tuple[str, ...]:
-        return _id_list(value, _CHANNEL_ID, "channel IDs")
+        return _id_list(value, is_channel_id, "channel IDs")
 
     @field_validator("jobbot_log_format", mode="before")
     @classmethod
@@ -173,7 +170,7 @@ class Settings(BaseSettings):
         if value is None or not str(value).strip():
             return None
         channel = str(value).strip()
-        if not _CHANNEL_ID.match(channel):
+        if not is_channel_id(channel):
             raise ValueError(f"not a channel ID: {channel[:40]}")
         return channel
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from pydantic import (
@@ -21,11 +22,30 @@ from jobbot.errors import InvalidJobId
 # The server keeps the whole loader log in every job; we keep only its end.
 LOG_TAIL_CHARS = 16_000
 
-ACTIVE_STATUSES = frozenset({"RUNNING", "WAITING"})
-TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "CANCELLED"})
+
+class JobStatus(StrEnum):
+    """A job's status as jobbot knows them. Each is also its own text, so it compares equal to the word
+    the server sends; any other word reads as UNKNOWN (`JobStatus("PAUSED")` is UNKNOWN)."""
+
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    # What a missing or blank status reads as, and what any word jobbot has never seen counts as.
+    UNKNOWN = "UNKNOWN"
+
+    @classmethod
+    def _missing_(cls, value: object) -> JobStatus:
+        # Read as `Job` reads the server's word ("success " is SUCCESS); anything else is UNKNOWN.
+        word = value.strip().upper() if isinstance(value, str) else None
+        return next((status for status in cls if status.value == word), cls.UNKNOWN)
+
+
+ACTIVE_STATUSES = frozenset({JobStatus.RUNNING, JobStatus.WAITING})
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED})
 # Statuses a person may filter on; the server may also send UNKNOWN or values we have never seen.
-KNOWN_STATUSES = ("RUNNING", "WAITING", "SUCCESS", "FAILED", "CANCELLED", "UNKNOWN")
-UNKNOWN = "UNKNOWN"
+KNOWN_STATUSES = tuple(JobStatus)
 
 
 def log_tail(log: str, limit: int = LOG_TAIL_CHARS) -> str:
@@ -55,6 +75,7 @@ class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     id: StrictStr
+    # The server's word, even one jobbot does not know ("PAUSED"): shown as sent; see `known_status`.
     status: Word
     type: Word
     start_time_ms: StrictInt | None = Field(validation_alias="start_time")
@@ -67,6 +88,11 @@ class Job(BaseModel):
         """Any JSON object the server might send, made to fit: defaults for what is missing, junk
         dropped. Raises ValueError only when there is no job in it (not an object, no usable id)."""
         return cls.model_validate(_cleaned(data))
+
+    @property
+    def known_status(self) -> JobStatus:
+        """The status as jobbot knows it: UNKNOWN for a word it has never seen."""
+        return JobStatus(self.status)
 
     @property
     def is_active(self) -> bool:
@@ -142,7 +168,8 @@ def _cleaned(data: Any) -> dict[str, Any]:
 
 
 def _word(value: Any) -> str:
-    return value if isinstance(value, str) and value.strip() else UNKNOWN
+    # A job's type is read the same way as its status: nothing usable is UNKNOWN.
+    return value if isinstance(value, str) and value.strip() else JobStatus.UNKNOWN.value
 
 
 def _text(value: Any) -> str | None:
@@ -182,13 +209,31 @@ def parse_job_id(raw: object) -> str | None:
     "0" stays "0"), so one job has one id in URLs, the store, the ledger and messages.
     """
     text = raw if isinstance(raw, str) else str(raw)
-    if not (text and text.isascii() and text.isdigit()):
+    if not _ascii_digits(text):
         return None
     canonical = text.lstrip("0") or "0"
     # The length check first: int() of a long enough string is slow, or refused outright.
     if len(canonical) > MAX_JOB_ID_DIGITS or int(canonical) > MAX_JOB_ID:
         return None
     return canonical
+
+
+def job_id_fault(raw: str) -> str | None:
+    """Why `raw`, as the server lists it, is not a job id jobbot can follow, or None when it is one.
+
+    "not_canonical": a job id written another way ("007"): the server keys jobs by their text, so asked
+    for job 7 it would not find it. "too_large": ASCII digits past MAX_JOB_ID. "not_a_number": the rest.
+    """
+    job_id = parse_job_id(raw)
+    if job_id == raw:
+        return None
+    if job_id is not None:
+        return "not_canonical"
+    return "too_large" if _ascii_digits(raw) else "not_a_number"
+
+
+def _ascii_digits(text: str) -> bool:
+    return bool(text) and text.isascii() and text.isdigit()
 
 
 def validate_job_id(raw: object) -> str:
@@ -201,7 +246,7 @@ def validate_job_id(raw: object) -> str:
 
 
 # Statuses a completion notice can announce.
-NOTICE_STATUSES = ("SUCCESS", "FAILED", "CANCELLED")
+NOTICE_STATUSES = (JobStatus.SUCCESS, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 class FinishedJob(BaseModel):

@@ -128,8 +128,8 @@ def _read_body(environ: WSGIEnvironment) -> bytes | None:
         return b""
     if declared:
         # Servers reject a malformed Content-Length before the app runs; treat one that slips through
-        # as too large rather than guess.
-        length = int(declared) if declared.isdigit() else SLACK_BODY_LIMIT + 1
+        # as too large rather than guess. isdigit alone passes other scripts' digits ("١٢" is 12 to int).
+        length = int(declared) if declared.isascii() and declared.isdigit() else SLACK_BODY_LIMIT + 1
         if length > SLACK_BODY_LIMIT:
             return None
         body: bytes = stream.read(length)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from jobbot import slack_ids
+from jobbot.authz import Access, Refused
 from jobbot.emulator import Emulator
 from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack, Scripted
@@ -180,3 +183,45 @@ def test_subscription_changes_are_audited(fake_slack: FakeSlack, emulator: Emula
         OTHER_USER,
         "C0CHAN01",
     )
+
+
+class _NoSlack:
+    """A Web API client that records what it is asked and answers that the user is in every group."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def usergroups_users_list(self, *, usergroup: str) -> dict[str, Any]:
+        self.asked.append(usergroup)
+        return {"users": ["U0CANCEL\n"]}
+
+
+def _access(client: _NoSlack, *, allowed_channels: tuple[str, ...] = ()) -> Access:
+    return Access(
+        cancel_users=("U0CANCEL",),
+        cancel_usergroups=(GROUP,),
+        allowed_channels=allowed_channels,
+        client=client,  # type: ignore[arg-type]  # only usergroups_users_list is called
+        workspace_team=lambda: "T0HOME",
+    )
+
+
+def test_a_user_id_with_a_trailing_newline_is_not_a_user() -> None:
+    """check_cancel refuses "U0CANCEL\\n" as an unknown person, without asking Slack about its groups."""
+    client = _NoSlack()
+    with pytest.raises(Refused) as caught:
+        _access(client).check_cancel("U0CANCEL\n")
+    assert caught.value.reason == "jobbot could not tell who you are, so it will not cancel."
+    assert client.asked == []
+    _access(client).check_cancel("U0CANCEL")
+
+
+def test_a_channel_id_with_a_trailing_newline_is_not_shown_as_an_id() -> None:
+    """A refused channel is named by its id only when the id is well formed, a trailing newline not."""
+    access = _access(_NoSlack(), allowed_channels=("C0JOBS",))
+    with pytest.raises(Refused) as caught:
+        access.check_channel("D0CHAT\n")
+    assert "add this conversation to" in caught.value.reason
+    with pytest.raises(Refused) as caught:
+        access.check_channel("D0CHAT")
+    assert "add `D0CHAT` to" in caught.value.reason

@@ -19,7 +19,7 @@ from jobbot.commands import (
     Watch,
     parse,
 )
-from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES
+from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES, JobStatus
 from jobbot.render.mrkdwn import BACKTICK_LOOKALIKE
 
 
@@ -183,3 +183,14 @@ def test_audit_takes_an_optional_job_id(text: str, job_id: str | None) -> None:
 def test_audit_with_a_bad_id_is_usage() -> None:
     """A malformed id after audit is refused like anywhere else."""
     assert isinstance(parse("audit ../1"), Help)
+
+
+def test_statuses_in_commands_are_job_statuses() -> None:
+    """`list` and `subscribe` give their statuses as JobStatus members, whatever case was typed."""
+    listed = parse("list failed,Running")
+    assert isinstance(listed, ListJobs)
+    assert listed.statuses == (JobStatus.FAILED, JobStatus.RUNNING)
+    assert all(type(status) is JobStatus for status in listed.statuses)
+    subscribed = parse("subscribe cancelled")
+    assert isinstance(subscribed, Subscribe)
+    assert all(type(status) is JobStatus for status in subscribed.statuses)

@@ -133,3 +133,20 @@ def test_oauth_variables_in_the_environment_stop_start_up() -> None:
     """SLACK_CLIENT_ID and SLACK_CLIENT_SECRET would silently switch bolt to OAuth mode: refuse clearly."""
     with pytest.raises(ConfigError, match="SLACK_CLIENT_ID and SLACK_CLIENT_SECRET are set"):
         load_settings({**SOCKET, "SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "abc"}, env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("JOBBOT_CANCEL_USERS", "U" + "0" * 31),
+        ("JOBBOT_CANCEL_USERGROUPS", "S" + "0" * 31),
+        ("JOBBOT_ALLOWED_CHANNELS", "C" + "0" * 31),
+        ("JOBBOT_NOTIFY_CHANNEL", "C" + "0" * 31),
+    ],
+)
+def test_an_id_longer_than_any_slack_id_stops_start_up(variable: str, value: str) -> None:
+    """A Slack id setting over 31 characters is refused at start-up, as requests refuse such ids."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**SOCKET, variable: value}, env_file=None)
+    assert str(caught.value).startswith(f"{variable} is invalid")
+    assert load_settings({**SOCKET, variable: value[:31]}, env_file=None)

@@ -312,6 +312,18 @@ def test_the_wsgi_app_refuses_a_declared_oversized_body_without_reading_it(http_
     assert status.startswith("413") and body.read_so_far == 0
 
 
+@pytest.mark.parametrize("declared", ["\u00b2", "\u0661\u0662", "12 ", "-1", "0x10"])
+def test_a_content_length_not_in_ascii_digits_is_refused_unread(http_bot: HttpBot, declared: str) -> None:
+    """A Content-Length of other scripts' digits ("١٢" is 12 to int(), "²" makes it raise) or any other
+    non-number slipping past the server is answered 413 before a byte is read, never guessed at."""
+    from jobbot.probes import Probes
+
+    app = web.WebApp(http_bot.bot.app, Probes(http_bot.bot), signing_secret=http_bot.secret)
+    body = EndlessBody()
+    status, _ = wsgi_call(app, slack_environ(body, CONTENT_LENGTH=declared))
+    assert status.startswith("413") and body.read_so_far == 0
+
+
 def test_the_wsgi_app_reads_an_undeclared_body_only_up_to_the_limit(http_bot: HttpBot) -> None:
     """A body without Content-Length (chunked) is read to one byte past the limit, then answered 413."""
     from jobbot.probes import Probes

@@ -53,6 +53,50 @@ def test_an_id_is_ascii_digits_up_to_bigint_and_canonical(raw: str, expected: st
         assert validate_job_id(raw) == expected
 
 
+@pytest.mark.parametrize(
+    ("listed", "fault"),
+    [
+        ("7", None),
+        ("0", None),
+        (str(MAX_JOB_ID), None),
+        ("007", "not_canonical"),
+        ("00", "not_canonical"),
+        (TOO_LARGE, "too_large"),
+        (TWENTY_DIGITS, "too_large"),
+        ("job-3", "not_a_number"),
+        ("", "not_a_number"),
+        (" 7", "not_a_number"),
+        ("\u0661\u0662", "not_a_number"),  # Arabic-Indic digits are not digits to a job id
+    ],
+)
+def test_a_listed_id_that_is_not_a_job_id_says_why(listed: str, fault: str | None) -> None:
+    """job_id_fault names why a server's id cannot be followed: written another way, too large, or not
+    a number; None for a job id."""
+    from jobbot.models import job_id_fault
+
+    assert job_id_fault(listed) == fault
+
+
+# Every character outside ASCII that str.isdigit() accepts: other scripts' digits, superscripts, circled
+# digits. The /jobs parser takes a word starting with any of them for an attempted job id (so the answer
+# says why it is not one); the one id rule must refuse them all.
+NON_ASCII_DIGITS = [chr(code) for code in range(0x80, 0x110000) if chr(code).isdigit()]
+
+
+def test_no_digit_outside_ascii_makes_a_job_id() -> None:
+    """parse_job_id refuses every non-ASCII digit, alone or among ASCII digits, and `/jobs <digit>`
+    answers that it is not a job id."""
+    from jobbot.models import parse_job_id
+
+    assert len(NON_ASCII_DIGITS) > 600
+    for digit in NON_ASCII_DIGITS:
+        for raw in (digit, f"1{digit}", f"{digit}1", digit * 3):
+            assert parse_job_id(raw) is None, ascii(raw)
+        answer = commands.parse(digit)
+        assert isinstance(answer, commands.Help) and answer.problem is not None, ascii(digit)
+        assert "is not a job id" in answer.problem
+
+
 def test_007_and_7_are_the_same_job_in_commands() -> None:
     """A typed id is canonicalised, so `/jobs status 007` and `/jobs status 7` ask for the same job."""
     assert commands.parse("status 007") == commands.parse("status 7") == commands.ShowJob("7")

@@ -1,44 +1,93 @@
-"""The list-state codec: what a navigation button carries, and how a garbled value is read."""
+"""The one set of checks for the ids Slack gives jobbot: a kind letter, 2-30 ASCII capitals or digits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from jobbot.models import KNOWN_STATUSES
-from jobbot.slack_ids import decode_list_state, encode_list_state
+from jobbot.slack_ids import (
+    is_channel_id,
+    is_conversation_id,
+    is_direct_message_id,
+    is_enterprise_id,
+    is_team_id,
+    is_user_id,
+    is_usergroup_id,
+)
+
+CHECKS: dict[str, Callable[[str], bool]] = {
+    "user": is_user_id,
+    "channel": is_channel_id,
+    "direct message": is_direct_message_id,
+    "conversation": is_conversation_id,
+    "user group": is_usergroup_id,
+    "team": is_team_id,
+    "enterprise": is_enterprise_id,
+}
+# The kind letters each check accepts; every other letter is refused.
+PREFIXES = {
+    "user": "UW",
+    "channel": "CG",
+    "direct message": "D",
+    "conversation": "CGD",
+    "user group": "S",
+    "team": "T",
+    "enterprise": "E",
+}
 
 
+@pytest.mark.parametrize("kind", CHECKS)
+def test_each_check_accepts_exactly_its_kind_letters(kind: str) -> None:
+    """An id is accepted by a check only when its first letter is one of that kind's letters."""
+    accepted = {letter for letter in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if CHECKS[kind](letter + "012ABCDEF")}
+    assert accepted == set(PREFIXES[kind])
+
+
+@pytest.mark.parametrize("kind", CHECKS)
+def test_ids_are_two_to_thirty_capitals_or_digits_after_the_letter(kind: str) -> None:
+    """Between 2 and 30 characters after the kind letter pass; 1 or 31 do not."""
+    check, letter = CHECKS[kind], PREFIXES[kind][0]
+    assert check(letter + "0A")
+    assert check(letter + "0" * 30)
+    assert not check(letter + "0")
+    assert not check(letter + "0" * 31)
+    assert not check(letter)
+    assert not check("")
+
+
+@pytest.mark.parametrize("kind", CHECKS)
 @pytest.mark.parametrize(
-    ("value", "state"),
+    "tail",
     [
-        ('{"p":3,"s":["FAILED"]}', (("FAILED",), 3)),
-        ('{"p":2,"s":["failed","bogus","FAILED","RUNNING"]}', (("FAILED", "RUNNING"), 2)),
-        ("", ((), 1)),
-        ("null", ((), 1)),
-        ("[1, 2]", ((), 1)),
-        ("not json", ((), 1)),
-        ('{"p": true}', ((), 1)),
-        ('{"p": "2"}', ((), 1)),
-        ('{"p": -4}', ((), 1)),
-        ('{"p": 1e9}', ((), 1)),
-        ('{"p": 99999999999}', ((), 1)),
-        ('{"s": "FAILED"}', ((), 1)),
-        ('{"s": [1, null, {"x": 1}, "SUCCESS"]}', (("SUCCESS",), 1)),
-        ("[" * 5000 + "]" * 5000, ((), 1)),
-        ("[" * 1900, ((), 1)),
-        ('{"p": 2, "s": []}' + " " * 3000, ((), 1)),
+        "\n",  # `$` would match before it: the difference from fullmatch
+        "\r\n",
+        " ",
+        ">",  # would close a `<@...>` mention early
+        "|x",
     ],
 )
-def test_decode_list_state_tolerates_garbage(value: str, state: tuple[tuple[str, ...], int]) -> None:
-    """Button values decode to (statuses, page); anything malformed or forged gives the defaults."""
-    assert decode_list_state(value) == state
+def test_nothing_may_follow_an_id(kind: str, tail: str) -> None:
+    """A well-formed id with anything after it, a trailing newline included, is refused."""
+    check, letter = CHECKS[kind], PREFIXES[kind][0]
+    assert check(letter + "012ABCDEF")
+    assert not check(letter + "012ABCDEF" + tail)
+    assert not check(" " + letter + "012ABCDEF")
 
 
-@given(st.lists(st.sampled_from(KNOWN_STATUSES)), st.integers(min_value=1, max_value=1_000_000))
-def test_list_state_round_trips(statuses: list[str], page: int) -> None:
-    """decode_list_state is the inverse of encode_list_state (with statuses deduplicated in order)."""
-    value = encode_list_state(statuses, page)
-    assert len(value) < 2000
-    assert decode_list_state(value) == (tuple(dict.fromkeys(statuses)), page)
+@pytest.mark.parametrize("kind", CHECKS)
+@pytest.mark.parametrize(
+    "body",
+    [
+        "012abcdef",  # lower case
+        "012ABC-DEF",
+        "\u0660\u0661\u0662ABCDEF",  # Arabic-Indic digits
+        "\uff10\uff11\uff12ABCDEF",  # fullwidth digits
+        "012ÄBCDEF",  # a capital outside ASCII
+        "012\u0391BCDEF",  # Greek capital alpha, which looks like A
+        "012\u200bABCDEF",  # a zero-width space
+    ],
+)
+def test_only_ascii_capitals_and_digits_pass(kind: str, body: str) -> None:
+    """Lower case, punctuation and letters or digits of other scripts make an id invalid."""
+    assert not CHECKS[kind](PREFIXES[kind][0] + body)

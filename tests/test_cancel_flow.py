@@ -7,9 +7,7 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,32 +21,17 @@ from jobbot import logs, metrics
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.errors import StoreError
-from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.mrkdwn import status_label
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
+from tests.desk import CANCELLER, CHANNEL, Desk
 from tests.fakes import TEAM_ID, FakeSlack, Scripted
 
-CANCELLER = "U0ALLOWED1"
 SECOND_CANCELLER = "U0ALLOWED2"
 GROUP_MEMBER = "U0MEMBER1"
 GROUP = "S0CANCELS"
-CHANNEL = "C0CHAN01"
-
-
-class Inline(Executor):
-    """Runs the handlers' work at once, in the caller's thread, so a test reads the reply right after."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def never_waits(seconds: float) -> None:
-    raise AssertionError(f"the cancel waited {seconds} s for another clicker where none should be")
 
 
 def shown(reply: dict[str, Any]) -> str:
@@ -57,56 +40,6 @@ def shown(reply: dict[str, Any]) -> str:
 
 def deletes(emulator: Emulator) -> int:
     return len([r for r in emulator.requests if r[0] == "DELETE"])
-
-
-class Desk:
-    """JobsHandlers on the in-process emulator and a SQLite store, with a button to click."""
-
-    def __init__(
-        self,
-        jobs: JobClient,
-        store: Store,
-        *,
-        access: Access,
-        sleep: Callable[[float], None] = never_waits,
-        monotonic: Callable[[], float] = time.monotonic,
-        clock: Clock = utc_now,
-    ) -> None:
-        self.handlers = JobsHandlers(
-            jobs,
-            access=access,
-            work=Inline(),
-            store=store,
-            notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),
-            sleep=sleep,
-            monotonic=monotonic,
-            clock=clock,
-        )
-
-    def click_cancel(
-        self, job_id: str, user_id: str = CANCELLER, *, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A confirmed Cancel click (with this payload, if given); returns the one reply it gets."""
-        replies: list[dict[str, Any]] = []
-        if body is None:
-            body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
-        self.handlers.on_cancel_click(
-            ack=lambda: None,
-            body=body,
-            action={"value": job_id},
-            respond=lambda **reply: replies.append(reply),
-        )
-        [reply] = replies
-        return reply
-
-    def command(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A `/jobs` command with these form fields; returns the one reply it gets."""
-        replies: list[dict[str, Any]] = []
-        self.handlers.on_command(
-            ack=lambda: None, command=body, respond=lambda **reply: replies.append(reply)
-        )
-        [reply] = replies
-        return reply
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from jobbot.emulator import Emulator
 from jobbot.jobs_api import JobClient
 from jobbot.store import open_store
 from tests.conftest import HttpBot, serve_http_bot
+from tests.desk import Desk
 from tests.fakes import FakeSlack, Scripted
 from tests.slack_requests import click_payload, command_body
-from tests.test_cancel_flow import Desk
 
 # Markers that exist only in the job's data: a reply that carries one of them leaked the job.
 SECRET_GRAPH = "graph-of-payroll"

@@ -22,14 +22,14 @@ from jobbot import web
 from jobbot.emulator import Emulator
 from tests.conftest import HttpBot
 from tests.fakes import FakeSlack, sign
-from tests.slack_requests import click_body, click_payload, command_body
-from tests.test_main import (
+from tests.jobbot_child import (
     SIGNING_SECRET,
     free_port,
     http_mode_env,
     spawn_jobbot,
     wait_until_listening,
 )
+from tests.slack_requests import click_body, click_payload, command_body
 
 # Words that only occur inside the request bodies below: none may reach a log line.
 LEGACY_TOKEN = "legacy-verification-token"

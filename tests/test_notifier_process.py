@@ -3,18 +3,13 @@ while jobs finish: exactly one notice per job in the end."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -22,105 +17,16 @@ from jobbot.emulator import Emulator
 from jobbot.models import Subscription
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
-
-CHANNEL = "C0NOTICES"
-OTHER = "C0OTHER"
-
-
-class EmulatorChild:
-    """`python -m jobbot.emulator` in a process of its own, driven through its control API."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobbot.emulator", "--port", "0"], stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().split()[-1]
-        self.http = httpx.Client(base_url=self.url + "/_emulator/", timeout=10)
-
-    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def add_job(self, **fields: Any) -> str:
-        return str(self.control("POST", "jobs", fields)["job_id"])
-
-    def answering(self) -> bool:
-        try:
-            self.control("GET", "stats")
-        except httpx.HTTPError:
-            return False
-        return True
-
-    def requests(self) -> int:
-        return int(self.control("GET", "stats")["requests"])
-
-    def close(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        if self.process.stdout:
-            self.process.stdout.close()
-
-
-def start_jobbot(
-    slack: FakeSlack,
-    emulator: Emulator | EmulatorChild,
-    workdir: Path,
-    port: int,
-    database_url: str = "sqlite:///jobbot.db",
-) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-    env.update(
-        SLACK_BOT_TOKEN="xoxb-test-token",
-        SLACK_SIGNING_SECRET="signing-secret-for-tests",
-        SLACK_API_URL=slack.api_url,
-        INTERACTIVE_ADMIN_ENDPOINT=emulator.url,
-        PORT=str(port),
-        JOBBOT_NOTIFY_CHANNEL=CHANNEL,
-        JOBBOT_POLL_INTERVAL="0.2",
-        JOBBOT_RECONCILE_INTERVAL="10",
-        JOBBOT_DATABASE_URL=database_url,
-    )
-    with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobbot"], env=env, cwd=workdir, stdout=log, stderr=log
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def announced(slack: FakeSlack, channel: str = CHANNEL) -> Counter[str]:
-    """How many top-level notices (or digest entries) each job id got in the channel."""
-    counts: Counter[str] = Counter()
-    for message in slack.messages(channel):
-        if message.metadata and not message.thread_ts:
-            counts.update(message.metadata["event_payload"]["job_ids"])
-    return counts
-
-
-def wait_for_notices(slack: FakeSlack, jobs: list[str], timeout: float = 30.0) -> None:
-    """Wait until every job is announced (or time is up: the assertions then say what is missing)."""
-    deadline = time.monotonic() + timeout
-    while set(announced(slack)) != set(jobs) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def assert_one_notice_each(slack: FakeSlack, jobs: list[str], workdir: Path) -> str:
-    """Every job announced exactly once; returns jobbot's log for further checks."""
-    counts = announced(slack)
-    log = (workdir / "jobbot.log").read_text(errors="replace")
-    assert set(counts) == set(jobs), (
-        f"missing notices for {sorted(set(jobs) - set(counts), key=int)}\n{log[-3000:]}"
-    )
-    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
-    return log
+from tests.jobbot_child import (
+    CHANNEL,
+    OTHER,
+    EmulatorChild,
+    announced,
+    assert_one_notice_each,
+    free_port,
+    start_jobbot,
+    wait_for_notices,
+)
 
 
 def wait_until_polling(emulator: Emulator, timeout: float = 20.0) -> None:

@@ -14,14 +14,14 @@ from jobbot import slack_ids
 from jobbot.emulator import Emulator
 from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
-from tests.slack_requests import OTHER_USER
-from tests.test_notifier_process import (
+from tests.jobbot_child import (
     announced,
     assert_one_notice_each,
     free_port,
     start_jobbot,
     wait_for_notices,
 )
+from tests.slack_requests import OTHER_USER
 
 
 def notifier_role(port: int) -> str:

@@ -6,7 +6,7 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -90,7 +90,7 @@ def http_bot(fake_slack: FakeSlack, emulator: Emulator) -> Iterator[HttpBot]:
 
 def serve_http_bot(
     slack: FakeSlack, endpoint: str, *, read_timeout: float = 1.0, **settings: str
-) -> Iterator[HttpBot]:
+) -> Generator[HttpBot, None, None]:
     """Start the bot in HTTP mode against `endpoint`, with short Interactive timeouts for quick tests.
 
     Each bot has a store of its own: the default `jobbot.db` in the working directory would carry

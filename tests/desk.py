@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any
+from typing import Any, cast
+
+from slack_bolt import Ack, Respond
 
 from jobbot.authz import Access
 from jobbot.handlers import Clock, JobsHandlers, NoticeSettings, utc_now
@@ -28,6 +30,16 @@ class Inline(Executor):
 
 def never_waits(seconds: float) -> None:
     raise AssertionError(f"the cancel waited {seconds} s for another clicker where none should be")
+
+
+def no_ack() -> Ack:
+    """An ack() that does nothing: these tests read the reply, not the acknowledgement."""
+    return cast(Ack, lambda *args, **kwargs: None)
+
+
+def respond_into(replies: list[dict[str, Any]]) -> Respond:
+    """A respond() that keeps each reply, its arguments as a dict, in `replies`."""
+    return cast(Respond, lambda **reply: replies.append(reply))
 
 
 class Desk:
@@ -62,10 +74,10 @@ class Desk:
         if body is None:
             body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
         self.handlers.on_cancel_click(
-            ack=lambda: None,
+            ack=no_ack(),
             body=body,
             action={"value": job_id},
-            respond=lambda **reply: replies.append(reply),
+            respond=respond_into(replies),
         )
         [reply] = replies
         return reply
@@ -73,8 +85,6 @@ class Desk:
     def command(self, body: dict[str, Any]) -> dict[str, Any]:
         """A `/jobs` command with these form fields; returns the one reply it gets."""
         replies: list[dict[str, Any]] = []
-        self.handlers.on_command(
-            ack=lambda: None, command=body, respond=lambda **reply: replies.append(reply)
-        )
+        self.handlers.on_command(ack=no_ack(), command=body, respond=respond_into(replies))
         [reply] = replies
         return reply

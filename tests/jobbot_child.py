@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ import httpx
 
 from jobbot.emulator import Emulator
 from tests.fakes import FakeSlack
+from tests.support import start_jobbot
 
 BOT_TOKEN = "xoxb-1111-secret-bot-token"
 SIGNING_SECRET = "signing-secret-0123456789"
@@ -61,18 +60,6 @@ class EmulatorChild:
             self.process.stdout.close()
 
 
-def clean(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-    return {**base, **env}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
 def http_mode_env(slack_api_url: str, endpoint: str, port: int, **extra: str) -> dict[str, str]:
     """The environment of a jobbot process in HTTP mode at DEBUG, so that anything it would log shows."""
     return {
@@ -86,54 +73,27 @@ def http_mode_env(slack_api_url: str, endpoint: str, port: int, **extra: str) ->
     }
 
 
-def spawn_jobbot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """`jobbot` as a background process, its output (stdout and stderr) kept for the assertions."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobbot"],
-        env=clean(env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"jobbot exited early: {process.communicate()[0]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("jobbot did not start listening")
-
-
-def start_jobbot(
+def start_announcing(
     slack: FakeSlack,
     emulator: Emulator | EmulatorChild,
     workdir: Path,
     port: int,
     database_url: str = "sqlite:///jobbot.db",
 ) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-    env.update(
-        SLACK_BOT_TOKEN="xoxb-test-token",
-        SLACK_SIGNING_SECRET="signing-secret-for-tests",
-        SLACK_API_URL=slack.api_url,
-        INTERACTIVE_ADMIN_ENDPOINT=emulator.url,
-        PORT=str(port),
-        JOBBOT_NOTIFY_CHANNEL=CHANNEL,
-        JOBBOT_POLL_INTERVAL="0.2",
-        JOBBOT_RECONCILE_INTERVAL="10",
-        JOBBOT_DATABASE_URL=database_url,
-    )
+    """jobbot in HTTP mode, polling fast and announcing to CHANNEL; its output goes to workdir/jobbot.log."""
+    settings = {
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": "signing-secret-for-tests",
+        "SLACK_API_URL": slack.api_url,
+        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
+        "PORT": str(port),
+        "JOBBOT_NOTIFY_CHANNEL": CHANNEL,
+        "JOBBOT_POLL_INTERVAL": "0.2",
+        "JOBBOT_RECONCILE_INTERVAL": "10",
+        "JOBBOT_DATABASE_URL": database_url,
+    }
     with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobbot"], env=env, cwd=workdir, stdout=log, stderr=log
-        )
+        return start_jobbot(settings, workdir, stdout=log, stderr=log)
 
 
 def announced(slack: FakeSlack, channel: str = CHANNEL) -> Counter[str]:

@@ -6,7 +6,6 @@ import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,28 +22,10 @@ from jobbot.slack_poster import SlackPoster
 from jobbot.store import Store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted
+from tests.support import FakeClock
 
 CHANNEL = "C0NOTICES"
 OTHER = "C0OTHER"
-
-
-class FakeClock:
-    """The notifier's clock, moved by hand."""
-
-    START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __init__(self) -> None:
-        self.now = self.START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        """Seconds since the clock was made: the loop's schedule runs on this."""
-        return (self.now - self.START).total_seconds()
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class SimulatedTime(threading.Event):
@@ -56,9 +37,9 @@ class SimulatedTime(threading.Event):
         self.clock = clock
         self.until = until
         self.waits = 0
-        self._changes: list[tuple[float, Callable[[], None]]] = []
+        self._changes: list[tuple[float, Callable[[], object]]] = []
 
-    def at(self, seconds: float, change: Callable[[], None]) -> None:
+    def at(self, seconds: float, change: Callable[[], object]) -> None:
         self._changes.append((seconds, change))
         self._changes.sort(key=lambda c: c[0])
 

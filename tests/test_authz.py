@@ -15,7 +15,7 @@ GROUP = "S0CANCELS"
 
 
 def shown(message: dict[str, Any]) -> str:
-    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+    return str(message["text"]) + json.dumps(message["blocks"], ensure_ascii=False)
 
 
 def deletes(emulator: Emulator) -> int:

@@ -28,6 +28,7 @@ from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.desk import CANCELLER, CHANNEL, Desk
 from tests.fakes import TEAM_ID, FakeSlack, Scripted
+from tests.support import FakeClock
 
 SECOND_CANCELLER = "U0ALLOWED2"
 GROUP_MEMBER = "U0MEMBER1"
@@ -101,7 +102,7 @@ class GroupsThatFail(WebClient):
         super().__init__(token="xoxb-test")
         self.failures = failures
 
-    def usergroups_users_list(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def usergroups_users_list(self, **kwargs: Any) -> Any:
         raise self.failures[kwargs["usergroup"]]
 
 
@@ -193,14 +194,6 @@ def test_an_unreachable_group_lookup_sends_no_delete(
     assert deletes(emulator) == 0 and emulator.get(job_id).status == "RUNNING"
 
 
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
     fake_slack: FakeSlack, slack: WebClient
 ) -> None:
@@ -211,13 +204,13 @@ def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
         Scripted(200, {"ok": True, "users": [GROUP_MEMBER]}),
         Scripted(200, {"ok": True, "users": ["U0SOMEONE"]}),
     )
-    clock = Monotonic()
-    access = group_access(slack, monotonic=clock)
+    clock = FakeClock()
+    access = group_access(slack, monotonic=clock.monotonic)
     access.check_cancel(GROUP_MEMBER)
-    clock.now += USERGROUP_CACHE_SECONDS - 1
+    clock.advance(USERGROUP_CACHE_SECONDS - 1)
     access.check_cancel(GROUP_MEMBER)
     assert len(fake_slack.calls_to("usergroups.users.list")) == 1
-    clock.now += 1
+    clock.advance(1)
     with pytest.raises(Refused, match="not allowed to cancel"):
         access.check_cancel(GROUP_MEMBER)
     assert len(fake_slack.calls_to("usergroups.users.list")) == 2
@@ -466,21 +459,6 @@ def test_after_the_delete_a_status_other_than_cancelled_is_named(
     assert f"The server now reports it as {status_label('FAILED')}." in shown(reply)
 
 
-class Stopwatch:
-    """A monotonic clock that moves only when the handlers sleep on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_a_second_clicker_whose_wait_runs_out_is_told_who_is_cancelling(
     emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
 ) -> None:
@@ -490,8 +468,8 @@ def test_a_second_clicker_whose_wait_runs_out_is_told_who_is_cancelling(
     job_id = emulator.add_job(status="RUNNING")
     # The first click claimed the cancel and its DELETE has not landed yet.
     assert store.claim_cancel(job_id, CANCELLER, datetime.now(UTC), stale_after=60.0) is None
-    watch = Stopwatch()
-    desk = Desk(jobs, store, access=cancellers(slack), sleep=watch.sleep, monotonic=watch)
+    watch = FakeClock()
+    desk = Desk(jobs, store, access=cancellers(slack), sleep=watch.sleep, monotonic=watch.monotonic)
     reply = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
     assert watch.slept, "the second clicker did not wait"
     assert (

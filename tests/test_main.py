@@ -9,25 +9,22 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from jobbot.emulator import Emulator
 from tests.fakes import FakeSlack, Scripted, sign
-from tests.jobbot_child import (
-    BOT_TOKEN,
-    SIGNING_SECRET,
-    clean,
-    free_port,
-    http_mode_env,
-    spawn_jobbot,
-    wait_until_listening,
-)
+from tests.jobbot_child import BOT_TOKEN, SIGNING_SECRET, http_mode_env
 from tests.slack_requests import command_body
+from tests.support import child_env, free_port, start_jobbot_captured, wait_until_listening
+
+# Every test here runs `python -m jobbot` as a child process.
+pytestmark = pytest.mark.slow
 
 
 def run_jobbot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jobbot", *args],
-        env=clean(env),
+        env=child_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -72,7 +69,7 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     emulator.add_job(status="RUNNING")
     port = free_port()
     env = http_mode_env(fake_slack.api_url, emulator.url, port)
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         body = command_body("list", response_url=fake_slack.response_url())
@@ -122,7 +119,7 @@ def test_socket_mode_serves_probes_on_the_health_port(
         "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
         "JOBBOT_HEALTH_PORT": str(port),
     }
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         socket_server.wait_connected()
@@ -151,7 +148,7 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
     database = postgres_url.replace("postgres@", f"postgres:{DATABASE_PASSWORD}@")
     database += "?password=query-pass-0d4b"
     env = http_mode_env(fake_slack.api_url, endpoint, port, JOBBOT_DATABASE_URL=database)
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,12 @@ from tests.fakes import Posted, Scripted
 from tests.notice_world import (
     CHANNEL,
     OTHER,
-    FakeClock,
     World,
     subscribe,
     world,
 )
 from tests.server_json import JOB
+from tests.support import FakeClock
 
 __all__ = ["world"]  # the fixture, shared with the notifier's other tests
 
@@ -414,7 +415,7 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
     notifier = world.notifier()
     time = world.simulate(until=90)
 
-    def finish(*job_ids: str) -> Callable[[], None]:
+    def finish(*job_ids: str) -> Callable[[], object]:
         return lambda: [world.emulator.finish_job(j, "SUCCESS") for j in job_ids] and None
 
     time.at(
@@ -440,8 +441,11 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
         assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
     assert all(world.store.notice_count(j) == 2 for j in jobs)
     announced = [
-        j for c in (CHANNEL, OTHER) for m in world.notices(c) for j in m.metadata["event_payload"]["job_ids"]
-    ]  # type: ignore[index]
+        j
+        for c in (CHANNEL, OTHER)
+        for m in world.notices(c)  # notices all carry metadata
+        for j in (m.metadata or {})["event_payload"]["job_ids"]
+    ]
     assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"
 
 
@@ -497,7 +501,7 @@ def test_notices_gathered_during_a_slack_outage_go_out_as_a_digest_within_interv
         ),
     )
     for n, job_id in enumerate(jobs):
-        time.at(3 + 1.5 * n, lambda job_id=job_id: world.emulator.finish_job(job_id, "SUCCESS"))
+        time.at(3 + 1.5 * n, partial(world.emulator.finish_job, job_id, "SUCCESS"))
     cleared = 22.0
     time.at(cleared, world.slack.end_outage)
     time.run(notifier)

@@ -7,8 +7,8 @@ from typing import Any
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack, Scripted
+from tests.http_bot import serve_http_bot
 from tests.slack_requests import OTHER_USER, click_payload, command_body
 
 GROUP = "S0CANCELS"

@@ -20,9 +20,9 @@ from jobbot.authz import Access, Refused, WorkspaceUnknown
 from jobbot.emulator import Emulator
 from jobbot.jobs_api import JobClient
 from jobbot.store import open_store
-from tests.conftest import HttpBot, serve_http_bot
 from tests.desk import Desk, respond_into
 from tests.fakes import FakeSlack, Scripted
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import click_payload, command_body
 from tests.support import FakeClock
 

@@ -10,8 +10,8 @@ import pytest
 
 from jobbot.blocks import Message
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
-from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.test_blocks import check_limits, check_safe
 
 CASES = {

@@ -20,8 +20,8 @@ import pytest
 
 from jobbot import web
 from jobbot.emulator import Emulator
-from tests.conftest import HttpBot
 from tests.fakes import FakeSlack, sign
+from tests.http_bot import HttpBot
 from tests.jobbot_child import SIGNING_SECRET, http_mode_env
 from tests.slack_requests import click_body, click_payload, command_body
 from tests.support import free_port, start_jobbot_captured, wait_until_listening

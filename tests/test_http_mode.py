@@ -12,8 +12,8 @@ import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack, sign
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import ALLOWED_USER, OTHER_USER, click_body, command_body
 from tests.support import free_port
 

@@ -12,8 +12,8 @@ import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import serve_http_bot
 from tests.jobbot_child import (
     announced,
     assert_one_notice_each,

@@ -15,8 +15,8 @@ from jobbot.config import load_settings
 from jobbot.emulator import Emulator
 from jobbot.errors import ConfigError
 from jobbot.models import Job, JobWithLog
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import serve_http_bot
 
 NOW = datetime(2024, 6, 10, 7, 0, tzinfo=UTC)
 DAY = 86_400.0

@@ -1,4 +1,4 @@
-"""jobbot served in this process over real HTTP by waitress, with helpers that act as Slack."""
+"""jobbot served in this process over real HTTP by waitress, and requests to it signed as Slack signs them."""
 
 from __future__ import annotations
 

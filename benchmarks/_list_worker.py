@@ -41,7 +41,8 @@ def sdk_lister(endpoint: str) -> Callable[[], Any]:
     from gs_interactive.client.driver import Driver
 
     session = Driver().session()
-    return session.list_jobs
+    list_jobs: Callable[[], Any] = session.list_jobs
+    return list_jobs
 
 
 def rss_kib(field: str) -> int:

@@ -40,15 +40,13 @@ from benchmarks._bot_process import (
     SIGNING_SECRET,
     answers_200,
     bot_env,
-    free_port,
     proc_cpu_seconds,
-    start_jobbot,
     stop,
-    wait_until,
 )
 from benchmarks.common import EmulatorProcess, emulator_process, machine, percentile, table
 from tests.fakes import FakeSlack, sign
 from tests.slack_requests import command_body
+from tests.support import free_port, start_jobbot, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 SLACK_ACK_LIMIT = 3.0
@@ -169,6 +167,8 @@ def send_all(
     keep-alive connection opened beforehand; returns (seconds to answer, status) per request and the
     wall time of the whole load."""
     address = urlsplit(url)
+    host, port = address.hostname, address.port
+    assert host is not None, url
     bodies = [command_body("list", response_url=response_url) for response_url in response_urls]
     outcomes: list[tuple[float, str]] = [(float("nan"), "not sent")] * len(bodies)
     todo: queue.SimpleQueue[int] = queue.SimpleQueue()
@@ -177,7 +177,7 @@ def send_all(
     start = threading.Barrier(concurrency + 1)
 
     def client() -> None:
-        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=timeout)
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             connection.connect()
             start.wait()

@@ -29,17 +29,14 @@ import httpx
 from benchmarks._bot_process import (
     answers_200,
     bot_env,
-    free_port,
-    port_accepts,
     proc_cpu_seconds,
     proc_status_kib,
     proc_threads,
-    start_jobbot,
     stop,
-    wait_until,
 )
 from benchmarks.common import EmulatorProcess, emulator_process, machine, table
 from tests.fakes import FakeSlack
+from tests.support import free_port, port_accepts, start_jobbot, wait_until
 
 RUNNING_JOBS = 5
 POLLS = re.compile(r"^jobbot_poll_seconds_count(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
@@ -148,7 +145,9 @@ def measure_start(
     started = time.perf_counter()
     process = start_jobbot(env, workdir)
     try:
-        wait_until(lambda: port_accepts(port), timeout=60, process=process, what="port accepting")
+        wait_until(
+            lambda: port_accepts(port), timeout=60, interval=0.005, process=process, what="port accepting"
+        )
         to_port = time.perf_counter() - started
         base = f"http://127.0.0.1:{port}"
         wait_until(

@@ -20,6 +20,7 @@ import json
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from benchmarks.common import machine, table
@@ -48,8 +49,8 @@ def main() -> None:
     for style, line in LINES.items():
         for spacing, separators in SPACINGS.items():
             body = listing_body(args.jobs, line, args.log_bytes, separators)
-            reader = measure(lambda body=body: read(body), args.repeats)
-            exact = measure(lambda body=body: by_json(body), args.repeats)
+            reader = measure(partial(read, body), args.repeats)
+            exact = measure(partial(by_json, body), args.repeats)
             assert reader["result"] == exact["result"], f"{style}/{spacing}: the two paths disagree"
             rows.append(
                 [

@@ -10,25 +10,17 @@ its jobs in its metadata, so every job's latency is the arrival time minus the j
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+from benchmarks._bot_process import bot_env
 from benchmarks.common import emulator_process, machine, percentile, table
 from tests.fakes import FakeSlack
+from tests.support import free_port, start_jobbot
 
 CHANNEL = "C0BENCH"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def main() -> None:
@@ -46,18 +38,14 @@ def main() -> None:
         ids = [
             str(emulator.control("POST", "jobs", {"status": "RUNNING"})["job_id"]) for _ in range(args.jobs)
         ]
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-        env.update(
-            SLACK_BOT_TOKEN="xoxb-benchmark",
-            SLACK_SIGNING_SECRET="benchmark-signing-secret",
-            SLACK_API_URL=slack.api_url,
-            INTERACTIVE_ADMIN_ENDPOINT=emulator.url,
-            PORT=str(free_port()),
+        env = bot_env(
+            slack_api_url=slack.api_url,
+            endpoint=emulator.url,
+            port=free_port(),
             JOBBOT_NOTIFY_CHANNEL=CHANNEL,
             JOBBOT_POLL_INTERVAL=str(args.interval),
-            JOBBOT_LOG_LEVEL="WARNING",
         )
-        bot = subprocess.Popen([sys.executable, "-m", "jobbot"], env=env, cwd=workdir)
+        bot = start_jobbot(env, workdir)
         try:
             # Let the first poll take its baseline before any job ends.
             slack.wait_for(lambda: bool(slack.calls_to("auth.test")), timeout=30)

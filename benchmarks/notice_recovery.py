@@ -19,9 +19,10 @@ import tempfile
 import threading
 import time
 
-from benchmarks._bot_process import bot_env, free_port, start_jobbot, stop
+from benchmarks._bot_process import bot_env, stop
 from benchmarks.common import EmulatorProcess, emulator_process, machine, percentile, table
 from tests.fakes import FakeSlack, Scripted
+from tests.support import free_port, start_jobbot
 
 CHANNEL = "C0BENCH"
 # Notices later than this after their job ended are counted (the figure faults used to reach).
@@ -143,7 +144,7 @@ def run_faults(
     slack_cleared = time.time()
     player.join()
     # The last fault to clear is Slack's unless GraphScope's outage outlasts it.
-    return max(slack_cleared, slack_cleared - args.slack_fault + graphscope_until)
+    return float(max(slack_cleared, slack_cleared - args.slack_fault + graphscope_until))
 
 
 def polls(emulator: EmulatorProcess, next_id: str) -> int:

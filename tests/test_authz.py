@@ -10,15 +10,15 @@ import pytest
 from jobbot import slack_ids
 from jobbot.authz import Access, Refused
 from jobbot.emulator import Emulator
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack, Scripted
+from tests.http_bot import serve_http_bot
 from tests.slack_requests import OTHER_USER, click_payload, command_body
 
 GROUP = "S0CANCELS"
 
 
 def shown(message: dict[str, Any]) -> str:
-    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+    return str(message["text"]) + json.dumps(message["blocks"], ensure_ascii=False)
 
 
 def deletes(emulator: Emulator) -> int:

@@ -12,6 +12,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every test here runs a benchmark script, which starts jobbot or the emulator as a child process.
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize(
     ("script", "args", "expected"),

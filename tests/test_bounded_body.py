@@ -114,7 +114,7 @@ def test_any_document_in_any_chunks_keeps_its_shape_and_string_tails(
 
 def test_a_long_log_keeps_its_end_and_the_skeleton_stays_small() -> None:
     """A 5 MB log in 64 KiB chunks: the skeleton is a few hundred kilobytes, ending with the log's end."""
-    document = {
+    document: dict[str, Any] = {
         "id": "7",
         "log": 'loading \\ "x" é 🙂\n' * 250_000 + "the end\n",
         "detail": {"graph_id": "2"},

@@ -7,9 +7,7 @@ import json
 import logging
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,35 +19,20 @@ from slack_sdk.web import SlackResponse
 
 from jobbot import logs, metrics
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
-from jobbot.clock import Clock, utc_now
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.errors import StoreError
-from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.render.mrkdwn import status_label
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
+from tests.desk import CANCELLER, CHANNEL, Desk
 from tests.fakes import TEAM_ID, FakeSlack, Scripted
+from tests.support import FakeClock
 
-CANCELLER = "U0ALLOWED1"
 SECOND_CANCELLER = "U0ALLOWED2"
 GROUP_MEMBER = "U0MEMBER1"
 GROUP = "S0CANCELS"
-CHANNEL = "C0CHAN01"
-
-
-class Inline(Executor):
-    """Runs the handlers' work at once, in the caller's thread, so a test reads the reply right after."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_result(fn(*args, **kwargs))
-        return future
-
-
-def never_waits(seconds: float) -> None:
-    raise AssertionError(f"the cancel waited {seconds} s for another clicker where none should be")
 
 
 def shown(reply: dict[str, Any]) -> str:
@@ -58,56 +41,6 @@ def shown(reply: dict[str, Any]) -> str:
 
 def deletes(emulator: Emulator) -> int:
     return len([r for r in emulator.requests if r[0] == "DELETE"])
-
-
-class Desk:
-    """JobsHandlers on the in-process emulator and a SQLite store, with a button to click."""
-
-    def __init__(
-        self,
-        jobs: JobClient,
-        store: Store,
-        *,
-        access: Access,
-        sleep: Callable[[float], None] = never_waits,
-        monotonic: Callable[[], float] = time.monotonic,
-        clock: Clock = utc_now,
-    ) -> None:
-        self.handlers = JobsHandlers(
-            jobs,
-            access=access,
-            work=Inline(),
-            store=store,
-            notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),
-            sleep=sleep,
-            monotonic=monotonic,
-            clock=clock,
-        )
-
-    def click_cancel(
-        self, job_id: str, user_id: str = CANCELLER, *, body: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """A confirmed Cancel click (with this payload, if given); returns the one reply it gets."""
-        replies: list[dict[str, Any]] = []
-        if body is None:
-            body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
-        self.handlers.on_cancel_click(
-            ack=lambda: None,
-            body=body,
-            action={"value": job_id},
-            respond=lambda **reply: replies.append(reply),
-        )
-        [reply] = replies
-        return reply
-
-    def command(self, body: dict[str, Any]) -> dict[str, Any]:
-        """A `/jobs` command with these form fields; returns the one reply it gets."""
-        replies: list[dict[str, Any]] = []
-        self.handlers.on_command(
-            ack=lambda: None, command=body, respond=lambda **reply: replies.append(reply)
-        )
-        [reply] = replies
-        return reply
 
 
 @pytest.fixture
@@ -169,7 +102,7 @@ class GroupsThatFail(WebClient):
         super().__init__(token="xoxb-test")
         self.failures = failures
 
-    def usergroups_users_list(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def usergroups_users_list(self, **kwargs: Any) -> Any:
         raise self.failures[kwargs["usergroup"]]
 
 
@@ -261,14 +194,6 @@ def test_an_unreachable_group_lookup_sends_no_delete(
     assert deletes(emulator) == 0 and emulator.get(job_id).status == "RUNNING"
 
 
-class Monotonic:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
     fake_slack: FakeSlack, slack: WebClient
 ) -> None:
@@ -279,13 +204,13 @@ def test_a_user_removed_from_the_group_loses_the_right_once_the_cache_expires(
         Scripted(200, {"ok": True, "users": [GROUP_MEMBER]}),
         Scripted(200, {"ok": True, "users": ["U0SOMEONE"]}),
     )
-    clock = Monotonic()
-    access = group_access(slack, monotonic=clock)
+    clock = FakeClock()
+    access = group_access(slack, monotonic=clock.monotonic)
     access.check_cancel(GROUP_MEMBER)
-    clock.now += USERGROUP_CACHE_SECONDS - 1
+    clock.advance(USERGROUP_CACHE_SECONDS - 1)
     access.check_cancel(GROUP_MEMBER)
     assert len(fake_slack.calls_to("usergroups.users.list")) == 1
-    clock.now += 1
+    clock.advance(1)
     with pytest.raises(Refused, match="not allowed to cancel"):
         access.check_cancel(GROUP_MEMBER)
     assert len(fake_slack.calls_to("usergroups.users.list")) == 2
@@ -534,21 +459,6 @@ def test_after_the_delete_a_status_other_than_cancelled_is_named(
     assert f"The server now reports it as {status_label('FAILED')}." in shown(reply)
 
 
-class Stopwatch:
-    """A monotonic clock that moves only when the handlers sleep on it."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_a_second_clicker_whose_wait_runs_out_is_told_who_is_cancelling(
     emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
 ) -> None:
@@ -558,8 +468,8 @@ def test_a_second_clicker_whose_wait_runs_out_is_told_who_is_cancelling(
     job_id = emulator.add_job(status="RUNNING")
     # The first click claimed the cancel and its DELETE has not landed yet.
     assert store.claim_cancel(job_id, CANCELLER, datetime.now(UTC), stale_after=60.0) is None
-    watch = Stopwatch()
-    desk = Desk(jobs, store, access=cancellers(slack), sleep=watch.sleep, monotonic=watch)
+    watch = FakeClock()
+    desk = Desk(jobs, store, access=cancellers(slack), sleep=watch.sleep, monotonic=watch.monotonic)
     reply = desk.click_cancel(job_id, user_id=SECOND_CANCELLER)
     assert watch.slept, "the second clicker did not wait"
     assert (

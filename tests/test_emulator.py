@@ -27,21 +27,12 @@ from jobbot.emulator import (
     Quirks,
     UnknownJob,
 )
+from tests.support import FakeClock
 
 ROOT = Path(__file__).resolve().parent.parent
 # The emulator is plain HTTP; one shared TLS context spares each client ~70 ms of loading CA certificates.
 _TLS = ssl.create_default_context()
 FIELDS = {"id", "type", "status", "start_time", "end_time", "log", "detail"}
-
-
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = 1_718_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -569,17 +560,17 @@ def test_demo_history_has_the_promised_mix(emu: Emulator) -> None:
 def test_demo_steps_start_log_and_end_jobs_on_an_injected_clock() -> None:
     """With a fake clock, demo steps start a job, grow its log over time, and end it with an outcome."""
     clock = FakeClock()
-    emulator = Emulator(clock=clock)
+    emulator = Emulator(clock=clock.time)
     demo = DemoRunner(emulator, seed=1, failure_rate=1.0)
     demo.step()
     assert emulator.job_count == 0
-    clock.now += 45
+    clock.advance(45)
     demo.step()
     (job,) = emulator.jobs
     assert job.status == "RUNNING"
     sizes = []
     for _ in range(20):
-        clock.now += 5
+        clock.advance(5)
         demo.step()
         sizes.append(len(emulator.get(job.id).log))
     ended = emulator.get(job.id)
@@ -603,12 +594,12 @@ def test_demo_runs_in_the_background_and_jobs_end_on_their_own() -> None:
 def test_demo_job_cancelled_over_http_stays_cancelled() -> None:
     """A demo job cancelled by DELETE is not later ended by the demo."""
     clock = FakeClock()
-    with Emulator(clock=clock) as emulator, http_client(emulator.url) as http:
+    with Emulator(clock=clock.time) as emulator, http_client(emulator.url) as http:
         demo = DemoRunner(emulator, seed=4, failure_rate=0.0)
         job_id = http.post("/v1/graph/1/dataloading", json={}).json()["job_id"]
         assert http.delete(f"/v1/job/{job_id}").status_code == 200
         for _ in range(30):
-            clock.now += 10
+            clock.advance(10)
             demo.step()
         assert emulator.get(job_id).status == "CANCELLED"
 
@@ -616,6 +607,7 @@ def test_demo_job_cancelled_over_http_stays_cancelled() -> None:
 # The command line.
 
 
+@pytest.mark.slow
 def test_cli_serves_and_exits_cleanly_on_sigterm() -> None:
     """`python -m jobbot.emulator --port 0` prints its URL, answers requests, and exits 0 on SIGTERM."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -639,6 +631,7 @@ def test_cli_serves_and_exits_cleanly_on_sigterm() -> None:
                 proc.wait()
 
 
+@pytest.mark.slow
 def test_cli_help_lists_the_options() -> None:
     """--help documents the port, demo and quirk options."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -14,7 +14,7 @@ from jobbot.notifier import LEASE_NAME
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import Scripted
-from tests.test_notifier import CHANNEL, OTHER, World, subscribe, world
+from tests.notice_world import CHANNEL, OTHER, World, subscribe, world
 
 __all__ = ["world"]  # the fixture, shared with the notifier's own tests
 

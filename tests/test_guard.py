@@ -20,10 +20,11 @@ from jobbot.authz import Access, Refused, WorkspaceUnknown
 from jobbot.emulator import Emulator
 from jobbot.jobs_api import JobClient
 from jobbot.store import open_store
-from tests.conftest import HttpBot, serve_http_bot
+from tests.desk import Desk, respond_into
 from tests.fakes import FakeSlack, Scripted
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import click_payload, command_body
-from tests.test_cancel_flow import Desk
+from tests.support import FakeClock
 
 # Markers that exist only in the job's data: a reply that carries one of them leaked the job.
 SECRET_GRAPH = "graph-of-payroll"
@@ -32,7 +33,7 @@ ELSEWHERE = "T0ELSEWHERE"
 
 
 def shown(message: dict[str, Any]) -> str:
-    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+    return str(message["text"]) + json.dumps(message["blocks"], ensure_ascii=False)
 
 
 def action_prefixes() -> list[str]:
@@ -142,14 +143,6 @@ def test_an_unknown_workspace_refuses_everyone_and_says_why(
     assert emulator.requests == []
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def lookup_client(fake_slack: FakeSlack) -> Iterator[WebClient]:
     yield WebClient(token="xoxb-test", base_url=fake_slack.api_url, retry_handlers=[])
@@ -161,14 +154,14 @@ def test_a_failed_workspace_lookup_is_asked_again_later(
     """A failed auth.test is not remembered for ever: within the retry interval the same reason is given
     without asking Slack, after it Slack is asked again, and a success is kept."""
     fake_slack.script("auth.test", Scripted(200, {"ok": False, "error": "account_inactive"}))
-    clock = Clock()
-    team = workspace_team(lookup_client, monotonic=clock)
+    clock = FakeClock()
+    team = workspace_team(lookup_client, monotonic=clock.monotonic)
     with pytest.raises(WorkspaceUnknown, match="account_inactive"):
         team()
     with pytest.raises(WorkspaceUnknown, match="account_inactive"):
         team()
     assert len(fake_slack.calls_to("auth.test")) == 1
-    clock.now += 3600
+    clock.advance(3600)
     assert team() == "T0001"
     assert team() == "T0001"
     assert len(fake_slack.calls_to("auth.test")) == 2
@@ -289,7 +282,7 @@ def guard_of(lookup_client: WebClient, emulator: Emulator, tmp_path: Path) -> It
         def answer(body: dict[str, Any]) -> str:
             replies: list[dict[str, Any]] = []
             passed: list[bool] = []
-            desk.handlers.guard(body, lambda **reply: replies.append(reply), lambda: passed.append(True))
+            desk.handlers.guard(body, respond_into(replies), lambda: passed.append(True))
             if passed:
                 assert not replies
                 return "let through"

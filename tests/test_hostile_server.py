@@ -10,8 +10,8 @@ import pytest
 
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.render.kit import Message
-from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_limits import check_limits, check_safe
 
 CASES = {
@@ -50,8 +50,8 @@ def test_each_broken_answer_gives_a_clear_reply_and_a_log_line(
         [reply] = http_bot.slack.wait_for_responses(1)
     text = reply_text(reply)
     assert "Traceback" not in text and "<!channel>" not in text
-    check_limits(Message(str(reply["text"]), list(reply["blocks"])))  # type: ignore[arg-type]
-    check_safe(Message(str(reply["text"]), list(reply["blocks"])))  # type: ignore[arg-type]
+    check_limits(Message(str(reply["text"]), list(reply["blocks"])))
+    check_safe(Message(str(reply["text"]), list(reply["blocks"])))
     assert "Job 1" in text or "Interactive server" in text
     warnings = [r for r in caplog.records if r.name.startswith("jobbot") and r.levelno >= logging.WARNING]
     assert warnings, "the problem is also in the log"

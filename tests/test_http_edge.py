@@ -20,16 +20,11 @@ import pytest
 
 from jobbot import web
 from jobbot.emulator import Emulator
-from tests.conftest import HttpBot
 from tests.fakes import FakeSlack, sign
+from tests.http_bot import HttpBot
+from tests.jobbot_child import SIGNING_SECRET, http_mode_env
 from tests.slack_requests import click_body, click_payload, command_body
-from tests.test_main import (
-    SIGNING_SECRET,
-    free_port,
-    http_mode_env,
-    spawn_jobbot,
-    wait_until_listening,
-)
+from tests.support import free_port, start_jobbot_captured, wait_until_listening
 
 # Words that only occur inside the request bodies below: none may reach a log line.
 LEGACY_TOKEN = "legacy-verification-token"
@@ -53,7 +48,7 @@ class JobbotProcess:
 
     def post(self, body: bytes | str, headers: dict[str, str]) -> httpx.Response:
         # Header values as bytes, so that a test can send ones that are not ASCII (latin-1 on the wire).
-        raw = {name: value.encode("latin-1") for name, value in headers.items()}
+        raw = {name.encode("latin-1"): value.encode("latin-1") for name, value in headers.items()}
         return httpx.post(self.url, content=body, headers=raw, timeout=10)
 
     def stop(self) -> str:
@@ -67,7 +62,7 @@ def jobbot_process(tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator) ->
     """jobbot in HTTP mode at DEBUG, so that anything it would ever log about a request shows."""
     port = free_port()
     env = http_mode_env(fake_slack.api_url, emulator.url, port)
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         yield JobbotProcess(process, port, fake_slack)
@@ -87,6 +82,7 @@ def assert_nothing_of_the_bodies_logged(output: str, response_url: str) -> None:
         assert secret_of_the_body not in output, output
 
 
+@pytest.mark.slow
 def test_requests_not_signed_by_slack_get_401_and_leave_no_trace_of_their_body(
     jobbot_process: JobbotProcess,
 ) -> None:
@@ -130,6 +126,7 @@ def test_requests_not_signed_by_slack_get_401_and_leave_no_trace_of_their_body(
     assert jobbot_process.slack.responses() == []
 
 
+@pytest.mark.slow
 def test_signed_but_malformed_bodies_are_refused_as_bad_requests(jobbot_process: JobbotProcess) -> None:
     """A signed body that is not what Slack sends gets 400 (not 500), one line and no traceback."""
     response_url = jobbot_process.slack.response_url()
@@ -150,6 +147,7 @@ def test_signed_but_malformed_bodies_are_refused_as_bad_requests(jobbot_process:
     assert_nothing_of_the_bodies_logged(output, response_url)
 
 
+@pytest.mark.slow
 def test_a_signed_request_jobbot_has_no_listener_for_logs_no_body(jobbot_process: JobbotProcess) -> None:
     """Unknown actions (block and legacy attachment buttons) are answered without their body in the log."""
     response_url = jobbot_process.slack.response_url()
@@ -198,6 +196,7 @@ def push_body(port: int, head: bytes, chunks: Iterator[bytes]) -> tuple[bytes, i
     return answer, sent
 
 
+@pytest.mark.slow
 def test_bodies_over_the_limit_get_413_without_being_read(jobbot_process: JobbotProcess) -> None:
     """100 MB with Content-Length and 20 MB chunked, unsigned: 413, and the process does not grow by them."""
     pid = jobbot_process.process.pid
@@ -227,6 +226,7 @@ def test_bodies_over_the_limit_get_413_without_being_read(jobbot_process: Jobbot
     assert "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_health_probes_answer_past_the_old_connection_limit(jobbot_process: JobbotProcess) -> None:
     """With more idle connections open than waitress's default limit allowed, /healthz still answers."""
     idle = []
@@ -271,7 +271,7 @@ def wsgi_call(app: web.WebApp, environ: dict[str, Any]) -> tuple[str, bytes]:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
         answer.append(status)
 
-    body = b"".join(app(environ, start_response))  # type: ignore[arg-type]
+    body = b"".join(app(environ, start_response))
     return answer[0], body
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,9 +12,10 @@ import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack, sign
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import ALLOWED_USER, OTHER_USER, click_body, command_body
+from tests.support import free_port
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ def button(message: dict[str, Any], prefix: str, value: str | None = None) -> di
 
 def shown(message: dict[str, Any]) -> str:
     """Everything a person would read in a message: fallback text and every block, as one string."""
-    return message["text"] + json.dumps(message["blocks"], ensure_ascii=False)
+    return str(message["text"]) + json.dumps(message["blocks"], ensure_ascii=False)
 
 
 def deletes(emulator: Emulator) -> list[tuple[str, str]]:
@@ -240,13 +240,6 @@ def test_a_hanging_server_does_not_delay_the_ack(http_bot: HttpBot, emulator: Em
             assert emulator.url in shown(reply) and "did not answer in time" in shown(reply)
     finally:
         emulator.faults.release()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

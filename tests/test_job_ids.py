@@ -11,8 +11,8 @@ from jobbot import commands
 from jobbot.emulator import Emulator
 from jobbot.errors import InvalidJobId
 from jobbot.models import validate_job_id
-from tests.conftest import HttpBot, serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import ALLOWED_USER
 
 MAX_JOB_ID = 2**63 - 1  # the largest value SQLite's INTEGER and PostgreSQL's BIGINT hold

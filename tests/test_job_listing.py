@@ -84,7 +84,7 @@ odd = st.one_of(
     st.builds(lambda key: {k: v for k, v in JOB.items() if k != key}, st.sampled_from(sorted(JOB))),
     st.just({**JOB, "status": "   "}),
 )
-junk = st.sampled_from(["junk", None, 3, [], {"status": "RUNNING"}, {"id": True}])
+junk: st.SearchStrategy[object] = st.sampled_from(["junk", None, 3, [], {"status": "RUNNING"}, {"id": True}])
 # Objects in an array inside an entry: `},{` outside strings that does not end an entry.
 nested = st.builds(
     lambda log: {

@@ -26,6 +26,7 @@ from jobbot.errors import (
 from jobbot.jobs_api import JobClient, parse_error_body
 from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, log_tail
 from tests.server_json import JOB
+from tests.support import FakeClock
 
 
 def client_for(
@@ -324,21 +325,9 @@ def test_an_endpoint_with_credentials_is_shown_without_them() -> None:
     assert caught.value.endpoint == "http://***@gs:7777"
 
 
-class _FakeTime:
-    """A monotonic clock that moves only when the client sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 def test_retries_never_wait_past_the_deadline() -> None:
     """5xx answers retried with a long backoff: the waits add up to less than the deadline, and it says so."""
-    clock = _FakeTime()
+    clock = FakeClock()
     http = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503, text="busy")))
     client = JobClient(
         "http://gs:7777",
@@ -347,7 +336,7 @@ def test_retries_never_wait_past_the_deadline() -> None:
         backoff=0.4,
         deadline=1.0,
         sleep=clock.sleep,
-        clock=lambda: clock.now,
+        clock=clock.monotonic,
     )
     with pytest.raises(InteractiveUnavailable) as caught:
         client.get_job("7")

@@ -3,45 +3,33 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from jobbot.emulator import Emulator
 from tests.fakes import FakeSlack, Scripted, sign
+from tests.jobbot_child import BOT_TOKEN, SIGNING_SECRET, http_mode_env
 from tests.slack_requests import command_body
+from tests.support import child_env, free_port, start_jobbot_captured, wait_until_listening
 
-BOT_TOKEN = "xoxb-1111-secret-bot-token"
-SIGNING_SECRET = "signing-secret-0123456789"
+# Every test here runs `python -m jobbot` as a child process.
+pytestmark = pytest.mark.slow
 
 
 def run_jobbot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jobbot", *args],
-        env=clean(env),
+        env=child_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
     )
-
-
-def clean(env: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-    return {**base, **env}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_missing_configuration_is_one_clear_line(tmp_path: Path) -> None:
@@ -81,7 +69,7 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     emulator.add_job(status="RUNNING")
     port = free_port()
     env = http_mode_env(fake_slack.api_url, emulator.url, port)
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         body = command_body("list", response_url=fake_slack.response_url())
@@ -115,44 +103,6 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
 
 
-def http_mode_env(slack_api_url: str, endpoint: str, port: int, **extra: str) -> dict[str, str]:
-    """The environment of a jobbot process in HTTP mode at DEBUG, so that anything it would log shows."""
-    return {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_API_URL": slack_api_url,
-        "INTERACTIVE_ADMIN_ENDPOINT": endpoint,
-        "PORT": str(port),
-        "JOBBOT_LOG_LEVEL": "DEBUG",
-        **extra,
-    }
-
-
-def spawn_jobbot(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """`jobbot` as a background process, its output (stdout and stderr) kept for the assertions."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobbot"],
-        env=clean(env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def wait_until_listening(port: int, process: subprocess.Popen[str], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"jobbot exited early: {process.communicate()[0]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("jobbot did not start listening")
-
-
 def test_socket_mode_serves_probes_on_the_health_port(
     tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
 ) -> None:
@@ -169,7 +119,7 @@ def test_socket_mode_serves_probes_on_the_health_port(
         "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
         "JOBBOT_HEALTH_PORT": str(port),
     }
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         socket_server.wait_connected()
@@ -198,7 +148,7 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
     database = postgres_url.replace("postgres@", f"postgres:{DATABASE_PASSWORD}@")
     database += "?password=query-pass-0d4b"
     env = http_mode_env(fake_slack.api_url, endpoint, port, JOBBOT_DATABASE_URL=database)
-    process = spawn_jobbot(env, tmp_path)
+    process = start_jobbot_captured(env, tmp_path)
     try:
         wait_until_listening(port, process)
         httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)

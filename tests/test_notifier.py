@@ -4,180 +4,37 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import pytest
-from slack_sdk import WebClient
 
 from jobbot import metrics
-from jobbot.app import notice_client
-from jobbot.config import load_settings
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
-from jobbot.models import NOTICE_STATUSES, Job, JobWithLog, Subscription
-from jobbot.notifier import Notifier, PollReport, SlackPoster, observe
+from jobbot.models import Job, JobWithLog, Subscription
+from jobbot.notifier import PollReport, observe
 from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
 from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
 from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
 from jobbot.notifier.slack_poster import METADATA_EVENT
-from jobbot.render.kit import Message
 from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
-from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
+from tests.notice_world import (
+    CHANNEL,
+    OTHER,
+    World,
+    subscribe,
+    world,
+)
 from tests.server_json import JOB
+from tests.support import FakeClock
 
-CHANNEL = "C0NOTICES"
-OTHER = "C0OTHER"
-
-
-class FakeClock:
-    """The notifier's clock, moved by hand."""
-
-    START = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-
-    def __init__(self) -> None:
-        self.now = self.START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def monotonic(self) -> float:
-        """Seconds since the clock was made: the loop's schedule runs on this."""
-        return (self.now - self.START).total_seconds()
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
-class SimulatedTime(threading.Event):
-    """The loop's stop event over the fake clock: a wait moves the clock on instead of sleeping, the
-    world changes scheduled in the meantime happen, and the loop is stopped at `until` seconds."""
-
-    def __init__(self, clock: FakeClock, until: float) -> None:
-        super().__init__()
-        self.clock = clock
-        self.until = until
-        self.waits = 0
-        self._changes: list[tuple[float, Callable[[], None]]] = []
-
-    def at(self, seconds: float, change: Callable[[], None]) -> None:
-        self._changes.append((seconds, change))
-        self._changes.sort(key=lambda c: c[0])
-
-    def wait(self, timeout: float | None = None) -> bool:
-        assert timeout is not None and timeout >= 0, "the loop must always wait a finite time"
-        self.waits += 1
-        assert self.waits < 10_000, "the loop spins without waiting"
-        # The fake clock counts whole microseconds: round up, so that a wait always gets where it meant to.
-        self.clock.advance(math.ceil(timeout * 1e6) / 1e6)
-        while self._changes and self._changes[0][0] <= self.clock.monotonic():
-            self._changes.pop(0)[1]()
-        if self.clock.monotonic() >= self.until:
-            self.set()
-        return self.is_set()
-
-    def run(self, notifier: Notifier) -> None:
-        """Run the notifier's loop from the clock's current time to `until`; changes due now happen first."""
-        self.wait(0)
-        notifier.run(self)
-
-
-class SlowSlackPoster(SlackPoster):
-    """A poster whose every post takes `post_seconds` on the fake clock (a slow Slack); paced by it too."""
-
-    def __init__(
-        self, client: WebClient, *, post_seconds: float, clock: FakeClock, min_interval: float
-    ) -> None:
-        super().__init__(client, min_interval=min_interval, monotonic=clock.monotonic, sleep=clock.advance)
-        self._post_seconds = post_seconds
-        self._clock = clock
-
-    def post(
-        self,
-        channel: str,
-        message: Message,
-        *,
-        key: str,
-        job_ids: Sequence[str] = (),
-        thread_ts: str | None = None,
-    ) -> str:
-        self._clock.advance(self._post_seconds)
-        return super().post(channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts)
-
-
-@dataclass
-class World:
-    emulator: Emulator
-    slack: FakeSlack
-    store: Store
-    clock: FakeClock
-    db_path: Path
-    clients: list[JobClient]
-
-    def notifier(
-        self,
-        *,
-        default_channel: str | None = CHANNEL,
-        statuses: tuple[str, ...] = NOTICE_STATUSES,
-        poll_interval: float = 10,
-        paced: bool = False,
-        jobs: JobClient | None = None,
-        post_seconds: float = 0.0,
-    ) -> Notifier:
-        """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
-        settings = load_settings(
-            {
-                "SLACK_BOT_TOKEN": "xoxb-test",
-                "SLACK_SIGNING_SECRET": "test-secret",
-                "SLACK_API_URL": self.slack.api_url,
-            },
-            env_file=None,
-        )
-        jobs = jobs or JobClient(self.emulator.url, backoff=0.01)
-        self.clients.append(jobs)
-        return Notifier(
-            jobs,
-            self.store,
-            # Paced as in production (one post a second per channel), its waits on the fake clock; each
-            # post takes `post_seconds` of it.
-            SlowSlackPoster(
-                notice_client(settings),
-                post_seconds=post_seconds,
-                clock=self.clock,
-                min_interval=1 if paced else 0,
-            ),
-            clock=self.clock,
-            default_channel=default_channel,
-            default_statuses=statuses,
-            poll_interval=poll_interval,
-            reconcile_interval=600,
-            monotonic=self.clock.monotonic,
-        )
-
-    def simulate(self, until: float) -> SimulatedTime:
-        """Simulated time for running the loop; Slack notes each call's time on the same clock."""
-        self.slack.clock = self.clock.monotonic
-        return SimulatedTime(self.clock, until)
-
-    def notices(self, channel: str = CHANNEL) -> list[Posted]:
-        """Top-level jobbot messages in a channel (notices and digests)."""
-        return [m for m in self.slack.messages(channel) if m.metadata and not m.thread_ts]
-
-
-@pytest.fixture
-def world(tmp_path: Path, emulator: Emulator, fake_slack: FakeSlack) -> Iterator[World]:
-    store = SqliteStore(str(tmp_path / "jobbot.db"))
-    world = World(emulator, fake_slack, store, FakeClock(), tmp_path / "jobbot.db", [])
-    yield world
-    for client in world.clients:
-        client.close()
-    store.close()
+__all__ = ["world"]  # the fixture, shared with the notifier's other tests
 
 
 @pytest.fixture
@@ -473,10 +330,6 @@ def test_notice_says_who_cancelled_through_jobbot(world: World) -> None:
     assert "<@U0CANCELS>" in text_of(notice)
 
 
-def subscribe(world: World, channel: str) -> None:
-    world.store.subscribe(Subscription(channel_id=channel, added_by="U0ALICE", added_at=world.clock()))
-
-
 def post_times(world: World, channel: str) -> list[float]:
     """When (on the fake clock) each chat.postMessage call for `channel` reached Slack."""
     return [
@@ -560,7 +413,7 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
     notifier = world.notifier()
     time = world.simulate(until=90)
 
-    def finish(*job_ids: str) -> Callable[[], None]:
+    def finish(*job_ids: str) -> Callable[[], object]:
         return lambda: [world.emulator.finish_job(j, "SUCCESS") for j in job_ids] and None
 
     time.at(
@@ -586,8 +439,11 @@ def test_pending_notices_are_posted_within_interval_plus_5_s_after_faults_clear(
         assert max(arrived.values()) <= cleared + notifier.poll_interval + 5, arrived
     assert all(world.store.notice_count(j) == 2 for j in jobs)
     announced = [
-        j for c in (CHANNEL, OTHER) for m in world.notices(c) for j in m.metadata["event_payload"]["job_ids"]
-    ]  # type: ignore[index]
+        j
+        for c in (CHANNEL, OTHER)
+        for m in world.notices(c)  # notices all carry metadata
+        for j in (m.metadata or {})["event_payload"]["job_ids"]
+    ]
     assert sorted(announced) == sorted(jobs * 2), "a job announced twice in one channel"
 
 
@@ -643,7 +499,7 @@ def test_notices_gathered_during_a_slack_outage_go_out_as_a_digest_within_interv
         ),
     )
     for n, job_id in enumerate(jobs):
-        time.at(3 + 1.5 * n, lambda job_id=job_id: world.emulator.finish_job(job_id, "SUCCESS"))
+        time.at(3 + 1.5 * n, partial(world.emulator.finish_job, job_id, "SUCCESS"))
     cleared = 22.0
     time.at(cleared, world.slack.end_outage)
     time.run(notifier)
@@ -1833,6 +1689,7 @@ def test_a_failed_poll_names_what_failed_and_never_blames_graphscope_for_the_sto
         None,
         None,
     )
-    failures = ("interactive_error", "store_error", "unexpected_error")
-    assert all(PollReport(**{field: "x"}).poll_failed for field in failures)
+    assert PollReport(interactive_error="x").poll_failed
+    assert PollReport(store_error="x").poll_failed
+    assert PollReport(unexpected_error="x").poll_failed
     assert not PollReport(slack_error="ratelimited", failed=1).poll_failed

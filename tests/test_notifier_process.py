@@ -3,124 +3,33 @@ while jobs finish: exactly one notice per job in the end."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import socket
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
+import pytest
 
 from jobbot.emulator import Emulator
 from jobbot.models import Subscription
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted, Scripted
+from tests.jobbot_child import (
+    CHANNEL,
+    OTHER,
+    EmulatorChild,
+    announced,
+    assert_one_notice_each,
+    start_announcing,
+    wait_for_notices,
+)
+from tests.support import free_port, wait_until
 
-CHANNEL = "C0NOTICES"
-OTHER = "C0OTHER"
-
-
-class EmulatorChild:
-    """`python -m jobbot.emulator` in a process of its own, driven through its control API."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "jobbot.emulator", "--port", "0"], stdout=subprocess.PIPE, text=True
-        )
-        assert self.process.stdout is not None
-        self.url = self.process.stdout.readline().split()[-1]
-        self.http = httpx.Client(base_url=self.url + "/_emulator/", timeout=10)
-
-    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(method, path, json=body)
-        response.raise_for_status()
-        return response.json()
-
-    def add_job(self, **fields: Any) -> str:
-        return str(self.control("POST", "jobs", fields)["job_id"])
-
-    def answering(self) -> bool:
-        try:
-            self.control("GET", "stats")
-        except httpx.HTTPError:
-            return False
-        return True
-
-    def requests(self) -> int:
-        return int(self.control("GET", "stats")["requests"])
-
-    def close(self) -> None:
-        self.http.close()
-        self.process.terminate()
-        self.process.wait(timeout=15)
-        if self.process.stdout:
-            self.process.stdout.close()
-
-
-def start_jobbot(
-    slack: FakeSlack,
-    emulator: Emulator | EmulatorChild,
-    workdir: Path,
-    port: int,
-    database_url: str = "sqlite:///jobbot.db",
-) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "JOBBOT_", "INTERACTIVE_"))}
-    env.update(
-        SLACK_BOT_TOKEN="xoxb-test-token",
-        SLACK_SIGNING_SECRET="signing-secret-for-tests",
-        SLACK_API_URL=slack.api_url,
-        INTERACTIVE_ADMIN_ENDPOINT=emulator.url,
-        PORT=str(port),
-        JOBBOT_NOTIFY_CHANNEL=CHANNEL,
-        JOBBOT_POLL_INTERVAL="0.2",
-        JOBBOT_RECONCILE_INTERVAL="10",
-        JOBBOT_DATABASE_URL=database_url,
-    )
-    with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            [sys.executable, "-m", "jobbot"], env=env, cwd=workdir, stdout=log, stderr=log
-        )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def announced(slack: FakeSlack, channel: str = CHANNEL) -> Counter[str]:
-    """How many top-level notices (or digest entries) each job id got in the channel."""
-    counts: Counter[str] = Counter()
-    for message in slack.messages(channel):
-        if message.metadata and not message.thread_ts:
-            counts.update(message.metadata["event_payload"]["job_ids"])
-    return counts
-
-
-def wait_for_notices(slack: FakeSlack, jobs: list[str], timeout: float = 30.0) -> None:
-    """Wait until every job is announced (or time is up: the assertions then say what is missing)."""
-    deadline = time.monotonic() + timeout
-    while set(announced(slack)) != set(jobs) and time.monotonic() < deadline:
-        time.sleep(0.1)
-
-
-def assert_one_notice_each(slack: FakeSlack, jobs: list[str], workdir: Path) -> str:
-    """Every job announced exactly once; returns jobbot's log for further checks."""
-    counts = announced(slack)
-    log = (workdir / "jobbot.log").read_text(errors="replace")
-    assert set(counts) == set(jobs), (
-        f"missing notices for {sorted(set(jobs) - set(counts), key=int)}\n{log[-3000:]}"
-    )
-    assert [job for job, n in counts.items() if n != 1] == [], f"doubled notices: {counts}"
-    return log
+# Every test here runs jobbot (and one the emulator too) as a child process.
+pytestmark = pytest.mark.slow
 
 
 def wait_until_polling(emulator: Emulator, timeout: float = 20.0) -> None:
@@ -141,7 +50,7 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
     # Slack keeps each message, then answers slowly: a kill then lands between "posted" and "recorded".
     fake_slack.delays["chat.postMessage"] = 0.2
     port = free_port()
-    process = start_jobbot(fake_slack, emulator, tmp_path, port)
+    process = start_announcing(fake_slack, emulator, tmp_path, port)
     pending = list(jobs)
     rng.shuffle(pending)
     try:
@@ -152,14 +61,16 @@ def test_sigkill_at_random_moments_loses_and_doubles_no_notice(
             pending = pending[6:]
             if kill % 2 == 0:
                 posts = len(fake_slack.calls_to("chat.postMessage"))
-                fake_slack.wait_for(
-                    lambda seen=posts: len(fake_slack.calls_to("chat.postMessage")) > seen, timeout=20
-                )
+
+                def posted_more(seen: int = posts) -> bool:
+                    return len(fake_slack.calls_to("chat.postMessage")) > seen
+
+                fake_slack.wait_for(posted_more, timeout=20)
             else:
                 time.sleep(rng.uniform(0.05, 0.8))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
-            process = start_jobbot(fake_slack, emulator, tmp_path, port)
+            process = start_announcing(fake_slack, emulator, tmp_path, port)
         for job_id in pending:
             emulator.finish_job(job_id, "SUCCESS")
         wait_for_notices(fake_slack, jobs)
@@ -175,7 +86,7 @@ def test_429_storm_and_graphscope_outage_lose_and_double_nothing(
 ) -> None:
     """Slack answers a storm of 429s while GraphScope fails for a while: every job still gets one notice."""
     jobs = [emulator.add_job(status="RUNNING") for _ in range(12)]
-    process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
+    process = start_announcing(fake_slack, emulator, tmp_path, free_port())
     try:
         wait_until_polling(emulator)
         limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
@@ -204,7 +115,7 @@ def test_a_rate_limited_channel_holds_back_neither_polls_nor_other_channels(
     store.subscribe(Subscription(channel_id=OTHER, added_by="U0ALICE", added_at=datetime.now(UTC)))
     store.close()
     jobs = [emulator.add_job(status="RUNNING") for _ in range(4)]
-    process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
+    process = start_announcing(fake_slack, emulator, tmp_path, free_port())
     try:
         wait_until_polling(emulator)
         fake_slack.script(
@@ -227,13 +138,6 @@ def test_a_rate_limited_channel_holds_back_neither_polls_nor_other_channels(
     assert [job for job, n in announced(fake_slack, OTHER).items() if n != 1] == []
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
-
-
 def notices_since(slack: FakeSlack, count: int) -> list[Posted]:
     """Top-level notices and digests in the channel after the first `count` of them."""
     return [m for m in slack.messages(CHANNEL) if m.metadata and not m.thread_ts][count:]
@@ -249,8 +153,8 @@ def test_a_redeployed_server_gets_its_own_notices_once_and_no_old_one_repeats(
     process = None
     try:
         old = [emulator.add_job(status="RUNNING", graph_id="before") for _ in range(3)]
-        process = start_jobbot(fake_slack, emulator, tmp_path, free_port())
-        wait_until(lambda: emulator.requests() > 2, 20, "jobbot polls")
+        process = start_announcing(fake_slack, emulator, tmp_path, free_port())
+        wait_until(lambda: emulator.requests() > 2, timeout=20, what="jobbot polls")
         for job_id in old[:2]:
             emulator.control("POST", f"jobs/{job_id}/finish", {"status": "SUCCESS"})
         wait_for_notices(fake_slack, old[:2])
@@ -258,8 +162,8 @@ def test_a_redeployed_server_gets_its_own_notices_once_and_no_old_one_repeats(
         before_reset = len(notices_since(fake_slack, 0))
 
         emulator.control("POST", "redeploy", {"downtime": 1.0})
-        wait_until(lambda: not emulator.answering(), 5, "the server goes down")
-        wait_until(emulator.answering, 10, "the server is back")
+        wait_until(lambda: not emulator.answering(), timeout=5, what="the server goes down")
+        wait_until(emulator.answering, timeout=10, what="the server is back")
         new = [
             emulator.add_job(status=status, graph_id="after")
             for status in ("SUCCESS", "RUNNING", "FAILED", "RUNNING")
@@ -275,7 +179,7 @@ def test_a_redeployed_server_gets_its_own_notices_once_and_no_old_one_repeats(
                 counts.update(message.metadata["event_payload"]["job_ids"])
             return counts
 
-        wait_until(lambda: set(new_ids()) == set(new), 30, "the new server's jobs are announced")
+        wait_until(lambda: set(new_ids()) == set(new), timeout=30, what="the new server's jobs are announced")
         time.sleep(1.0)  # several more polls, to catch a repeat
     finally:
         if process is not None:
@@ -298,7 +202,7 @@ def test_an_odd_id_on_first_start_leaves_jobbot_ready_and_announcing(
     emulator.add_job(status="SUCCESS", job_id="job-3")
     running = emulator.add_job(status="RUNNING")
     port = free_port()
-    process = start_jobbot(fake_slack, emulator, tmp_path, port)
+    process = start_announcing(fake_slack, emulator, tmp_path, port)
 
     def ready() -> bool:
         try:
@@ -307,11 +211,11 @@ def test_an_odd_id_on_first_start_leaves_jobbot_ready_and_announcing(
             return False
 
     try:
-        wait_until(ready, 20, "/readyz answers 200")
+        wait_until(ready, timeout=20, what="/readyz answers 200")
         emulator.finish_job(running, "SUCCESS")
         wait_for_notices(fake_slack, [running])
-        wait_until(lambda: len(emulator.requests) > 50, 20, "many more polls")
-        wait_until(ready, 20, "/readyz answers 200 after many polls and reconciles")
+        wait_until(lambda: len(emulator.requests) > 50, timeout=20, what="many more polls")
+        wait_until(ready, timeout=20, what="/readyz answers 200 after many polls and reconciles")
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)

@@ -11,8 +11,8 @@ import pytest
 
 from jobbot import logs
 from jobbot.emulator import Emulator
-from tests.conftest import HttpBot
 from tests.fakes import Scripted
+from tests.http_bot import HttpBot
 
 
 def test_readyz_reports_each_check_when_ready(http_bot: HttpBot) -> None:

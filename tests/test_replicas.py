@@ -12,16 +12,16 @@ import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
-from tests.slack_requests import OTHER_USER
-from tests.test_notifier_process import (
+from tests.http_bot import serve_http_bot
+from tests.jobbot_child import (
     announced,
     assert_one_notice_each,
-    free_port,
-    start_jobbot,
+    start_announcing,
     wait_for_notices,
 )
+from tests.slack_requests import OTHER_USER
+from tests.support import free_port
 
 
 def notifier_role(port: int) -> str:
@@ -50,6 +50,7 @@ def shared_database(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.mark.slow
 def test_leader_killed_midway_exactly_one_notice_per_job(
     tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, shared_database: str
 ) -> None:
@@ -58,7 +59,9 @@ def test_leader_killed_midway_exactly_one_notice_per_job(
     jobs = [emulator.add_job(status="RUNNING") for _ in range(100)]
     fake_slack.delays["chat.postMessage"] = 0.05
     ports = [free_port(), free_port()]
-    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port, shared_database) for port in ports}
+    processes = {
+        port: start_announcing(fake_slack, emulator, tmp_path, port, shared_database) for port in ports
+    }
     try:
         leader = wait_for_leader(ports)
         for job_id in jobs[:50]:
@@ -84,12 +87,15 @@ def test_leader_killed_midway_exactly_one_notice_per_job(
     assert takeover < 10, f"takeover took {takeover:.1f} s"
 
 
+@pytest.mark.slow
 def test_sigterm_releases_the_lease_and_exits_cleanly(
     tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, shared_database: str
 ) -> None:
     """SIGTERM: the leader exits 0 within 10 s, says it released the lease, and the standby leads."""
     ports = [free_port(), free_port()]
-    processes = {port: start_jobbot(fake_slack, emulator, tmp_path, port, shared_database) for port in ports}
+    processes = {
+        port: start_announcing(fake_slack, emulator, tmp_path, port, shared_database) for port in ports
+    }
     try:
         leader = wait_for_leader(ports)
         processes[leader].send_signal(signal.SIGTERM)

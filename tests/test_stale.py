@@ -17,8 +17,8 @@ from jobbot.errors import ConfigError
 from jobbot.models import Job, JobWithLog
 from jobbot.render.jobs import cancel_prompt, job_card, job_list
 from jobbot.render.kit import Message
-from tests.conftest import serve_http_bot
 from tests.fakes import FakeSlack
+from tests.http_bot import serve_http_bot
 from tests.slack_limits import limit_violations
 
 NOW = datetime(2024, 6, 10, 7, 0, tzinfo=UTC)

@@ -41,9 +41,18 @@ VERDICTS_FILE = Path(__file__).resolve().parent / "mutation_survivors.toml"
 MODULES = {
     "authz": "jobbot/authz.py",
     "handlers": "jobbot/handlers.py",
-    "notifier": "jobbot/notifier.py",
-    "sqlite": "jobbot/store/sqlite.py",
+    "cancellation": "jobbot/cancellation.py",
+    "loop": "jobbot/notifier/loop.py",
+    "observe": "jobbot/notifier/observe.py",
+    "deliver": "jobbot/notifier/deliver.py",
+    "transitions": "jobbot/notifier/transitions.py",
     "base": "jobbot/store/base.py",
+    "tracking": "jobbot/store/tracking.py",
+    "ledger": "jobbot/store/ledger.py",
+    "claims": "jobbot/store/claims.py",
+    "audit": "jobbot/store/audit.py",
+    "sql": "jobbot/store/sql.py",
+    "sqlite": "jobbot/store/sqlite.py",
     "postgres": "jobbot/store/postgres.py",
 }
 
@@ -243,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--modules",
-        default="authz,handlers,notifier,sqlite,base,postgres",
+        default=",".join(MODULES),
         help="comma-separated: " + ",".join(MODULES),
     )
     parser.add_argument("--subset", choices=["ci"], help="only the fixed functions listed for CI")

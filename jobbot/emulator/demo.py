@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobbot.emulator import loader_log
@@ -12,6 +13,8 @@ from jobbot.emulator.jobs import RUNNING, EmulatedJob, UnknownJob
 from jobbot.emulator.model import Emulator
 
 logger = logging.getLogger(__name__)
+
+LoadingStarted = Callable[[str, loader_log.Labels, float], None]
 
 
 @dataclass

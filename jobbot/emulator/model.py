@@ -20,14 +20,12 @@ from jobbot.emulator.quirks import Quirks
 from jobbot.emulator.routes import Reply
 
 if TYPE_CHECKING:
-    from jobbot.emulator.demo import DemoRunner
+    from jobbot.emulator.demo import DemoRunner, LoadingStarted
 
 logger = logging.getLogger(__name__)
 
 # How many recent requests `requests` remembers; a benchmark may send millions.
 REQUEST_MEMORY = 100_000
-
-LoadingStarted = Callable[[str, loader_log.Labels, float], None]
 
 
 class Emulator:

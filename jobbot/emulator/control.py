@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
-from jobbot.emulator.jobs import UnknownJob
+from jobbot.emulator.faults import Faults
+from jobbot.emulator.jobs import EmulatedJob, UnknownJob
+from jobbot.emulator.quirks import Quirks
 from jobbot.emulator.routes import Reply
-
-if TYPE_CHECKING:
-    from jobbot.emulator.model import Emulator
 
 PREFIX = "/_emulator"
 
@@ -30,6 +30,55 @@ _JOB_FIELDS = {
 }
 
 
+class Controlled(Protocol):
+    """What the control API drives (the Emulator is one)."""
+
+    quirks: Quirks
+    faults: Faults
+
+    @property
+    def requests(self) -> list[tuple[str, str]]: ...
+
+    @property
+    def jobs(self) -> list[EmulatedJob]: ...
+
+    @property
+    def job_count(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def reset_stats(self) -> None: ...
+
+    def add_job(
+        self,
+        *,
+        status: str = ...,
+        graph_id: str = ...,
+        log: str | None = ...,
+        start_time_ms: int | None = ...,
+        end_time_ms: int | None = ...,
+        process_id: int | None = ...,
+        job_type: str = ...,
+        stale_pid: bool = ...,
+        extra: Mapping[str, Any] | None = ...,
+        job_id: str | None = ...,
+    ) -> str: ...
+
+    def get(self, job_id: str) -> EmulatedJob: ...
+
+    def finish_job(self, job_id: str, status: str = ..., *, log: str | None = ...) -> bool: ...
+
+    def set_status(self, job_id: str, status: str) -> None: ...
+
+    def append_log(self, job_id: str, text: str) -> bool: ...
+
+    def mark_stale(self, job_id: str) -> None: ...
+
+    def seed_history(self, count: int, *, log_bytes: int = ...) -> list[str]: ...
+
+    def redeploy(self, downtime: float = ..., first_id: int = ...) -> None: ...
+
+
 class _BadRequest(Exception):
     pass
 
@@ -39,7 +88,7 @@ def is_control_path(raw_path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
 
 
-def answer(emulator: Emulator, method: str, raw_path: str, body: bytes) -> Reply:
+def answer(emulator: Controlled, method: str, raw_path: str, body: bytes) -> Reply:
     """Answer one control request; errors are proper JSON here, unlike the emulated server's."""
     parts = [part for part in raw_path.partition("?")[0][len(PREFIX) :].split("/") if part]
     try:
@@ -51,7 +100,7 @@ def answer(emulator: Emulator, method: str, raw_path: str, body: bytes) -> Reply
         return _json(404, {"error": f"no job {exc.job_id}"})
 
 
-def _route(emulator: Emulator, method: str, parts: list[str], payload: dict[str, Any]) -> Reply:
+def _route(emulator: Controlled, method: str, parts: list[str], payload: dict[str, Any]) -> Reply:
     match method, parts:
         case "GET", ["stats"]:
             return _json(200, emulator.stats())
@@ -110,7 +159,7 @@ def _route(emulator: Emulator, method: str, parts: list[str], payload: dict[str,
     raise _BadRequest(f"no control route {method} {PREFIX}/{'/'.join(parts)}")
 
 
-def _apply_faults(emulator: Emulator, payload: dict[str, Any]) -> None:
+def _apply_faults(emulator: Controlled, payload: dict[str, Any]) -> None:
     """Apply, in order: clear, release, delay, fail_next, drop_next, hang, trickle (with trickle_headers);
     each optionally for one `route`."""
     faults = emulator.faults

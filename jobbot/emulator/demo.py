@@ -5,13 +5,52 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from jobbot.emulator import loader_log
 from jobbot.emulator.jobs import RUNNING, EmulatedJob, UnknownJob
-from jobbot.emulator.model import Emulator
 
 logger = logging.getLogger(__name__)
+
+LoadingStarted = Callable[[str, loader_log.Labels, float], None]
+
+
+class Workspace(Protocol):
+    """What the demo drives like a busy workspace (the Emulator is one)."""
+
+    clock: Callable[[], float]
+    on_loading_started: LoadingStarted | None
+
+    def add_job(
+        self,
+        *,
+        status: str = ...,
+        graph_id: str = ...,
+        log: str | None = ...,
+        start_time_ms: int | None = ...,
+        end_time_ms: int | None = ...,
+        process_id: int | None = ...,
+    ) -> str: ...
+
+    def start_loading(self, graph_id: str) -> str: ...
+
+    def append_log(self, job_id: str, text: str, *, only_if_running: bool = ...) -> bool: ...
+
+    def finish_job(
+        self,
+        job_id: str,
+        status: str = ...,
+        *,
+        log: str | None = ...,
+        end_time_ms: int | None = ...,
+        only_if_running: bool = ...,
+    ) -> bool: ...
+
+    def running_job_ids(self) -> list[str]: ...
+
+    def get(self, job_id: str) -> EmulatedJob: ...
 
 
 @dataclass
@@ -36,7 +75,7 @@ class DemoRunner:
 
     def __init__(
         self,
-        emulator: Emulator,
+        emulator: Workspace,
         *,
         speed: float = 1.0,
         seed: int = 0,

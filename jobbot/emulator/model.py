@@ -10,24 +10,20 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobbot.emulator import control, loader_log, routes
+from jobbot.emulator.demo import DemoRunner, LoadingStarted
 from jobbot.emulator.faults import Faults
 from jobbot.emulator.http import EmulatorHTTPServer
 from jobbot.emulator.jobs import JOB_TYPE, RUNNING, EmulatedJob, JobTable, NewJob
 from jobbot.emulator.quirks import Quirks
 from jobbot.emulator.routes import Reply
 
-if TYPE_CHECKING:
-    from jobbot.emulator.demo import DemoRunner
-
 logger = logging.getLogger(__name__)
 
 # How many recent requests `requests` remembers; a benchmark may send millions.
 REQUEST_MEMORY = 100_000
-
-LoadingStarted = Callable[[str, loader_log.Labels, float], None]
 
 
 class Emulator:
@@ -390,8 +386,6 @@ class Emulator:
         tick: float | None = None,
     ) -> DemoRunner:
         """Run the demo loader in a background thread (after seeding a small history) and return it."""
-        from jobbot.emulator.demo import DemoRunner  # demo.py imports this module, so import late
-
         if self._demo is not None:
             raise RuntimeError("the demo is already running")
         runner = DemoRunner(self, speed=speed, seed=seed, failure_rate=failure_rate, tick=tick)

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import unquote
 
 from jobbot.emulator.faults import Trickle
 from jobbot.emulator.jobs import JobNotRunning, KillFailed, UnknownJob
 from jobbot.emulator.quirks import Quirks
-
-if TYPE_CHECKING:
-    from jobbot.emulator.model import Emulator
 
 # Route labels, used for per-route faults and statistics.
 LIST_JOBS = "GET /v1/job"
@@ -42,6 +39,20 @@ class Reply:
     @property
     def body(self) -> bytes:
         return b"".join(self.pieces)
+
+
+class Server(Protocol):
+    """What the routes ask of the emulated server (the Emulator is one)."""
+
+    quirks: Quirks
+
+    def listing(self) -> list[bytes]: ...
+
+    def job_json(self, job_id: str) -> bytes: ...
+
+    def cancel_job(self, job_id: str) -> None: ...
+
+    def start_loading(self, graph_id: str, mapping: Mapping[str, object] | None) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,7 @@ def resolve(method: str, raw_path: str) -> Request:
     return Request(method, f"{method} (no route)", "not_found")
 
 
-def answer(emulator: Emulator, request: Request, body: bytes) -> Reply:
+def answer(emulator: Server, request: Request, body: bytes) -> Reply:
     """The server's answer to one resolved request."""
     quirks = emulator.quirks
     route = request.route
@@ -99,7 +110,7 @@ def answer(emulator: Emulator, request: Request, body: bytes) -> Reply:
     return Reply(404, [b'{"message": "Not found", "code": 404}'], route)
 
 
-def _cancel(emulator: Emulator, job_id: str, route: str) -> Reply:
+def _cancel(emulator: Server, job_id: str, route: str) -> Reply:
     quirks = emulator.quirks
     try:
         emulator.cancel_job(job_id)
@@ -117,7 +128,7 @@ def _cancel(emulator: Emulator, job_id: str, route: str) -> Reply:
     return Reply(200, [json.dumps({"message": message}).encode()], route)
 
 
-def _dataloading(emulator: Emulator, graph_id: str, body: bytes, route: str) -> Reply:
+def _dataloading(emulator: Server, graph_id: str, body: bytes, route: str) -> Reply:
     try:
         mapping = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -10,30 +10,13 @@ from collections.abc import Callable, Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from jobbot.errors import JobbotError
+from jobbot.errors import Refused, WorkspaceUnknown
 from jobbot.slack_ids import is_conversation_id, is_user_id
 
 log = logging.getLogger(__name__)
 
 # A group's members are looked up again after this long: removals take effect within about a minute.
 USERGROUP_CACHE_SECONDS = 60.0
-
-
-class Refused(JobbotError):
-    """The request is not allowed. `reason` is bot-written mrkdwn: why, and what would allow it."""
-
-    def __init__(self, reason: str, *, kind: str) -> None:
-        self.reason = reason
-        self.kind = kind  # channel, organization, cancel
-        super().__init__(reason)
-
-
-class WorkspaceUnknown(Exception):
-    """jobbot could not learn which workspace it is installed in; `reason` says why (no secrets)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 class Access:

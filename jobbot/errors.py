@@ -63,3 +63,54 @@ class InteractiveServerError(JobApiError):
 
 class StoreError(JobbotError):
     """The store cannot be opened, migrated or written."""
+
+
+class Refused(JobbotError):
+    """The request is not allowed. `reason` is bot-written mrkdwn: why, and what would allow it."""
+
+    def __init__(self, reason: str, *, kind: str) -> None:
+        self.reason = reason
+        self.kind = kind  # channel, organization, cancel
+        super().__init__(reason)
+
+
+class WorkspaceUnknown(Exception):
+    """jobbot could not learn which workspace it is installed in; `reason` says why (no secrets)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class PostRefused(JobbotError):
+    """Slack answered and did not post. `permanent`: do not try this delivery again.
+
+    A 429 carries `retry_after` (seconds, from its Retry-After header) and `workspace_wide`: True when
+    the limit is the method's across the workspace rather than one channel's.
+    """
+
+    def __init__(
+        self,
+        error: str,
+        *,
+        permanent: bool,
+        retry_after: float | None = None,
+        workspace_wide: bool = False,
+    ) -> None:
+        self.error = error
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.workspace_wide = workspace_wide
+        super().__init__(f"Slack refused the message: {error}")
+
+
+class PostUncertain(JobbotError):
+    """No answer from Slack: the message may or may not have been posted."""
+
+
+class ListingError(ValueError):
+    """The body is not a job list at all; the message says what came instead."""
+
+
+class SkeletonTooLarge(ValueError):
+    """What is left of the body once its long strings are cut is still over the cap: not a job's JSON."""

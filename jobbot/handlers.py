@@ -21,7 +21,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse, Respond
 
 from jobbot import commands, logs, metrics, slack_ids, stale
-from jobbot.authz import Access, Refused
+from jobbot.authz import Access
 from jobbot.cancellation import (
     AUDIT_FOLD_SECONDS,
     Actor,
@@ -39,6 +39,7 @@ from jobbot.errors import (
     JobApiError,
     JobbotError,
     JobNotFound,
+    Refused,
     StoreError,
 )
 from jobbot.jobs_api import JobClient

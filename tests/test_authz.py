@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from jobbot import slack_ids
-from jobbot.authz import Access, Refused
+from jobbot.authz import Access
 from jobbot.emulator import Emulator
+from jobbot.errors import Refused
 from tests.fakes import FakeSlack, Scripted
 from tests.http_bot import serve_http_bot
 from tests.slack_requests import OTHER_USER, click_payload, command_body

@@ -18,9 +18,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from jobbot import logs, metrics
-from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
+from jobbot.authz import USERGROUP_CACHE_SECONDS, Access
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
-from jobbot.errors import StoreError
+from jobbot.errors import Refused, StoreError, WorkspaceUnknown
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.render.mrkdwn import status_label

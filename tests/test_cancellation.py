@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from jobbot import cancellation
-from jobbot.authz import Refused
 from jobbot.cancellation import (
     CANCEL_OUTCOME_POLL_SECONDS,
     Actor,
@@ -27,6 +26,7 @@ from jobbot.errors import (
     InteractiveUnavailable,
     InvalidJobId,
     JobAlreadyFinished,
+    Refused,
     StoreError,
 )
 from jobbot.models import AuditEntry, JobWithLog

@@ -16,8 +16,9 @@ from slack_sdk import WebClient
 
 from jobbot import slack_ids
 from jobbot.app import workspace_team
-from jobbot.authz import Access, Refused, WorkspaceUnknown
+from jobbot.authz import Access
 from jobbot.emulator import Emulator
+from jobbot.errors import Refused, WorkspaceUnknown
 from jobbot.jobs_api import JobClient
 from jobbot.store import open_store
 from tests.desk import Desk, respond_into

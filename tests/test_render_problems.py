@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from jobbot.authz import Refused
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
     JobbotError,
     JobNotFound,
+    Refused,
 )
 from jobbot.render.problems import explain, problem, refusal
 from jobbot.render.replies import usage_line

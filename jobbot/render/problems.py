@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import SectionBlock
 
-from jobbot.authz import Refused
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
     JobbotError,
     JobNotFound,
+    Refused,
 )
 from jobbot.render.kit import DETAIL_CHARS, NOTICE_CHARS, Message, mrkdwn_text, to_message
 from jobbot.render.mrkdwn import clip, escape

@@ -90,7 +90,7 @@ class Cancellers:
 
     def check_cancel(self, user_id: str) -> None:
         if user_id not in self.users:
-            raise Refused("You are not allowed to cancel jobs from Slack.", kind="cancel")
+            raise Refused("not_a_canceller", user_id=user_id)
 
 
 class Clock:

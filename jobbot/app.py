@@ -20,10 +20,10 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from jobbot.authz import Access, WorkspaceUnknown
+from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
 from jobbot.config import Settings
-from jobbot.errors import ConfigError
+from jobbot.errors import ConfigError, WorkspaceUnknown
 from jobbot.handlers import JobsHandlers, NoticeSettings
 from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier, SlackPoster

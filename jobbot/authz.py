@@ -10,30 +10,13 @@ from collections.abc import Callable, Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from jobbot.errors import JobbotError
-from jobbot.slack_ids import is_conversation_id, is_user_id
+from jobbot.errors import GroupLookupFailure, RefusalReason, Refused, WorkspaceUnknown
+from jobbot.slack_ids import is_user_id
 
 log = logging.getLogger(__name__)
 
 # A group's members are looked up again after this long: removals take effect within about a minute.
 USERGROUP_CACHE_SECONDS = 60.0
-
-
-class Refused(JobbotError):
-    """The request is not allowed. `reason` is bot-written mrkdwn: why, and what would allow it."""
-
-    def __init__(self, reason: str, *, kind: str) -> None:
-        self.reason = reason
-        self.kind = kind  # channel, organization, cancel
-        super().__init__(reason)
-
-
-class WorkspaceUnknown(Exception):
-    """jobbot could not learn which workspace it is installed in; `reason` says why (no secrets)."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(reason)
 
 
 class Access:
@@ -62,12 +45,7 @@ class Access:
         """Refuse when JOBBOT_ALLOWED_CHANNELS is set and this channel is not in it."""
         if not self._allowed_channels or channel_id in self._allowed_channels:
             return
-        where = ", ".join(f"<#{c}>" for c in self._allowed_channels)
-        shown = f"`{channel_id}`" if is_conversation_id(channel_id) else "this conversation"
-        raise Refused(
-            f"jobbot answers `/jobs` only in {where}. An admin can add {shown} to `JOBBOT_ALLOWED_CHANNELS`.",
-            kind="channel",
-        )
+        raise Refused("channel_not_allowed", channel_id=channel_id, allowed_channels=self._allowed_channels)
 
     def check_organization(self, user_team: str | None) -> None:
         """Refuse users of another organization (a Slack Connect channel shared with another company).
@@ -78,29 +56,16 @@ class Access:
         try:
             home = self._workspace_team()
         except WorkspaceUnknown as exc:
-            raise Refused(
-                f"jobbot refuses everyone right now: it could not confirm which workspace it is installed "
-                f"in ({exc.reason}), so it cannot tell members from people of other organizations. It asks "
-                "Slack again every half minute. An admin can check that `SLACK_BOT_TOKEN` is still valid "
-                "(reinstall the app if it was revoked) and that jobbot can reach `SLACK_API_URL`.",
-                kind="organization",
-            ) from None
+            raise Refused("workspace_unknown", workspace_problem=exc.reason) from None
         if not user_team:
-            raise Refused(
-                "jobbot could not tell which organization your account belongs to, so it will not act.",
-                kind="organization",
-            )
+            raise Refused("no_team")
         if user_team != home:
-            raise Refused(
-                "jobbot acts only for members of the workspace it is installed in; your account belongs to "
-                "another organization. Ask someone from that workspace.",
-                kind="organization",
-            )
+            raise Refused("other_organization")
 
     def check_cancel(self, user_id: str) -> None:
         """Refuse unless the user is in JOBBOT_CANCEL_USERS or in a group of JOBBOT_CANCEL_USERGROUPS."""
         if not is_user_id(user_id):
-            raise Refused("jobbot could not tell who you are, so it will not cancel.", kind="cancel")
+            raise Refused("unknown_user")
         if user_id in self._cancel_users:
             return
         failures = []
@@ -109,30 +74,18 @@ class Access:
                 if user_id in self._group_members(group):
                     return
             except SlackApiError as exc:
-                failures.append(f"`{group}`: Slack said `{exc.response.get('error', 'error')}`")
+                failures.append(GroupLookupFailure(group, slack_error=exc.response.get("error")))
             except OSError as exc:
-                failures.append(f"`{group}`: Slack could not be reached ({type(exc).__name__})")
-        allow = (
-            f"An admin can allow it by adding your Slack user ID `{user_id}` to `JOBBOT_CANCEL_USERS` "
-            "(then restarting jobbot)"
-        )
-        if self._cancel_usergroups:
-            groups = ", ".join(f"`{g}`" for g in self._cancel_usergroups)
-            allow += f", or by adding you to a user group in `JOBBOT_CANCEL_USERGROUPS` ({groups})"
+                failures.append(GroupLookupFailure(group, unreachable=type(exc).__name__))
         if failures:
-            raise Refused(
-                "You may not cancel jobs right now: jobbot could not check your user groups ("
-                + "; ".join(failures)
-                + f"), and it refuses when it cannot check. {allow}.",
-                kind="cancel",
-            )
-        nobody = not self._cancel_users and not self._cancel_usergroups
-        who = (
-            "Nobody may cancel jobs from Slack yet"
-            if nobody
-            else "You are not allowed to cancel jobs from Slack"
+            why: RefusalReason = "lookup_failed"
+        elif not self._cancel_users and not self._cancel_usergroups:
+            why = "nobody_may_cancel"
+        else:
+            why = "not_a_canceller"
+        raise Refused(
+            why, user_id=user_id, cancel_usergroups=self._cancel_usergroups, lookup_failures=tuple(failures)
         )
-        raise Refused(f"{who}. {allow}.", kind="cancel")
 
     def _group_members(self, group: str) -> frozenset[str]:
         now = self._monotonic()

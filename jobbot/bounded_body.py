@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from jobbot.errors import SkeletonTooLarge
+
 _QUOTE = ord('"')
 _BACKSLASH = ord("\\")
 # Where a string's kept tail may start, it must not split an escape, a UTF-8 character or a surrogate pair.
 _LOW_SURROGATE_ESCAPE_THIRD = frozenset(b"cdefCDEF")
-
-
-class SkeletonTooLarge(ValueError):
-    """What is left of the body once its long strings are cut is still over the cap: not a job's JSON."""
 
 
 class JsonSkeleton:

@@ -12,9 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from jobbot.authz import Refused
 from jobbot.clock import Clock, utc_now
-from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, StoreError
+from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, Refused, StoreError
 from jobbot.models import AuditEntry, JobWithLog, validate_job_id
 from jobbot.store import CancelStore
 

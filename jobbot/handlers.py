@@ -21,7 +21,7 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse, Respond
 
 from jobbot import commands, logs, metrics, slack_ids, stale
-from jobbot.authz import Access, Refused
+from jobbot.authz import Access
 from jobbot.cancellation import (
     AUDIT_FOLD_SECONDS,
     Actor,
@@ -35,10 +35,12 @@ from jobbot.clock import Clock, utc_now
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
+    InternalError,
     InvalidJobId,
     JobApiError,
     JobbotError,
     JobNotFound,
+    Refused,
     StoreError,
 )
 from jobbot.jobs_api import JobClient
@@ -347,13 +349,17 @@ class JobsHandlers:
             # Keep what the person was looking at; show the problem beside it.
             message, replace = explain(exc), False
             outcome = _OUTCOMES.get(type(exc), "error")
-            # The server's failures are worth an operator's eye; a person's typo or a refusal is not.
-            level = logging.WARNING if isinstance(exc, JobApiError) else logging.INFO
+            # An internal error's detail is kept here only (the person reads a fixed sentence); the
+            # server's failures are worth an operator's eye too; a person's typo or a refusal is not.
+            level = logging.INFO
+            if isinstance(exc, InternalError):
+                level = logging.ERROR
+            elif isinstance(exc, JobApiError):
+                level = logging.WARNING
             log.log(level, "answered with a problem: %s", exc)
-        except Exception:
+        except Exception as exc:
             log.exception("unexpected error while answering a /jobs request")
-            message = problem("Something went wrong inside jobbot; the details are in its log.")
-            replace, outcome = False, "bug"
+            message, replace, outcome = explain(exc), False, "bug"
         metrics.COMMANDS.labels(name, outcome).inc()
         try:
             respond(

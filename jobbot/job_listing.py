@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge
+from jobbot.bounded_body import JsonSkeleton
+from jobbot.errors import ListingError, SkeletonTooLarge
 from jobbot.models import Job
 
 # A run is cut once this much has arrived. Small runs keep the text, the parse tree and the buffer in
@@ -43,10 +44,6 @@ EXACT_STRING_BYTES = 64 * 1024
 MAX_EXACT_BYTES = 64 * 2**20
 
 _JOBS = TypeAdapter(list[Job])
-
-
-class ListingError(ValueError):
-    """The body is not a job list at all; the message says what came instead."""
 
 
 class JobListing:

@@ -17,7 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from jobbot import metrics
-from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge, read_at_most
+from jobbot.bounded_body import JsonSkeleton, read_at_most
 from jobbot.deadline import Deadline, deadline_transport, within
 from jobbot.errors import (
     InteractiveServerError,
@@ -25,8 +25,10 @@ from jobbot.errors import (
     JobAlreadyFinished,
     JobApiError,
     JobNotFound,
+    ListingError,
+    SkeletonTooLarge,
 )
-from jobbot.job_listing import JobListing, ListingError
+from jobbot.job_listing import JobListing
 from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, validate_job_id
 from jobbot.urls import without_credentials
 

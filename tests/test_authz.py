@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from jobbot import slack_ids
-from jobbot.authz import Access, Refused
+from jobbot.authz import Access
 from jobbot.emulator import Emulator
+from jobbot.errors import Refused
+from jobbot.render.problems import why_refused
 from tests.fakes import FakeSlack, Scripted
 from tests.http_bot import serve_http_bot
 from tests.slack_requests import OTHER_USER, click_payload, command_body
@@ -211,7 +213,7 @@ def test_a_user_id_with_a_trailing_newline_is_not_a_user() -> None:
     client = _NoSlack()
     with pytest.raises(Refused) as caught:
         _access(client).check_cancel("U0CANCEL\n")
-    assert caught.value.reason == "jobbot could not tell who you are, so it will not cancel."
+    assert why_refused(caught.value) == "jobbot could not tell who you are, so it will not cancel."
     assert client.asked == []
     _access(client).check_cancel("U0CANCEL")
 
@@ -221,7 +223,7 @@ def test_a_channel_id_with_a_trailing_newline_is_not_shown_as_an_id() -> None:
     access = _access(_NoSlack(), allowed_channels=("C0JOBS",))
     with pytest.raises(Refused) as caught:
         access.check_channel("D0CHAT\n")
-    assert "add this conversation to" in caught.value.reason
+    assert "add this conversation to" in why_refused(caught.value)
     with pytest.raises(Refused) as caught:
         access.check_channel("D0CHAT")
-    assert "add `D0CHAT` to" in caught.value.reason
+    assert "add `D0CHAT` to" in why_refused(caught.value)

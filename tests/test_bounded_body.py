@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobbot.bounded_body import JsonSkeleton, SkeletonTooLarge, read_at_most
+from jobbot.bounded_body import JsonSkeleton, read_at_most
+from jobbot.errors import SkeletonTooLarge
 
 
 def skeleton_of(body: bytes, cuts: list[int], **caps: int) -> Any:

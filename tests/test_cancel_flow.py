@@ -18,12 +18,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
 from jobbot import logs, metrics
-from jobbot.authz import USERGROUP_CACHE_SECONDS, Access, Refused, WorkspaceUnknown
+from jobbot.authz import USERGROUP_CACHE_SECONDS, Access
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
-from jobbot.errors import StoreError
+from jobbot.errors import Refused, StoreError, WorkspaceUnknown
 from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.render.mrkdwn import status_label
+from jobbot.render.problems import why_refused
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.desk import CANCELLER, CHANNEL, Desk
@@ -125,7 +126,7 @@ def test_a_refusal_after_failed_group_lookups_reads_in_full() -> None:
     )
     with pytest.raises(Refused) as refused:
         access.check_cancel(GROUP_MEMBER)
-    assert refused.value.reason == (
+    assert why_refused(refused.value) == (
         "You may not cancel jobs right now: jobbot could not check your user groups ("
         "`S0ONE`: Slack said `plan_upgrade_required`; `S0TWO`: Slack said `error`; "
         "`S0THREE`: Slack could not be reached (ConnectionResetError)), and it refuses when it cannot "
@@ -163,7 +164,7 @@ def test_the_refusal_while_the_workspace_is_unknown_reads_in_full() -> None:
     )
     with pytest.raises(Refused) as refused:
         access.check_organization(TEAM_ID)
-    assert refused.value.reason == (
+    assert why_refused(refused.value) == (
         "jobbot refuses everyone right now: it could not confirm which workspace it is installed in "
         "(Slack said `invalid_auth`), so it cannot tell members from people of other organizations. It "
         "asks Slack again every half minute. An admin can check that `SLACK_BOT_TOKEN` is still valid "
@@ -177,10 +178,9 @@ def test_a_group_lookup_that_cannot_reach_slack_refuses_the_cancel_and_says_why(
     with pytest.raises(Refused) as refused:
         group_access(unreachable_slack()).check_cancel(GROUP_MEMBER)
     assert refused.value.kind == "cancel"
-    assert (
-        f"`{GROUP}`: Slack could not be reached (URLError)" in refused.value.reason
-        and "refuses when it cannot check" in refused.value.reason
-    )
+    assert f"`{GROUP}`: Slack could not be reached (URLError)" in why_refused(
+        refused.value
+    ) and "refuses when it cannot check" in why_refused(refused.value)
 
 
 def test_an_unreachable_group_lookup_sends_no_delete(
@@ -253,7 +253,7 @@ def test_a_refusal_says_whether_anyone_may_cancel_and_how_to_allow_it(
     )
     with pytest.raises(Refused) as refused:
         access.check_cancel(OUTSIDER)
-    assert (refused.value.kind, refused.value.reason) == ("cancel", reason)
+    assert (refused.value.kind, why_refused(refused.value)) == ("cancel", reason)
 
 
 def test_a_user_id_jobbot_cannot_read_is_refused_as_a_cancel(slack: WebClient) -> None:
@@ -268,7 +268,7 @@ def test_a_user_id_jobbot_cannot_read_is_refused_as_a_cancel(slack: WebClient) -
     )
     with pytest.raises(Refused) as refused:
         access.check_cancel("someone")
-    assert (refused.value.kind, refused.value.reason) == (
+    assert (refused.value.kind, why_refused(refused.value)) == (
         "cancel",
         "jobbot could not tell who you are, so it will not cancel.",
     )

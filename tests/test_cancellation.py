@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from jobbot import cancellation
-from jobbot.authz import Refused
 from jobbot.cancellation import (
     CANCEL_OUTCOME_POLL_SECONDS,
     Actor,
@@ -27,6 +26,7 @@ from jobbot.errors import (
     InteractiveUnavailable,
     InvalidJobId,
     JobAlreadyFinished,
+    Refused,
     StoreError,
 )
 from jobbot.models import AuditEntry, JobWithLog
@@ -90,7 +90,7 @@ class Cancellers:
 
     def check_cancel(self, user_id: str) -> None:
         if user_id not in self.users:
-            raise Refused("You are not allowed to cancel jobs from Slack.", kind="cancel")
+            raise Refused("not_a_canceller", user_id=user_id)
 
 
 class Clock:

@@ -16,9 +16,11 @@ from slack_sdk import WebClient
 
 from jobbot import slack_ids
 from jobbot.app import workspace_team
-from jobbot.authz import Access, Refused, WorkspaceUnknown
+from jobbot.authz import Access
 from jobbot.emulator import Emulator
+from jobbot.errors import Refused, WorkspaceUnknown
 from jobbot.jobs_api import JobClient
+from jobbot.render.problems import why_refused
 from jobbot.store import open_store
 from tests.desk import Desk, respond_into
 from tests.fakes import FakeSlack, Scripted
@@ -212,13 +214,13 @@ def test_the_organization_refusals_say_why(lookup_client: WebClient) -> None:
     access = home_access(lookup_client)
     with pytest.raises(Refused) as no_team:
         access.check_organization(None)
-    assert (no_team.value.kind, no_team.value.reason) == (
+    assert (no_team.value.kind, why_refused(no_team.value)) == (
         "organization",
         "jobbot could not tell which organization your account belongs to, so it will not act.",
     )
     with pytest.raises(Refused) as elsewhere:
         access.check_organization(ELSEWHERE)
-    assert (elsewhere.value.kind, elsewhere.value.reason) == (
+    assert (elsewhere.value.kind, why_refused(elsewhere.value)) == (
         "organization",
         "jobbot acts only for members of the workspace it is installed in; your account belongs to "
         "another organization. Ask someone from that workspace.",
@@ -242,7 +244,7 @@ def test_a_channel_refusal_names_the_channel_only_when_it_looks_like_one(
     access = home_access(lookup_client, allowed_channels=("C0OPS0001", "C0OPS0002"))
     with pytest.raises(Refused) as refused:
         access.check_channel(channel)
-    assert (refused.value.kind, refused.value.reason) == (
+    assert (refused.value.kind, why_refused(refused.value)) == (
         "channel",
         f"jobbot answers `/jobs` only in <#C0OPS0001>, <#C0OPS0002>. An admin can add {named} to "
         "`JOBBOT_ALLOWED_CHANNELS`.",

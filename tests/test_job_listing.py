@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from jobbot.job_listing import JobListing, ListingError
+from jobbot.errors import ListingError
+from jobbot.job_listing import JobListing
 from jobbot.models import Job
 from tests.server_json import JOB
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from jobbot.authz import Refused
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
-    JobbotError,
+    JobAlreadyFinished,
     JobNotFound,
+    PostUncertain,
+    Refused,
+    StoreError,
 )
 from jobbot.render.problems import explain, problem, refusal
 from jobbot.render.replies import usage_line
@@ -43,7 +45,10 @@ def test_refusal_shows_the_reason_within_limits() -> None:
 @pytest.mark.parametrize(
     ("error", "shown"),
     [
-        (Refused("You may not cancel jobs.", kind="cancel"), ":lock: You may not cancel jobs."),
+        (
+            Refused("not_a_canceller", user_id="U0CANCEL1"),
+            ":lock: You are not allowed to cancel jobs from Slack.",
+        ),
         (InvalidJobId("abc"), ":warning: That is not a job id: a job id is a number such as `42`"),
         (JobNotFound("7"), ":warning: Job 7 does not exist on the Interactive server."),
         (
@@ -59,12 +64,25 @@ def test_refusal_shows_the_reason_within_limits() -> None:
             InteractiveServerError(502, None, "Bad gateway"),
             ":warning: The Interactive server answered with an error, HTTP 502: Bad gateway",
         ),
-        (JobbotError("the ledger is locked"), ":warning: jobbot could not do that: the ledger is locked"),
+        (
+            JobAlreadyFinished("7", "FAILED"),
+            ":warning: jobbot could not do that: job 7 had already finished (FAILED)",
+        ),
+        (
+            StoreError("cannot connect to the PostgreSQL store at host=db.internal dbname=jobbot"),
+            ":warning: jobbot's store is not answering; the details are in its log.",
+        ),
+        (
+            PostUncertain("no answer from Slack: [Errno 111] Connection refused"),
+            ":warning: Something went wrong inside jobbot; the details are in its log.",
+        ),
+        (KeyError("token"), ":warning: Something went wrong inside jobbot; the details are in its log."),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else "",
 )
-def test_explain_words_each_known_error(error: JobbotError, shown: str) -> None:
-    """Each known error becomes its own message, led by what went wrong, with server text escaped."""
+def test_explain_words_each_known_error(error: Exception, shown: str) -> None:
+    """Each known error becomes its own message, led by what went wrong, with server text escaped; an
+    internal error or a bug becomes a fixed sentence."""
     message = explain(error)
     assert message.blocks[0]["text"]["text"].startswith(shown)
     check_limits(message)

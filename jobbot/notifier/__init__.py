@@ -11,8 +11,9 @@ carries its ledger key as message metadata, so after a crash a delivery whose ou
 looked up in the channel's history before it is posted again.
 """
 
+from jobbot.errors import PostRefused, PostUncertain
 from jobbot.notifier.loop import LEASE_NAME, Notifier
 from jobbot.notifier.report import PollReport
-from jobbot.notifier.slack_poster import PostRefused, PostUncertain, SlackPoster
+from jobbot.notifier.slack_poster import SlackPoster
 
 __all__ = ["LEASE_NAME", "Notifier", "PollReport", "PostRefused", "PostUncertain", "SlackPoster"]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 from jobbot import metrics
 from jobbot.clock import Clock
+from jobbot.errors import PostRefused, PostUncertain
 from jobbot.notifier.report import PollReport
-from jobbot.notifier.slack_poster import PostRefused, PostUncertain, SlackPoster
+from jobbot.notifier.slack_poster import SlackPoster
 from jobbot.notifier.transitions import NOTICE_DUE, REPLY_DUE, DeliveryEvent, next_state
 from jobbot.render.kit import Message
 from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, completion_notice, failure_log_reply

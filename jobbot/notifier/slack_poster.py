@@ -14,7 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from jobbot import metrics
-from jobbot.errors import JobbotError
+from jobbot.errors import PostRefused, PostUncertain
 from jobbot.render.kit import Message
 
 log = logging.getLogger(__name__)
@@ -66,32 +66,6 @@ MESSAGE_ERRORS = frozenset(
         "metadata_must_be_sent_from_app",
     }
 )
-
-
-class PostRefused(JobbotError):
-    """Slack answered and did not post. `permanent`: do not try this delivery again.
-
-    A 429 carries `retry_after` (seconds, from its Retry-After header) and `workspace_wide`: True when
-    the limit is the method's across the workspace rather than one channel's.
-    """
-
-    def __init__(
-        self,
-        error: str,
-        *,
-        permanent: bool,
-        retry_after: float | None = None,
-        workspace_wide: bool = False,
-    ) -> None:
-        self.error = error
-        self.permanent = permanent
-        self.retry_after = retry_after
-        self.workspace_wide = workspace_wide
-        super().__init__(f"Slack refused the message: {error}")
-
-
-class PostUncertain(JobbotError):
-    """No answer from Slack: the message may or may not have been posted."""
 
 
 class SlackPoster:

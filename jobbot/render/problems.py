@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from slack_sdk.models.blocks import SectionBlock
 
-from jobbot.authz import Refused
 from jobbot.errors import (
+    GroupLookupFailure,
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
-    JobbotError,
     JobNotFound,
+    Refused,
+    StoreError,
+    UserFacingError,
 )
 from jobbot.render.kit import DETAIL_CHARS, NOTICE_CHARS, Message, mrkdwn_text, to_message
 from jobbot.render.mrkdwn import clip, escape
 from jobbot.render.replies import usage
+from jobbot.slack_ids import is_conversation_id
 
 
 def problem(text: str, *, detail: str | None = None) -> Message:
@@ -34,10 +37,17 @@ def refusal(reason: str) -> Message:
     )
 
 
-def explain(exc: JobbotError) -> Message:
-    """The message a person reads for each failure jobbot knows about."""
+# What a person reads for an error whose text is for the operator only: it may name a database host,
+# a database or a file path.
+STORE_TROUBLE = "jobbot's store is not answering; the details are in its log."
+INSIDE_TROUBLE = "Something went wrong inside jobbot; the details are in its log."
+
+
+def explain(exc: Exception) -> Message:
+    """The message a person reads for any failure: a user-facing error's facts worded, anything else
+    (an internal error, a bug) one fixed sentence, its detail left to the log."""
     if isinstance(exc, Refused):
-        return refusal(exc.reason)
+        return refusal(why_refused(exc))
     if isinstance(exc, InvalidJobId):
         return usage(f"That is not a job id: {exc}.")
     if isinstance(exc, JobNotFound):
@@ -50,4 +60,60 @@ def explain(exc: JobbotError) -> Message:
             f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:",
             detail=exc.message,
         )
-    return problem("jobbot could not do that:", detail=str(exc))
+    if isinstance(exc, UserFacingError):
+        return problem("jobbot could not do that:", detail=str(exc))
+    if isinstance(exc, StoreError):
+        return problem(STORE_TROUBLE)
+    return problem(INSIDE_TROUBLE)
+
+
+def why_refused(exc: Refused) -> str:
+    """The refusal in words (mrkdwn): why, and what would allow it. Ids shown were validated here."""
+    match exc.why:
+        case "channel_not_allowed":
+            where = ", ".join(f"<#{c}>" for c in exc.allowed_channels)
+            shown = f"`{exc.channel_id}`" if is_conversation_id(exc.channel_id) else "this conversation"
+            return (
+                f"jobbot answers `/jobs` only in {where}. "
+                f"An admin can add {shown} to `JOBBOT_ALLOWED_CHANNELS`."
+            )
+        case "workspace_unknown":
+            return (
+                "jobbot refuses everyone right now: it could not confirm which workspace it is installed "
+                f"in ({exc.workspace_problem}), so it cannot tell members from people of other "
+                "organizations. It asks Slack again every half minute. An admin can check that "
+                "`SLACK_BOT_TOKEN` is still valid (reinstall the app if it was revoked) and that jobbot can "
+                "reach `SLACK_API_URL`."
+            )
+        case "no_team":
+            return "jobbot could not tell which organization your account belongs to, so it will not act."
+        case "other_organization":
+            return (
+                "jobbot acts only for members of the workspace it is installed in; your account belongs to "
+                "another organization. Ask someone from that workspace."
+            )
+        case "unknown_user":
+            return "jobbot could not tell who you are, so it will not cancel."
+    allow = (
+        f"An admin can allow it by adding your Slack user ID `{exc.user_id}` to `JOBBOT_CANCEL_USERS` "
+        "(then restarting jobbot)"
+    )
+    if exc.cancel_usergroups:
+        groups = ", ".join(f"`{g}`" for g in exc.cancel_usergroups)
+        allow += f", or by adding you to a user group in `JOBBOT_CANCEL_USERGROUPS` ({groups})"
+    if exc.why == "lookup_failed":
+        failures = "; ".join(_lookup_failure(f) for f in exc.lookup_failures)
+        return (
+            f"You may not cancel jobs right now: jobbot could not check your user groups ({failures}), "
+            f"and it refuses when it cannot check. {allow}."
+        )
+    if exc.why == "nobody_may_cancel":
+        return f"Nobody may cancel jobs from Slack yet. {allow}."
+    return f"You are not allowed to cancel jobs from Slack. {allow}."
+
+
+def _lookup_failure(failure: GroupLookupFailure) -> str:
+    if failure.unreachable is not None:
+        return f"`{failure.group}`: Slack could not be reached ({failure.unreachable})"
+    said = "error" if failure.slack_error is None else failure.slack_error
+    return f"`{failure.group}`: Slack said `{said}`"

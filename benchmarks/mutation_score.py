@@ -40,6 +40,7 @@ VERDICTS_FILE = Path(__file__).resolve().parent / "mutation_survivors.toml"
 # The modules of the issue, by short name; each maps to its source file.
 MODULES = {
     "authz": "jobbot/authz.py",
+    "problems": "jobbot/render/problems.py",
     "handlers": "jobbot/handlers.py",
     "cancellation": "jobbot/cancellation.py",
     "loop": "jobbot/notifier/loop.py",

@@ -273,15 +273,15 @@ class JobTracker:
     def _finished(self, job: Job) -> FinishedJob:
         status = job.known_status
         tail = _failure_tail(self._log_of(job)) if status is JobStatus.FAILED else ""
+        # The loader can record FAILED over a cancel once its process is killed: still that person's.
+        cancelled = status in (JobStatus.CANCELLED, JobStatus.FAILED)
         return FinishedJob(
             id=job.id,
             status=job.status,
             graph_id=job.graph_id,
             start_time_ms=job.start_time_ms,
             end_time_ms=job.end_time_ms,
-            cancelled_by=self._store.cancelled_by(job.id)
-            if status in (JobStatus.CANCELLED, JobStatus.FAILED)
-            else None,
+            cancelled_by=self._store.cancelled_by(job.id) if cancelled else None,
             log_tail=tail,
         )
 

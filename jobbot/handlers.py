@@ -50,9 +50,15 @@ from jobbot.models import (
     parse_job_id,
     validate_job_id,
 )
-from jobbot.render.jobs import cancel_prompt, job_card, job_list
+from jobbot.render.jobs import (
+    already_finished_card,
+    cancel_prompt,
+    cancelled_card,
+    cancelling_elsewhere_card,
+    job_card,
+    job_list,
+)
 from jobbot.render.kit import Message
-from jobbot.render.mrkdwn import escape, status_label
 from jobbot.render.problems import explain, problem
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
@@ -370,28 +376,19 @@ def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
     """The job's card with what came of a confirmed cancel said above it."""
     match outcome:
         case Cancelled(job_id=job_id, job=job, canceller=canceller, after=after):
-            said = escape(outcome.server_says)
-            notice = f":no_entry_sign: <@{canceller}> cancelled job {job_id}. The server said: _{said}_"
-            if after is None:
-                problem = escape(outcome.read_back_error or "")
-                notice += f"\n:warning: Its status could not be read back: {problem}"
-                return job_card(job, now=now, notice=notice)
-            if after.status != "CANCELLED":
-                # The loader thread can overwrite CANCELLED once its process is killed.
-                notice += f"\nThe server now reports it as {status_label(after.status)}."
-            return job_card(after, now=now, notice=notice)
-        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
-            ended = status_label(job.status)
-            notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
-            if cancelled_by:
-                notice += f" (cancelled by <@{cancelled_by}>)"
-            return job_card(job, now=now, notice=notice + ".")
-        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
-            notice = (
-                f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
-                "press Refresh in a moment to see the outcome."
+            return cancelled_card(
+                job_id,
+                job,
+                canceller=canceller,
+                server_says=outcome.server_says,
+                after=after,
+                read_back_error=outcome.read_back_error,
+                now=now,
             )
-            return job_card(job, now=now, notice=notice)
+        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
+            return already_finished_card(job, cancelled_by=cancelled_by, now=now)
+        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
+            return cancelling_elsewhere_card(job_id, job, holder=holder, now=now)
 
 
 def _acknowledge(ack: Ack) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -76,8 +75,6 @@ from jobbot.render.replies import (
 from jobbot.store import CommandStore
 
 log = logging.getLogger(__name__)
-
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
 
 
 @dataclass(frozen=True)
@@ -264,7 +261,7 @@ class JobsHandlers:
         user_id, channel_id = who.user_id, who.channel_id
         if not self._notices.enabled:
             return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
-        if not _CHANNEL_ID.match(channel_id):
+        if not slack_ids.is_channel_id(channel_id):
             return problem(
                 "`/jobs subscribe` works in a channel. In a direct message, use `/jobs watch ID` for one job."
             )

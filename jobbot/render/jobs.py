@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from jobbot import stale as staleness
-from jobbot.models import Job, JobWithLog
+from jobbot.models import Job, JobStatus, JobWithLog
 from jobbot.render.kit import (
     CARD_TEXT_CHARS,
     JOB_ID_CHARS,
@@ -219,7 +219,7 @@ def cancelled_card(
         problem = escape(read_back_error or "")
         notice += f"\n:warning: Its status could not be read back: {problem}"
         return job_card(job, now=now, notice=notice)
-    if after.status != "CANCELLED":
+    if after.known_status is not JobStatus.CANCELLED:
         # The loader thread can overwrite CANCELLED once its process is killed.
         notice += f"\nThe server now reports it as {status_label(after.status)}."
     return job_card(after, now=now, notice=notice)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Protocol
 
 from jobbot import slack_ids
 from jobbot.cancellation import AUDIT_FOLD_SECONDS, Actor
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import StoreError
-from jobbot.jobs_api import JobClient
-from jobbot.models import Subscription, SubscriptionChange
+from jobbot.models import JobWithLog, Subscription, SubscriptionChange
 from jobbot.render.kit import Message
 from jobbot.render.problems import problem
 from jobbot.render.replies import (
@@ -35,11 +35,17 @@ class NoticeSettings:
     default_statuses: tuple[str, ...]
 
 
+class JobLookup(Protocol):
+    """How a watch reads the job it is asked for (`jobbot.jobs_api.JobClient` is one)."""
+
+    def get_job(self, job_id: str) -> JobWithLog: ...
+
+
 class Subscriptions:
     """The `/jobs` subcommands that choose who is told when jobs finish, each answered with its reply."""
 
     def __init__(
-        self, jobs: JobClient, store: CommandStore, notices: NoticeSettings, *, clock: Clock = utc_now
+        self, jobs: JobLookup, store: CommandStore, notices: NoticeSettings, *, clock: Clock = utc_now
     ) -> None:
         self._jobs = jobs
         self._store = store

@@ -24,11 +24,12 @@ from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
 from jobbot.config import Settings
 from jobbot.errors import ConfigError, WorkspaceUnknown
-from jobbot.handlers import JobsHandlers, NoticeSettings
+from jobbot.handlers import JobsHandlers
 from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.mrkdwn import code_span
 from jobbot.store import Store, open_store
+from jobbot.subscriptions import NoticeSettings
 
 if TYPE_CHECKING:
     from slack_bolt.adapter.socket_mode import SocketModeHandler

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, Refused, StoreError
-from jobbot.models import AuditEntry, JobWithLog, validate_job_id
+from jobbot.models import AuditEntry, JobStatus, JobWithLog, validate_job_id
 from jobbot.store import CancelStore
 
 log = logging.getLogger(__name__)
@@ -197,5 +197,5 @@ class Cancellation:
     def _already_finished(self, job: JobWithLog) -> AlreadyFinished:
         who = self._store.cancelled_by(job.id)
         # The loader can record FAILED over a cancel once its process is killed: still that person's.
-        cancelled = job.status in ("CANCELLED", "FAILED")
+        cancelled = job.known_status in (JobStatus.CANCELLED, JobStatus.FAILED)
         return AlreadyFinished(job, cancelled_by=who if cancelled else None)

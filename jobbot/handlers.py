@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +21,6 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access
 from jobbot.cancellation import (
-    AUDIT_FOLD_SECONDS,
     Actor,
     AlreadyFinished,
     Cancellation,
@@ -41,48 +38,35 @@ from jobbot.errors import (
     JobbotError,
     JobNotFound,
     Refused,
-    StoreError,
 )
 from jobbot.jobs_api import JobClient
 from jobbot.models import (
     Job,
     JobWithLog,
-    Subscription,
-    SubscriptionChange,
     parse_job_id,
     validate_job_id,
 )
-from jobbot.render.jobs import cancel_prompt, job_card, job_list
+from jobbot.render.jobs import (
+    already_finished_card,
+    cancel_prompt,
+    cancelled_card,
+    cancelling_elsewhere_card,
+    job_card,
+    job_list,
+)
 from jobbot.render.kit import Message
-from jobbot.render.mrkdwn import escape, status_label
-from jobbot.render.problems import explain, problem
+from jobbot.render.problems import explain
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
     AUDIT_MAX_REFUSALS,
     AUDIT_MAX_SUBSCRIPTION_CHANGES,
     audit_list,
-    subscribed,
-    subscription_list,
-    unsubscribed,
     usage,
-    watch_already_finished,
-    watch_started,
-    watch_stopped,
 )
 from jobbot.store import CommandStore
+from jobbot.subscriptions import NoticeSettings, Subscriptions
 
 log = logging.getLogger(__name__)
-
-_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,30}$")
-
-
-@dataclass(frozen=True)
-class NoticeSettings:
-    """What the handlers need to know about completion notices."""
-
-    enabled: bool
-    default_channel: str | None
-    default_statuses: tuple[str, ...]
 
 
 class JobsHandlers:
@@ -106,7 +90,7 @@ class JobsHandlers:
         self._access = access
         self._work = work
         self._store = store
-        self._notices = notices
+        self._subscriptions = Subscriptions(jobs, store, notices, clock=clock)
         self._clock = clock
         self._cancellation = Cancellation(jobs, store, access, clock=clock, sleep=sleep, monotonic=monotonic)
 
@@ -205,7 +189,6 @@ class JobsHandlers:
     # Work, run on the pool: each returns the message to show.
 
     def _answer(self, parsed: commands.Command, who: Actor) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
                 return self._list(statuses, page)
@@ -215,22 +198,15 @@ class JobsHandlers:
                 job = self._cancellation.prompt(job_id, who)
                 return cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
             case commands.Watch(job_id=job_id):
-                return self._watch(job_id, user_id)
+                return self._subscriptions.watch(job_id, who.user_id)
             case commands.Unwatch(job_id=job_id):
-                return watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
+                return self._subscriptions.unwatch(job_id, who.user_id)
             case commands.Subscribe(statuses=statuses):
-                return self._subscribe(who, statuses)
+                return self._subscriptions.subscribe(who, statuses)
             case commands.Unsubscribe():
-                existed = self._store.unsubscribe(channel_id)
-                if existed:
-                    self._audit_subscription(who, "unsubscribed", ())
-                return unsubscribed(channel_id, existed=existed)
+                return self._subscriptions.unsubscribe(who)
             case commands.ListSubscriptions():
-                return subscription_list(
-                    self._store.subscriptions(),
-                    default_channel=self._notices.default_channel,
-                    default_statuses=self._notices.default_statuses,
-                )
+                return self._subscriptions.listing()
             case commands.ShowAudit(job_id=job_id):
                 # Each kind has its own share of the answer, so a flood of one never hides another.
                 return audit_list(
@@ -246,52 +222,6 @@ class JobsHandlers:
             case commands.Help(problem=problem):
                 return usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
-
-    def _watch(self, job_id: str, user_id: str) -> Message:
-        if not self._notices.enabled:
-            return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
-        job = self._jobs.get_job(job_id)
-        if job.is_terminal:
-            return watch_already_finished(job, now=self._clock())
-        self._store.watch(job_id, user_id, self._clock())
-        return watch_started(job_id)
-
-    def _subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
-        user_id, channel_id = who.user_id, who.channel_id
-        if not self._notices.enabled:
-            return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
-        if not _CHANNEL_ID.match(channel_id):
-            return problem(
-                "`/jobs subscribe` works in a channel. In a direct message, use `/jobs watch ID` for one job."
-            )
-        self._store.subscribe(
-            Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
-        )
-        self._audit_subscription(who, "subscribed", statuses)
-        return subscribed(channel_id, statuses)
-
-    def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:
-        """A channel's notices turned on, changed or off: into the audit trail and the log."""
-        change = SubscriptionChange(
-            at=self._clock(),
-            user_id=who.user_id,
-            team_id=who.team_id,
-            channel_id=who.channel_id,
-            action=action,
-            statuses=statuses,
-        )
-        log.info(
-            "%s: channel %s by %s",
-            action,
-            change.channel_id,
-            who.user_id,
-            extra={"audit": change.model_dump(mode="json")},
-        )
-        try:
-            self._store.record_subscription_change(change, fold_within=AUDIT_FOLD_SECONDS)
-        except StoreError as exc:
-            # The change itself is made; the log line above still has it.
-            log.error("could not record the subscription change: %s", exc)
 
     def _list(self, statuses: tuple[str, ...], page: int) -> Message:
         return job_list(
@@ -376,28 +306,19 @@ def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
     """The job's card with what came of a confirmed cancel said above it."""
     match outcome:
         case Cancelled(job_id=job_id, job=job, canceller=canceller, after=after):
-            said = escape(outcome.server_says)
-            notice = f":no_entry_sign: <@{canceller}> cancelled job {job_id}. The server said: _{said}_"
-            if after is None:
-                problem = escape(outcome.read_back_error or "")
-                notice += f"\n:warning: Its status could not be read back: {problem}"
-                return job_card(job, now=now, notice=notice)
-            if after.status != "CANCELLED":
-                # The loader thread can overwrite CANCELLED once its process is killed.
-                notice += f"\nThe server now reports it as {status_label(after.status)}."
-            return job_card(after, now=now, notice=notice)
-        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
-            ended = status_label(job.status)
-            notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
-            if cancelled_by:
-                notice += f" (cancelled by <@{cancelled_by}>)"
-            return job_card(job, now=now, notice=notice + ".")
-        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
-            notice = (
-                f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
-                "press Refresh in a moment to see the outcome."
+            return cancelled_card(
+                job_id,
+                job,
+                canceller=canceller,
+                server_says=outcome.server_says,
+                after=after,
+                read_back_error=outcome.read_back_error,
+                now=now,
             )
-            return job_card(job, now=now, notice=notice)
+        case AlreadyFinished(job=job, cancelled_by=cancelled_by):
+            return already_finished_card(job, cancelled_by=cancelled_by, now=now)
+        case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
+            return cancelling_elsewhere_card(job_id, job, holder=holder, now=now)
 
 
 def _acknowledge(ack: Ack) -> None:

@@ -11,9 +11,10 @@ from slack_bolt import Ack, Respond
 
 from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
-from jobbot.handlers import JobsHandlers, NoticeSettings
+from jobbot.handlers import JobsHandlers
 from jobbot.jobs_api import JobClient
 from jobbot.store import Store
+from jobbot.subscriptions import NoticeSettings
 from tests.fakes import TEAM_ID
 
 CANCELLER = "U0ALLOWED1"

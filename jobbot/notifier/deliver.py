@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import PostRefused, PostUncertain
+from jobbot.models import JobStatus
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
 from jobbot.notifier.transitions import NOTICE_DUE, REPLY_DUE, DeliveryEvent, next_state
@@ -287,7 +288,7 @@ class Courier:
             for job in delivery.jobs:
                 if job.ended_at is not None:
                     metrics.NOTICE_LATENCY.observe(max(0.0, (posted_at - job.ended_at).total_seconds()))
-        needs_reply = any(j.status == "FAILED" for j in delivery.jobs)
+        needs_reply = any(JobStatus(j.status) is JobStatus.FAILED for j in delivery.jobs)
         out = DeliveryEvent.FAILURE_NOTICE_OUT if needs_reply else DeliveryEvent.NOTICE_OUT
         state = next_state(state, out)
         self._store.set_delivery_state(delivery.id, state, now=self._clock(), channel=channel, ts=ts)
@@ -303,7 +304,7 @@ class Courier:
             return
         state = next_state(delivery.state, DeliveryEvent.REPLYING)
         self._store.set_delivery_state(delivery.id, state, now=self._clock())
-        failed = [j for j in delivery.jobs if j.status == "FAILED"]
+        failed = [j for j in delivery.jobs if JobStatus(j.status) is JobStatus.FAILED]
         try:
             self._poster.post(
                 delivery.channel,

@@ -10,7 +10,7 @@ from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound
 from jobbot.jobs_api import JobClient
-from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobWithLog, parse_job_id
+from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobStatus, JobWithLog, job_id_fault
 from jobbot.notifier.report import PollReport
 from jobbot.render.notices import DIGEST_MAX_JOBS
 from jobbot.store import NoticeRow, NotifierStore, TrackedJob
@@ -253,8 +253,8 @@ class JobTracker:
         count per process, so one odd entry can neither stop polling nor flood the log."""
         trackable = []
         for job in jobs:
-            job_id = parse_job_id(job.id)
-            if job_id == job.id:
+            reason = job_id_fault(job.id)
+            if reason is None:
                 trackable.append(job)
                 continue
             if job.id in self._odd_ids or len(self._odd_ids) >= MAX_ODD_IDS_REMEMBERED:
@@ -262,7 +262,6 @@ class JobTracker:
             self._odd_ids.add(job.id)
             # "007" is job 7 when a person types it, but the server keys jobs by their text: asked for
             # job 7, it would answer 404, so a padded id from the server cannot be followed either.
-            reason = "not_canonical" if job_id else "too_large" if _digits(job.id) else "not_a_number"
             metrics.ODD_JOBS_SKIPPED.labels(reason).inc()
             log.warning(
                 "notifier: skipped a job listed with id %r (%s); it is neither tracked nor announced",
@@ -272,16 +271,17 @@ class JobTracker:
         return trackable
 
     def _finished(self, job: Job) -> FinishedJob:
-        tail = ""
-        if job.status == "FAILED":
-            tail = _failure_tail(self._log_of(job))
+        status = job.known_status
+        tail = _failure_tail(self._log_of(job)) if status is JobStatus.FAILED else ""
+        # The loader can record FAILED over a cancel once its process is killed: still that person's.
+        cancelled = status in (JobStatus.CANCELLED, JobStatus.FAILED)
         return FinishedJob(
             id=job.id,
             status=job.status,
             graph_id=job.graph_id,
             start_time_ms=job.start_time_ms,
             end_time_ms=job.end_time_ms,
-            cancelled_by=self._store.cancelled_by(job.id) if job.status in ("CANCELLED", "FAILED") else None,
+            cancelled_by=self._store.cancelled_by(job.id) if cancelled else None,
             log_tail=tail,
         )
 
@@ -306,10 +306,6 @@ class JobTracker:
 
 def _failure_tail(log: str) -> str:
     return "\n".join(log.rstrip("\n").splitlines()[-FAILURE_LOG_LINES:])[-FAILURE_LOG_CHARS:]
-
-
-def _digits(text: str) -> bool:
-    return bool(text) and text.isascii() and text.isdigit()
 
 
 def _tracked(job: Job) -> TrackedJob:

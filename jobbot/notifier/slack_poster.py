@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 from jobbot import metrics
 from jobbot.errors import PostRefused, PostUncertain
 from jobbot.render.kit import Message
+from jobbot.slack_ids import is_user_id
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class SlackPoster:
 
     def channel_for(self, destination: str) -> str:
         """A channel id as is; a user id becomes the id of the bot's direct-message channel with them."""
-        if not destination.startswith(("U", "W")):
+        if not is_user_id(destination):
             return destination
         with self._lock:
             known = self._dm_channels.get(destination)

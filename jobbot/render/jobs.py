@@ -1,4 +1,4 @@
-"""The job list and one job's card, with its Cancel button, the cancel prompt and the stale warning."""
+"""The job list and one job's card: its Cancel button, the cancel prompt and outcome, the stale warning."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from slack_sdk.models.blocks import (
 )
 
 from jobbot import stale as staleness
-from jobbot.models import Job, JobWithLog
+from jobbot.models import Job, JobStatus, JobWithLog
 from jobbot.render.kit import (
     CARD_TEXT_CHARS,
     JOB_ID_CHARS,
@@ -199,6 +199,48 @@ def cancel_prompt(job: JobWithLog, *, now: datetime, stale: staleness.Stale | No
         )
         text = f"Job {name} is not running (status {status_word(job.status)})."
     return card(job, now=now, notice=notice, text=text, stale=stale if job.is_active else None)
+
+
+def cancelled_card(
+    job_id: str,
+    job: JobWithLog,
+    *,
+    canceller: str,
+    server_says: str,
+    after: JobWithLog | None,
+    read_back_error: str | None,
+    now: datetime,
+) -> Message:
+    """The job's card after a confirmed cancel went through: who cancelled it, the server's words, and
+    the job as read back (`after`, None when it could not be read: `read_back_error` says why)."""
+    said = escape(server_says)
+    notice = f":no_entry_sign: <@{canceller}> cancelled job {job_id}. The server said: _{said}_"
+    if after is None:
+        problem = escape(read_back_error or "")
+        notice += f"\n:warning: Its status could not be read back: {problem}"
+        return job_card(job, now=now, notice=notice)
+    if after.known_status is not JobStatus.CANCELLED:
+        # The loader thread can overwrite CANCELLED once its process is killed.
+        notice += f"\nThe server now reports it as {status_label(after.status)}."
+    return job_card(after, now=now, notice=notice)
+
+
+def already_finished_card(job: JobWithLog, *, cancelled_by: str | None, now: datetime) -> Message:
+    """The job's card after a confirmed cancel found it already ended, and by whose cancel if known."""
+    ended = status_label(job.status)
+    notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
+    if cancelled_by:
+        notice += f" (cancelled by <@{cancelled_by}>)"
+    return job_card(job, now=now, notice=notice + ".")
+
+
+def cancelling_elsewhere_card(job_id: str, job: JobWithLog, *, holder: str, now: datetime) -> Message:
+    """The job's card while another person's confirmed cancel of it is under way."""
+    notice = (
+        f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
+        "press Refresh in a moment to see the outcome."
+    )
+    return job_card(job, now=now, notice=notice)
 
 
 def card(

@@ -15,8 +15,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from jobbot.errors import InvalidJobId
-from jobbot.models import validate_job_id
+from jobbot.models import job_id_fault
 from jobbot.render.mrkdwn import clip, one_line
 
 # Slack rejects a whole message that breaks any of these (see the platform notes).
@@ -113,10 +112,7 @@ def packed_sections(lines: Sequence[str]) -> list[Block]:
 def valid_job_id(raw: str) -> str | None:
     """`raw` if it is a job id in its canonical form, else None. Only such ids get buttons and commands:
     the server keys jobs by their text, so it would not find a listed "007" under 7."""
-    try:
-        return raw if validate_job_id(raw) == raw else None
-    except InvalidJobId:
-        return None
+    return raw if job_id_fault(raw) is None else None
 
 
 def job_name(raw: str, max_chars: int) -> str:

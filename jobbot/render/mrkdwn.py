@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from jobbot.models import JobStatus
+from jobbot.slack_ids import is_channel_id, is_user_id
+
 # Backticks cannot be escaped inside code, so they become this look-alike (MODIFIER LETTER GRAVE ACCENT).
 BACKTICK_LOOKALIKE = "\u02cb"
 ELLIPSIS = "…"
@@ -24,17 +27,17 @@ _INVISIBLE = re.compile(
     "\U000e0000-\U000e007f]"
 )
 
+# Every status has its emoji; a word jobbot has never seen reads as UNKNOWN, and so gets a question mark.
 _STATUS_EMOJI = {
-    "RUNNING": ":hourglass_flowing_sand:",
-    "WAITING": ":double_vertical_bar:",
-    "SUCCESS": ":white_check_mark:",
-    "FAILED": ":x:",
-    "CANCELLED": ":no_entry_sign:",
-    "UNKNOWN": ":grey_question:",
+    JobStatus.RUNNING: ":hourglass_flowing_sand:",
+    JobStatus.WAITING: ":double_vertical_bar:",
+    JobStatus.SUCCESS: ":white_check_mark:",
+    JobStatus.FAILED: ":x:",
+    JobStatus.CANCELLED: ":no_entry_sign:",
+    JobStatus.UNKNOWN: ":grey_question:",
 }
 # SINGLE ANGLE QUOTATION MARKS and FULLWIDTH AMPERSAND.
 _PLAIN_LOOKALIKES = str.maketrans({"<": "\u2039", ">": "\u203a", "&": "\uff06"})
-_OTHER_STATUS_EMOJI = ":grey_question:"
 MAX_STATUS_CHARS = 24
 MIN_CODE_BLOCK_CHARS = 80
 
@@ -57,20 +60,14 @@ def _spelled_out(match: re.Match[str]) -> str:
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
-# Slack user ids (U..., or W... on Enterprise Grid) and channel ids (C... public, G... private).
-# fullmatch, not `$`, which would also accept a trailing newline.
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
-_CHANNEL_ID = re.compile(r"[CG][A-Z0-9]{2,30}")
-
-
 def user_mention(user_id: str) -> str | None:
     """`<@U123>` for a well-formed Slack user id, else None: nothing else may be put inside `<@...>`."""
-    return f"<@{user_id}>" if _USER_ID.fullmatch(user_id) else None
+    return f"<@{user_id}>" if is_user_id(user_id) else None
 
 
 def channel_mention(channel_id: str) -> str | None:
     """`<#C123>` for a well-formed Slack channel id, else None: nothing else may be put inside `<#...>`."""
-    return f"<#{channel_id}>" if _CHANNEL_ID.fullmatch(channel_id) else None
+    return f"<#{channel_id}>" if is_channel_id(channel_id) else None
 
 
 def plain(text: str) -> str:
@@ -234,12 +231,12 @@ def one_line(text: str, max_chars: int) -> str:
 
 def status_word(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:
     """The status as it should be printed: known ones as-is, anything else clipped and escaped."""
-    return one_line(status, max(max_chars, len("UNKNOWN"))) or "UNKNOWN"
+    return one_line(status, max(max_chars, len(JobStatus.UNKNOWN))) or JobStatus.UNKNOWN.value
 
 
 def status_emoji(status: str) -> str:
     """The emoji for a job status, e.g. `:x:` for FAILED; unknown strings get a question mark."""
-    return _STATUS_EMOJI.get(status.strip().upper(), _OTHER_STATUS_EMOJI)
+    return _STATUS_EMOJI[JobStatus(status)]
 
 
 def status_label(status: str, max_chars: int = MAX_STATUS_CHARS) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from slack_sdk.models.blocks import Block, ButtonElement, HeaderBlock, SectionBlock
 
-from jobbot.models import NOTICE_STATUSES, FinishedJob
+from jobbot.models import NOTICE_STATUSES, FinishedJob, JobStatus
 from jobbot.render.kit import (
     CARD_TEXT_CHARS,
     EM_DASH,
@@ -50,7 +50,7 @@ FAILURE_LOG_CHARS = 2500
 # A mangled job id (not 1-20 digits) in a failure-log heading is clipped to this.
 FAILURE_ID_CHARS = 12
 
-_NOTICE_WORDS = {"SUCCESS": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled"}
+_NOTICE_WORDS = {JobStatus.SUCCESS: "succeeded", JobStatus.FAILED: "failed", JobStatus.CANCELLED: "cancelled"}
 
 
 def completion_notice(job: FinishedJob) -> Message:
@@ -100,7 +100,7 @@ def failure_log_reply(jobs: Sequence[FinishedJob]) -> Message:
     The message's size budget is shared: a job whose log would not fit in what is left points to
     `/jobs status ID` instead. At most DIGEST_MAX_JOBS failed jobs are shown.
     """
-    failed = [job for job in _newest_first(jobs) if job.status.strip().upper() == "FAILED"]
+    failed = [job for job in _newest_first(jobs) if JobStatus(job.status) is JobStatus.FAILED]
     if not failed:
         none = "No job here failed, so there is no log to show."
         return to_message(none, [SectionBlock(text=mrkdwn_text(none))])
@@ -176,11 +176,11 @@ def _finished_text(job: FinishedJob) -> str:
 
 def _status_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
     """(emoji, count, word) for each notice status present, then one row for any other status."""
-    counts = Counter(job.status.strip().upper() for job in jobs)
+    counts = Counter(JobStatus(job.status) for job in jobs)
     rows = [(status_emoji(s), counts[s], _NOTICE_WORDS[s]) for s in NOTICE_STATUSES if counts[s]]
     other = sum(count for status, count in counts.items() if status not in NOTICE_STATUSES)
     if other:
-        rows.append((status_emoji("UNKNOWN"), other, "other"))
+        rows.append((status_emoji(JobStatus.UNKNOWN), other, "other"))
     return rows
 
 

@@ -12,6 +12,7 @@ from jobbot.models import (
     KNOWN_STATUSES,
     NOTICE_STATUSES,
     AuditEntry,
+    JobStatus,
     JobWithLog,
     Subscription,
     SubscriptionChange,
@@ -127,9 +128,7 @@ def subscribed(channel_id: str, statuses: tuple[str, ...]) -> Message:
 
     Statuses outside NOTICE_STATUSES are ignored; none left means all of them.
     """
-    wanted = (
-        tuple(s for s in NOTICE_STATUSES if s in {x.strip().upper() for x in statuses}) or NOTICE_STATUSES
-    )
+    wanted = tuple(s for s in NOTICE_STATUSES if s in {JobStatus(x) for x in statuses}) or NOTICE_STATUSES
     when = (
         f"whenever a job finishes ({_or_list(wanted)})"
         if wanted == NOTICE_STATUSES

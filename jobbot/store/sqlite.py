@@ -186,8 +186,9 @@ def _create_private(path: str) -> None:
 class SqliteDatabase:
     """One SQLite file: one connection, serialised by a lock; writes take the file's write lock at once."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lease_clock: Callable[[], float] = time.time) -> None:
         self.path = path
+        self._lease_now = lease_clock
         self._lock = threading.RLock()
         _create_private(path)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -255,10 +256,9 @@ class SqliteDatabase:
     def from_db(value: Any) -> datetime:
         return datetime.fromtimestamp(float(value), tz=UTC)
 
-    @staticmethod
-    def lease_clock(ttl: float) -> tuple[str, str, tuple[object, ...]]:
+    def lease_clock(self, ttl: float) -> tuple[str, str, tuple[object, ...]]:
         # One host shares one clock: SQLite replicas are processes on the same machine.
-        now = time.time()
+        now = self._lease_now()
         return "?", "?", (now + ttl, now)
 
     @staticmethod
@@ -275,10 +275,11 @@ class SqliteStore(SqlStore):
 
     _db: SqliteDatabase
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, lease_clock: Callable[[], float] = time.time) -> None:
+        """`lease_clock` gives the epoch seconds that leases expire by: the host's clock, or a test's."""
         self.path = path
         try:
-            super().__init__(SqliteDatabase(path))
+            super().__init__(SqliteDatabase(path, lease_clock=lease_clock))
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path!r}: {exc}") from None
         except OSError as exc:

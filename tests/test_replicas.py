@@ -30,6 +30,9 @@ def notifier_role(port: int) -> str:
         return str(httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).json()["checks"]["notifier"])
     except (httpx.HTTPError, ValueError):
         return "unreachable"
+    except (KeyError, TypeError):
+        # Not jobbot's answer: something else took the port between free_port() and the child's bind.
+        return "another server answers on this port"
 
 
 def wait_for_leader(ports: list[int], timeout: float = 30.0) -> int:

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from jobbot.models import FinishedJob, Subscription
-from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, open_store
+from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, open_store, schema
 from jobbot.store import postgres as pg_backend
 from jobbot.store import sqlite as sqlite_backend
 
@@ -148,6 +148,13 @@ def test_every_shipped_migration_executes_the_text_it_shipped_with(engine: Any) 
     name = engine.__name__.rsplit(".", 1)[-1]
     digests = tuple(hashlib.sha256(script.encode()).hexdigest() for script in engine.MIGRATIONS)
     assert digests == SHIPPED[name]
+
+
+def test_a_step_that_no_schema_version_has_is_refused() -> None:
+    """An engine's step whose name no version holds is an error, not DDL silently never run."""
+    steps = {**sqlite_backend.STEPS, "audit_index": "CREATE INDEX audit_by_user ON audit (user_id);"}
+    with pytest.raises(ValueError, match=r"no schema version has the steps \['audit_index'\]"):
+        schema.migrations(sqlite_backend.COLUMN_TYPES, steps)
 
 
 # Earlier versions, as a deployed jobbot left them.

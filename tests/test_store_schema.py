@@ -3,6 +3,7 @@ created from empty or migrated in place from any earlier version, with nothing l
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ import psycopg
 import pytest
 
 from jobbot.models import FinishedJob, Subscription
-from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, open_store
+from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, open_store, schema
 from jobbot.store import postgres as pg_backend
 from jobbot.store import sqlite as sqlite_backend
 
@@ -116,6 +117,44 @@ def test_both_engines_migrated_from_empty_have_the_same_tables_columns_and_index
 def test_both_engines_count_the_same_schema_versions() -> None:
     """Each version number names one change on both engines: they have as many migrations."""
     assert sqlite_backend.SCHEMA_VERSION == pg_backend.SCHEMA_VERSION == len(sqlite_backend.MIGRATIONS)
+
+
+# What each shipped version executes on each engine, as the SHA-256 of its text. A version that has
+# shipped never changes: a database deployed at an earlier version must migrate as it always did (and
+# SQLite keeps each CREATE statement's text as written). A new version appends its digests here.
+SHIPPED = {
+    "sqlite": (
+        "c71677e07fc1089f634825a4cef31b4c2bf192644d4f33e7a5992fa2bed9962d",
+        "dd1d2af70fe008d7bb196fe269d76960447be476fb8c265cb74dd3d7a1e1fc31",
+        "be3af5e854de0e54cdffdba88780864f28e15eed4cd9dd12adbbc754bd02d294",
+        "1d2fdd124591342cc4f59bf2a7afa5e01e2b5f73061f180bb512a791f495892b",
+        "49172eda8c046f45cd83c82e18a204ed62fcd6dd4b9646247629793f6487bec9",
+        "bbaefeaaa6c14c05ae1fbef3c53ab99e365e3814857ee350a67498b07a66907e",
+    ),
+    "postgres": (
+        "5d8c05040a5bfb5ce8d7b8618c78f5554ea6b739b4b72a7306e5430960dfa806",
+        "30896c761eee443a2bde8698872b02237b14c177ac1bc28e1d57f9b6bce591dd",
+        "5cb0da3ed32ae5a0f55df52b5ba73f72ac695aaebcec2a9ba564bba0bbc78a3a",
+        "1e1d0cfaedadf83654d7e435d3490ba344dcb2fe56877a2a2b9fb0ab2a7c380e",
+        "b13f30ff0a0f9b0ed910f3b6b2616ddbe67d78da7a55e78c6a3f68a236997b13",
+        "4001517daefa3e1edb66d51dca483269fbaf31c1ca54351e70a5e6a3f0f552ba",
+    ),
+}
+
+
+@pytest.mark.parametrize("engine", [sqlite_backend, pg_backend], ids=["sqlite", "postgres"])
+def test_every_shipped_migration_executes_the_text_it_shipped_with(engine: Any) -> None:
+    """Each schema version runs, on each engine, the SQL text it shipped with, to the byte."""
+    name = engine.__name__.rsplit(".", 1)[-1]
+    digests = tuple(hashlib.sha256(script.encode()).hexdigest() for script in engine.MIGRATIONS)
+    assert digests == SHIPPED[name]
+
+
+def test_a_step_that_no_schema_version_has_is_refused() -> None:
+    """An engine's step whose name no version holds is an error, not DDL silently never run."""
+    steps = {**sqlite_backend.STEPS, "audit_index": "CREATE INDEX audit_by_user ON audit (user_id);"}
+    with pytest.raises(ValueError, match=r"no schema version has the steps \['audit_index'\]"):
+        schema.migrations(sqlite_backend.COLUMN_TYPES, steps)
 
 
 # Earlier versions, as a deployed jobbot left them.

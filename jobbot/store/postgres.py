@@ -17,6 +17,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobbot.errors import ConfigError, StoreError
 from jobbot.store.database import OPEN_DELIVERY, Rows, Transaction
+from jobbot.store.schema import ColumnTypes, migrations
 from jobbot.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -24,78 +25,28 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-# Each entry moves the schema one version up, meaning what it means on SQLite (see database.py), with
-# PostgreSQL's types.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE jobs (
-        id BIGINT PRIMARY KEY,
-        status TEXT NOT NULL,
-        terminal BOOLEAN NOT NULL
-    );
-    CREATE INDEX jobs_active ON jobs (id) WHERE NOT terminal;
-    CREATE TABLE deliveries (
-        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        destination TEXT NOT NULL,
-        channel TEXT,
-        state TEXT NOT NULL,
-        ts TEXT,
-        offline BOOLEAN NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        created_at TIMESTAMPTZ NOT NULL,
-        updated_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE INDEX deliveries_open ON deliveries (id) WHERE state NOT IN ('done', 'failed');
-    CREATE TABLE notices (
-        job_id BIGINT NOT NULL,
-        status TEXT NOT NULL,
-        destination TEXT NOT NULL,
-        job_json TEXT NOT NULL,
-        offline BOOLEAN NOT NULL,
-        delivery_id BIGINT REFERENCES deliveries (id),
-        created_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (job_id, status, destination)
-    );
+# The schema's column types as PostgreSQL spells them.
+COLUMN_TYPES = ColumnTypes(
+    bigint="BIGINT",
+    boolean="BOOLEAN",
+    time="TIMESTAMPTZ",
+    identity_key="BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    serial_key="BIGSERIAL PRIMARY KEY",
+)
+
+# The steps of the schema's versions that PostgreSQL takes its own way.
+STEPS = {
+    # The indexes the shared queries read through, from version 1 on.
+    "jobs_indexes": "CREATE INDEX jobs_active ON jobs (id) WHERE NOT terminal;",
+    "deliveries_indexes": (
+        "CREATE INDEX deliveries_open ON deliveries (id) WHERE state NOT IN ('done', 'failed');"
+    ),
+    "notices_indexes": """
     CREATE INDEX notices_ungrouped ON notices (created_at, job_id) WHERE delivery_id IS NULL;
     CREATE INDEX notices_delivery ON notices (delivery_id, job_id) WHERE delivery_id IS NOT NULL;
-    CREATE TABLE subscriptions (
-        channel_id TEXT PRIMARY KEY,
-        statuses TEXT NOT NULL,
-        added_by TEXT NOT NULL,
-        added_at TIMESTAMPTZ NOT NULL
-    );
-    CREATE TABLE watches (
-        job_id BIGINT NOT NULL,
-        user_id TEXT NOT NULL,
-        added_at TIMESTAMPTZ NOT NULL,
-        PRIMARY KEY (job_id, user_id)
-    );
-    CREATE TABLE cancels (job_id BIGINT PRIMARY KEY, user_id TEXT NOT NULL, at TIMESTAMPTZ NOT NULL);
     """,
-    """
-    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at TIMESTAMPTZ NOT NULL);
-    """,
-    """
-    CREATE TABLE audit (
-        id BIGSERIAL PRIMARY KEY,
-        at TIMESTAMPTZ NOT NULL,
-        user_id TEXT NOT NULL,
-        team_id TEXT,
-        channel_id TEXT,
-        job_id BIGINT NOT NULL,
-        status_before TEXT,
-        outcome TEXT NOT NULL,
-        message TEXT
-    );
-    CREATE INDEX audit_by_job ON audit (job_id, id);
-    """,
-    # Server generations, as in SQLite's migration: everything keyed by a job id is keyed by
-    # (generation, job id), and what was stored before is generation 1.
-    """
-    CREATE TABLE generations (number BIGINT PRIMARY KEY, started_at TIMESTAMPTZ);
-    INSERT INTO generations (number, started_at) VALUES (1, NULL);
+    "notices_delivery_index": "",  # notices_delivery, since version 1
+    "key_by_generation": """
     ALTER TABLE jobs ADD COLUMN generation BIGINT NOT NULL DEFAULT 1, ADD COLUMN start_time_ms BIGINT;
     ALTER TABLE jobs DROP CONSTRAINT jobs_pkey, ADD CONSTRAINT jobs_pkey PRIMARY KEY (generation, id);
     DROP INDEX jobs_active;
@@ -110,32 +61,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE cancels DROP CONSTRAINT cancels_pkey,
         ADD CONSTRAINT cancels_pkey PRIMARY KEY (generation, job_id);
     """,
-    """
-    ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE audit ADD COLUMN last_at TIMESTAMPTZ;
-    CREATE TABLE subscription_audit (
-        id BIGSERIAL PRIMARY KEY,
-        at TIMESTAMPTZ NOT NULL,
-        user_id TEXT NOT NULL,
-        team_id TEXT,
-        channel_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        statuses TEXT NOT NULL,
-        repeats INTEGER NOT NULL DEFAULT 1,
-        last_at TIMESTAMPTZ
-    );
-    CREATE INDEX subscription_audit_by_channel ON subscription_audit (channel_id, id);
-    """,
-    # The indexes the shared queries read through: PostgreSQL had them from version 1, SQLite gets them
-    # here; stated again so that version 6 means the same on both.
-    f"""
+    # PostgreSQL had them from version 1; stated again so that version 6 means the same on both.
+    "read_indexes": f"""
     CREATE INDEX IF NOT EXISTS jobs_active ON jobs (generation, id) WHERE NOT terminal;
     CREATE INDEX IF NOT EXISTS deliveries_open ON deliveries (id) WHERE {OPEN_DELIVERY};
     CREATE INDEX IF NOT EXISTS notices_ungrouped ON notices (created_at, job_id) WHERE delivery_id IS NULL;
     CREATE INDEX IF NOT EXISTS notices_delivery ON notices (delivery_id, job_id)
         WHERE delivery_id IS NOT NULL;
     """,
-)
+}
+MIGRATIONS = migrations(COLUMN_TYPES, STEPS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Held (per database) while migrating, so replicas starting together migrate one after another.

@@ -14,83 +14,30 @@ from typing import Any, TypeVar
 
 from jobbot.errors import StoreError
 from jobbot.store.database import OPEN_DELIVERY, Transaction
+from jobbot.store.schema import ColumnTypes, migrations
 from jobbot.store.sql import SqlStore
 
 T = TypeVar("T")
 
-# Each entry moves the schema one version up, meaning what it means on PostgreSQL (see database.py).
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY,
-        status TEXT NOT NULL,
-        terminal INTEGER NOT NULL
-    );
-    CREATE INDEX jobs_active ON jobs (terminal) WHERE terminal = 0;
-    CREATE TABLE deliveries (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        destination TEXT NOT NULL,
-        channel TEXT,
-        state TEXT NOT NULL,
-        ts TEXT,
-        offline INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        error TEXT,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL
-    );
-    CREATE INDEX deliveries_open ON deliveries (state) WHERE state NOT IN ('done', 'failed');
-    CREATE TABLE notices (
-        job_id INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        destination TEXT NOT NULL,
-        job_json TEXT NOT NULL,
-        offline INTEGER NOT NULL,
-        delivery_id INTEGER REFERENCES deliveries (id),
-        created_at REAL NOT NULL,
-        PRIMARY KEY (job_id, status, destination)
-    );
-    CREATE INDEX notices_ungrouped ON notices (delivery_id) WHERE delivery_id IS NULL;
-    CREATE TABLE subscriptions (
-        channel_id TEXT PRIMARY KEY,
-        statuses TEXT NOT NULL,
-        added_by TEXT NOT NULL,
-        added_at REAL NOT NULL
-    );
-    CREATE TABLE watches (
-        job_id INTEGER NOT NULL,
-        user_id TEXT NOT NULL,
-        added_at REAL NOT NULL,
-        PRIMARY KEY (job_id, user_id)
-    );
-    CREATE TABLE cancels (job_id INTEGER PRIMARY KEY, user_id TEXT NOT NULL, at REAL NOT NULL);
-    """,
-    """
-    CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
-    """,
-    """
-    CREATE INDEX notices_by_delivery ON notices (delivery_id, job_id);
-    CREATE TABLE audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        user_id TEXT NOT NULL,
-        team_id TEXT,
-        channel_id TEXT,
-        job_id INTEGER NOT NULL,
-        status_before TEXT,
-        outcome TEXT NOT NULL,
-        message TEXT
-    );
-    CREATE INDEX audit_by_job ON audit (job_id, id);
-    """,
-    # Server generations: a redeployed Interactive server numbers its jobs from 1 again, so everything
-    # keyed by a job id is keyed by (generation, job id). What was stored before is generation 1.
+# The schema's column types as SQLite spells them: a time is seconds since the epoch, and both
+# spellings of a generated row id are one.
+_ROW_ID = "INTEGER PRIMARY KEY AUTOINCREMENT"
+COLUMN_TYPES = ColumnTypes(
+    bigint="INTEGER", boolean="INTEGER", time="REAL", identity_key=_ROW_ID, serial_key=_ROW_ID
+)
+
+# The steps of the schema's versions that SQLite takes its own way.
+STEPS = {
+    # Version 1's indexes as SQLite first had them, and version 3's; version 6 replaces them.
+    "jobs_indexes": "CREATE INDEX jobs_active ON jobs (terminal) WHERE terminal = 0;",
+    "deliveries_indexes": (
+        "CREATE INDEX deliveries_open ON deliveries (state) WHERE state NOT IN ('done', 'failed');"
+    ),
+    "notices_indexes": "CREATE INDEX notices_ungrouped ON notices (delivery_id) WHERE delivery_id IS NULL;",
+    "notices_delivery_index": "CREATE INDEX notices_by_delivery ON notices (delivery_id, job_id);",
     # SQLite cannot change a primary key in place: each table is copied into its new shape. The
     # columns keep PostgreSQL's order (new ones last), so both backends have the same tables.
-    """
-    CREATE TABLE generations (number INTEGER PRIMARY KEY, started_at REAL);
-    INSERT INTO generations (number, started_at) VALUES (1, NULL);
+    "key_by_generation": """
     CREATE TABLE jobs_v4 (
         id INTEGER NOT NULL,
         status TEXT NOT NULL,
@@ -141,24 +88,8 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE cancels;
     ALTER TABLE cancels_v4 RENAME TO cancels;
     """,
-    """
-    ALTER TABLE audit ADD COLUMN repeats INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE audit ADD COLUMN last_at REAL;
-    CREATE TABLE subscription_audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        user_id TEXT NOT NULL,
-        team_id TEXT,
-        channel_id TEXT NOT NULL,
-        action TEXT NOT NULL,
-        statuses TEXT NOT NULL,
-        repeats INTEGER NOT NULL DEFAULT 1,
-        last_at REAL
-    );
-    CREATE INDEX subscription_audit_by_channel ON subscription_audit (channel_id, id);
-    """,
-    # The indexes the shared queries read through, the same as PostgreSQL's (which had them already).
-    f"""
+    # PostgreSQL's indexes (which it had already), in place of SQLite's first ones.
+    "read_indexes": f"""
     DROP INDEX jobs_active;
     CREATE INDEX jobs_active ON jobs (generation, id) WHERE NOT terminal;
     DROP INDEX deliveries_open;
@@ -168,7 +99,8 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX notices_by_delivery;
     CREATE INDEX notices_delivery ON notices (delivery_id, job_id) WHERE delivery_id IS NOT NULL;
     """,
-)
+}
+MIGRATIONS = migrations(COLUMN_TYPES, STEPS)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,7 +17,7 @@ from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import Job, JobWithLog, Subscription
-from jobbot.notifier import PollReport, observe
+from jobbot.notifier import Notifier, PollReport, observe
 from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
 from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
 from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
@@ -1693,3 +1693,47 @@ def test_a_failed_poll_names_what_failed_and_never_blames_graphscope_for_the_sto
     assert PollReport(store_error="x").poll_failed
     assert PollReport(unexpected_error="x").poll_failed
     assert not PollReport(slack_error="ratelimited", failed=1).poll_failed
+
+
+def recorded_not_posted(world: World, destinations: int) -> Notifier:
+    """A notifier past its first poll, with one finished job's notices for `destinations` channels in
+    the ledger and none posted yet (it was stopping); Slack takes 2 s a post."""
+    for n in range(destinations - 1):
+        subscribe(world, f"C0SUB{n}")
+    job_id = world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier(post_seconds=2)
+    notifier.turn()
+    world.emulator.finish_job(job_id, "SUCCESS")
+    stopping = threading.Event()
+    stopping.set()
+    notifier.poll_once(stop=stopping)
+    assert (
+        world.slack.calls_to("chat.postMessage") == [] and len(world.store.open_deliveries()) == destinations
+    )
+    world.clock.advance(1)
+    return notifier
+
+
+def test_a_turn_between_polls_delivers_until_the_next_poll_is_due_and_no_longer(world: World) -> None:
+    """A turn that only delivers (1 s after a poll, the next due at 10 s) posts at 1, 3, 5, 7 and 9 s
+    and leaves the other two notices for after the poll: it never delays the poll."""
+    notifier = recorded_not_posted(world, destinations=7)
+    notifier.turn()
+    assert len(world.slack.calls_to("chat.postMessage")) == 5
+
+
+def test_a_stop_during_a_turn_between_polls_ends_its_delivery_pass(world: World) -> None:
+    """The loop's stop event reaches a delivery-only turn too: once one notice is out, no other goes."""
+    notifier = recorded_not_posted(world, destinations=7)
+    notifier.turn(StopOncePosted(world.slack))
+    assert len(world.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_delivery_only_tick_ends_at_the_time_it_is_given_and_on_stop(world: World) -> None:
+    """_tick(poll=False) hands both bounds to the delivery pass: `until` ends it (posts at 1, 3, 5 and
+    7 s for an end at 8 s), and so does `stop` (set before anything more is posted)."""
+    notifier = recorded_not_posted(world, destinations=7)
+    notifier._tick(poll=False, until=world.clock.monotonic() + 7)
+    assert len(world.slack.calls_to("chat.postMessage")) == 4
+    notifier._tick(poll=False, stop=StopOncePosted(world.slack))
+    assert len(world.slack.calls_to("chat.postMessage")) == 4

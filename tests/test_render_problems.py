@@ -95,3 +95,14 @@ def test_explain_answers_a_bad_job_id_with_the_usage() -> None:
     assert [block["text"]["text"].split("\n")[0] for block in message.blocks][1:] == [
         f"*Usage:* `{usage_line()}`"
     ]
+
+
+def test_a_refusal_keeps_2900_characters_of_its_reason_and_1000_of_its_fallback_text() -> None:
+    """A long reason is clipped to 2900 characters in the block (room for the lock, under Slack's 3000)
+    and to 1000 in the notification text; a reason of exactly that length is kept whole."""
+    long = refusal("x" * 5000)
+    section = long.blocks[0]["text"]["text"]
+    assert len(section) == len(":lock: ") + 2900 and len(long.text) == 1000
+    exact = refusal("y" * 2900)
+    assert exact.blocks[0]["text"]["text"] == ":lock: " + "y" * 2900
+    assert refusal("z" * (1000 - len("Not allowed: "))).text == "Not allowed: " + "z" * 987

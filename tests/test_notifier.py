@@ -142,6 +142,18 @@ def test_a_failure_found_by_a_reconcile_still_gets_its_log_tail(gapped: World) -
     assert ("GET", f"/v1/job/{job_id}") in gapped.emulator.requests
 
 
+def test_a_success_found_by_a_reconcile_is_not_read_again_for_a_log(gapped: World) -> None:
+    """Only a failure's log is worth a request: a job that succeeded, seen only by a reconcile, is
+    announced from the list alone, without reading the job on its own."""
+    notifier = gapped.notifier()
+    notifier.poll_once()
+    job_id = gapped.emulator.add_job(status="SUCCESS", log="all done\n")
+    gapped.clock.advance(600)
+    assert notifier.poll_once().finished == [job_id]
+    assert len(gapped.notices()) == 1
+    assert ("GET", f"/v1/job/{job_id}") not in gapped.emulator.requests
+
+
 def test_a_failure_gone_before_its_log_is_read_is_announced_without_it(gapped: World) -> None:
     """A failed job listed by a reconcile but gone when read alone still gets its notice, log-less."""
     notifier = gapped.notifier()

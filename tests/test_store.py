@@ -99,6 +99,21 @@ def test_reopening_keeps_data_and_the_instance_id(store_factory: StoreFactory) -
 
 
 @BACKENDS
+def test_each_database_gets_an_instance_id_of_its_own(database_url: str, tmp_path: Path) -> None:
+    """Two databases never share an instance id: it prefixes every notice's ledger key in Slack, so a
+    new database (or another deployment posting to the same channel) must never find the old one's
+    notices in a channel's history and take them for its own. It is 8 random bytes in hex."""
+    other_url = f"sqlite:///{tmp_path}/other.db"
+    first, second = open_store(database_url), open_store(other_url)
+    try:
+        assert first.instance_id != second.instance_id
+        assert all(re.fullmatch("[0-9a-f]{16}", s.instance_id) for s in (first, second))
+    finally:
+        first.close()
+        second.close()
+
+
+@BACKENDS
 def test_each_job_status_destination_is_in_the_ledger_once(store: Store) -> None:
     """The same notice enqueued twice is one row; another destination or status is another."""
     assert store.record_poll([], [notice("1"), notice("1")], now=NOW, reconciled=False) == 1

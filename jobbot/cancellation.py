@@ -14,7 +14,7 @@ from typing import Protocol
 
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, Refused, StoreError
-from jobbot.models import AuditEntry, JobStatus, JobWithLog, validate_job_id
+from jobbot.models import AUDIT_FOLD_SECONDS, Actor, AuditEntry, JobStatus, JobWithLog, validate_job_id
 from jobbot.store import CancelStore
 
 log = logging.getLogger(__name__)
@@ -24,18 +24,6 @@ CANCEL_CLAIM_STALE_SECONDS = 60.0
 # How long a second clicker waits for the first click's cancel to show in the job's status.
 CANCEL_OUTCOME_WAIT_SECONDS = 8.0
 CANCEL_OUTCOME_POLL_SECONDS = 0.25
-# The same refusal (user, job) or subscription change within this long of the last one is counted on its
-# audit entry rather than added as another.
-AUDIT_FOLD_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts, from where: the person, their own workspace and the channel, as the audit keeps them."""
-
-    user_id: str  # "" when the request named nobody: refused, and recorded as such
-    team_id: str | None
-    channel_id: str  # "" when the request named no channel
 
 
 class JobApi(Protocol):

@@ -21,7 +21,6 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access
 from jobbot.cancellation import (
-    Actor,
     AlreadyFinished,
     Cancellation,
     Cancelled,
@@ -41,6 +40,7 @@ from jobbot.errors import (
 )
 from jobbot.jobs_api import JobClient
 from jobbot.models import (
+    Actor,
     Job,
     JobWithLog,
     parse_job_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -286,6 +287,20 @@ class Subscription(BaseModel):
     statuses: tuple[str, ...] = NOTICE_STATUSES
     added_by: str
     added_at: datetime
+
+
+# The same refusal (user, job) or subscription change within this long of the last one is counted on its
+# audit entry rather than added as another.
+AUDIT_FOLD_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, from where: the person, their own workspace and the channel, as the audit keeps them."""
+
+    user_id: str  # "" when the request named nobody: refused, and recorded as such
+    team_id: str | None
+    channel_id: str  # "" when the request named no channel
 
 
 class AuditEntry(BaseModel):

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jobbot import slack_ids
-from jobbot.cancellation import AUDIT_FOLD_SECONDS, Actor
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import StoreError
-from jobbot.models import JobWithLog, Subscription, SubscriptionChange
+from jobbot.models import AUDIT_FOLD_SECONDS, Actor, JobWithLog, Subscription, SubscriptionChange
 from jobbot.render.kit import Message
 from jobbot.render.problems import problem
 from jobbot.render.replies import (

@@ -15,7 +15,6 @@ import pytest
 from jobbot import cancellation
 from jobbot.cancellation import (
     CANCEL_OUTCOME_POLL_SECONDS,
-    Actor,
     AlreadyFinished,
     Cancellation,
     Cancelled,
@@ -29,7 +28,7 @@ from jobbot.errors import (
     Refused,
     StoreError,
 )
-from jobbot.models import AuditEntry, JobWithLog
+from jobbot.models import AUDIT_FOLD_SECONDS, Actor, AuditEntry, JobWithLog
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.server_json import JOB
@@ -429,7 +428,7 @@ def test_refusals_soon_after_each_other_fold_into_one_entry(server: Server, stor
             cancel.confirm(job_id, OUTSIDER)
     [first] = store.audit_entries(job_id, 10)
     assert (first.at, first.repeats, first.last_at) == (START, 3, START + timedelta(seconds=900))
-    clock.now += timedelta(seconds=cancellation.AUDIT_FOLD_SECONDS + 1)
+    clock.now += timedelta(seconds=AUDIT_FOLD_SECONDS + 1)
     with pytest.raises(Refused):
         cancel.confirm(job_id, OUTSIDER)
     assert [e.repeats for e in store.audit_entries(job_id, 10)] == [1, 3]

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobbot.cancellation import Actor
-from jobbot.models import JobStatus, JobWithLog
+from jobbot.models import Actor, JobStatus, JobWithLog
 from jobbot.store import Store, open_store
 from jobbot.subscriptions import NoticeSettings, Subscriptions
 from tests.server_json import JOB

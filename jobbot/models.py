@@ -278,6 +278,15 @@ class FinishedJob(BaseModel):
         return (end - start).total_seconds() if start and end and end >= start else None
 
 
+@dataclass(frozen=True)
+class FullLog:
+    """A job's whole log as jobbot read it, or its end when the server's was longer than jobbot reads."""
+
+    job_id: str
+    text: str
+    cut: bool  # the server's log was longer: `text` is its last part
+
+
 class Subscription(BaseModel):
     """A channel that receives completion notices, with its own status filter."""
 

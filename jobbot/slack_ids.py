@@ -19,6 +19,7 @@ LIST_REFRESH = "jobbot.list.refresh"
 JOB_DETAILS = "jobbot.job.details"
 JOB_REFRESH = "jobbot.job.refresh"
 JOB_CANCEL = "jobbot.job.cancel"  # carries a confirmation dialog; only the confirmed click arrives
+JOB_FULL_LOG = "jobbot.job.full_log"  # uploads the job's whole log to the clicker's direct messages
 
 
 def action_id(prefix: str, suffix: str) -> str:

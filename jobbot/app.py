@@ -253,6 +253,7 @@ def create_bot(
         enabled=settings.jobbot_notifier,
         default_channel=settings.jobbot_notify_channel,
         default_statuses=settings.jobbot_notify_statuses,
+        default_style=settings.jobbot_notify_style,
     )
     access = Access(
         cancel_users=settings.jobbot_cancel_users,
@@ -281,5 +282,7 @@ def create_bot(
             default_statuses=settings.jobbot_notify_statuses,
             poll_interval=settings.jobbot_poll_interval,
             reconcile_interval=settings.jobbot_reconcile_interval,
+            notify_style=settings.jobbot_notify_style,
+            long_running_after=settings.jobbot_long_running_after,
         )
     return Bot(app=app, jobs=jobs, work=work, store=store, settings=settings, notifier=notifier)

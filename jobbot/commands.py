@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from jobbot.errors import InvalidJobId
-from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, JobStatus, validate_job_id
+from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, JobStatus, NoticeStyle, validate_job_id
 from jobbot.render.mrkdwn import clip, neutralize_backticks
 
 
@@ -54,6 +54,7 @@ class Subscribe:
     """
 
     statuses: tuple[JobStatus, ...] = NOTICE_STATUSES
+    style: NoticeStyle = NoticeStyle.FINAL
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,10 @@ WATCH = Subcommand("watch", "ID", "watch 42", "get a direct message when the job
 UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job", in_hint=False)
 SUBSCRIBE = Subcommand(
     "subscribe",
-    "[STATUS ...]",
+    "[live] [STATUS ...]",
     "subscribe FAILED",
-    f"post a notice in this channel when a job finishes (all of {', '.join(NOTICE_STATUSES)} by default)",
+    f"post a notice in this channel when a job finishes (all of {', '.join(NOTICE_STATUSES)} by default);"
+    " `live`: a card per job, edited as it runs",
 )
 UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel", in_hint=False)
 SUBSCRIPTIONS = Subcommand(
@@ -196,6 +198,11 @@ def _parse_list(words: list[str]) -> Command:
 
 
 def _parse_subscribe(words: list[str]) -> Command:
+    # `subscribe live [STATUS ...]`: a card per job; the statuses choose the endings broadcast from it.
+    style = NoticeStyle.FINAL
+    if words and words[0].lower() in {s.value for s in NoticeStyle}:
+        style = NoticeStyle(words[0].lower())
+        words = words[1:]
     wanted: set[str] = set()
     for word in words:
         for part in filter(None, word.split(",")):
@@ -206,7 +213,8 @@ def _parse_subscribe(words: list[str]) -> Command:
                 return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.")
             wanted.add(status)
     # One order whatever was typed: `subscribe failed success` and `subscribe success failed` agree.
-    return Subscribe(tuple(s for s in NOTICE_STATUSES if s in wanted) if wanted else NOTICE_STATUSES)
+    statuses = tuple(s for s in NOTICE_STATUSES if s in wanted) if wanted else NOTICE_STATUSES
+    return Subscribe(statuses, style)
 
 
 def _with_job_id(sub: Subcommand, words: list[str], make: Callable[[str], Command]) -> Command:

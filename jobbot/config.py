@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from jobbot.errors import ConfigError
-from jobbot.models import NOTICE_STATUSES
+from jobbot.models import NOTICE_STATUSES, NoticeStyle
 from jobbot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 
@@ -47,6 +47,8 @@ _EXPECTED = {
     "JOBBOT_RECONCILE_INTERVAL": "seconds between full reconciles, a number from 10 to 86400",
     "JOBBOT_NOTIFY_CHANNEL": "a Slack channel ID such as C0123ABCDEF (not a #name), or empty",
     "JOBBOT_NOTIFY_STATUSES": "comma-separated statuses from " + ", ".join(NOTICE_STATUSES),
+    "JOBBOT_NOTIFY_STYLE": "final (one notice when a job ends) or live (a card per job, edited as it runs)",
+    "JOBBOT_LONG_RUNNING_AFTER": "seconds a job may run before an alert, from 0 (no alerts) to 31536000",
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
     "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
     "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",
@@ -77,6 +79,11 @@ class Settings(BaseSettings):
     jobbot_reconcile_interval: float = Field(default=600.0, ge=10, le=86400)
     jobbot_notify_channel: str | None = None
     jobbot_notify_statuses: Annotated[tuple[str, ...], NoDecode] = NOTICE_STATUSES
+    jobbot_notify_style: NoticeStyle = NoticeStyle.FINAL
+    # Two hours: past the usual bulk load of a graph that fits one Interactive machine (minutes to an
+    # hour), early enough in a shift for someone to act on it. Jobs that run well past their graph's
+    # usual duration are alerted about sooner (see notifier/observe.py).
+    jobbot_long_running_after: float = Field(default=7200.0, ge=0, le=31_536_000)
     jobbot_database_url: str = "sqlite:///jobbot.db"
     # One whole request to the Interactive server (retries, headers and body included), in seconds.
     jobbot_interactive_deadline: float = Field(default=15.0, ge=1, le=600)
@@ -183,6 +190,14 @@ class Settings(BaseSettings):
         if bad or not statuses:
             raise ValueError(f"unknown statuses: {', '.join(bad)}" if bad else "no status given")
         return statuses
+
+    @field_validator("jobbot_notify_style", mode="before")
+    @classmethod
+    def _notify_style(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if text not in {style.value for style in NoticeStyle}:
+            raise ValueError("expected final or live")
+        return text
 
     @field_validator("jobbot_database_url")
     @classmethod

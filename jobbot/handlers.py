@@ -201,8 +201,8 @@ class JobsHandlers:
                 return self._subscriptions.watch(job_id, who.user_id)
             case commands.Unwatch(job_id=job_id):
                 return self._subscriptions.unwatch(job_id, who.user_id)
-            case commands.Subscribe(statuses=statuses):
-                return self._subscriptions.subscribe(who, statuses)
+            case commands.Subscribe(statuses=statuses, style=style):
+                return self._subscriptions.subscribe(who, statuses, style)
             case commands.Unsubscribe():
                 return self._subscriptions.unsubscribe(who)
             case commands.ListSubscriptions():

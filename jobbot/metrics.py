@@ -38,6 +38,13 @@ INTERACTIVE_ERRORS = Counter(
     ["operation", "error"],
     registry=REGISTRY,
 )
+CARDS = Counter(
+    "jobbot_live_cards_total",
+    "Live card work by what was done: posted, edited, failed (refused for good), and follow-ups posted "
+    "by kind (ending, log, file, long_running).",
+    ["result"],
+    registry=REGISTRY,
+)
 NOTICES = Counter(
     "jobbot_notices_total",
     "Notice deliveries by result: posted, found_in_history, refused (will retry), failed (given up).",

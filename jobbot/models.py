@@ -287,13 +287,22 @@ class FullLog:
     cut: bool  # the server's log was longer: `text` is its last part
 
 
+class NoticeStyle(StrEnum):
+    """How a channel hears of jobs: one notice when each ends, or a live card per job edited as it runs."""
+
+    FINAL = "final"
+    LIVE = "live"
+
+
 class Subscription(BaseModel):
-    """A channel that receives completion notices, with its own status filter."""
+    """A channel that receives completion notices, with its own status filter and style. For a live
+    channel, every job gets a card and the filter chooses the endings also broadcast from its thread."""
 
     model_config = ConfigDict(frozen=True)
 
     channel_id: str
     statuses: tuple[str, ...] = NOTICE_STATUSES
+    style: NoticeStyle = NoticeStyle.FINAL
     added_by: str
     added_at: datetime
 
@@ -338,7 +347,7 @@ class SubscriptionChange(BaseModel):
     user_id: str
     team_id: str | None = None
     channel_id: str
-    action: str  # subscribed, unsubscribed
+    action: str  # subscribed, subscribed live, unsubscribed
     statuses: tuple[str, ...] = ()  # what a subscription asked for; empty for unsubscribed
     repeats: int = 1  # the same change repeated soon after is counted here rather than added
     last_at: datetime | None = None

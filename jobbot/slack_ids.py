@@ -10,7 +10,9 @@ from collections.abc import Iterable, Sequence
 from jobbot.models import KNOWN_STATUSES
 
 COMMAND = "/jobs"
-COMMAND_USAGE_HINT = "[list [STATUS ...] | status ID | cancel ID | watch ID | subscribe [STATUS ...] | help]"
+COMMAND_USAGE_HINT = (
+    "[list [STATUS ...] | status ID | cancel ID | watch ID | subscribe [live] [STATUS ...] | help]"
+)
 
 # Action ids carry a suffix (the job id or the button's role) so that they are unique in a message;
 # handlers match them by prefix.

@@ -9,7 +9,7 @@ from typing import Protocol
 from jobbot import slack_ids
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import StoreError
-from jobbot.models import AUDIT_FOLD_SECONDS, Actor, JobWithLog, Subscription, SubscriptionChange
+from jobbot.models import AUDIT_FOLD_SECONDS, Actor, JobWithLog, NoticeStyle, Subscription, SubscriptionChange
 from jobbot.render.kit import Message
 from jobbot.render.problems import problem
 from jobbot.render.replies import (
@@ -32,6 +32,7 @@ class NoticeSettings:
     enabled: bool
     default_channel: str | None
     default_statuses: tuple[str, ...]
+    default_style: NoticeStyle = NoticeStyle.FINAL
 
 
 class JobLookup(Protocol):
@@ -63,7 +64,9 @@ class Subscriptions:
     def unwatch(self, job_id: str, user_id: str) -> Message:
         return watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
 
-    def subscribe(self, who: Actor, statuses: tuple[str, ...]) -> Message:
+    def subscribe(
+        self, who: Actor, statuses: tuple[str, ...], style: NoticeStyle = NoticeStyle.FINAL
+    ) -> Message:
         user_id, channel_id = who.user_id, who.channel_id
         if not self._notices.enabled:
             return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
@@ -72,10 +75,12 @@ class Subscriptions:
                 "`/jobs subscribe` works in a channel. In a direct message, use `/jobs watch ID` for one job."
             )
         self._store.subscribe(
-            Subscription(channel_id=channel_id, statuses=statuses, added_by=user_id, added_at=self._clock())
+            Subscription(
+                channel_id=channel_id, statuses=statuses, style=style, added_by=user_id, added_at=self._clock()
+            )
         )
-        self._audit_subscription(who, "subscribed", statuses)
-        return subscribed(channel_id, statuses)
+        self._audit_subscription(who, "subscribed live" if style is NoticeStyle.LIVE else "subscribed", statuses)
+        return subscribed(channel_id, statuses, style)
 
     def unsubscribe(self, who: Actor) -> Message:
         channel_id = who.channel_id
@@ -89,6 +94,7 @@ class Subscriptions:
             self._store.subscriptions(),
             default_channel=self._notices.default_channel,
             default_statuses=self._notices.default_statuses,
+            default_style=self._notices.default_style,
         )
 
     def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -1078,10 +1079,10 @@ def recorded_polls(world: World) -> list[list[TrackedJob]]:
     record = world.store.record_poll
 
     def recording(
-        seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
+        seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool, **live: Any
     ) -> int:
         polls.append(list(seen))
-        return record(seen, notices, now=now, reconciled=reconciled)
+        return record(seen, notices, now=now, reconciled=reconciled, **live)
 
     world.store.record_poll = recording  # type: ignore[method-assign]
     return polls

@@ -14,7 +14,10 @@ from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
+from jobbot.models import NoticeStyle
+from jobbot.notifier.cards import CardKeeper
 from jobbot.notifier.deliver import Courier
+from jobbot.notifier.live import LivePlanner
 from jobbot.notifier.observe import JobTracker
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
@@ -47,6 +50,8 @@ class Notifier:
         reconcile_interval: float,
         replica_id: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        notify_style: NoticeStyle = NoticeStyle.FINAL,
+        long_running_after: float = 0.0,
     ) -> None:
         self._store = store
         # The loop's schedule runs on this clock (tests simulate time with it); `clock` dates records.
@@ -59,8 +64,18 @@ class Notifier:
             default_channel=default_channel,
             default_statuses=default_statuses,
             reconcile_interval=reconcile_interval,
+            live=LivePlanner(
+                store,
+                default_channel=default_channel,
+                default_statuses=default_statuses,
+                default_style=notify_style,
+                long_running_after=long_running_after,
+            ),
         )
         self._courier = Courier(store, poster, clock=clock, monotonic=monotonic, poll_interval=poll_interval)
+        self._keeper = CardKeeper(
+            store, poster, jobs, clock=clock, monotonic=monotonic, holds=self._courier.holds
+        )
         # Leadership: replicas share one lease; its holder polls and posts, the others stand by.
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         # A leader renews every poll; a standby takes over once the lease has run out, which a lease
@@ -131,6 +146,7 @@ class Notifier:
                 report = PollReport()
                 self._courier.group()
                 self._courier.deliver(report, until=until, stop=stop)
+                self._keeper.keep(report, until=self._pass_end(until), stop=stop)
                 return report
             with metrics.POLL_SECONDS.time():
                 report = self.poll_once(until=until, stop=stop)
@@ -158,4 +174,9 @@ class Notifier:
             log.warning("notifier: could not read jobs: %s", exc)
         self._courier.group()
         self._courier.deliver(report, until=until, stop=stop)
+        self._keeper.keep(report, until=self._pass_end(until), stop=stop)
         return report
+
+    def _pass_end(self, until: float) -> float:
+        # As for notices: a pass ends when the next poll is due, but always gets half an interval.
+        return max(until, self._monotonic() + self.poll_interval / 2)

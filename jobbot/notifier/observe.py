@@ -10,7 +10,8 @@ from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound
 from jobbot.jobs_api import JobClient
-from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobStatus, JobWithLog, job_id_fault
+from jobbot.models import MAX_JOB_ID, FinishedJob, Job, JobStatus, JobWithLog, Subscription, job_id_fault
+from jobbot.notifier.live import LivePlanner
 from jobbot.notifier.report import PollReport
 from jobbot.render.notices import DIGEST_MAX_JOBS
 from jobbot.store import NoticeRow, NotifierStore, TrackedJob
@@ -45,8 +46,11 @@ class JobTracker:
         default_channel: str | None,
         default_statuses: Sequence[str],
         reconcile_interval: float,
+        live: LivePlanner | None = None,
     ) -> None:
         self._jobs = jobs
+        # What live channels get: cards, their follow-ups, long-running alerts (none when not given).
+        self._live = live or LivePlanner(store, default_channel=None, default_statuses=())
         self._store = store
         self._clock = clock
         self._default_channel = default_channel
@@ -92,19 +96,29 @@ class JobTracker:
             steady = None if self._after_outage and self._server_was_reset() else self._steady_poll()
             reset = steady is None
         if reconcile or reset:
-            seen, finished, reset = self._reconcile(reset=reset)
+            seen, changed, finished, reset = self._reconcile(reset=reset)
         else:
             assert steady is not None
-            seen, finished = steady
+            seen, changed, finished = steady
+        endings = {job.id: self._finished(job) for job in finished}
+        subscriptions = self._store.subscriptions()
+        live = self._live.destinations(subscriptions)
         # After a reset, the new server's jobs that finished before we noticed it are announced like any
         # other (a digest when there are several), but not as "while jobbot was offline": it was not.
+        # A live channel hears of endings on its cards instead.
         notices = [
             NoticeRow(notice, destination, offline)
-            for job in finished
-            for notice in [self._finished(job)]
-            for destination in self._destinations(notice)
+            for notice in endings.values()
+            for destination in self._destinations(notice, subscriptions)
+            if destination not in live
         ]
-        report.new_notices = self._store.record_poll(seen, notices, now=now, reconciled=reconcile or reset)
+        cards = self._live.cards(changed, endings, live)
+        followups = self._live.endings(endings, live) + self._live.alerts(
+            now, live, lambda job_id: self._destinations_of_alert(job_id, subscriptions)
+        )
+        report.new_notices = self._store.record_poll(
+            seen, notices, now=now, reconciled=reconcile or reset, cards=cards, followups=followups
+        )
         report.finished = [j.id for j in finished]
         report.reconciled = reconcile or reset
         self._first_poll = False
@@ -113,13 +127,14 @@ class JobTracker:
                 "notifier: %d job(s) finished: %s", len(finished), ", ".join(j.id for j in finished[:20])
             )
 
-    def _steady_poll(self) -> tuple[list[TrackedJob], list[Job]] | None:
+    def _steady_poll(self) -> tuple[list[TrackedJob], list[Job], list[Job]] | None:
         """Re-read active jobs one by one, then ask for ids above the highest known: flat in history size.
 
         None: the server's ids started again (a known job is gone, or now started at another time, and
         the newest job we know confirms it); the caller reads the new server whole.
         """
         seen: list[TrackedJob] = []
+        changed: list[Job] = []  # the jobs behind `seen`: new, or changed since the last poll
         finished: list[Job] = []
         fetched: dict[str, Job] = {}
         for known in self._store.active_jobs():
@@ -137,6 +152,7 @@ class JobTracker:
             fetched[job.id] = job
             if job.status != known.status or _learns_start(known, job):
                 seen.append(_tracked(job))
+                changed.append(job)
             if job.is_terminal:
                 finished.append(job)
         next_id = self._store.high_water() + 1
@@ -154,12 +170,13 @@ class JobTracker:
             # The id asked for is the job's id, whatever the answer's own id field says.
             job = job.model_copy(update={"id": str(next_id)}) if job.id != str(next_id) else job
             seen.append(_tracked(job))
+            changed.append(job)
             if job.is_terminal:
                 finished.append(job)
             next_id += 1
-        return seen, finished
+        return seen, changed, finished
 
-    def _reconcile(self, *, reset: bool = False) -> tuple[list[TrackedJob], list[Job], bool]:
+    def _reconcile(self, *, reset: bool = False) -> tuple[list[TrackedJob], list[Job], list[Job], bool]:
         """Read the whole list: catches gaps in ids, jobs changed behind our back, and a server whose ids
         started again (`reset` says one was already seen). Returns what changed, what finished, and
         whether a new generation began."""
@@ -169,18 +186,21 @@ class JobTracker:
             known = self._begin_generation(listed)
             reset = True
         seen: list[TrackedJob] = []
+        changed: list[Job] = []
         finished: list[Job] = []
         for job in listed:
             before = known.get(job.id)
             if before is None or before.status != job.status or _learns_start(before, job):
                 seen.append(_tracked(job))
+                changed.append(job)
             # Only the first final status is announced: a CANCELLED the loader later overwrites with
             # FAILED is one event, not two.
             if job.is_terminal and (before is None or not before.terminal):
                 finished.append(job)
         if reset and len(finished) > MAX_ANNOUNCED_AFTER_RESET:
-            finished = []  # recorded above, like a first start's history; the warning said so
-        return seen, finished, reset
+            # Recorded above, like a first start's history; the warning said so. No cards either.
+            finished, changed = [], [job for job in changed if not job.is_terminal]
+        return seen, changed, finished, reset
 
     # A redeployed server: its ids start again at 1.
     #
@@ -295,12 +315,20 @@ class JobTracker:
         except JobNotFound:
             return ""
 
-    def _destinations(self, job: FinishedJob) -> list[str]:
+    def _destinations(self, job: FinishedJob, subscriptions: Sequence[Subscription]) -> list[str]:
         destinations = []
         if self._default_channel and job.status in self._default_statuses:
             destinations.append(self._default_channel)
-        destinations += [s.channel_id for s in self._store.subscriptions() if job.status in s.statuses]
+        destinations += [s.channel_id for s in subscriptions if job.status in s.statuses]
         destinations += self._store.watchers(job.id)
+        return list(dict.fromkeys(destinations))
+
+    def _destinations_of_alert(self, job_id: str, subscriptions: Sequence[Subscription]) -> list[str]:
+        """Where a long-running alert goes besides live channels: every channel that hears of this job's
+        end, whatever its status filter (an alert is not an ending), and the job's watchers."""
+        destinations = [self._default_channel] if self._default_channel else []
+        destinations += [s.channel_id for s in subscriptions]
+        destinations += self._store.watchers(job_id)
         return list(dict.fromkeys(destinations))
 
 
@@ -309,7 +337,9 @@ def _failure_tail(log: str) -> str:
 
 
 def _tracked(job: Job) -> TrackedJob:
-    return TrackedJob(job.id, job.status, job.is_terminal, job.start_time_ms)
+    # A running job's end time is whatever the server's memory held (it is never written at creation).
+    end = job.end_time_ms if job.is_terminal else None
+    return TrackedJob(job.id, job.status, job.is_terminal, job.start_time_ms, job.graph_id, end)
 
 
 def _learns_start(known: TrackedJob, job: Job) -> bool:

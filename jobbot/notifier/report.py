@@ -12,6 +12,10 @@ class PollReport:
     finished: list[str] = field(default_factory=list)
     new_notices: int = 0
     posted: int = 0
+    # Live cards posted and edited, and follow-ups (endings, logs, files, alerts) posted.
+    cards_posted: int = 0
+    cards_edited: int = 0
+    followups_posted: int = 0
     failed: int = 0
     reconciled: bool = False
     # Why the poll did not go through: GraphScope could not be read, the store failed, or a bug raised.

@@ -14,6 +14,7 @@ from jobbot.models import (
     AuditEntry,
     JobStatus,
     JobWithLog,
+    NoticeStyle,
     Subscription,
     SubscriptionChange,
 )
@@ -123,8 +124,8 @@ PRIVATE_CHANNEL_HINT = (
 )
 
 
-def subscribed(channel_id: str, statuses: tuple[str, ...]) -> Message:
-    """The reply to `/jobs subscribe`: which finished jobs this channel will hear about.
+def subscribed(channel_id: str, statuses: tuple[str, ...], style: NoticeStyle = NoticeStyle.FINAL) -> Message:
+    """The reply to `/jobs subscribe`: which finished jobs this channel will hear about, and how.
 
     Statuses outside NOTICE_STATUSES are ignored; none left means all of them.
     """
@@ -134,8 +135,17 @@ def subscribed(channel_id: str, statuses: tuple[str, ...]) -> Message:
         if wanted == NOTICE_STATUSES
         else f"whenever a job finishes with status {_or_list(wanted)}"
     )
-    shown = f":white_check_mark: I'll post a notice in {_channel_ref(channel_id)} {when}."
+    where = _channel_ref(channel_id)
     notes = f":lock: {PRIVATE_CHANNEL_HINT}  ·  `{COMMAND} {UNSUBSCRIBE.name}` stops the notices."
+    if style is NoticeStyle.LIVE:
+        shown = (
+            f":white_check_mark: I'll post a live card in {where} for every job that runs, edited as it "
+            f"runs and when it ends; {_or_list(wanted)} endings are also sent to the channel from the "
+            "card's thread."
+        )
+        text = f"Subscribed: a live card per job will be posted in this channel ({', '.join(wanted)} endings)."
+        return to_message(text, [SectionBlock(text=mrkdwn_text(shown)), context_block(notes)])
+    shown = f":white_check_mark: I'll post a notice in {where} {when}."
     text = f"Subscribed: notices for {', '.join(wanted)} jobs will be posted in this channel."
     return to_message(text, [SectionBlock(text=mrkdwn_text(shown)), context_block(notes)])
 
@@ -155,7 +165,11 @@ def unsubscribed(channel_id: str, *, existed: bool) -> Message:
 
 
 def subscription_list(
-    subs: Sequence[Subscription], *, default_channel: str | None, default_statuses: tuple[str, ...]
+    subs: Sequence[Subscription],
+    *,
+    default_channel: str | None,
+    default_statuses: tuple[str, ...],
+    default_style: NoticeStyle = NoticeStyle.FINAL,
 ) -> Message:
     """Every channel that gets completion notices, with its statuses, who added it and when.
 
@@ -165,13 +179,13 @@ def subscription_list(
     lines = []
     if default_channel:
         lines.append(
-            f"• {_channel_ref(default_channel)}  ·  {_statuses_text(default_statuses)}  ·  "
+            f"• {_channel_ref(default_channel)}  ·  {_style_text(default_style, default_statuses)}  ·  "
             "(from `JOBBOT_NOTIFY_CHANNEL`)"
         )
     for sub in subs:
         added_by = user_mention(sub.added_by) or code_span(sub.added_by, SLACK_ID_CHARS)
         lines.append(
-            f"• {_channel_ref(sub.channel_id)}  ·  {_statuses_text(sub.statuses)}  ·  "
+            f"• {_channel_ref(sub.channel_id)}  ·  {_style_text(sub.style, sub.statuses)}  ·  "
             f"added {date_token(sub.added_at)} by {added_by}"
         )
     how = (
@@ -215,6 +229,12 @@ def subscription_list(
 def _channel_ref(channel_id: str) -> str:
     """A channel link for a well-formed id; anything else as escaped inline code, never a link."""
     return channel_mention(channel_id) or code_span(channel_id, SLACK_ID_CHARS)
+
+
+def _style_text(style: NoticeStyle, statuses: Sequence[str]) -> str:
+    if style is NoticeStyle.LIVE:
+        return f"live cards, endings sent to the channel: {_statuses_text(statuses)}"
+    return _statuses_text(statuses)
 
 
 def _statuses_text(statuses: Sequence[str]) -> str:

@@ -3,7 +3,19 @@ watches, who cancelled what). One interface by role; the queries written once; o
 
 from __future__ import annotations
 
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
+from jobbot.store.base import (
+    Card,
+    CardJob,
+    CardState,
+    Delivery,
+    DeliveryState,
+    FollowUp,
+    FollowUpKind,
+    FollowUpRow,
+    FollowUpState,
+    NoticeRow,
+    TrackedJob,
+)
 from jobbot.store.open import open_store
 from jobbot.store.roles import (
     AuditTrail,
@@ -12,6 +24,7 @@ from jobbot.store.roles import (
     CommandStore,
     JobTracking,
     Lease,
+    LiveCards,
     NoticeLedger,
     NotifierStore,
     Store,
@@ -22,11 +35,19 @@ __all__ = [
     "AuditTrail",
     "CancelClaims",
     "CancelStore",
+    "Card",
+    "CardJob",
+    "CardState",
     "CommandStore",
     "Delivery",
     "DeliveryState",
+    "FollowUp",
+    "FollowUpKind",
+    "FollowUpRow",
+    "FollowUpState",
     "JobTracking",
     "Lease",
+    "LiveCards",
     "NoticeLedger",
     "NoticeRow",
     "NotifierStore",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
-from jobbot.models import Subscription
+from jobbot.models import NoticeStyle, Subscription
 from jobbot.store.base import job_key
 from jobbot.store.database import GENERATION, Database, Transaction
 
@@ -18,12 +18,13 @@ class SubscriptionsSql:
     def subscribe(self, subscription: Subscription) -> None:
         self._db.transaction(
             lambda tx: tx.execute(
-                "INSERT INTO subscriptions (channel_id, statuses, added_by, added_at) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (channel_id) DO UPDATE SET statuses = excluded.statuses, "
-                "added_by = excluded.added_by, added_at = excluded.added_at",
+                "INSERT INTO subscriptions (channel_id, statuses, style, added_by, added_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET statuses = excluded.statuses, "
+                "style = excluded.style, added_by = excluded.added_by, added_at = excluded.added_at",
                 (
                     subscription.channel_id,
                     json.dumps(list(subscription.statuses)),
+                    subscription.style.value,
                     subscription.added_by,
                     self._db.to_db(subscription.added_at),
                 ),
@@ -40,16 +41,20 @@ class SubscriptionsSql:
     def subscriptions(self) -> list[Subscription]:
         rows = self._db.transaction(
             lambda tx: tx.execute(
-                "SELECT channel_id, statuses, added_by, added_at FROM subscriptions "
+                "SELECT channel_id, statuses, style, added_by, added_at FROM subscriptions "
                 "ORDER BY added_at, channel_id"
             ).fetchall(),
             write=False,
         )
         return [
             Subscription(
-                channel_id=c, statuses=tuple(json.loads(s)), added_by=a, added_at=self._db.from_db(t)
+                channel_id=c,
+                statuses=tuple(json.loads(s)),
+                style=NoticeStyle(style),
+                added_by=a,
+                added_at=self._db.from_db(t),
             )
-            for c, s, a, t in rows
+            for c, s, style, a, t in rows
         ]
 
     def watch(self, job_id: str, user_id: str, now: datetime) -> None:

@@ -7,7 +7,18 @@ from datetime import datetime
 from typing import Protocol
 
 from jobbot.models import AuditEntry, Subscription, SubscriptionChange
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, TrackedJob
+from jobbot.store.base import (
+    Card,
+    CardJob,
+    CardState,
+    Delivery,
+    DeliveryState,
+    FollowUp,
+    FollowUpRow,
+    FollowUpState,
+    NoticeRow,
+    TrackedJob,
+)
 
 
 class JobTracking(Protocol):
@@ -42,12 +53,20 @@ class JobTracking(Protocol):
         *,
         now: datetime,
         reconciled: bool,
+        cards: Sequence[CardJob] = (),
+        followups: Sequence[FollowUpRow] = (),
     ) -> int:
-        """Record job statuses and enqueue notices together, so a crash can lose neither alone.
+        """Record job statuses, enqueue notices, record jobs as live cards show them and add follow-ups,
+        all together, so a crash can lose none alone.
 
         Notices already in the ledger (same job, status, destination) are ignored; returns how many
-        were new. The watches these notices answer are removed.
+        were new. The watches these notices answer are removed. A changed job moves its cards' versions
+        on; a long-running follow-up marks its job alerted.
         """
+        ...
+
+    def usual_durations(self, graph_id: str, limit: int) -> list[float]:
+        """Seconds the graph's latest successful jobs (at most `limit`, newest first) took."""
         ...
 
 
@@ -77,6 +96,39 @@ class NoticeLedger(Protocol):
         ...
 
     def notice_count(self, job_id: str) -> int: ...
+
+
+class LiveCards(Protocol):
+    """Live cards (one Slack message per job or burst, edited as its jobs change) and follow-ups."""
+
+    def ungrouped_card_jobs(self) -> list[CardJob]: ...
+    def group_card_jobs(self, groups: Sequence[Sequence[CardJob]], now: datetime) -> list[int]: ...
+    def open_cards(self) -> list[Card]:
+        """Cards still to post, and posted cards whose newest version Slack does not show yet."""
+        ...
+
+    def claim_card(self, card_id: int, *, attempts: int, channel: str, now: datetime) -> bool: ...
+    def set_card_state(
+        self,
+        card_id: int,
+        state: CardState,
+        *,
+        now: datetime,
+        ts: str | None = None,
+        shown: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
+    def open_followups(self) -> list[FollowUp]: ...
+    def claim_followup(self, followup: FollowUp, *, channel: str, now: datetime) -> bool: ...
+    def set_followup_state(
+        self,
+        followup: FollowUp,
+        state: FollowUpState,
+        *,
+        now: datetime,
+        ts: str | None = None,
+        error: str | None = None,
+    ) -> None: ...
 
 
 class Subscriptions(Protocol):
@@ -141,7 +193,7 @@ class Lease(Protocol):
     def release_lease(self, name: str, holder: str) -> None: ...
 
 
-class NotifierStore(JobTracking, NoticeLedger, Subscriptions, CancelClaims, Lease, Protocol):
+class NotifierStore(JobTracking, NoticeLedger, LiveCards, Subscriptions, CancelClaims, Lease, Protocol):
     """What the notifier uses: everything but the audit trail."""
 
 
@@ -153,7 +205,7 @@ class CommandStore(Subscriptions, CancelClaims, AuditTrail, Protocol):
     """What the `/jobs` command and its buttons use: subscriptions and watches, cancel claims, audit."""
 
 
-class Store(JobTracking, NoticeLedger, Subscriptions, CancelClaims, AuditTrail, Lease, Protocol):
+class Store(JobTracking, NoticeLedger, LiveCards, Subscriptions, CancelClaims, AuditTrail, Lease, Protocol):
     """Everything jobbot persists: every role, and closing the database. Every method is one transaction."""
 
     def close(self) -> None: ...

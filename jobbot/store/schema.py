@@ -115,6 +115,59 @@ VERSIONS: tuple[str, ...] = (
     """
     {read_indexes}
     """,
+    # Live cards: one Slack message per job (or per burst of jobs) and destination, edited in place, and
+    # the posts that follow a job (its ending, its log, its full log as a file, a long-running alert).
+    # The jobs table learns each job's graph and end, so a graph's usual duration is known.
+    """
+    ALTER TABLE subscriptions ADD COLUMN style TEXT NOT NULL DEFAULT 'final';
+    ALTER TABLE jobs ADD COLUMN graph_id TEXT;
+    ALTER TABLE jobs ADD COLUMN end_time_ms {bigint};
+    ALTER TABLE jobs ADD COLUMN alerted_at {time};
+    CREATE INDEX jobs_by_graph ON jobs (graph_id, id) WHERE status = 'SUCCESS';
+    CREATE TABLE cards (
+        id {serial_key},
+        destination TEXT NOT NULL,
+        channel TEXT,
+        state TEXT NOT NULL,
+        ts TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL DEFAULT 1,
+        shown INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL
+    );
+    CREATE INDEX cards_open ON cards (id)
+        WHERE state IN ('pending', 'posting') OR (state = 'posted' AND shown < version);
+    CREATE TABLE card_jobs (
+        generation {bigint} NOT NULL,
+        job_id {bigint} NOT NULL,
+        destination TEXT NOT NULL,
+        card_id {bigint} REFERENCES cards (id),
+        job_json TEXT NOT NULL,
+        created_at {time} NOT NULL,
+        PRIMARY KEY (generation, job_id, destination)
+    );
+    CREATE INDEX card_jobs_ungrouped ON card_jobs (created_at, job_id) WHERE card_id IS NULL;
+    CREATE INDEX card_jobs_by_card ON card_jobs (card_id, job_id) WHERE card_id IS NOT NULL;
+    CREATE TABLE followups (
+        generation {bigint} NOT NULL,
+        job_id {bigint} NOT NULL,
+        destination TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        channel TEXT,
+        ts TEXT,
+        error TEXT,
+        job_json TEXT NOT NULL,
+        detail TEXT,
+        created_at {time} NOT NULL,
+        updated_at {time} NOT NULL,
+        PRIMARY KEY (generation, job_id, destination, kind)
+    );
+    CREATE INDEX followups_open ON followups (created_at, job_id) WHERE state IN ('pending', 'posting');
+    """,
 )
 
 _STEP = re.compile(r"^( *)\{(\w+)\}\n", re.MULTILINE)  # a line that is only `{a_step}`

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from jobbot.store.audit import AuditTrailSql
+from jobbot.store.cards import LiveCardsSql
 from jobbot.store.claims import CancelClaimsSql, LeaseSql, SubscriptionsSql
 from jobbot.store.database import Database, Transaction
 from jobbot.store.ledger import NoticeLedgerSql
@@ -22,7 +23,9 @@ def _instance_id(tx: Transaction) -> str:
     return str(row[0])
 
 
-class SqlStore(JobTrackingSql, NoticeLedgerSql, SubscriptionsSql, CancelClaimsSql, AuditTrailSql, LeaseSql):
+class SqlStore(
+    JobTrackingSql, NoticeLedgerSql, LiveCardsSql, SubscriptionsSql, CancelClaimsSql, AuditTrailSql, LeaseSql
+):
     """The Store on one database, opened (created and migrated as needed) by its engine's Database."""
 
     def __init__(self, database: Database) -> None:

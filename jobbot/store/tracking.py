@@ -6,16 +6,23 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from jobbot.store.base import NoticeRow, TrackedJob, job_key
+from jobbot.store.base import CardJob, FollowUpKind, FollowUpRow, NoticeRow, TrackedJob, job_key
+from jobbot.store.cards import record_card_jobs, record_followups
 from jobbot.store.database import GENERATION, Database, Transaction
 
-JOB_COLUMNS = "id, status, terminal, start_time_ms"
+JOB_COLUMNS = "id, status, terminal, start_time_ms, graph_id, end_time_ms, alerted_at IS NOT NULL"
 
 # The queries every steady poll runs, named so a test can check their plans: each reads through an
 # index, never through the history that piles up.
 HIGH_WATER_SQL = f"SELECT MAX(id) FROM jobs WHERE generation = {GENERATION}"
 ACTIVE_JOBS_SQL = (
     f"SELECT {JOB_COLUMNS} FROM jobs WHERE NOT terminal AND generation = {GENERATION} ORDER BY id"
+)
+
+# A graph's latest successful jobs' durations in seconds, through the index of successes by graph.
+USUAL_DURATIONS_SQL = (
+    "SELECT end_time_ms - start_time_ms FROM jobs WHERE graph_id = ? AND status = 'SUCCESS' "
+    f"AND generation = {GENERATION} AND end_time_ms >= start_time_ms ORDER BY id DESC LIMIT ?"
 )
 
 
@@ -35,7 +42,15 @@ def write_meta(tx: Transaction, key: str, value: str) -> None:
 
 def _tracked(row: Sequence[Any]) -> TrackedJob:
     """A TrackedJob from a row of JOB_COLUMNS."""
-    return TrackedJob(str(row[0]), str(row[1]), bool(row[2]), None if row[3] is None else int(row[3]))
+    return TrackedJob(
+        str(row[0]),
+        str(row[1]),
+        bool(row[2]),
+        None if row[3] is None else int(row[3]),
+        None if row[4] is None else str(row[4]),
+        None if row[5] is None else int(row[5]),
+        bool(row[6]),
+    )
 
 
 class JobTrackingSql:
@@ -99,14 +114,30 @@ class JobTrackingSql:
         return self._db.transaction(work)
 
     def record_poll(
-        self, seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool
+        self,
+        seen: Sequence[TrackedJob],
+        notices: Sequence[NoticeRow],
+        *,
+        now: datetime,
+        reconciled: bool,
+        cards: Sequence[CardJob] = (),
+        followups: Sequence[FollowUpRow] = (),
     ) -> int:
-        if not seen and not notices and not reconciled:
+        if not seen and not notices and not reconciled and not cards and not followups:
             return 0  # a quiet poll writes nothing
         at = self._db.to_db(now)
 
         def work(tx: Transaction) -> int:
             self._upsert_jobs(tx, seen)
+            record_card_jobs(tx, cards, at)
+            record_followups(tx, followups, at)
+            # A long-running alert is recorded once per job, whatever its destinations.
+            alerted = {f.job.id for f in followups if f.kind is FollowUpKind.LONG_RUNNING}
+            if alerted:
+                tx.executemany(
+                    f"UPDATE jobs SET alerted_at = ? WHERE generation = {GENERATION} AND id = ?",
+                    [(at, job_key(job_id)) for job_id in sorted(alerted)],
+                )
             new = 0
             for notice in notices:
                 new += tx.execute(
@@ -138,10 +169,25 @@ class JobTrackingSql:
     def _upsert_jobs(tx: Transaction, jobs: Sequence[TrackedJob]) -> None:
         if jobs:
             tx.executemany(
-                "INSERT INTO jobs (generation, id, status, terminal, start_time_ms) "
-                f"VALUES ({GENERATION}, ?, ?, ?, ?) "
+                "INSERT INTO jobs (generation, id, status, terminal, start_time_ms, graph_id, end_time_ms) "
+                f"VALUES ({GENERATION}, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (generation, id) DO UPDATE SET status = excluded.status, "
                 "terminal = excluded.terminal, "
-                "start_time_ms = COALESCE(excluded.start_time_ms, jobs.start_time_ms)",
-                [(job_key(j.id), j.status, j.terminal, j.start_time_ms) for j in jobs],
+                "start_time_ms = COALESCE(excluded.start_time_ms, jobs.start_time_ms), "
+                "graph_id = COALESCE(excluded.graph_id, jobs.graph_id), "
+                "end_time_ms = COALESCE(excluded.end_time_ms, jobs.end_time_ms)",
+                [
+                    (job_key(j.id), j.status, j.terminal, j.start_time_ms, j.graph_id, j.end_time_ms)
+                    for j in jobs
+                ],
             )
+
+    def usual_durations(self, graph_id: str, limit: int) -> list[float]:
+        rows = self._db.transaction(
+            lambda tx: tx.execute(
+                USUAL_DURATIONS_SQL,
+                (graph_id, limit),
+            ).fetchall(),
+            write=False,
+        )
+        return [float(row[0]) / 1000 for row in rows]

@@ -1,0 +1,312 @@
+"""Keeping live cards: group jobs into cards, post each card once, edit it until Slack shows its newest
+version, and post each follow-up (ending, log, full log file, long-running alert) once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobbot import metrics
+from jobbot.clock import Clock
+from jobbot.errors import JobApiError, JobNotFound, PostRefused, PostUncertain
+from jobbot.jobs_api import JobClient
+from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
+from jobbot.notifier.live import alert_figures
+from jobbot.notifier.report import PollReport
+from jobbot.notifier.slack_poster import SlackPoster
+from jobbot.render.cards import digest_card, ending_reply, full_log_file, live_card, long_running_alert
+from jobbot.render.kit import Message
+from jobbot.render.notices import DIGEST_MAX_JOBS, failure_log_reply
+from jobbot.store import Card, CardJob, CardState, FollowUp, FollowUpKind, FollowUpState, NotifierStore
+
+# One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
+log = logging.getLogger("jobbot.notifier")
+
+
+@dataclass(frozen=True)
+class _Pass:
+    ends: float
+    stop: threading.Event | None
+
+
+class CardKeeper:
+    """Posts and edits live cards and their follow-ups, each post once whatever crashes or replicas do."""
+
+    def __init__(
+        self,
+        store: NotifierStore,
+        poster: SlackPoster,
+        jobs: JobClient,
+        *,
+        clock: Clock,
+        monotonic: Callable[[], float],
+        holds: SlackHolds,
+    ) -> None:
+        self._store = store
+        self._poster = poster
+        self._jobs = jobs
+        self._clock = clock
+        self._monotonic = monotonic
+        # Shared with the notices' courier: a destination Slack refuses waits for both.
+        self.holds = holds
+        self._reported_failures: set[tuple[str, str]] = set()
+
+    # Grouping jobs into cards.
+
+    def group(self) -> bool:
+        """Give new jobs their cards: one each, or digest cards for a burst. A destination waiting out an
+        error, or with a card not yet out, gathers its new jobs meanwhile, as notices do."""
+        rows = self._store.ungrouped_card_jobs()
+        if not rows:
+            return False
+        now = self._monotonic()
+        unsent = {c.destination for c in self._store.open_cards() if c.state is not CardState.POSTED}
+        by_destination: dict[str, list[CardJob]] = {}
+        for row in rows:
+            if row.destination in unsent or self.holds.held(row.destination, now):
+                continue
+            by_destination.setdefault(row.destination, []).append(row)
+        groups: list[list[CardJob]] = []
+        for destination, jobs in by_destination.items():
+            if len(jobs) > DIGEST_THRESHOLD or len(jobs) > max(1, self._poster.posts_available(destination)):
+                jobs.sort(key=lambda r: int(r.job.id), reverse=True)
+                groups += [jobs[i : i + DIGEST_MAX_JOBS] for i in range(0, len(jobs), DIGEST_MAX_JOBS)]
+            else:
+                groups += [[job] for job in jobs]
+        if groups:
+            self._store.group_card_jobs(groups, self._clock())
+        return bool(groups)
+
+    # Keeping cards and follow-ups.
+
+    def keep(self, report: PollReport, *, until: float, stop: threading.Event | None = None) -> None:
+        """Post new cards, edit changed ones, then post follow-ups with the rate allowance left (keeping
+        one post for the next card). Ends at `until` or once `stop` is set; what is left waits in the
+        store for the next pass, so an edit carrying a final state is late at worst, never lost."""
+        this_pass = _Pass(until, stop)
+        self.group()
+        for card in self._store.open_cards():
+            if self._pass_over(this_pass):
+                return
+            if self.holds.held(card.destination, self._monotonic()):
+                report.waiting += 1
+                continue
+            if card.state is CardState.POSTED:
+                # Edits are paced by their own allowance; a card left here keeps its newer version.
+                if self._poster.updates_available() < 1:
+                    continue
+                self._attempt(
+                    card.destination, report, lambda c=card: self._edit(c, report), self._card_failed(card)
+                )
+            else:
+                self._attempt(
+                    card.destination,
+                    report,
+                    lambda c=card: self._post_card(c, report),
+                    self._card_failed(card),
+                )
+        for followup in self._store.open_followups():
+            if self._pass_over(this_pass):
+                return
+            self._follow_up(followup, report)
+
+    def _pass_over(self, this_pass: _Pass) -> bool:
+        stopping = this_pass.stop is not None and this_pass.stop.is_set()
+        return stopping or self._monotonic() >= this_pass.ends
+
+    def _post_card(self, card: Card, report: PollReport) -> None:
+        channel = card.channel or self._poster.channel_for(card.destination)
+        key = self._key(card)
+        ts = None
+        if card.state is CardState.POSTING:
+            ts = self._poster.find(channel, key, oldest=card.created_at)
+            if ts:
+                log.info(
+                    "notifier: card %d was already posted (found in history); not posting again", card.id
+                )
+        shown = 0  # a card found in history may show an older version: it is edited to the newest
+        if ts is None:
+            if not self._store.claim_card(
+                card.id, attempts=card.attempts, channel=channel, now=self._clock()
+            ):
+                log.info("notifier: card %d was taken by another replica", card.id)
+                return
+            try:
+                ts = self._poster.post(
+                    channel, self._render(card), key=key, job_ids=[j.id for j in card.jobs]
+                )
+            except PostRefused:
+                # Slack answered without posting: nothing is in the channel, a plain retry is safe.
+                self._store.set_card_state(card.id, CardState.PENDING, now=self._clock())
+                raise
+            shown = card.version
+            report.cards_posted += 1
+            metrics.CARDS.labels("posted").inc()
+        self._store.set_card_state(card.id, CardState.POSTED, now=self._clock(), ts=ts, shown=shown)
+
+    def _edit(self, card: Card, report: PollReport) -> None:
+        assert card.channel and card.ts
+        self._poster.update(
+            card.channel, card.ts, self._render(card), key=self._key(card), job_ids=[j.id for j in card.jobs]
+        )
+        report.cards_edited += 1
+        metrics.CARDS.labels("edited").inc()
+        self._store.set_card_state(card.id, CardState.POSTED, now=self._clock(), shown=card.version)
+
+    def _render(self, card: Card) -> Message:
+        now = self._clock()
+        if len(card.jobs) == 1:
+            job = card.jobs[0]
+            return live_card(job, watchers=self._store.watchers(job.id), now=now)
+        return digest_card(card.jobs, now=now)
+
+    def _key(self, card: Card) -> str:
+        return f"{self._store.instance_id}:card:{card.id}"
+
+    # Follow-ups.
+
+    def _follow_up(self, followup: FollowUp, report: PollReport) -> None:
+        if followup.card_id is not None and followup.card_state is CardState.FAILED:
+            # Its card cannot be posted or edited (the channel refuses): nor can its thread.
+            self._store.set_followup_state(
+                followup, FollowUpState.FAILED, now=self._clock(), error="card failed"
+            )
+            return
+        if followup.card_id is not None and (
+            followup.card_state is not CardState.POSTED or not followup.card_ts
+        ):
+            return  # its card is not out yet; the thread it goes in will be
+        if self.holds.held(followup.destination, self._monotonic()):
+            report.waiting += 1
+            return
+        self._attempt(
+            followup.destination,
+            report,
+            lambda: self._post_followup(followup, report),
+            lambda error: self._store.set_followup_state(
+                followup, FollowUpState.FAILED, now=self._clock(), error=error
+            ),
+        )
+
+    def _post_followup(self, followup: FollowUp, report: PollReport) -> None:
+        thread_ts = followup.card_ts
+        channel = followup.card_channel or followup.channel or self._poster.channel_for(followup.destination)
+        # Keep one post of the channel's allowance for the next card: a follow-up never delays one.
+        if self._poster.posts_available(channel) < 2:
+            return
+        job = followup.job
+        key = f"{self._store.instance_id}:{followup.kind.value}:{followup.generation}:{job.id}"
+        if followup.state is FollowUpState.POSTING and self._already_out(followup, channel, key):
+            log.info("notifier: the %s of job %s was already posted; not again", followup.kind.value, job.id)
+            self._store.set_followup_state(followup, FollowUpState.DONE, now=self._clock())
+            return
+        if not self._store.claim_followup(followup, channel=channel, now=self._clock()):
+            return
+        try:
+            if followup.kind is FollowUpKind.FILE:
+                try:
+                    full_log = self._jobs.full_log(job.id)
+                except JobNotFound:
+                    log.warning(
+                        "notifier: job %s is gone from the server; its full log cannot be sent", job.id
+                    )
+                    self._store.set_followup_state(
+                        followup, FollowUpState.FAILED, now=self._clock(), error="job gone"
+                    )
+                    return
+                except JobApiError as exc:
+                    # Nothing was sent: the next pass tries again.
+                    log.warning("notifier: could not read job %s's full log: %s", job.id, exc)
+                    self._store.set_followup_state(followup, FollowUpState.PENDING, now=self._clock())
+                    return
+                self._poster.upload(channel, full_log_file(full_log), thread_ts=thread_ts)
+            else:
+                self._poster.post(
+                    channel,
+                    self._followup_message(followup),
+                    key=key,
+                    job_ids=[job.id],
+                    thread_ts=thread_ts,
+                    broadcast=followup.kind is FollowUpKind.ENDING,
+                )
+        except PostRefused:
+            self._store.set_followup_state(followup, FollowUpState.PENDING, now=self._clock())
+            raise
+        report.followups_posted += 1
+        metrics.CARDS.labels(followup.kind.value).inc()
+        self._store.set_followup_state(followup, FollowUpState.DONE, now=self._clock())
+
+    def _already_out(self, followup: FollowUp, channel: str, key: str) -> bool:
+        """Whether an attempt whose outcome was lost went through: Slack is asked before trying again."""
+        if followup.kind is FollowUpKind.FILE:
+            assert followup.card_ts
+            name = full_log_file_name(followup.job.id)
+            return self._poster.find_file(channel, followup.card_ts, name, oldest=followup.created_at)
+        found = self._poster.find(channel, key, oldest=followup.created_at, thread_ts=followup.card_ts)
+        return found is not None
+
+    @staticmethod
+    def _followup_message(followup: FollowUp) -> Message:
+        if followup.kind is FollowUpKind.ENDING:
+            return ending_reply(followup.job)
+        if followup.kind is FollowUpKind.LOG:
+            return failure_log_reply([followup.job])
+        running_for, usual = alert_figures(followup.detail)
+        return long_running_alert(followup.job, running_for=running_for, usual=usual)
+
+    # Errors.
+
+    def _card_failed(self, card: Card) -> Callable[[str], None]:
+        return lambda error: self._store.set_card_state(
+            card.id, CardState.FAILED, now=self._clock(), error=error
+        )
+
+    def _attempt(
+        self, destination: str, report: PollReport, step: Callable[[], None], failed: Callable[[str], None]
+    ) -> None:
+        """Run one step; a Slack error makes the destination wait before its next attempt, and a refusal
+        for good (`failed`) ends the card or follow-up, reported once per destination and error."""
+        try:
+            step()
+        except PostUncertain as exc:
+            report.slack_error = str(exc)
+            wait = self.holds.failed(destination, self._monotonic())
+            log.warning("notifier: live card to %s: %s; trying again in %g s", destination, exc, wait)
+            return
+        except PostRefused as exc:
+            if not exc.permanent:
+                report.slack_error = exc.error
+                wait = self.holds.failed(
+                    destination,
+                    self._monotonic(),
+                    retry_after=exc.retry_after,
+                    workspace_wide=exc.workspace_wide,
+                )
+                log.warning(
+                    "notifier: Slack refused a live card to %s for now (%s); trying again in %g s",
+                    destination,
+                    exc.error,
+                    wait,
+                )
+                return
+            self.holds.cleared(destination)
+            failed(exc.error)
+            report.failed += 1
+            metrics.CARDS.labels("failed").inc()
+            first_time = (destination, exc.error) not in self._reported_failures
+            self._reported_failures.add((destination, exc.error))
+            log.log(
+                logging.ERROR if first_time else logging.DEBUG,
+                "notifier: Slack refuses live cards in %s for good (%s); "
+                "check that jobbot is in the channel and the channel is not archived",
+                destination,
+                exc.error,
+            )
+            return
+        self.holds.cleared(destination)
+
+
+def full_log_file_name(job_id: str) -> str:
+    return f"job-{job_id}.log"

@@ -125,7 +125,9 @@ def _buttons(job: FinishedJob) -> list[ButtonElement]:
     job_id = valid_job_id(job.id)
     if job_id is None:
         return []
-    details = ButtonElement(text=plain_text("Details"), action_id=action_id(JOB_DETAILS, job_id), value=job_id)
+    details = ButtonElement(
+        text=plain_text("Details"), action_id=action_id(JOB_DETAILS, job_id), value=job_id
+    )
     buttons = [details]
     if JobStatus(job.status) in ACTIVE_STATUSES:
         buttons.append(cancel_button(job_id))
@@ -201,7 +203,9 @@ def _digest_line(job: FinishedJob, now: datetime, server_text_chars: int) -> str
 def _state_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
     """(emoji, count, word) for each state present, in the order a job goes through them, then "other"."""
     counts = Counter(JobStatus(job.status) for job in jobs)
-    rows = [(status_emoji(status), counts[status], word) for status, word in _COUNTED.items() if counts[status]]
+    rows = [
+        (status_emoji(status), counts[status], word) for status, word in _COUNTED.items() if counts[status]
+    ]
     other = sum(count for status, count in counts.items() if status not in _COUNTED)
     if other:
         rows.append((status_emoji(JobStatus.UNKNOWN), other, "other"))
@@ -225,7 +229,7 @@ def ending_reply(job: FinishedJob) -> Message:
 
 
 def long_running_alert(job: FinishedJob, *, running_for: float, usual: float | None) -> Message:
-    """"Job #42 has been running for 2h 03m", its graph, how long its graph's jobs usually take (`usual`
+    """ "Job #42 has been running for 2h 03m", its graph, how long its graph's jobs usually take (`usual`
     seconds, when known), and the job's buttons. A `running_for` that is not a finite number reads as
     0s; such a `usual`, or a negative one, is left out."""
     took = duration(running_for if math.isfinite(running_for) else 0)

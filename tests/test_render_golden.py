@@ -15,6 +15,7 @@ import pytest
 
 from jobbot import stale
 from jobbot.models import NOTICE_STATUSES
+from jobbot.render.cards import digest_card, ending_reply, live_card, long_running_alert
 from jobbot.render.jobs import cancel_prompt, job_card, job_list
 from jobbot.render.kit import Message
 from jobbot.render.notices import completion_digest, completion_notice, failure_log_reply
@@ -93,6 +94,36 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     ),
     "failure_log_reply": lambda: failure_log_reply(
         [make_finished(9, "FAILED", log_tail=FAILED_LOG), make_finished(7), make_finished(11, "FAILED")]
+    ),
+    "live_card_running": lambda: live_card(
+        make_finished(42, "RUNNING", end_time_ms=None), watchers=["U012ABCDEF", "W0ENTERPRISE1"], now=NOW
+    ),
+    "live_card_failed": lambda: live_card(make_finished(42, "FAILED"), watchers=["U012ABCDEF"], now=NOW),
+    "live_card_cancelled_by": lambda: live_card(
+        make_finished(42, "CANCELLED", cancelled_by="U012ABCDEF"), now=NOW
+    ),
+    "digest_card_started": lambda: digest_card(
+        [make_finished(n, "RUNNING", end_time_ms=None, graph_id=str(n % 3)) for n in range(40, 52)], now=NOW
+    ),
+    "digest_card_mixed": lambda: digest_card(
+        [
+            make_finished(41, "RUNNING", end_time_ms=None),
+            make_finished(42, "FAILED"),
+            make_finished(43, "CANCELLED", cancelled_by="U012ABCDEF"),
+            make_finished(44),
+            make_finished(45, "WAITING", end_time_ms=None),
+        ],
+        now=NOW,
+    ),
+    "ending_reply_failed": lambda: ending_reply(make_finished(42, "FAILED", log_tail=FAILED_LOG)),
+    "ending_reply_cancelled_by": lambda: ending_reply(
+        make_finished(42, "CANCELLED", cancelled_by="U012ABCDEF")
+    ),
+    "long_running_alert": lambda: long_running_alert(
+        make_finished(42, "RUNNING", end_time_ms=None), running_for=7380, usual=None
+    ),
+    "long_running_alert_usual": lambda: long_running_alert(
+        make_finished(42, "RUNNING", end_time_ms=None), running_for=7380, usual=720
     ),
     "watch_started": lambda: watch_started("7"),
     "watch_already_finished": lambda: watch_already_finished(make_job(7, "FAILED"), now=NOW),

@@ -162,17 +162,29 @@ def test_running_card_never_trusts_end_time() -> None:
     assert button_ids(message) == [
         slack_ids.action_id(slack_ids.JOB_REFRESH, "8"),
         slack_ids.action_id(slack_ids.JOB_CANCEL, "8"),
+        slack_ids.action_id(slack_ids.JOB_FULL_LOG, "8"),
     ]
 
 
 def test_finished_card_shows_end_and_duration_without_cancel() -> None:
-    """A terminal job shows its end time and total duration, and only a Refresh button."""
+    """A terminal job shows its end time and total duration, and Refresh and Full log buttons (no Cancel)."""
     message = job_card(make_job(7, "SUCCESS"), now=NOW)
     fields = card_fields(message)
     assert fields["Ended"].startswith("<!date^1718000065^")
     assert fields["Duration"] == "1m 05s"
     assert fields["Graph"] == "`2`" and fields["Process"] == "4242" and fields["Type"] == "BULK_LOADING"
-    assert button_ids(message) == [slack_ids.action_id(slack_ids.JOB_REFRESH, "7")]
+    assert button_ids(message) == [
+        slack_ids.action_id(slack_ids.JOB_REFRESH, "7"),
+        slack_ids.action_id(slack_ids.JOB_FULL_LOG, "7"),
+    ]
+    [full_log] = [b for b in all_buttons(message) if b["action_id"].startswith(slack_ids.JOB_FULL_LOG)]
+    assert full_log["value"] == "7" and full_log["text"]["text"] == "Full log"
+
+
+def test_list_has_no_full_log_buttons() -> None:
+    """The list keeps to Details and Cancel: a Full log per row would crowd it (and its JSON budget)."""
+    message = job_list(mixed_jobs(10), now=NOW)
+    assert not any(i.startswith(slack_ids.JOB_FULL_LOG) for i in button_ids(message))
 
 
 def test_card_with_no_times_or_detail_still_renders() -> None:

@@ -218,6 +218,14 @@ def test_date_token_converts_other_zones_and_escapes_fallback() -> None:
     assert date_token(datetime(2024, 6, 10, 6, 13, 20)).startswith("<!date^1718000000^")
 
 
+def test_date_token_with_ago_adds_slacks_relative_time() -> None:
+    """`ago=True` adds Slack's `{ago}` ("12 minutes ago"), which each reader's client keeps current."""
+    moment = datetime(2024, 6, 10, 6, 13, 20, tzinfo=UTC)
+    assert date_token(moment, ago=True) == (
+        "<!date^1718000000^{date_short_pretty} {time} ({ago})|2024-06-10 06:13 UTC>"
+    )
+
+
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [

@@ -80,7 +80,10 @@ def test_watch_of_a_finished_job_shows_its_card_at_once() -> None:
     message = watch_already_finished(make_job(7, "SUCCESS"), now=NOW)
     assert message.text == "Job 7 has already finished: SUCCESS."
     assert "has already finished (:white_check_mark: SUCCESS)" in message.blocks[1]["text"]["text"]
-    assert button_ids(message) == [slack_ids.action_id(slack_ids.JOB_REFRESH, "7")]
+    assert button_ids(message) == [
+        slack_ids.action_id(slack_ids.JOB_REFRESH, "7"),
+        slack_ids.action_id(slack_ids.JOB_FULL_LOG, "7"),
+    ]
 
 
 @pytest.mark.parametrize(

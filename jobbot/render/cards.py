@@ -3,14 +3,252 @@ what goes in its thread: the ending, the failure's log, the full log as a file, 
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from jobbot.models import FullLog
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock, SectionBlock
+
+from jobbot.models import ACTIVE_STATUSES, TERMINAL_STATUSES, FinishedJob, FullLog, JobStatus
+from jobbot.render.jobs import cancel_button, full_log_button
+from jobbot.render.kit import (
+    CARD_TEXT_CHARS,
+    JOB_ID_CHARS,
+    LIST_SERVER_TEXT_CHARS,
+    Message,
+    context_block,
+    job_name,
+    mrkdwn_text,
+    packed_sections,
+    plain_text,
+    shrink_to_fit,
+    to_message,
+    valid_job_id,
+)
+from jobbot.render.mrkdwn import (
+    clip,
+    code_span,
+    date_token,
+    duration,
+    one_line,
+    plain,
+    status_emoji,
+    status_label,
+    status_word,
+    user_mention,
+)
+from jobbot.render.notices import DIGEST_MAX_JOBS, MIN_DIGEST_SERVER_TEXT_CHARS, newest_first
+from jobbot.slack_ids import COMMAND, JOB_DETAILS, action_id
 
 # The full log uploaded as a file is capped at this many bytes (UTF-8); above it, its last part is sent,
 # after a line saying so. 1 MiB is about 10,000 lines of a loader's log: the whole of nearly every log,
 # and small enough to read in Slack's file preview and to hold in memory while it is uploaded.
 FULL_LOG_MAX_BYTES = 2**20
+# A card names at most this many watchers and counts the rest: a crowd would only push the job aside.
+MAX_WATCHERS_SHOWN = 20
+
+SEPARATOR = "  ·  "
+
+# How an ended job ended, as the end of a sentence starting "Job 42 ...".
+_ENDED = {JobStatus.SUCCESS: "succeeded", JobStatus.FAILED: "failed", JobStatus.CANCELLED: "was cancelled"}
+_ONGOING = {JobStatus.RUNNING: "is running", JobStatus.WAITING: "is waiting"}
+# The digest's counts, in the order a job goes through them; any other status counts as "other".
+_COUNTED = {
+    JobStatus.RUNNING: "running",
+    JobStatus.WAITING: "waiting",
+    JobStatus.SUCCESS: "succeeded",
+    JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
+}
+
+
+# --- one job's card -------------------------------------------------------------------------
+
+
+def live_card(job: FinishedJob, *, watchers: Sequence[str] = (), now: datetime) -> Message:
+    """One job's card: status, job, graph, when it started, who watches it, and its buttons.
+
+    While the job has not ended, the start carries Slack's `{ago}` ("12 minutes ago"): each reader's
+    client works it out when it shows the card, so it stays true between edits, where a "running for
+    12m" written from `now` would be stale a minute later and the card would need an edit a minute to
+    stay true. `now` only keeps a start later than jobbot's clock from reading "in 5 minutes". Once
+    the job ended, the card says how long it took and who cancelled it, and loses its Cancel button.
+    A job whose id the server mangled gets no buttons.
+    """
+    blocks: list[Block] = [SectionBlock(text=mrkdwn_text(_headline(job, CARD_TEXT_CHARS)))]
+    facts = _timeline(job, now, started="Started")
+    watched = _watched_by(watchers)
+    if watched:
+        facts.append(watched)
+    if facts:
+        blocks.append(context_block(SEPARATOR.join(facts)))
+    buttons = _buttons(job)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    return to_message(_sentence(job), blocks)
+
+
+def _headline(job: FinishedJob, server_text_chars: int) -> str:
+    parts = [status_label(job.status, server_text_chars), f"Job *#{job_name(job.id, server_text_chars)}*"]
+    if job.graph_id is not None:
+        parts.append(f"graph {code_span(job.graph_id, server_text_chars)}")
+    return SEPARATOR.join(parts)
+
+
+def _timeline(job: FinishedJob, now: datetime, *, started: str) -> list[str]:
+    """When the job started (and how long ago, while it has not ended), how long it took, who cancelled it."""
+    parts = []
+    ended = _has_ended(job)
+    if job.started_at is not None:
+        parts.append(f"{started} {date_token(job.started_at, ago=not ended and job.started_at <= now)}")
+    if ended and job.duration_seconds is not None:
+        parts.append(f"took {duration(job.duration_seconds)}")
+    canceller = _canceller(job)
+    if canceller is not None:
+        parts.append(f"Cancelled by {canceller}")
+    return parts
+
+
+def _watched_by(watchers: Sequence[str]) -> str | None:
+    # Only well-formed user ids become mentions (nothing else may go inside `<@...>`), each once.
+    mentions = list(dict.fromkeys(m for m in map(user_mention, watchers) if m is not None))
+    if not mentions:
+        return None
+    shown, more = mentions[:MAX_WATCHERS_SHOWN], len(mentions) - MAX_WATCHERS_SHOWN
+    return "Watched by " + ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _buttons(job: FinishedJob) -> list[ButtonElement]:
+    """Details, Cancel (while the job can be cancelled) and Full log; none for a mangled id."""
+    job_id = valid_job_id(job.id)
+    if job_id is None:
+        return []
+    details = ButtonElement(
+        text=plain_text("Details"), action_id=action_id(JOB_DETAILS, job_id), value=job_id
+    )
+    buttons = [details]
+    if JobStatus(job.status) in ACTIVE_STATUSES:
+        buttons.append(cancel_button(job_id))
+    buttons.append(full_log_button(job_id))
+    return buttons
+
+
+def _sentence(job: FinishedJob) -> str:
+    """The notification: "Job 42 is running on graph g", "Job 42 failed (graph g, took 3m 05s)"."""
+    name = job_name(job.id, JOB_ID_CHARS)
+    graph = one_line(job.graph_id, CARD_TEXT_CHARS) if job.graph_id is not None else None
+    if not _has_ended(job):
+        text = f"Job {name} {_doing(job)}"
+        return f"{text} on graph {graph}" if graph is not None else text
+    details = [f"graph {graph}"] if graph is not None else []
+    if job.duration_seconds is not None:
+        details.append(f"took {duration(job.duration_seconds)}")
+    text = f"Job {name} {_ENDED[JobStatus(job.status)]}"
+    return f"{text} ({', '.join(details)})" if details else text
+
+
+def _doing(job: FinishedJob) -> str:
+    """What a job is doing or how it ended, to follow "Job 42": "is running", "failed", "is PAUSED"."""
+    status = JobStatus(job.status)
+    return _ENDED.get(status) or _ONGOING.get(status) or f"is {status_word(job.status)}"
+
+
+def _has_ended(job: FinishedJob) -> bool:
+    return JobStatus(job.status) in TERMINAL_STATUSES
+
+
+def _canceller(job: FinishedJob) -> str | None:
+    return user_mention(job.cancelled_by) if job.cancelled_by is not None else None
+
+
+# --- a burst of jobs ------------------------------------------------------------------------
+
+
+def digest_card(jobs: Sequence[FinishedJob], *, now: datetime) -> Message:
+    """One card for a burst of jobs: a count per state, then one line per job, newest first, no buttons.
+
+    Titled "N jobs started" while every job is running or waiting, "N jobs" once any is not. At most
+    DIGEST_MAX_JOBS jobs are listed (the rest are counted); callers split bigger bursts. `now` is used
+    as in `live_card`.
+    """
+    ordered = newest_first(jobs)
+    shown, more = ordered[:DIGEST_MAX_JOBS], len(ordered) - DIGEST_MAX_JOBS
+    started = bool(ordered) and all(JobStatus(job.status) in ACTIVE_STATUSES for job in ordered)
+    title = f"{len(ordered):,} {'job' if len(ordered) == 1 else 'jobs'}" + (" started" if started else "")
+    counts = _state_counts(ordered)
+    summary = SEPARATOR.join(f"{emoji} {count:,} {word}" for emoji, count, word in counts)
+    text = f"{title}: {', '.join(f'{count:,} {word}' for _, count, word in counts)}" if counts else title
+
+    def build(server_text_chars: int) -> list[Block]:
+        blocks: list[Block] = [HeaderBlock(text=plain_text(title))]
+        blocks.append(SectionBlock(text=mrkdwn_text(summary or "No jobs.")))
+        blocks.extend(packed_sections([_digest_line(job, now, server_text_chars) for job in shown]))
+        notes = []
+        if more > 0:
+            notes.append(f"{more:,} older {'job is' if more == 1 else 'jobs are'} not listed here")
+        notes.append(f"`{COMMAND} status ID` shows a job's details and log")
+        blocks.append(context_block(SEPARATOR.join(notes)))
+        return blocks
+
+    # Hostile graph ids, statuses and job ids are clipped harder until the card fits.
+    return to_message(text, shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_DIGEST_SERVER_TEXT_CHARS))
+
+
+def _digest_line(job: FinishedJob, now: datetime, server_text_chars: int) -> str:
+    return SEPARATOR.join([_headline(job, server_text_chars), *_timeline(job, now, started="started")])
+
+
+def _state_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
+    """(emoji, count, word) for each state present, in the order a job goes through them, then "other"."""
+    counts = Counter(JobStatus(job.status) for job in jobs)
+    rows = [
+        (status_emoji(status), counts[status], word) for status, word in _COUNTED.items() if counts[status]
+    ]
+    other = sum(count for status, count in counts.items() if status not in _COUNTED)
+    if other:
+        rows.append((status_emoji(JobStatus.UNKNOWN), other, "other"))
+    return rows
+
+
+# --- in the card's thread -------------------------------------------------------------------
+
+
+def ending_reply(job: FinishedJob) -> Message:
+    """The one line broadcast from a card's thread when its job ends: how, graph, duration, canceller."""
+    parts = [f"{status_emoji(job.status)} Job *#{job_name(job.id, JOB_ID_CHARS)}* {_doing(job)}"]
+    if job.graph_id is not None:
+        parts.append(f"graph {code_span(job.graph_id, CARD_TEXT_CHARS)}")
+    if _has_ended(job) and job.duration_seconds is not None:
+        parts.append(f"took {duration(job.duration_seconds)}")
+    canceller = _canceller(job)
+    if canceller is not None:
+        parts.append(f"Cancelled by {canceller}")
+    return to_message(_sentence(job), [SectionBlock(text=mrkdwn_text(SEPARATOR.join(parts)))])
+
+
+def long_running_alert(job: FinishedJob, *, running_for: float, usual: float | None) -> Message:
+    """ "Job #42 has been running for 2h 03m", its graph, how long its graph's jobs usually take (`usual`
+    seconds, when known), and the job's buttons. A `running_for` that is not a finite number reads as
+    0s; such a `usual`, or a negative one, is left out."""
+    took = duration(running_for if math.isfinite(running_for) else 0)
+    headline = f"Job #{job_name(job.id, JOB_ID_CHARS)} has been running for {took}"
+    parts, details = [f":hourglass: *{headline}*"], []
+    if job.graph_id is not None:
+        parts.append(f"graph {code_span(job.graph_id, CARD_TEXT_CHARS)}")
+        details.append(f"graph {one_line(job.graph_id, CARD_TEXT_CHARS)}")
+    if usual is not None and math.isfinite(usual) and usual >= 0:
+        parts.append(f"its graph's jobs usually take {duration(usual)}")
+        details.append(parts[-1])
+    blocks: list[Block] = [SectionBlock(text=mrkdwn_text(SEPARATOR.join(parts)))]
+    buttons = _buttons(job)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    return to_message(f"{headline} ({'; '.join(details)})" if details else headline, blocks)
+
+
+# --- the full log as a file -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -24,14 +262,38 @@ class LogFile:
 
 
 def full_log_file(log: FullLog) -> LogFile:
-    """The file for a job's full log; a log jobbot received cut says so on its first line."""
+    """The file for a job's full log, at most FULL_LOG_MAX_BYTES: a log jobbot received cut, or cuts
+    here, keeps its end, from a whole character on, and says so on its first line.
+
+    The comment is mrkdwn and the title plain text: a mangled job id is escaped in each, and the file
+    is then named `job.log`.
+    """
     content = log.text.encode("utf-8", "replace")
+    cut = log.cut or len(content) > FULL_LOG_MAX_BYTES
     head = b""
-    if log.cut:
+    if cut:
+        where = valid_job_id(log.job_id) or "ID"
         head = (
             f"[jobbot: this log was longer than {FULL_LOG_MAX_BYTES // 2**20} MiB; "
-            f"this is its last part. GET /v1/job/{log.job_id} on the Interactive server has it whole.]\n"
+            f"this is its last part. GET /v1/job/{where} on the Interactive server has it whole.]\n"
         ).encode()
-    content = content[-FULL_LOG_MAX_BYTES:] if len(content) > FULL_LOG_MAX_BYTES else content
-    title = f"Full log of job #{log.job_id}" + (" (its last part)" if log.cut else "")
-    return LogFile(filename=f"job-{log.job_id}.log", title=title, content=head + content, comment=title)
+    room = FULL_LOG_MAX_BYTES - len(head)
+    if len(content) > room:
+        content = content[len(content) - room :]
+        content = content[_first_character(content) :]
+    part = " (its last part)" if cut else ""
+    job_id = valid_job_id(log.job_id)
+    return LogFile(
+        filename=f"job-{job_id}.log" if job_id is not None else "job.log",
+        title=f"Full log of job #{plain(clip(log.job_id, JOB_ID_CHARS))}{part}",
+        content=head + content,
+        comment=f"Full log of job #{job_name(log.job_id, JOB_ID_CHARS)}{part}",
+    )
+
+
+def _first_character(content: bytes) -> int:
+    """Where the first whole UTF-8 character of `content` starts: past at most 3 continuation bytes."""
+    start = 0
+    while start < min(len(content), 3) and content[start] & 0xC0 == 0x80:
+        start += 1
+    return start

@@ -45,6 +45,7 @@ from jobbot.render.mrkdwn import (
 from jobbot.slack_ids import (
     JOB_CANCEL,
     JOB_DETAILS,
+    JOB_FULL_LOG,
     JOB_REFRESH,
     LIST_PAGE,
     LIST_REFRESH,
@@ -260,7 +261,7 @@ def card(
             notes.append(":scissors: Log truncated by jobbot: only the end of the server's log is shown.")
         notes.append(f"As of {date_token(now)}")
         blocks.append(context_block("  ·  ".join(notes)))
-        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale)
+        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True)
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
         return blocks
@@ -300,9 +301,10 @@ def _valid_id(job: Job) -> str | None:
 
 
 def _job_buttons(
-    job: Job, prefix: str, label: str, stale: staleness.Stale | None = None
+    job: Job, prefix: str, label: str, stale: staleness.Stale | None = None, *, full_log: bool = False
 ) -> list[ButtonElement]:
-    """The primary button (Details or Refresh) and, for an active job, Cancel with its dialog.
+    """The primary button (Details or Refresh), for an active job Cancel with its dialog, and, when
+    `full_log` (the card, not the list's rows), Full log.
 
     A job whose id the server mangled gets no buttons: no request could be built from it anyway.
     """
@@ -312,7 +314,14 @@ def _job_buttons(
     buttons = [ButtonElement(text=plain_text(label), action_id=action_id(prefix, job_id), value=job_id)]
     if job.is_active:
         buttons.append(cancel_button(job_id, stale=stale))
+    if full_log:
+        buttons.append(full_log_button(job_id))
     return buttons
+
+
+def full_log_button(job_id: str) -> ButtonElement:
+    """The Full log button for a validated job id: jobbot uploads the job's whole log to the clicker's DM."""
+    return ButtonElement(text=plain_text("Full log"), action_id=action_id(JOB_FULL_LOG, job_id), value=job_id)
 
 
 # A graph id inside the dialog's stale warning is clipped to this (after invisible characters are

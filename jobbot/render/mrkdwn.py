@@ -201,11 +201,16 @@ def utc_text(moment: datetime) -> str:
     return _as_utc(moment).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def date_token(moment: datetime, fallback: str | None = None) -> str:
-    """A Slack date token that each reader sees in their own time zone; `fallback` (escaped) elsewhere."""
+def date_token(moment: datetime, fallback: str | None = None, *, ago: bool = False) -> str:
+    """A Slack date token that each reader sees in their own time zone; `fallback` (escaped) elsewhere.
+
+    `ago` adds how long ago it was ("Today 10:13 AM (12 minutes ago)"), worked out by each reader's
+    client when it shows the message: true however long the message stays unedited.
+    """
     utc = _as_utc(moment)
     shown = escape(fallback) if fallback is not None else utc_text(utc)
-    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{shown}>"
+    relative = " ({ago})" if ago else ""
+    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}{relative}|{shown}>"
 
 
 def duration(seconds: float) -> str:

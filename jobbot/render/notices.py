@@ -71,7 +71,7 @@ def completion_digest(jobs: Sequence[FinishedJob], *, offline: bool) -> Message:
     `offline` says the jobs finished while jobbot was not running. At most DIGEST_MAX_JOBS jobs are
     listed (the rest are counted); callers split bigger batches so that every job gets its line.
     """
-    ordered = _newest_first(jobs)
+    ordered = newest_first(jobs)
     shown, more = ordered[:DIGEST_MAX_JOBS], len(ordered) - DIGEST_MAX_JOBS
     finished = f"{len(ordered):,} {'job' if len(ordered) == 1 else 'jobs'} finished"
     title = f"While jobbot was offline, {finished}" if offline else finished
@@ -100,7 +100,7 @@ def failure_log_reply(jobs: Sequence[FinishedJob]) -> Message:
     The message's size budget is shared: a job whose log would not fit in what is left points to
     `/jobs status ID` instead. At most DIGEST_MAX_JOBS failed jobs are shown.
     """
-    failed = [job for job in _newest_first(jobs) if JobStatus(job.status) is JobStatus.FAILED]
+    failed = [job for job in newest_first(jobs) if JobStatus(job.status) is JobStatus.FAILED]
     if not failed:
         none = "No job here failed, so there is no log to show."
         return to_message(none, [SectionBlock(text=mrkdwn_text(none))])
@@ -184,7 +184,9 @@ def _status_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
     return rows
 
 
-def _newest_first(jobs: Iterable[FinishedJob]) -> list[FinishedJob]:
+def newest_first(jobs: Iterable[FinishedJob]) -> list[FinishedJob]:
+    """The jobs by id, newest (largest) first, then those whose id the server mangled."""
+
     def key(job: FinishedJob) -> tuple[int, str]:
         job_id = valid_job_id(job.id)
         return (int(job_id) if job_id is not None else -1, job.id)

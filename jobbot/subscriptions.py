@@ -76,10 +76,16 @@ class Subscriptions:
             )
         self._store.subscribe(
             Subscription(
-                channel_id=channel_id, statuses=statuses, style=style, added_by=user_id, added_at=self._clock()
+                channel_id=channel_id,
+                statuses=statuses,
+                style=style,
+                added_by=user_id,
+                added_at=self._clock(),
             )
         )
-        self._audit_subscription(who, "subscribed live" if style is NoticeStyle.LIVE else "subscribed", statuses)
+        self._audit_subscription(
+            who, "subscribed live" if style is NoticeStyle.LIVE else "subscribed", statuses
+        )
         return subscribed(channel_id, statuses, style)
 
     def unsubscribe(self, who: Actor) -> Message:

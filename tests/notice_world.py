@@ -15,7 +15,7 @@ from jobbot.app import notice_client
 from jobbot.config import load_settings
 from jobbot.emulator import Emulator
 from jobbot.jobs_api import JobClient
-from jobbot.models import NOTICE_STATUSES, Subscription
+from jobbot.models import NOTICE_STATUSES, NoticeStyle, Subscription
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.kit import Message
 from jobbot.store import Store
@@ -78,9 +78,12 @@ class SlowSlackPoster(SlackPoster):
         key: str,
         job_ids: Sequence[str] = (),
         thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> str:
         self._clock.advance(self._post_seconds)
-        return super().post(channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts)
+        return super().post(
+            channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts, broadcast=broadcast
+        )
 
 
 @dataclass
@@ -101,6 +104,9 @@ class World:
         paced: bool = False,
         jobs: JobClient | None = None,
         post_seconds: float = 0.0,
+        style: NoticeStyle = NoticeStyle.FINAL,
+        long_running_after: float = 0.0,
+        replica_id: str | None = None,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -130,6 +136,9 @@ class World:
             poll_interval=poll_interval,
             reconcile_interval=600,
             monotonic=self.clock.monotonic,
+            notify_style=style,
+            long_running_after=long_running_after,
+            replica_id=replica_id,
         )
 
     def simulate(self, until: float) -> SimulatedTime:

@@ -1079,7 +1079,12 @@ def recorded_polls(world: World) -> list[list[TrackedJob]]:
     record = world.store.record_poll
 
     def recording(
-        seen: Sequence[TrackedJob], notices: Sequence[NoticeRow], *, now: datetime, reconciled: bool, **live: Any
+        seen: Sequence[TrackedJob],
+        notices: Sequence[NoticeRow],
+        *,
+        now: datetime,
+        reconciled: bool,
+        **live: Any,
     ) -> int:
         polls.append(list(seen))
         return record(seen, notices, now=now, reconciled=reconciled, **live)

@@ -193,7 +193,9 @@ def test_usual_durations_are_the_graphs_latest_successes_in_seconds(store: Store
 
 def test_a_subscription_keeps_its_style(store: Store) -> None:
     store.subscribe(
-        Subscription(channel_id=CHANNEL, statuses=("FAILED",), style=NoticeStyle.LIVE, added_by="U1", added_at=NOW)
+        Subscription(
+            channel_id=CHANNEL, statuses=("FAILED",), style=NoticeStyle.LIVE, added_by="U1", added_at=NOW
+        )
     )
     store.subscribe(Subscription(channel_id="C0FINAL", added_by="U1", added_at=NOW))
     assert [(s.channel_id, s.style) for s in store.subscriptions()] == [

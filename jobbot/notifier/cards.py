@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound, PostRefused, PostUncertain
 from jobbot.jobs_api import JobClient
+from jobbot.models import FullLog
 from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
 from jobbot.notifier.live import alert_figures
 from jobbot.notifier.report import PollReport
@@ -97,16 +99,10 @@ class CardKeeper:
                 # Edits are paced by their own allowance; a card left here keeps its newer version.
                 if self._poster.updates_available() < 1:
                     continue
-                self._attempt(
-                    card.destination, report, lambda c=card: self._edit(c, report), self._card_failed(card)
-                )
+                step = partial(self._edit, card, report)
             else:
-                self._attempt(
-                    card.destination,
-                    report,
-                    lambda c=card: self._post_card(c, report),
-                    self._card_failed(card),
-                )
+                step = partial(self._post_card, card, report)
+            self._attempt(card.destination, report, step, self._card_failed(card))
         for followup in self._store.open_followups():
             if self._pass_over(this_pass):
                 return
@@ -242,7 +238,7 @@ class CardKeeper:
         """Whether an attempt whose outcome was lost went through: Slack is asked before trying again."""
         if followup.kind is FollowUpKind.FILE:
             assert followup.card_ts
-            name = full_log_file_name(followup.job.id)
+            name = full_log_file(FullLog(followup.job.id, "", cut=False)).filename
             return self._poster.find_file(channel, followup.card_ts, name, oldest=followup.created_at)
         found = self._poster.find(channel, key, oldest=followup.created_at, thread_ts=followup.card_ts)
         return found is not None
@@ -306,7 +302,3 @@ class CardKeeper:
             )
             return
         self.holds.cleared(destination)
-
-
-def full_log_file_name(job_id: str) -> str:
-    return f"job-{job_id}.log"

@@ -143,7 +143,9 @@ def subscribed(channel_id: str, statuses: tuple[str, ...], style: NoticeStyle = 
             f"runs and when it ends; {_or_list(wanted)} endings are also sent to the channel from the "
             "card's thread."
         )
-        text = f"Subscribed: a live card per job will be posted in this channel ({', '.join(wanted)} endings)."
+        text = (
+            f"Subscribed: a live card per job will be posted in this channel ({', '.join(wanted)} endings)."
+        )
         return to_message(text, [SectionBlock(text=mrkdwn_text(shown)), context_block(notes)])
     shown = f":white_check_mark: I'll post a notice in {where} {when}."
     text = f"Subscribed: notices for {', '.join(wanted)} jobs will be posted in this channel."

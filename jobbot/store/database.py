@@ -13,8 +13,8 @@ T = TypeVar("T")
 # What each schema version brings, on both engines (written once in schema.py, in each engine's types
 # and with its own steps where they differ): 1 the jobs, the notice ledger, subscriptions, watches and
 # cancel claims; 2 leases; 3 the audit trail; 4 server generations; 5 folded repeats and subscription
-# changes; 6 the indexes the shared queries read through. Never edit a version that has shipped: add the
-# next one, on both.
+# changes; 6 the indexes the shared queries read through; 7 live cards, follow-ups, and each job's graph
+# and end. Never edit a version that has shipped: add the next one, on both.
 
 # The generation every job-keyed read and write is in: the newest. Read inside each statement, so a
 # replica's handlers follow a new generation the leader began without being told. (The table has a

@@ -1,0 +1,285 @@
+"""Live cards in one process (the emulator, a fake Slack over loopback, a SQLite store, simulated time): one
+card per job and live channel, edited in place to each state, its thread, bursts as digest cards, and
+long-running alerts, each posted once whatever fails on the way."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from jobbot.models import NoticeStyle, Subscription
+from jobbot.notifier.live import LEARNED_MARGIN_SECONDS, too_long
+from jobbot.render.cards import FULL_LOG_MAX_BYTES
+from jobbot.store import CardState
+from tests.fakes import Posted, Scripted
+from tests.notice_world import CHANNEL, OTHER, World, world
+
+__all__ = ["world"]
+
+LIVE = NoticeStyle.LIVE
+
+
+def cards(world: World, channel: str = CHANNEL) -> list[Posted]:
+    """jobbot's top-level messages in the channel: with live style, its cards."""
+    return [m for m in world.slack.messages(channel) if m.metadata and not m.thread_ts]
+
+
+def thread(world: World, parent: Posted) -> list[Posted]:
+    return [m for m in world.slack.messages(parent.channel) if m.thread_ts == parent.ts]
+
+
+def text_of(message: Posted) -> str:
+    return message.text + json.dumps(message.blocks)
+
+
+def start_and_poll(world: World, **settings: object) -> tuple[str, object]:
+    """A running job, a notifier in live style that has taken its baseline, and the job's first poll."""
+    notifier = world.notifier(style=LIVE, **settings)  # type: ignore[arg-type]
+    notifier.poll_once()  # the first start: history recorded, nothing announced
+    job_id = world.emulator.add_job(status="RUNNING", graph_id="modern")
+    world.clock.advance(10)
+    notifier.poll_once()
+    return job_id, notifier
+
+
+def test_a_running_job_gets_a_card_that_is_edited_in_place_to_its_end(world: World) -> None:
+    job_id, notifier = start_and_poll(world)
+    (card,) = cards(world)
+    assert "is running" in card.text and "modern" in card.text
+    assert card.metadata is not None and card.metadata["event_payload"]["job_ids"] == [job_id]
+
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (edited,) = cards(world)
+    assert edited.ts == card.ts, "the same message, edited"
+    assert "succeeded" in edited.text and "took" in text_of(edited)
+    assert [c.body["ts"] for c in world.slack.calls_to("chat.update")] == [card.ts]
+    # The default filter broadcasts every ending from the card's thread; nothing else is posted.
+    (ending,) = thread(world, card)
+    assert ending.reply_broadcast and "succeeded" in text_of(ending)
+
+
+def test_the_card_is_not_edited_while_nothing_changes(world: World) -> None:
+    _, notifier = start_and_poll(world)
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()  # type: ignore[attr-defined]
+    assert world.slack.calls_to("chat.update") == []
+    assert len(cards(world)) == 1
+
+
+def test_a_job_that_starts_and_ends_between_two_polls_gets_one_card_in_its_final_state(world: World) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.emulator.finish_job(job_id, "CANCELLED")
+    world.clock.advance(10)
+    notifier.poll_once()
+    (card,) = cards(world)
+    assert "cancelled" in card.text
+    assert world.slack.calls_to("chat.update") == []
+
+
+def test_a_live_channel_gets_no_separate_notice_and_a_watcher_still_gets_a_dm(world: World) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.store.watch(job_id, "U0BOB", world.clock())
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(cards(world)) == 1
+    dm = [m for m in world.slack.messages() if m.channel.startswith("D")]
+    assert len(dm) == 1 and "succeeded" in dm[0].text
+
+
+def test_a_failure_puts_its_log_tail_and_its_whole_log_as_a_file_in_the_cards_thread(world: World) -> None:
+    long_log = "".join(f"line {n} of the loader\n" for n in range(20_000))  # ~480 KB: over any message
+    job_id, notifier = start_and_poll(world)
+    world.emulator.finish_job(job_id, "FAILED", log=long_log)
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (card,) = cards(world)
+    assert "failed" in card.text
+    replies = thread(world, card)
+    assert [r.reply_broadcast for r in replies] == [True, False]
+    assert "line 19999 of the loader" in text_of(replies[1])
+    (upload,) = world.slack.uploads(CHANNEL)
+    assert upload.thread_ts == card.ts
+    assert upload.content == long_log.encode(), "the full log arrives whole"
+    assert upload.filename == f"job-{job_id}.log"
+
+
+def test_a_log_over_the_cap_is_sent_as_its_last_part_with_a_line_saying_so(world: World) -> None:
+    line = "x" * 99 + "\n"
+    huge = line * (FULL_LOG_MAX_BYTES // len(line) + 500)
+    job_id, notifier = start_and_poll(world)
+    world.emulator.finish_job(job_id, "FAILED", log=huge)
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (upload,) = world.slack.uploads(CHANNEL)
+    assert len(upload.content) <= FULL_LOG_MAX_BYTES
+    first, _, rest = upload.content.partition(b"\n")
+    assert b"last part" in first
+    assert huge.encode().endswith(rest)
+
+
+def test_the_status_filter_chooses_the_endings_broadcast_from_the_thread(world: World) -> None:
+    world.store.subscribe(
+        Subscription(
+            channel_id=OTHER, statuses=("FAILED",), style=LIVE, added_by="U0ALICE", added_at=world.clock()
+        )
+    )
+    notifier = world.notifier(default_channel=None)
+    notifier.poll_once()
+    ok, bad = world.emulator.add_job(status="RUNNING"), world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.emulator.finish_job(ok, "SUCCESS")
+    world.emulator.finish_job(bad, "FAILED", log="boom\n")
+    world.clock.advance(10)
+    notifier.poll_once()
+    by_job = {m.metadata["event_payload"]["job_ids"][0]: m for m in cards(world, OTHER) if m.metadata}
+    assert set(by_job) == {ok, bad}, "a live channel gets every job's card"
+    assert thread(world, by_job[ok]) == []
+    assert [r.reply_broadcast for r in thread(world, by_job[bad])] == [True, False]
+
+
+def test_a_burst_becomes_a_digest_card_edited_as_its_jobs_end(world: World) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    started = [world.emulator.add_job(status="RUNNING") for _ in range(30)]
+    world.clock.advance(10)
+    notifier.poll_once()
+    digests = cards(world)
+    assert len(digests) == 2, "30 jobs: digest cards of at most 25"
+    assert sorted(j for d in digests for j in d.metadata["event_payload"]["job_ids"]) == sorted(started)  # type: ignore[index]
+    for job_id in started:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(cards(world)) == 2
+    assert {c.body["ts"] for c in world.slack.calls_to("chat.update")} == {d.ts for d in digests}
+    assert all("running" not in text_of(d) for d in cards(world))
+
+
+def test_an_answer_lost_after_slack_posted_the_card_does_not_post_it_twice(world: World) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert world.store.open_cards()[0].state is CardState.POSTING
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert len(cards(world)) == 1
+    assert world.store.open_cards() == []
+
+
+def test_another_replica_finishes_the_card_the_first_posted(world: World) -> None:
+    first = world.notifier(style=LIVE, replica_id="first")
+    first.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    first.poll_once()
+    (card,) = cards(world)
+    world.store.release_lease("notifier", "first")
+    second = world.notifier(style=LIVE, replica_id="second")
+    world.emulator.finish_job(job_id, "FAILED", log="it broke\n")
+    world.clock.advance(10)
+    second.turn()
+    assert second.is_leader
+    (edited,) = cards(world)
+    assert edited.ts == card.ts and "failed" in edited.text
+    assert len(world.slack.uploads(CHANNEL)) == 1
+
+
+def test_slack_refusing_the_edit_for_good_fails_the_card_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.slack.outage("chat.update", Scripted(body={"ok": False, "error": "message_not_found"}))
+    world.emulator.finish_job(job_id, "SUCCESS")
+    with caplog.at_level(logging.ERROR, logger="jobbot.notifier"):
+        for _ in range(3):
+            world.clock.advance(10)
+            notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(world.slack.calls_to("chat.update")) == 1
+    assert [r.getMessage() for r in caplog.records if "message_not_found" in r.getMessage()] != []
+
+
+def test_a_long_running_job_is_alerted_about_once_in_its_cards_thread(world: World) -> None:
+    notifier = world.notifier(style=LIVE, long_running_after=3600)
+    notifier.poll_once()
+    started = int((world.clock().timestamp() - 3 * 3600 - 180) * 1000)
+    job_id = world.emulator.add_job(status="RUNNING", start_time_ms=started)
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    # A restart, and another replica: the alert is not repeated.
+    again = world.notifier(style=LIVE, long_running_after=3600)
+    world.clock.advance(10)
+    again.poll_once()
+    (card,) = cards(world)
+    (alert,) = thread(world, card)
+    assert f"Job #{job_id} has been running for 3h 03m" in text_of(alert)
+
+
+def test_a_final_style_channel_gets_the_alert_as_a_message_of_its_own(world: World) -> None:
+    notifier = world.notifier(long_running_after=60)
+    notifier.poll_once()
+    started = int((world.clock().timestamp() - 120) * 1000)
+    world.emulator.add_job(status="RUNNING", start_time_ms=started)
+    world.clock.advance(10)
+    notifier.poll_once()  # the job is recorded
+    world.clock.advance(10)
+    notifier.poll_once()  # and alerted about
+    (alert,) = cards(world)
+    assert "has been running for" in alert.text and not alert.thread_ts
+
+
+def test_alerts_are_off_at_zero(world: World) -> None:
+    notifier = world.notifier(long_running_after=0)
+    notifier.poll_once()
+    world.emulator.add_job(status="RUNNING", start_time_ms=0)
+    for _ in range(2):
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert world.slack.messages() == []
+
+
+@pytest.mark.parametrize(
+    ("running_for", "limit", "usual", "alerted"),
+    [
+        (7199, 7200, None, False),
+        (7200, 7200, None, True),
+        # A graph whose loads take 10 minutes: alerted at 30 (three times), before the fixed limit.
+        (1799, 7200, 600, False),
+        (1800, 7200, 600, True),
+        # A graph of one-minute loads: three minutes is no alarm; ten minutes past the usual is.
+        (180, 7200, 60, False),
+        (60 + LEARNED_MARGIN_SECONDS, 7200, 60, True),
+        # A graph whose loads take hours: the fixed limit still applies.
+        (7200, 7200, 5 * 3600, True),
+    ],
+)
+def test_the_long_running_rule(running_for: float, limit: float, usual: float | None, alerted: bool) -> None:
+    assert too_long(running_for, limit, usual) is alerted
+
+
+def test_a_job_running_well_past_its_graphs_usual_is_alerted_before_the_fixed_limit(world: World) -> None:
+    now_ms = int(world.clock().timestamp() * 1000)
+    notifier = world.notifier(long_running_after=7200)
+    for _ in range(5):  # five loads of the graph that took two minutes each
+        world.emulator.add_job(status="SUCCESS", graph_id="g", start_time_ms=now_ms - 600_000, end_time_ms=now_ms - 480_000)
+    notifier.poll_once()
+    world.emulator.add_job(status="RUNNING", graph_id="g", start_time_ms=now_ms - 12 * 60_000)
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.clock.advance(10)
+    notifier.poll_once()
+    (alert,) = cards(world)
+    assert "usually take 2m" in text_of(alert)

@@ -78,9 +78,12 @@ class SlowSlackPoster(SlackPoster):
         key: str,
         job_ids: Sequence[str] = (),
         thread_ts: str | None = None,
+        broadcast: bool = False,
     ) -> str:
         self._clock.advance(self._post_seconds)
-        return super().post(channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts)
+        return super().post(
+            channel, message, key=key, job_ids=job_ids, thread_ts=thread_ts, broadcast=broadcast
+        )
 
 
 @dataclass

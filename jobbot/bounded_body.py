@@ -25,13 +25,15 @@ class JsonSkeleton:
 
     A string of more than `string_bytes` bytes (as sent, escapes included) is replaced by its last
     bytes, at most `string_bytes` of them, starting where a character starts. The values of `log` keys
-    are cut past `log_bytes` instead, when given. `cut_strings` counts the strings cut. More than
+    are cut past `log_bytes` instead, when given. `cut_strings` counts the strings cut, and `log_cut`
+    says whether a `log` value was among them. More than
     `max_bytes` of output raises `SkeletonTooLarge`: a body of countless short values holds no log to cut.
     Bytes that are not valid JSON pass through, for the json module to report.
     """
 
     def __init__(self, *, string_bytes: int, max_bytes: int, log_bytes: int | None = None) -> None:
         self.cut_strings = 0
+        self.log_cut = False
         self._string_bytes = string_bytes
         self._log_bytes = string_bytes if log_bytes is None else log_bytes
         self._max_bytes = max_bytes
@@ -126,11 +128,13 @@ class JsonSkeleton:
 
     def _end_string(self) -> None:
         self._in_string = False
-        limit = self._log_bytes if self._after_colon and self._last_string == b"log" else self._string_bytes
+        is_log = self._after_colon and self._last_string == b"log"
+        limit = self._log_bytes if is_log else self._string_bytes
         if self._string_size <= limit:
             text = b"".join(self._pieces)
         else:
             self.cut_strings += 1
+            self.log_cut = self.log_cut or is_log
             text = kept_tail(b"".join(self._pieces)[-limit:] if limit else b"")
         self._pieces.clear()
         self._last_string = text if len(text) <= 8 else b""

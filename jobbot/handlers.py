@@ -17,6 +17,9 @@ from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, BoltResponse, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.models.blocks import SectionBlock
 
 from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access
@@ -41,11 +44,13 @@ from jobbot.errors import (
 from jobbot.jobs_api import JobClient
 from jobbot.models import (
     Actor,
+    FullLog,
     Job,
     JobWithLog,
     parse_job_id,
     validate_job_id,
 )
+from jobbot.render.cards import FULL_LOG_MAX_BYTES, LogFile, full_log_file
 from jobbot.render.jobs import (
     already_finished_card,
     cancel_prompt,
@@ -54,8 +59,8 @@ from jobbot.render.jobs import (
     job_card,
     job_list,
 )
-from jobbot.render.kit import Message
-from jobbot.render.problems import explain
+from jobbot.render.kit import Message, mrkdwn_text, to_message
+from jobbot.render.problems import explain, problem
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
     AUDIT_MAX_REFUSALS,
@@ -103,6 +108,7 @@ class JobsHandlers:
         app.action(slack_ids.matching(slack_ids.JOB_DETAILS))(self.on_details)
         app.action(slack_ids.matching(slack_ids.JOB_REFRESH))(self.on_job_refresh)
         app.action(slack_ids.matching(slack_ids.JOB_CANCEL))(self.on_cancel_click)
+        app.action(slack_ids.matching(slack_ids.JOB_FULL_LOG))(self.on_full_log_click)
 
     def guard(
         self, body: dict[str, Any], respond: Respond | None, next: Callable[[], None]
@@ -186,7 +192,33 @@ class JobsHandlers:
             note=f"confirmed cancel click from {who.user_id}",
         )
 
+    def on_full_log_click(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
+        """The Full log button: the job's log goes to the clicker's direct message as a file."""
+        _acknowledge(ack)
+        who = _actor_from(body)
+        value = str(action.get("value") or "")
+        self._submit(
+            respond,
+            name="button:full_log",
+            job_id=value,
+            replace=False,
+            build=lambda: self._send_full_log(value, who.user_id, client),
+            note=f"full log asked for by {who.user_id}",
+        )
+
     # Work, run on the pool: each returns the message to show.
+
+    def _send_full_log(self, raw_job_id: str, user_id: str, client: WebClient) -> Message:
+        full = self._jobs.full_log(validate_job_id(raw_job_id))
+        try:
+            _upload_to_direct_message(client, user_id, full_log_file(full))
+        except (SlackApiError, SlackRequestError, OSError) as exc:
+            reason = _slack_failure(exc)
+            log.warning("could not send the full log of job %s to %s: %s", full.job_id, user_id, reason)
+            return problem(f"I could not send you the full log of job #{full.job_id}:", detail=reason)
+        return _full_log_sent(full)
 
     def _answer(self, parsed: commands.Command, who: Actor) -> Message:
         match parsed:
@@ -319,6 +351,41 @@ def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
             return already_finished_card(job, cancelled_by=cancelled_by, now=now)
         case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
             return cancelling_elsewhere_card(job_id, job, holder=holder, now=now)
+
+
+def _upload_to_direct_message(client: WebClient, user_id: str, log_file: LogFile) -> None:
+    """Open the bot's direct message with the person and share the file there."""
+    opened = client.conversations_open(users=user_id)
+    client.files_upload_v2(
+        channel=str(opened["channel"]["id"]),
+        content=log_file.content,
+        filename=log_file.filename,
+        title=log_file.title,
+        initial_comment=log_file.comment,
+    )
+
+
+def _slack_failure(exc: Exception) -> str:
+    """What went wrong with a Slack call, for a person: Slack's error code, or why there was none."""
+    if isinstance(exc, SlackApiError):
+        return f"Slack answered {exc.response.get('error') or f'HTTP {exc.response.status_code}'}."
+    if isinstance(exc, SlackRequestError):
+        # files_upload_v2 raises it when Slack's file host does not take the bytes.
+        return "Slack's file host did not take the file."
+    return f"Slack could not be reached or failed ({type(exc).__name__}); try again in a moment."
+
+
+def _full_log_sent(full: FullLog) -> Message:
+    """The ephemeral answer to a Full log click once the file is in the person's direct messages."""
+    if full.cut:
+        mib = FULL_LOG_MAX_BYTES // 2**20
+        text = (
+            f"I sent you the last {mib} MiB of the log of job #{full.job_id} in a direct message; "
+            "the whole log is longer than that."
+        )
+    else:
+        text = f"I sent you the full log of job #{full.job_id} in a direct message."
+    return to_message(text, [SectionBlock(text=mrkdwn_text(f":page_facing_up: {text}"))])
 
 
 def _acknowledge(ack: Ack) -> None:

@@ -29,7 +29,14 @@ from jobbot.errors import (
     SkeletonTooLarge,
 )
 from jobbot.job_listing import JobListing
-from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, validate_job_id
+from jobbot.models import (
+    FULL_LOG_MAX_BYTES,
+    LOG_TAIL_CHARS,
+    FullLog,
+    Job,
+    JobWithLog,
+    validate_job_id,
+)
 from jobbot.urls import without_credentials
 
 log = logging.getLogger(__name__)
@@ -130,6 +137,21 @@ class JobClient:
             "job %s came with missing or mistyped fields (%s); shown as best we can", job_id, unexpected
         )
         return job
+
+    def full_log(self, job_id: str, max_bytes: int = FULL_LOG_MAX_BYTES) -> FullLog:
+        """A job's log for a file: whole, or its last `max_bytes` (as sent, escapes included, so at most
+        that many in UTF-8) with `cut` set. Read as it arrives, holding no more than that of the log."""
+        job_id = validate_job_id(job_id)
+
+        def read(response: httpx.Response, chunks: Iterator[bytes]) -> FullLog:
+            body, log_cut = _read_job_json(response, chunks, log_bytes=max_bytes)
+            if not isinstance(body, dict):
+                raise InteractiveServerError(200, None, f"job {job_id} is not a JSON object")
+            log = body.get("log")
+            # A job that has written nothing yet may have no log at all: an empty file says so.
+            return FullLog(job_id=job_id, text=log if isinstance(log, str) else "", cut=log_cut)
+
+        return self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=read)
 
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
@@ -240,7 +262,16 @@ class JobClient:
 
 def _read_job(response: httpx.Response, chunks: Iterator[bytes]) -> Any:
     """A job's JSON with each long string (its log) cut to its tail, parsed."""
-    skeleton = JsonSkeleton(string_bytes=LOG_TAIL_BYTES, max_bytes=MAX_JOB_SKELETON_BYTES)
+    body, _ = _read_job_json(response, chunks, log_bytes=LOG_TAIL_BYTES)
+    return body
+
+
+def _read_job_json(response: httpx.Response, chunks: Iterator[bytes], *, log_bytes: int) -> tuple[Any, bool]:
+    """A job's JSON parsed, its log cut to its last `log_bytes` and any other long string to its tail;
+    and whether the log was cut."""
+    skeleton = JsonSkeleton(
+        string_bytes=LOG_TAIL_BYTES, log_bytes=log_bytes, max_bytes=MAX_JOB_SKELETON_BYTES + log_bytes
+    )
     try:
         for chunk in chunks:
             skeleton.feed(chunk)
@@ -256,7 +287,7 @@ def _read_job(response: httpx.Response, chunks: Iterator[bytes]) -> Any:
         ) from None
     if skeleton.cut_strings and isinstance(body, dict) and isinstance(body.get("log"), str):
         body["log_truncated"] = True
-    return body
+    return body, skeleton.log_cut
 
 
 def _read_start(response: httpx.Response, chunks: Iterator[bytes]) -> str:

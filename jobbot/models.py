@@ -22,6 +22,9 @@ from jobbot.errors import InvalidJobId
 
 # The server keeps the whole loader log in every job; we keep only its end.
 LOG_TAIL_CHARS = 16_000
+# The most of a job's log read for its full-log file, in bytes as the server sends them: its last part is
+# kept past that. 1 MiB, the cap render.cards names in the file (its FULL_LOG_MAX_BYTES, the same number).
+FULL_LOG_MAX_BYTES = 2**20
 
 
 class JobStatus(StrEnum):

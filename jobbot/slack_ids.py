@@ -130,6 +130,7 @@ BOT_SCOPES = (
     "chat:write",
     "chat:write.public",
     "im:write",
+    "files:write",  # the Full log button and a failed job's card thread upload its log as a file
     "channels:history",
     "groups:history",
     "im:history",

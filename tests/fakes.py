@@ -15,6 +15,10 @@ from urllib.parse import parse_qsl
 
 BOT_USER_ID = "UBOT0001"
 TEAM_ID = "T0001"
+# Where files.getUploadURLExternal sends a file's bytes (on the fake itself), and the name a test scripts
+# that POST under, as if it were a Web API method.
+UPLOAD_PATH = "/upload/"
+UPLOAD_STEP = "upload"
 
 
 @dataclass
@@ -25,9 +29,13 @@ class Call:
     body: dict[str, Any]
     headers: dict[str, str]
     received_at: float = field(default_factory=time.time)
+    # The raw bytes of a file POSTed to an upload URL (its `body` then only holds their length).
+    data: bytes = b""
 
     @property
     def method(self) -> str:
+        if self.path.startswith(UPLOAD_PATH):
+            return UPLOAD_STEP
         return self.path.removeprefix("/api/")
 
 
@@ -47,7 +55,19 @@ class Scripted:
     channel: str | None = None
 
     def applies_to(self, call: Call) -> bool:
-        return self.channel is None or call.body.get("channel") == self.channel
+        # files.completeUploadExternal names its channel `channel_id`.
+        channel = call.body.get("channel") or call.body.get("channel_id")
+        return self.channel is None or channel == self.channel
+
+
+@dataclass(frozen=True)
+class Version:
+    """One state of a message: as posted, or as a chat.update left it."""
+
+    received_at: float
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
 
 
 @dataclass
@@ -61,14 +81,58 @@ class Posted:
     blocks: list[dict[str, Any]]
     metadata: dict[str, Any] | None
     thread_ts: str | None
+    reply_broadcast: bool = False
+    # Files shared by files.completeUploadExternal, as Slack lists them on the message: id, name, title.
+    files: list[dict[str, Any]] = field(default_factory=list)
+    # Every state of the message, oldest first: as posted, then one per chat.update.
+    versions: list[Version] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.versions:
+            self.versions.append(Version(self.received_at, self.text, self.blocks, self.metadata))
+
+    @property
+    def edits(self) -> list[Version]:
+        """The states chat.update gave the message, oldest first."""
+        return self.versions[1:]
 
     def as_history(self, with_metadata: bool) -> dict[str, Any]:
         message: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
         if self.thread_ts:
             message["thread_ts"] = self.thread_ts
+        if self.reply_broadcast:
+            message["subtype"] = "thread_broadcast"
+        if self.files:
+            message["files"] = [dict(f) for f in self.files]
+        if self.edits:
+            message["edited"] = {"user": BOT_USER_ID, "ts": f"{self.edits[-1].received_at:.6f}"}
         if with_metadata and self.metadata:
             message["metadata"] = self.metadata
         return message
+
+    def update(self, call: Call) -> None:
+        """Apply chat.update: fields it leaves out keep their value, as Slack keeps a message's blocks and
+        metadata when an update does not name them."""
+        if "text" in call.body:
+            self.text = str(call.body.get("text") or "")
+        if "blocks" in call.body:
+            self.blocks = _maybe_json(call.body.get("blocks")) or []
+        if "metadata" in call.body:
+            self.metadata = _maybe_json(call.body.get("metadata")) or None
+        self.versions.append(Version(call.received_at, self.text, self.blocks, self.metadata))
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """A file shared by files.completeUploadExternal, with the bytes POSTed to its upload URL."""
+
+    file_id: str
+    filename: str
+    title: str
+    content: bytes
+    channel: str
+    thread_ts: str | None
+    comment: str
 
 
 class FakeSlack:
@@ -77,6 +141,10 @@ class FakeSlack:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
+        self.uploaded: list[Uploaded] = []
+        # file id -> (filename, bytes POSTed so far): uploads started but not yet completed.
+        self._pending_files: dict[str, tuple[str, bytes | None]] = {}
+        self._file_ids = 0
         # Seconds to wait before answering each method, after doing its work: a slow Slack.
         self.delays: dict[str, float] = {}
         self._scripts: dict[str, list[Scripted]] = {}
@@ -175,12 +243,21 @@ class FakeSlack:
         with self._changed:
             return [m for m in self.posted if channel is None or m.channel == channel]
 
+    def uploads(self, channel: str | None = None) -> list[Uploaded]:
+        """Files shared so far (optionally in one channel), oldest first."""
+        with self._changed:
+            return [u for u in self.uploaded if channel is None or u.channel == channel]
+
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length") or 0)
-        raw = request.rfile.read(length).decode() if length else ""
+        data = request.rfile.read(length) if length else b""
         path, _, query = request.path.partition("?")
+        raw = "" if path.startswith(UPLOAD_PATH) else data.decode()
         body: dict[str, Any]
-        if request.headers.get("Content-Type", "").startswith("application/json"):
+        if path.startswith(UPLOAD_PATH):
+            # slack_sdk POSTs the file's bytes as they are, not a form: keep them whole.
+            body = {"length": len(data)}
+        elif request.headers.get("Content-Type", "").startswith("application/json"):
             body = json.loads(raw) if raw else {}
         else:
             body = dict(parse_qsl(raw or query, keep_blank_values=True))
@@ -189,6 +266,7 @@ class FakeSlack:
             body=body,
             headers={k.lower(): v for k, v in request.headers.items()},
             received_at=self.clock(),
+            data=data if path.startswith(UPLOAD_PATH) else b"",
         )
         with self._changed:
             self.calls.append(call)
@@ -255,18 +333,97 @@ class FakeSlack:
                 blocks=_maybe_json(call.body.get("blocks")) or [],
                 metadata=_maybe_json(call.body.get("metadata")),
                 thread_ts=call.body.get("thread_ts"),
+                reply_broadcast=_flag(call.body.get("reply_broadcast")),
             )
             with self._changed:
                 self.posted.append(message)
                 self._changed.notify_all()
             return {"ok": True, "channel": message.channel, "ts": ts, "message": message.as_history(True)}
-        if method in ("chat.update", "chat.postEphemeral"):
-            return {"ok": True, "channel": call.body.get("channel", "C0001"), "ts": call.body.get("ts", ts)}
+        if method == "chat.update":
+            return self._update(call)
+        if method == "chat.postEphemeral":
+            return {"ok": True, "channel": call.body.get("channel", "C0001"), "ts": ts}
+        if method == "files.getUploadURLExternal":
+            return self._upload_url(call)
+        if method == UPLOAD_STEP:
+            return self._receive_file(call)
+        if method == "files.completeUploadExternal":
+            return self._complete_upload(call, ts)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(call.body.get("users", "X"))[1:]}}
         if method in ("conversations.history", "conversations.replies"):
             return self._history(call)
         return {"ok": True}
+
+    def _update(self, call: Call) -> dict[str, Any]:
+        """chat.update edits the stored message in place; Slack answers message_not_found for a ts it
+        does not hold in that channel."""
+        channel, ts = call.body.get("channel"), call.body.get("ts")
+        with self._changed:
+            message = next((m for m in self.posted if m.channel == channel and m.ts == ts), None)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            message.update(call)
+            self._changed.notify_all()
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": ts,
+                "text": message.text,
+                "message": message.as_history(True),
+            }
+
+    def _upload_url(self, call: Call) -> dict[str, Any]:
+        """Step 1 of an upload: a file id and a URL on this fake to POST the bytes to."""
+        with self._changed:
+            self._file_ids += 1
+            file_id = f"F{self._file_ids:08d}"
+            self._pending_files[file_id] = (str(call.body.get("filename") or ""), None)
+        return {"ok": True, "upload_url": f"{self.url}{UPLOAD_PATH}{file_id}", "file_id": file_id}
+
+    def _receive_file(self, call: Call) -> str:
+        """Step 2: the bytes, POSTed raw; Slack's file host answers in plain text."""
+        file_id = call.path.removeprefix(UPLOAD_PATH)
+        with self._changed:
+            if file_id not in self._pending_files:
+                return "file not found"
+            filename, _ = self._pending_files[file_id]
+            self._pending_files[file_id] = (filename, call.data)
+        return f"OK - {len(call.data)}"
+
+    def _complete_upload(self, call: Call, ts: str) -> dict[str, Any]:
+        """Step 3: share the uploaded files, as one message in the channel (or thread) carrying them."""
+        requested = _maybe_json(call.body.get("files")) or []
+        with self._changed:
+            if not all(self._pending_files.get(f.get("id"), ("", None))[1] is not None for f in requested):
+                return {"ok": False, "error": "file_not_found"}
+            channel = call.body.get("channel_id")
+            thread_ts = call.body.get("thread_ts") or None
+            comment = str(call.body.get("initial_comment") or "")
+            shared: list[dict[str, Any]] = []
+            for f in requested:
+                filename, content = self._pending_files.pop(f["id"])
+                title = str(f.get("title") or filename)
+                shared.append({"id": f["id"], "name": filename, "title": title})
+                if channel:
+                    self.uploaded.append(
+                        Uploaded(f["id"], filename, title, content or b"", channel, thread_ts, comment)
+                    )
+            if channel:
+                self.posted.append(
+                    Posted(
+                        received_at=call.received_at,
+                        channel=channel,
+                        ts=ts,
+                        text=comment,
+                        blocks=[],
+                        metadata=None,
+                        thread_ts=thread_ts,
+                        files=shared,
+                    )
+                )
+            self._changed.notify_all()
+        return {"ok": True, "files": shared}
 
     def _history(self, call: Call) -> dict[str, Any]:
         channel = call.body.get("channel")
@@ -276,13 +433,23 @@ class FakeSlack:
             found = [m for m in self.messages(channel) if m.ts == parent or m.thread_ts == parent]
         else:
             oldest = float(call.body.get("oldest") or 0)
-            found = [m for m in self.messages(channel) if not m.thread_ts and float(m.ts) >= oldest]
+            # A reply broadcast to the channel shows in its history too, as Slack lists it.
+            found = [
+                m
+                for m in self.messages(channel)
+                if (not m.thread_ts or m.reply_broadcast) and float(m.ts) >= oldest
+            ]
             found.reverse()  # newest first, as Slack answers
         return {"ok": True, "messages": [m.as_history(with_metadata) for m in found], "has_more": False}
 
 
 def _maybe_json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def _flag(value: Any) -> bool:
+    """A boolean argument, sent as JSON (true) or as a form field ("true", "1")."""
+    return value is True or str(value).lower() in ("1", "true")
 
 
 def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]:

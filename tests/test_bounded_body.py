@@ -139,6 +139,19 @@ def test_log_values_can_be_cut_shorter_than_other_strings() -> None:
     assert json.loads(skeleton.finish()) == [{"id": "1", "log": "", "graph_id": "g" * 100}]
 
 
+@pytest.mark.parametrize(
+    ("log", "other", "log_cut"),
+    [("x" * 100, "g" * 300, False), ("x" * 101, "g", True), ("x" * 101, "g" * 300, True)],
+)
+def test_log_cut_says_whether_the_log_itself_was_cut(log: str, other: str, log_cut: bool) -> None:
+    """`log_cut` is about the `log` value only; another long string cut does not set it."""
+    body = json.dumps({"log": log, "graph_id": other}).encode()
+    skeleton = JsonSkeleton(string_bytes=200, log_bytes=100, max_bytes=1 << 20)
+    skeleton.feed(body)
+    skeleton.finish()
+    assert skeleton.log_cut is log_cut
+
+
 def test_a_body_of_countless_tiny_values_is_refused_past_the_cap() -> None:
     """Millions of short keys are not a log to cut: past `max_bytes` of skeleton the body is refused."""
     skeleton = JsonSkeleton(string_bytes=1024, max_bytes=100_000)

@@ -12,7 +12,7 @@ import pytest
 
 from jobbot import slack_ids
 from jobbot.emulator import Emulator
-from tests.fakes import FakeSlack, sign
+from tests.fakes import UPLOAD_STEP, FakeSlack, Scripted, sign
 from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import ALLOWED_USER, OTHER_USER, click_body, command_body
 from tests.support import free_port
@@ -362,3 +362,109 @@ def test_with_notices_off_watch_and_subscribe_say_so(fake_slack: FakeSlack, emul
         for name in ("r1", "r2"):
             assert "JOBBOT_NOTIFIER=off" in shown(fake_slack.wait_for_responses(1, name=name)[0])
         assert bot.bot.store.watchers(job_id) == [] and bot.bot.store.subscriptions() == []
+
+
+# The Full log button: the job's whole log, uploaded to the clicker's direct message.
+
+
+def click_full_log(bot: HttpBot, job_id: str, *, reply_to: str = "r1") -> dict[str, Any]:
+    response = bot.click(slack_ids.action_id(slack_ids.JOB_FULL_LOG, job_id), job_id, reply_to=reply_to)
+    assert response.status_code == 200
+    [reply] = bot.slack.wait_for_responses(1, name=reply_to)
+    return reply
+
+
+def test_full_log_uploads_the_log_to_the_clickers_direct_message(
+    http_bot: HttpBot, emulator: Emulator
+) -> None:
+    """The click opens a DM with the person who clicked, uploads the log there, and says so in place."""
+    log = "loading person\nloading knows\nERROR: bad edge at line 12\n"
+    job_id = emulator.add_job(status="FAILED", log=log)
+
+    reply = click_full_log(http_bot, job_id)
+
+    (opened,) = http_bot.slack.calls_to("conversations.open")
+    assert opened.body["users"] == ALLOWED_USER
+    dm = "D" + ALLOWED_USER[1:]
+    (uploaded,) = http_bot.slack.uploads()
+    assert (uploaded.channel, uploaded.thread_ts, uploaded.filename) == (dm, None, f"job-{job_id}.log")
+    assert uploaded.content == log.encode() and uploaded.title == f"Full log of job #{job_id}"
+    assert reply["response_type"] == "ephemeral" and reply["replace_original"] is False
+    assert f"I sent you the full log of job #{job_id}" in shown(reply) and "direct message" in shown(reply)
+
+
+def test_full_log_of_a_log_longer_than_the_file_says_it_sent_its_end(
+    http_bot: HttpBot, emulator: Emulator
+) -> None:
+    """A log past the cap is sent as its last part, and the reply says so."""
+    job_id = emulator.add_job(status="FAILED", log="x" * 99 + "\n")
+    emulator.append_log(job_id, ("y" * 1023 + "\n") * 1100)
+
+    reply = click_full_log(http_bot, job_id)
+
+    (uploaded,) = http_bot.slack.uploads()
+    assert uploaded.content.startswith(b"[jobbot: this log was longer than 1 MiB")
+    assert b"x" not in uploaded.content
+    assert "last 1 MiB" in shown(reply)
+
+
+def test_full_log_of_an_unknown_job_says_so_and_uploads_nothing(
+    http_bot: HttpBot, emulator: Emulator
+) -> None:
+    """The server's 404 is worded as for any other request; no DM is opened."""
+    reply = click_full_log(http_bot, "999")
+    assert "Job 999 does not exist" in shown(reply)
+    assert http_bot.slack.uploads() == [] and http_bot.slack.calls_to("conversations.open") == []
+
+
+def test_full_log_with_a_forged_job_id_never_reaches_the_server(
+    http_bot: HttpBot, emulator: Emulator
+) -> None:
+    """A button value that is not a job id is refused with the usage hint before any request."""
+    reply = click_full_log(http_bot, "../graph/1")
+    assert "That is not a job id" in shown(reply)
+    assert emulator.requests == [] and http_bot.slack.uploads() == []
+
+
+@pytest.mark.parametrize("method", ["conversations.open", "files.completeUploadExternal"])
+def test_full_log_that_slack_will_not_take_says_so_plainly(
+    http_bot: HttpBot, emulator: Emulator, method: str
+) -> None:
+    """A Slack error opening the DM or uploading is one clear line naming Slack's error, no traceback."""
+    job_id = emulator.add_job(status="FAILED", log="boom\n")
+    http_bot.slack.script(method, Scripted(body={"ok": False, "error": "not_allowed_token_type"}))
+
+    reply = click_full_log(http_bot, job_id)
+
+    assert f"could not send you the full log of job #{job_id}" in shown(reply)
+    assert "not_allowed_token_type" in shown(reply) and "Traceback" not in shown(reply)
+    assert http_bot.slack.uploads() == []
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [(202, "Slack's file host did not take the file"), (500, "Slack could not be reached or failed")],
+)
+def test_full_log_whose_bytes_the_file_host_refuses_says_so(
+    http_bot: HttpBot, emulator: Emulator, status: int, said: str
+) -> None:
+    """An odd answer or an error from the upload URL (no Web API error code) still gets a clear line."""
+    job_id = emulator.add_job(status="FAILED", log="boom\n")
+    http_bot.slack.script(UPLOAD_STEP, Scripted(status=status, body="no"))
+
+    reply = click_full_log(http_bot, job_id)
+
+    assert f"could not send you the full log of job #{job_id}" in shown(reply) and said in shown(reply)
+    assert http_bot.slack.uploads() == []
+
+
+def test_full_log_from_a_channel_not_allowed_is_refused_without_a_request(
+    fake_slack: FakeSlack, emulator: Emulator
+) -> None:
+    """The guard refuses the click before the listener runs: no GraphScope request, no upload, no DM."""
+    job_id = emulator.add_job(status="FAILED", log="secret log\n")
+    for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_ALLOWED_CHANNELS="C0OPS0001"):
+        reply = click_full_log(bot, job_id)
+    assert ":lock:" in shown(reply) and "secret log" not in shown(reply)
+    assert emulator.requests == []
+    assert fake_slack.uploads() == [] and fake_slack.calls_to("conversations.open") == []

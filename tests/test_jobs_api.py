@@ -24,7 +24,8 @@ from jobbot.errors import (
     JobNotFound,
 )
 from jobbot.jobs_api import JobClient, parse_error_body
-from jobbot.models import LOG_TAIL_CHARS, Job, JobWithLog, log_tail
+from jobbot.models import FULL_LOG_MAX_BYTES, LOG_TAIL_CHARS, FullLog, Job, JobWithLog, log_tail
+from jobbot.render import cards
 from tests.server_json import JOB
 from tests.support import FakeClock
 
@@ -534,3 +535,65 @@ def test_no_command_text_reaches_another_path(text: str) -> None:
     with JobClient("http://gs:7777", http=httpx.Client(transport=httpx.MockTransport(record))) as client:
         client.get_job(job_id)
     assert [JOB_PATH.fullmatch(p) is not None for p in paths] == [True]
+
+
+def test_a_full_log_is_read_whole_when_it_fits(emulator: Emulator) -> None:
+    """A log under the cap comes back as the server holds it, not cut."""
+    log = 'loading vertices\n\tper "person" \u00e9\nthe end\n'
+    job_id = emulator.add_job(status="FAILED", log=log)
+    with JobClient(emulator.url) as client:
+        full = client.full_log(job_id)
+    assert full == FullLog(job_id=job_id, text=log, cut=False)
+
+
+def test_a_full_log_longer_than_the_cap_keeps_its_end(emulator: Emulator) -> None:
+    """Only the last `max_bytes` (as sent, escapes included) are kept, and the log says it was cut."""
+    log = "".join(f"line {n:06d} é\n" for n in range(20_000)) + "the real error\n"
+    job_id = emulator.add_job(status="FAILED", log=log)
+    with JobClient(emulator.url) as client:
+        full = client.full_log(job_id, max_bytes=10_000)
+    assert full.cut and full.job_id == job_id
+    assert log.endswith(full.text) and full.text.endswith("the real error\n")
+    # Sent as JSON, "é\n" is 8 bytes (`\u00e9\n`) and 3 in UTF-8: a line of 20 bytes is 15 in the file.
+    assert 7_000 < len(full.text.encode()) <= 10_000
+
+
+def test_a_full_log_exactly_at_the_cap_is_not_cut() -> None:
+    """The cap counts the log as sent; a log of exactly that many bytes is whole."""
+    log = "x" * 1000
+    client, _ = client_for(lambda r: httpx.Response(200, json={**JOB, "log": log}))
+    assert client.full_log("7", max_bytes=1000) == FullLog(job_id="7", text=log, cut=False)
+    assert client.full_log("7", max_bytes=999).cut
+
+
+def test_a_full_log_is_read_holding_only_the_part_it_keeps() -> None:
+    """A 32 MB log read for a 1 MiB file holds about that much, never the whole body."""
+    line = b"I1017 22:45:14.004163 bulk_loader.cc:109] Loading edges\\n"
+    head = json.dumps({k: v for k, v in JOB.items() if k != "log"})[:-1].encode() + b', "log": "'
+    body = _Generated(head, line, 32 * 2**20, tail=rb'the real error is here\n"}')
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    tracemalloc.start()
+    try:
+        full = client.full_log("7")
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert full.cut and full.text.endswith("Loading edges\nthe real error is here\n")
+    # Each line's `\n` is two bytes as sent and one in the text: 57 bytes kept for every 58 read.
+    assert 0.98 * FULL_LOG_MAX_BYTES < len(full.text.encode()) <= FULL_LOG_MAX_BYTES
+    assert peak - kept < 4 * FULL_LOG_MAX_BYTES, f"peak {peak:,} bytes, {kept:,} kept"
+
+
+def test_the_full_log_cap_is_the_one_the_log_file_names() -> None:
+    """The client's default cap and the file's note about it agree."""
+    assert FULL_LOG_MAX_BYTES == cards.FULL_LOG_MAX_BYTES
+
+
+def test_a_full_log_of_an_unknown_job_is_not_found(emulator: Emulator) -> None:
+    """The same errors as reading the job: a 404 is JobNotFound, a bad id never reaches the network."""
+    with JobClient(emulator.url) as client:
+        with pytest.raises(JobNotFound):
+            client.full_log("999")
+        with pytest.raises(InvalidJobId):
+            client.full_log("../etc")
+    assert ("GET", "/v1/job/../etc") not in emulator.requests

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 
+import httpx
 import pytest
 
 from jobbot.models import NoticeStyle, Subscription
@@ -27,7 +28,8 @@ def cards(world: World, channel: str = CHANNEL) -> list[Posted]:
 
 
 def thread(world: World, parent: Posted) -> list[Posted]:
-    return [m for m in world.slack.messages(parent.channel) if m.thread_ts == parent.ts]
+    """jobbot's replies in a card's thread (an uploaded file's share is not one: see `uploads`)."""
+    return [m for m in world.slack.messages(parent.channel) if m.thread_ts == parent.ts and not m.files]
 
 
 def text_of(message: Posted) -> str:
@@ -91,7 +93,7 @@ def test_a_live_channel_gets_no_separate_notice_and_a_watcher_still_gets_a_dm(wo
     notifier.poll_once()  # type: ignore[attr-defined]
     assert len(cards(world)) == 1
     dm = [m for m in world.slack.messages() if m.channel.startswith("D")]
-    assert len(dm) == 1 and "succeeded" in dm[0].text
+    assert len(dm) == 1 and "Job 1 finished: SUCCESS" in dm[0].text
 
 
 def test_a_failure_puts_its_log_tail_and_its_whole_log_as_a_file_in_the_cards_thread(world: World) -> None:
@@ -107,7 +109,9 @@ def test_a_failure_puts_its_log_tail_and_its_whole_log_as_a_file_in_the_cards_th
     assert "line 19999 of the loader" in text_of(replies[1])
     (upload,) = world.slack.uploads(CHANNEL)
     assert upload.thread_ts == card.ts
-    assert upload.content == long_log.encode(), "the full log arrives whole"
+    server_log = httpx.get(f"{world.emulator.url}/v1/job/{job_id}").json()["log"]
+    assert long_log in server_log
+    assert upload.content == server_log.encode(), "the full log arrives whole"
     assert upload.filename == f"job-{job_id}.log"
 
 
@@ -274,7 +278,9 @@ def test_a_job_running_well_past_its_graphs_usual_is_alerted_before_the_fixed_li
     now_ms = int(world.clock().timestamp() * 1000)
     notifier = world.notifier(long_running_after=7200)
     for _ in range(5):  # five loads of the graph that took two minutes each
-        world.emulator.add_job(status="SUCCESS", graph_id="g", start_time_ms=now_ms - 600_000, end_time_ms=now_ms - 480_000)
+        world.emulator.add_job(
+            status="SUCCESS", graph_id="g", start_time_ms=now_ms - 600_000, end_time_ms=now_ms - 480_000
+        )
     notifier.poll_once()
     world.emulator.add_job(status="RUNNING", graph_id="g", start_time_ms=now_ms - 12 * 60_000)
     world.clock.advance(10)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from functools import partial
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from jobbot import metrics
 from jobbot.clock import Clock

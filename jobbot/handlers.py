@@ -19,7 +19,6 @@ from typing import Any
 from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.models.blocks import SectionBlock
 
 from jobbot import commands, logs, metrics, slack_ids, stale
 from jobbot.authz import Access
@@ -44,13 +43,12 @@ from jobbot.errors import (
 from jobbot.jobs_api import JobClient
 from jobbot.models import (
     Actor,
-    FullLog,
     Job,
     JobWithLog,
     parse_job_id,
     validate_job_id,
 )
-from jobbot.render.cards import FULL_LOG_MAX_BYTES, LogFile, full_log_file
+from jobbot.render.cards import LogFile, full_log_file, full_log_sent
 from jobbot.render.jobs import (
     already_finished_card,
     cancel_prompt,
@@ -59,7 +57,7 @@ from jobbot.render.jobs import (
     job_card,
     job_list,
 )
-from jobbot.render.kit import Message, mrkdwn_text, to_message
+from jobbot.render.kit import Message
 from jobbot.render.problems import explain, problem
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
@@ -218,7 +216,7 @@ class JobsHandlers:
             reason = _slack_failure(exc)
             log.warning("could not send the full log of job %s to %s: %s", full.job_id, user_id, reason)
             return problem(f"I could not send you the full log of job #{full.job_id}:", detail=reason)
-        return _full_log_sent(full)
+        return full_log_sent(full)
 
     def _answer(self, parsed: commands.Command, who: Actor) -> Message:
         match parsed:
@@ -373,19 +371,6 @@ def _slack_failure(exc: Exception) -> str:
         # files_upload_v2 raises it when Slack's file host does not take the bytes.
         return "Slack's file host did not take the file."
     return f"Slack could not be reached or failed ({type(exc).__name__}); try again in a moment."
-
-
-def _full_log_sent(full: FullLog) -> Message:
-    """The ephemeral answer to a Full log click once the file is in the person's direct messages."""
-    if full.cut:
-        mib = FULL_LOG_MAX_BYTES // 2**20
-        text = (
-            f"I sent you the last {mib} MiB of the log of job #{full.job_id} in a direct message; "
-            "the whole log is longer than that."
-        )
-    else:
-        text = f"I sent you the full log of job #{full.job_id} in a direct message."
-    return to_message(text, [SectionBlock(text=mrkdwn_text(f":page_facing_up: {text}"))])
 
 
 def _acknowledge(ack: Ack) -> None:

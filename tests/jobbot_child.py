@@ -79,8 +79,10 @@ def start_announcing(
     workdir: Path,
     port: int,
     database_url: str = "sqlite:///jobbot.db",
+    **extra: str,
 ) -> subprocess.Popen[bytes]:
-    """jobbot in HTTP mode, polling fast and announcing to CHANNEL; its output goes to workdir/jobbot.log."""
+    """jobbot in HTTP mode, polling fast and announcing to CHANNEL (with `extra` settings); its output
+    goes to workdir/jobbot.log."""
     settings = {
         "SLACK_BOT_TOKEN": "xoxb-test-token",
         "SLACK_SIGNING_SECRET": "signing-secret-for-tests",
@@ -91,6 +93,7 @@ def start_announcing(
         "JOBBOT_POLL_INTERVAL": "0.2",
         "JOBBOT_RECONCILE_INTERVAL": "10",
         "JOBBOT_DATABASE_URL": database_url,
+        **extra,
     }
     with open(workdir / "jobbot.log", "ab") as log:  # the child keeps its own copy of the descriptor
         return start_jobbot(settings, workdir, stdout=log, stderr=log)

@@ -19,7 +19,7 @@ from jobbot.commands import (
     Watch,
     parse,
 )
-from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES, JobStatus
+from jobbot.models import KNOWN_STATUSES, MAX_JOB_ID_DIGITS, NOTICE_STATUSES, JobStatus, NoticeStyle
 from jobbot.render.mrkdwn import BACKTICK_LOOKALIKE
 
 
@@ -172,6 +172,26 @@ def test_subscribe_accepts_exactly_the_notice_statuses(words: list[str], commas:
     else:
         assert isinstance(command, Help) and command.problem is not None
         assert ", ".join(NOTICE_STATUSES) in command.problem
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("subscribe live", Subscribe(NOTICE_STATUSES, NoticeStyle.LIVE)),
+        ("subscribe LIVE failed", Subscribe((JobStatus.FAILED,), NoticeStyle.LIVE)),
+        ("subscribe final cancelled", Subscribe((JobStatus.CANCELLED,), NoticeStyle.FINAL)),
+        ("subscribe failed", Subscribe((JobStatus.FAILED,), NoticeStyle.FINAL)),
+    ],
+)
+def test_subscribe_takes_a_style_first(text: str, expected: Subscribe) -> None:
+    """`subscribe live [STATUS ...]` asks for a live card per job; `final` (the default) for notices."""
+    assert parse(text) == expected
+
+
+def test_a_style_after_the_statuses_is_not_a_status() -> None:
+    command = parse("subscribe failed live")
+    assert isinstance(command, Help) and command.problem is not None
+    assert command.problem.startswith("`live` is not a job status")
 
 
 @pytest.mark.parametrize(("text", "job_id"), [("audit", None), ("audit 42", "42"), ("AUDIT #7", "7")])

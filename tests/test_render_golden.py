@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jobbot import stale
-from jobbot.models import NOTICE_STATUSES
+from jobbot.models import NOTICE_STATUSES, NoticeStyle
 from jobbot.render.cards import digest_card, ending_reply, live_card, long_running_alert
 from jobbot.render.jobs import cancel_prompt, job_card, job_list
 from jobbot.render.kit import Message
@@ -137,6 +137,13 @@ GOLDEN: dict[str, Callable[[], Message]] = {
         [make_subscription(), make_subscription("G0456EFGH", statuses=NOTICE_STATUSES, added_by="W0ADMIN")],
         default_channel="C0NOTIFY",
         default_statuses=("FAILED", "CANCELLED"),
+    ),
+    "subscribed_live": lambda: subscribed("C0123ABCD", ("FAILED",), NoticeStyle.LIVE),
+    "subscription_list_live": lambda: subscription_list(
+        [make_subscription(style=NoticeStyle.LIVE), make_subscription("G0456EFGH", statuses=NOTICE_STATUSES)],
+        default_channel="C0NOTIFY",
+        default_statuses=NOTICE_STATUSES,
+        default_style=NoticeStyle.LIVE,
     ),
     "subscription_list_empty": lambda: subscription_list(
         [], default_channel=None, default_statuses=NOTICE_STATUSES

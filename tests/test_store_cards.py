@@ -202,3 +202,18 @@ def test_a_subscription_keeps_its_style(store: Store) -> None:
         ("C0FINAL", NoticeStyle.FINAL),
         (CHANNEL, NoticeStyle.LIVE),
     ]
+
+
+def test_watching_or_unwatching_a_job_edits_its_cards_to_show_who_watches(store: Store) -> None:
+    record(store, CardJob(running("1"), CHANNEL), CardJob(running("2"), CHANNEL))
+    rows = store.ungrouped_card_jobs()
+    first, second = store.group_card_jobs([[rows[0]], [rows[1]]], NOW)
+    for card_id in (first, second):
+        store.set_card_state(card_id, CardState.POSTED, now=NOW, ts="1.1", shown=1)
+    store.watch("1", "U0BOB", NOW)
+    store.watch("1", "U0BOB", NOW)  # already watching: nothing changes
+    assert [(c.id, c.version) for c in store.open_cards()] == [(first, 2)]
+    store.set_card_state(first, CardState.POSTED, now=NOW, shown=2)
+    assert store.unwatch("1", "U0BOB")
+    assert not store.unwatch("1", "U0BOB")
+    assert [(c.id, c.version) for c in store.open_cards()] == [(first, 3)]

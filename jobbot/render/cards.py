@@ -297,3 +297,16 @@ def _first_character(content: bytes) -> int:
     while start < min(len(content), 3) and content[start] & 0xC0 == 0x80:
         start += 1
     return start
+
+
+def full_log_sent(full: FullLog) -> Message:
+    """The ephemeral answer to a Full log click once the file is in the person's direct messages."""
+    if full.cut:
+        mib = FULL_LOG_MAX_BYTES // 2**20
+        text = (
+            f"I sent you the last {mib} MiB of the log of job #{full.job_id} in a direct message; "
+            "the whole log is longer than that."
+        )
+    else:
+        text = f"I sent you the full log of job #{full.job_id} in a direct message."
+    return to_message(text, [SectionBlock(text=mrkdwn_text(f":page_facing_up: {text}"))])

@@ -61,6 +61,15 @@ def record_card_jobs(tx: Transaction, rows: Sequence[CardJob], at: object) -> No
             )
 
 
+def cards_show_watchers(tx: Transaction, job_id: str) -> None:
+    """The job's watchers changed: the live cards showing it (and its watchers) are edited."""
+    tx.execute(
+        "UPDATE cards SET version = version + 1 WHERE id IN (SELECT card_id FROM card_jobs "
+        f"WHERE generation = {GENERATION} AND job_id = ? AND card_id IS NOT NULL)",
+        (job_key(job_id),),
+    )
+
+
 def record_followups(tx: Transaction, rows: Sequence[FollowUpRow], at: object) -> None:
     """Add follow-ups; one already recorded (same job, destination and kind) is left as it is."""
     if rows:

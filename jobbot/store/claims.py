@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from jobbot.models import NoticeStyle, Subscription
 from jobbot.store.base import job_key
+from jobbot.store.cards import cards_show_watchers
 from jobbot.store.database import GENERATION, Database, Transaction
 
 
@@ -58,24 +59,28 @@ class SubscriptionsSql:
         ]
 
     def watch(self, job_id: str, user_id: str, now: datetime) -> None:
-        self._db.transaction(
-            lambda tx: tx.execute(
+        def work(tx: Transaction) -> None:
+            added = tx.execute(
                 "INSERT INTO watches (generation, job_id, user_id, added_at) "
                 f"VALUES ({GENERATION}, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (job_key(job_id), user_id, self._db.to_db(now)),
-            )
-        )
+            ).rowcount
+            if added:
+                cards_show_watchers(tx, job_id)
+
+        self._db.transaction(work)
 
     def unwatch(self, job_id: str, user_id: str) -> bool:
-        return self._db.transaction(
-            lambda tx: (
-                tx.execute(
-                    f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = ? AND user_id = ?",
-                    (job_key(job_id), user_id),
-                ).rowcount
-                > 0
-            )
-        )
+        def work(tx: Transaction) -> bool:
+            removed = tx.execute(
+                f"DELETE FROM watches WHERE generation = {GENERATION} AND job_id = ? AND user_id = ?",
+                (job_key(job_id), user_id),
+            ).rowcount
+            if removed:
+                cards_show_watchers(tx, job_id)
+            return removed > 0
+
+        return self._db.transaction(work)
 
     def watchers(self, job_id: str) -> list[str]:
         # The first to watch first; watches made at the same instant by user id, so the order is stable.

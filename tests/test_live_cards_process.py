@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -51,6 +52,10 @@ def all_shown(slack: FakeSlack, ended: dict[str, str]) -> bool:
     return all(job in by_job and shows_end(by_job[job], job, status) for job, status in ended.items())
 
 
+def posted_more_than(slack: FakeSlack, seen: int) -> bool:
+    return len(slack.calls_to("chat.postMessage")) > seen
+
+
 def wait_until_polling(emulator: Emulator, timeout: float = 20.0) -> None:
     seen = len(emulator.requests)
     assert emulator.wait_until(lambda: len(emulator.requests) > seen + 1, timeout=timeout), (
@@ -77,7 +82,7 @@ def test_sigkills_between_post_and_record_leave_one_card_per_job_edited_to_its_e
         for _ in range(3):
             posts = len(fake_slack.calls_to("chat.postMessage"))
             jobs += [emulator.add_job(status="RUNNING") for _ in range(2)]
-            fake_slack.wait_for(lambda seen=posts: len(fake_slack.calls_to("chat.postMessage")) > seen, 20)
+            fake_slack.wait_for(partial(posted_more_than, fake_slack, posts), 20)
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
             process = start_announcing(fake_slack, emulator, tmp_path, port, **LIVE)

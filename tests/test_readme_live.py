@@ -31,7 +31,11 @@ EMOJI = {
     "hourglass": "⌛",
     "double_vertical_bar": "⏸",
 }
-LOG = "I1128 21:05:01 loading person.csv\nI1128 21:05:40 loaded 1,204,311 vertices\nE1128 21:06:12 bad row 17 in knows.csv: missing column creationDate\n"
+LOG = (
+    "I1128 21:05:01 loading person.csv\n"
+    "I1128 21:05:40 loaded 1,204,311 vertices\n"
+    "E1128 21:06:12 bad row 17 in knows.csv: missing column creationDate\n"
+)
 
 
 def shown(mrkdwn: str) -> str:

@@ -289,3 +289,21 @@ def test_a_job_running_well_past_its_graphs_usual_is_alerted_before_the_fixed_li
     notifier.poll_once()
     (alert,) = cards(world)
     assert "usually take 2m" in text_of(alert)
+
+
+def test_an_edit_carrying_a_final_state_is_never_dropped_by_rate_limits(world: World) -> None:
+    """chat.update answers 429 for a while: the card waits, then shows the job's end, edited once more."""
+    job_id, notifier = start_and_poll(world)
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+    world.slack.outage("chat.update", limited)
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()  # type: ignore[attr-defined]
+    assert "failed" not in cards(world)[0].text
+    world.slack.end_outage()
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (card,) = cards(world)
+    assert "failed" in card.text and len(card.edits) == 1
+    assert world.store.open_cards() == []

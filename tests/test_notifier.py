@@ -17,13 +17,13 @@ from jobbot import metrics
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
-from jobbot.models import Job, JobWithLog, Subscription
+from jobbot.models import FinishedJob, Job, JobWithLog, NoticeStyle, Subscription
 from jobbot.notifier import Notifier, PollReport, observe
 from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
 from jobbot.notifier.loop import POLL_BACKOFF_EXTRA_SECONDS
 from jobbot.notifier.observe import MAX_ANNOUNCED_AFTER_RESET
 from jobbot.notifier.slack_poster import METADATA_EVENT
-from jobbot.store import DeliveryState, NoticeRow, Store, TrackedJob, open_store
+from jobbot.store import CardJob, DeliveryState, NoticeRow, Store, TrackedJob, open_store
 from tests.fakes import FakeSlack, Posted, Scripted
 from tests.notice_world import (
     CHANNEL,
@@ -1755,3 +1755,13 @@ def test_a_delivery_only_tick_ends_at_the_time_it_is_given_and_on_stop(world: Wo
     assert len(world.slack.calls_to("chat.postMessage")) == 4
     notifier._tick(poll=False, stop=StopOncePosted(world.slack))
     assert len(world.slack.calls_to("chat.postMessage")) == 4
+
+
+def test_a_stop_reaches_the_live_cards_pass_of_a_delivery_only_tick(world: World) -> None:
+    """_tick(poll=False) hands `stop` to the live cards' pass too: once one card is out, no other goes."""
+    notifier = world.notifier(style=NoticeStyle.LIVE)
+    notifier.poll_once()  # the baseline
+    cards = [CardJob(FinishedJob(id=str(n), status="RUNNING"), f"C0LIVE{n}") for n in range(1, 6)]
+    world.store.record_poll([], [], now=world.clock(), reconciled=False, cards=cards)
+    notifier._tick(poll=False, stop=StopOncePosted(world.slack))
+    assert len(world.slack.calls_to("chat.postMessage")) == 1

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
             ["--jobs", "4", "--interval", "0.5", "--slack-fault", "3", "--graphscope-down", "1"],
             "| 4    |",
         ),
+        ("live_cards", ["--jobs", "1,5", "--interval", "0.5"], "duplicates: 0"),
         (
             "ack_latency",
             ["--requests", "6", "--concurrency", "3", "--delay", "0.2", "--rounds", "1", "--wait", "10"],

@@ -307,3 +307,26 @@ def test_an_edit_carrying_a_final_state_is_never_dropped_by_rate_limits(world: W
     (card,) = cards(world)
     assert "failed" in card.text and len(card.edits) == 1
     assert world.store.open_cards() == []
+
+
+def test_a_digest_cards_jobs_ending_together_get_one_ending_and_one_log_reply(world: World) -> None:
+    """Twelve jobs of one digest card end in one poll, four of them failing: its thread gets one ending
+    broadcast for all and one reply with the failures' logs (and a file for each failure), not one
+    post per job; an answer lost after Slack took the broadcast does not post it twice."""
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    started = [world.emulator.add_job(status="RUNNING") for _ in range(12)]
+    world.clock.advance(10)
+    notifier.poll_once()
+    (digest,) = cards(world)
+    for n, job_id in enumerate(started):
+        world.emulator.finish_job(job_id, "FAILED" if n % 3 == 0 else "SUCCESS", log=f"job {job_id} broke\n")
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    ending, logs = thread(world, digest)
+    assert ending.reply_broadcast and ending.text.startswith("12 jobs finished")
+    assert not logs.reply_broadcast and all(f"job {j} broke" in text_of(logs) for j in started[::3])
+    assert len(world.slack.uploads(CHANNEL)) == 4
+    assert world.store.open_followups() == []

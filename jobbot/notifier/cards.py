@@ -20,8 +20,11 @@ from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
 from jobbot.render.cards import digest_card, ending_reply, full_log_file, live_card, long_running_alert
 from jobbot.render.kit import Message
-from jobbot.render.notices import DIGEST_MAX_JOBS, failure_log_reply
+from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, failure_log_reply
 from jobbot.store import Card, CardJob, CardState, FollowUp, FollowUpKind, FollowUpState, NotifierStore
+
+# The follow-ups of one card that are due together go out as one reply (the others are one post each).
+BATCHED = frozenset({FollowUpKind.ENDING, FollowUpKind.LOG})
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -103,10 +106,10 @@ class CardKeeper:
             else:
                 step = partial(self._post_card, card, report)
             self._attempt(card.destination, report, step, self._card_failed(card))
-        for followup in self._store.open_followups():
+        for batch in self._batches():
             if self._pass_over(this_pass):
                 return
-            self._follow_up(followup, report)
+            self._follow_up(batch, report)
 
     def _pass_over(self, this_pass: _Pass) -> bool:
         stopping = this_pass.stop is not None and this_pass.stop.is_set()
@@ -163,94 +166,112 @@ class CardKeeper:
 
     # Follow-ups.
 
-    def _follow_up(self, followup: FollowUp, report: PollReport) -> None:
-        if followup.card_id is not None and followup.card_state is CardState.FAILED:
+    def _batches(self) -> list[list[FollowUp]]:
+        """The open follow-ups as posts to make. The endings (and the failures' log lines) of one card's
+        jobs that are due together go out as one reply: a digest card's burst of endings is one post,
+        not one per job. A batch whose post was attempted (POSTING) is kept apart from new ones, so that
+        after a crash it is looked for under the same key."""
+        batches: dict[tuple[object, ...], list[FollowUp]] = {}
+        for followup in self._store.open_followups():
+            if followup.card_id is not None and followup.kind in BATCHED:
+                key: tuple[object, ...] = (followup.card_id, followup.kind, followup.state)
+            else:
+                key = (followup.generation, followup.job.id, followup.destination, followup.kind)
+            batches.setdefault(key, []).append(followup)
+        return list(batches.values())
+
+    def _follow_up(self, batch: list[FollowUp], report: PollReport) -> None:
+        first = batch[0]
+        if first.card_id is not None and first.card_state is CardState.FAILED:
             # Its card cannot be posted or edited (the channel refuses): nor can its thread.
-            self._store.set_followup_state(
-                followup, FollowUpState.FAILED, now=self._clock(), error="card failed"
-            )
+            self._set_state(batch, FollowUpState.FAILED, error="card failed")
             return
-        if followup.card_id is not None and (
-            followup.card_state is not CardState.POSTED or not followup.card_ts
-        ):
+        if first.card_id is not None and (first.card_state is not CardState.POSTED or not first.card_ts):
             return  # its card is not out yet; the thread it goes in will be
-        if self.holds.held(followup.destination, self._monotonic()):
+        if self.holds.held(first.destination, self._monotonic()):
             report.waiting += 1
             return
         self._attempt(
-            followup.destination,
+            first.destination,
             report,
-            lambda: self._post_followup(followup, report),
-            lambda error: self._store.set_followup_state(
-                followup, FollowUpState.FAILED, now=self._clock(), error=error
-            ),
+            partial(self._post_followups, batch, report),
+            lambda error: self._set_state(batch, FollowUpState.FAILED, error=error),
         )
 
-    def _post_followup(self, followup: FollowUp, report: PollReport) -> None:
-        thread_ts = followup.card_ts
-        channel = followup.card_channel or followup.channel or self._poster.channel_for(followup.destination)
+    def _post_followups(self, batch: list[FollowUp], report: PollReport) -> None:
+        first = batch[0]
+        thread_ts = first.card_ts
+        channel = first.card_channel or first.channel or self._poster.channel_for(first.destination)
         # Keep one post of the channel's allowance for the next card: a follow-up never delays one.
         if self._poster.posts_available(channel) < 2:
             return
-        job = followup.job
-        key = f"{self._store.instance_id}:{followup.kind.value}:{followup.generation}:{job.id}"
-        if followup.state is FollowUpState.POSTING and self._already_out(followup, channel, key):
-            log.info("notifier: the %s of job %s was already posted; not again", followup.kind.value, job.id)
-            self._store.set_followup_state(followup, FollowUpState.DONE, now=self._clock())
+        if first.state is FollowUpState.POSTING and self._already_out(batch, channel):
+            log.info(
+                "notifier: the %s of job(s) %s was already posted; not again",
+                first.kind.value,
+                ", ".join(f.job.id for f in batch),
+            )
+            self._set_state(batch, FollowUpState.DONE)
             return
-        if not self._store.claim_followup(followup, channel=channel, now=self._clock()):
+        claimed = [f for f in batch if self._store.claim_followup(f, channel=channel, now=self._clock())]
+        if not claimed:
             return
         try:
-            if followup.kind is FollowUpKind.FILE:
-                try:
-                    full_log = self._jobs.full_log(job.id)
-                except JobNotFound:
-                    log.warning(
-                        "notifier: job %s is gone from the server; its full log cannot be sent", job.id
-                    )
-                    self._store.set_followup_state(
-                        followup, FollowUpState.FAILED, now=self._clock(), error="job gone"
-                    )
+            if first.kind is FollowUpKind.FILE:
+                if not self._upload_full_log(claimed[0], channel):
                     return
-                except JobApiError as exc:
-                    # Nothing was sent: the next pass tries again.
-                    log.warning("notifier: could not read job %s's full log: %s", job.id, exc)
-                    self._store.set_followup_state(followup, FollowUpState.PENDING, now=self._clock())
-                    return
-                self._poster.upload(channel, full_log_file(full_log), thread_ts=thread_ts)
             else:
                 self._poster.post(
                     channel,
-                    self._followup_message(followup),
-                    key=key,
-                    job_ids=[job.id],
+                    _followup_message(claimed),
+                    key=self._followup_key(claimed),
+                    job_ids=[f.job.id for f in claimed],
                     thread_ts=thread_ts,
-                    broadcast=followup.kind is FollowUpKind.ENDING,
+                    broadcast=first.kind is FollowUpKind.ENDING,
                 )
         except PostRefused:
-            self._store.set_followup_state(followup, FollowUpState.PENDING, now=self._clock())
+            self._set_state(claimed, FollowUpState.PENDING)
             raise
         report.followups_posted += 1
-        metrics.CARDS.labels(followup.kind.value).inc()
-        self._store.set_followup_state(followup, FollowUpState.DONE, now=self._clock())
+        metrics.CARDS.labels(first.kind.value).inc()
+        self._set_state(claimed, FollowUpState.DONE)
 
-    def _already_out(self, followup: FollowUp, channel: str, key: str) -> bool:
+    def _upload_full_log(self, followup: FollowUp, channel: str) -> bool:
+        """Read the job's whole log and upload it into the card's thread; False when it cannot be read."""
+        job = followup.job
+        try:
+            full_log = self._jobs.full_log(job.id)
+        except JobNotFound:
+            log.warning("notifier: job %s is gone from the server; its full log cannot be sent", job.id)
+            self._set_state([followup], FollowUpState.FAILED, error="job gone")
+            return False
+        except JobApiError as exc:
+            # Nothing was sent: the next pass tries again.
+            log.warning("notifier: could not read job %s's full log: %s", job.id, exc)
+            self._set_state([followup], FollowUpState.PENDING)
+            return False
+        self._poster.upload(channel, full_log_file(full_log), thread_ts=followup.card_ts)
+        return True
+
+    def _already_out(self, batch: list[FollowUp], channel: str) -> bool:
         """Whether an attempt whose outcome was lost went through: Slack is asked before trying again."""
-        if followup.kind is FollowUpKind.FILE:
-            assert followup.card_ts
-            name = full_log_file(FullLog(followup.job.id, "", cut=False)).filename
-            return self._poster.find_file(channel, followup.card_ts, name, oldest=followup.created_at)
-        found = self._poster.find(channel, key, oldest=followup.created_at, thread_ts=followup.card_ts)
-        return found is not None
+        first = batch[0]
+        if first.kind is FollowUpKind.FILE:
+            assert first.card_ts
+            name = full_log_file(FullLog(first.job.id, "", cut=False)).filename
+            return self._poster.find_file(channel, first.card_ts, name, oldest=first.created_at)
+        key = self._followup_key(batch)
+        return self._poster.find(channel, key, oldest=first.created_at, thread_ts=first.card_ts) is not None
 
-    @staticmethod
-    def _followup_message(followup: FollowUp) -> Message:
-        if followup.kind is FollowUpKind.ENDING:
-            return ending_reply(followup.job)
-        if followup.kind is FollowUpKind.LOG:
-            return failure_log_reply([followup.job])
-        running_for, usual = alert_figures(followup.detail)
-        return long_running_alert(followup.job, running_for=running_for, usual=usual)
+    def _followup_key(self, batch: list[FollowUp]) -> str:
+        """The ledger key of a follow-up post: its kind, and the jobs it is about."""
+        first = batch[0]
+        jobs = ",".join(sorted((f.job.id for f in batch), key=int))
+        return f"{self._store.instance_id}:{first.kind.value}:{first.generation}:{jobs}"
+
+    def _set_state(self, batch: list[FollowUp], state: FollowUpState, error: str | None = None) -> None:
+        for followup in batch:
+            self._store.set_followup_state(followup, state, now=self._clock(), error=error)
 
     # Errors.
 
@@ -302,3 +323,15 @@ class CardKeeper:
             )
             return
         self.holds.cleared(destination)
+
+
+def _followup_message(batch: list[FollowUp]) -> Message:
+    jobs = [f.job for f in batch]
+    first = batch[0]
+    if first.kind is FollowUpKind.ENDING:
+        # Several of a digest card's jobs ending together: one reply saying how each ended.
+        return ending_reply(jobs[0]) if len(jobs) == 1 else completion_digest(jobs, offline=False)
+    if first.kind is FollowUpKind.LOG:
+        return failure_log_reply(jobs)
+    running_for, usual = alert_figures(first.detail)
+    return long_running_alert(first.job, running_for=running_for, usual=usual)

@@ -1,7 +1,7 @@
 """Live cards: Slack API calls per job, and how soon a job's card shows it started and ended, for bursts.
 
     python -m benchmarks.live_cards [--jobs 1,50,500] [--interval 2] [--failed 0.1]
-        [--statuses FAILED]
+        [--statuses SUCCESS,FAILED,CANCELLED]
 
 For each burst size N: a fresh emulator (its own process), the real `jobbot` process with
 JOBBOT_NOTIFY_STYLE=live on one channel, and a fake Slack Web API in this process. Once jobbot's first
@@ -94,7 +94,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=2.0, help="JOBBOT_POLL_INTERVAL")
     parser.add_argument("--failed", type=float, default=0.1, help="share of the jobs that end FAILED")
     parser.add_argument(
-        "--statuses", default="FAILED", help="JOBBOT_NOTIFY_STATUSES: the endings broadcast from a card"
+        "--statuses",
+        default="SUCCESS,FAILED,CANCELLED",
+        help="JOBBOT_NOTIFY_STATUSES: the endings broadcast from a card (default: jobbot's, all of them)",
     )
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()

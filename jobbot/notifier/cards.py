@@ -14,14 +14,14 @@ from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound, PostRefused, PostUncertain
 from jobbot.jobs_api import JobClient
 from jobbot.models import FullLog
-from jobbot.notifier.deliver import DIGEST_THRESHOLD, SlackHolds
+from jobbot.notifier.deliver import SlackHolds, into_messages
 from jobbot.notifier.live import alert_figures
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
 from jobbot.render.cards import digest_card, ending_reply, full_log_file, live_card, long_running_alert
 from jobbot.render.kit import Message
-from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, failure_log_reply
-from jobbot.store import Card, CardJob, CardState, FollowUp, FollowUpKind, FollowUpState, NotifierStore
+from jobbot.render.notices import completion_digest, failure_log_reply
+from jobbot.store import Card, CardState, FollowUp, FollowUpKind, FollowUpState, NotifierStore
 
 # The follow-ups of one card that are due together go out as one reply (the others are one post each).
 BATCHED = frozenset({FollowUpKind.ENDING, FollowUpKind.LOG})
@@ -66,20 +66,8 @@ class CardKeeper:
         rows = self._store.ungrouped_card_jobs()
         if not rows:
             return False
-        now = self._monotonic()
         unsent = {c.destination for c in self._store.open_cards() if c.state is not CardState.POSTED}
-        by_destination: dict[str, list[CardJob]] = {}
-        for row in rows:
-            if row.destination in unsent or self.holds.held(row.destination, now):
-                continue
-            by_destination.setdefault(row.destination, []).append(row)
-        groups: list[list[CardJob]] = []
-        for destination, jobs in by_destination.items():
-            if len(jobs) > DIGEST_THRESHOLD or len(jobs) > max(1, self._poster.posts_available(destination)):
-                jobs.sort(key=lambda r: int(r.job.id), reverse=True)
-                groups += [jobs[i : i + DIGEST_MAX_JOBS] for i in range(0, len(jobs), DIGEST_MAX_JOBS)]
-            else:
-                groups += [[job] for job in jobs]
+        groups = into_messages(rows, unsent, self.holds, self._poster, self._monotonic())
         if groups:
             self._store.group_card_jobs(groups, self._clock())
         return bool(groups)

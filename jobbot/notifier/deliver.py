@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import PostRefused, PostUncertain
-from jobbot.models import JobStatus
+from jobbot.models import FinishedJob, JobStatus
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
 from jobbot.notifier.transitions import NOTICE_DUE, REPLY_DUE, DeliveryEvent, next_state
 from jobbot.render.kit import Message
 from jobbot.render.notices import DIGEST_MAX_JOBS, completion_digest, completion_notice, failure_log_reply
-from jobbot.store import Delivery, DeliveryState, NoticeRow, NotifierStore
+from jobbot.store import Delivery, DeliveryState, NotifierStore
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -82,6 +83,40 @@ class SlackHolds:
         return min(ends, default=None)
 
 
+class ForADestination(Protocol):
+    """A job for one destination, waiting for its message: a notice, or a job for a live card."""
+
+    @property
+    def job(self) -> FinishedJob: ...
+    @property
+    def destination(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=ForADestination)
+
+
+def into_messages(
+    rows: Sequence[Row], gathering: Collection[str], holds: SlackHolds, poster: SlackPoster, now: float
+) -> list[list[Row]]:
+    """Group rows into messages: one each, or for a burst (more than DIGEST_THRESHOLD for a destination,
+    or more than its rate allowance takes now) digests of up to DIGEST_MAX_JOBS, newest job first. The
+    rows of a destination that is `gathering` (a message of its own not yet out) or waiting out an error
+    are left for later: when it is well again they go out together, not queued a message a second."""
+    by_destination: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.destination in gathering or holds.held(row.destination, now):
+            continue
+        by_destination.setdefault(row.destination, []).append(row)
+    groups: list[list[Row]] = []
+    for destination, waiting in by_destination.items():
+        if len(waiting) > DIGEST_THRESHOLD or len(waiting) > max(1, poster.posts_available(destination)):
+            waiting.sort(key=lambda r: int(r.job.id), reverse=True)
+            groups += [waiting[i : i + DIGEST_MAX_JOBS] for i in range(0, len(waiting), DIGEST_MAX_JOBS)]
+        else:
+            groups += [[row] for row in waiting]
+    return groups
+
+
 @dataclass(frozen=True)
 class _Pass:
     """One delivery pass: when it ends, and the event that says the process is stopping."""
@@ -119,23 +154,10 @@ class Courier:
         rows = self._store.ungrouped_notices()
         if not rows:
             return False
-        now = self._monotonic()
         # A destination waiting out an error, or with a message not yet out, gathers its new notices:
         # when it is well again they go out as one digest, not as a queue paced at one message a second.
         unsent = {d.destination for d in self._store.open_deliveries() if d.state in NOTICE_DUE}
-        by_destination: dict[str, list[NoticeRow]] = {}
-        for row in rows:
-            if row.destination in unsent or self.holds.held(row.destination, now):
-                continue
-            by_destination.setdefault(row.destination, []).append(row)
-        groups: list[list[NoticeRow]] = []
-        for destination, rows in by_destination.items():
-            # A burst, or more notices than the channel's rate allowance takes now: one digest.
-            if len(rows) > DIGEST_THRESHOLD or len(rows) > max(1, self._poster.posts_available(destination)):
-                rows.sort(key=lambda r: int(r.job.id), reverse=True)
-                groups += [rows[i : i + DIGEST_MAX_JOBS] for i in range(0, len(rows), DIGEST_MAX_JOBS)]
-            else:
-                groups += [[row] for row in rows]
+        groups = into_messages(rows, unsent, self.holds, self._poster, self._monotonic())
         if groups:
             self._store.group_notices(groups, self._clock())
         return bool(groups)

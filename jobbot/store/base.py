@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from jobbot.models import FinishedJob, validate_job_id
 
@@ -89,6 +91,19 @@ class Delivery:
     attempts: int
     created_at: datetime
     jobs: tuple[FinishedJob, ...]
+
+
+def with_their_jobs(
+    rows: Sequence[Sequence[Any]], job_column: int
+) -> dict[int, tuple[Sequence[Any], list[FinishedJob]]]:
+    """Rows of a message (a delivery, a card) LEFT JOINed with its jobs, keyed by its id in column 0: its
+    first row and its jobs in order. A message whose jobs all went elsewhere carries none."""
+    messages: dict[int, tuple[Sequence[Any], list[FinishedJob]]] = {}
+    for row in rows:
+        _, jobs = messages.setdefault(int(row[0]), (row, []))
+        if row[job_column] is not None:
+            jobs.append(FinishedJob.model_validate_json(row[job_column]))
+    return messages
 
 
 def job_key(job_id: str) -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from jobbot.models import FinishedJob
 from jobbot.store.base import (
@@ -17,6 +16,7 @@ from jobbot.store.base import (
     FollowUpRow,
     FollowUpState,
     job_key,
+    with_their_jobs,
 )
 from jobbot.store.database import GENERATION, Database, Transaction
 
@@ -127,13 +127,6 @@ class LiveCardsSql:
     def open_cards(self) -> list[Card]:
         query = OPEN_CARDS_SQL.format(indexed_by=self._db.indexed_by("cards_open"))
         rows = self._db.transaction(lambda tx: tx.execute(query).fetchall(), write=False)
-        heads: dict[int, Sequence[Any]] = {}
-        jobs: dict[int, list[FinishedJob]] = {}
-        for row in rows:
-            heads.setdefault(int(row[0]), row)
-            carried = jobs.setdefault(int(row[0]), [])
-            if row[9] is not None:
-                carried.append(FinishedJob.model_validate_json(row[9]))
         return [
             Card(
                 id=card_id,
@@ -145,9 +138,9 @@ class LiveCardsSql:
                 version=int(row[6]),
                 shown=int(row[7]),
                 created_at=self._db.from_db(row[8]),
-                jobs=tuple(jobs[card_id]),
+                jobs=tuple(jobs),
             )
-            for card_id, row in heads.items()
+            for card_id, (row, jobs) in with_their_jobs(rows, job_column=9).items()
         ]
 
     def claim_card(self, card_id: int, *, attempts: int, channel: str, now: datetime) -> bool:

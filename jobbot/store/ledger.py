@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from jobbot.models import FinishedJob
-from jobbot.store.base import Delivery, DeliveryState, NoticeRow, job_key
+from jobbot.store.base import Delivery, DeliveryState, NoticeRow, job_key, with_their_jobs
 from jobbot.store.database import GENERATION, OPEN_DELIVERY, Database, Transaction
 
 # Read by every steady poll, named so a test can check their plans (see tracking.py).
@@ -71,13 +70,6 @@ class NoticeLedgerSql:
     def open_deliveries(self) -> list[Delivery]:
         query = OPEN_DELIVERIES_SQL.format(indexed_by=self._db.indexed_by("deliveries_open"))
         rows = self._db.transaction(lambda tx: tx.execute(query).fetchall(), write=False)
-        heads: dict[int, Sequence[Any]] = {}
-        jobs: dict[int, list[FinishedJob]] = {}
-        for row in rows:
-            heads.setdefault(int(row[0]), row)
-            carried = jobs.setdefault(int(row[0]), [])
-            if row[8] is not None:  # a delivery whose notices were all grouped elsewhere carries none
-                carried.append(FinishedJob.model_validate_json(row[8]))
         return [
             Delivery(
                 id=delivery_id,
@@ -88,9 +80,9 @@ class NoticeLedgerSql:
                 offline=bool(row[5]),
                 attempts=int(row[6]),
                 created_at=self._db.from_db(row[7]),
-                jobs=tuple(jobs[delivery_id]),
+                jobs=tuple(jobs),
             )
-            for delivery_id, row in heads.items()
+            for delivery_id, (row, jobs) in with_their_jobs(rows, job_column=8).items()
         ]
 
     def set_delivery_state(

@@ -10,7 +10,9 @@ import logging
 import httpx
 import pytest
 
-from jobbot.models import NoticeStyle, Subscription
+from jobbot.errors import InteractiveUnavailable
+from jobbot.jobs_api import JobClient
+from jobbot.models import FullLog, NoticeStyle, Subscription
 from jobbot.notifier.live import LEARNED_MARGIN_SECONDS, too_long
 from jobbot.render.cards import FULL_LOG_MAX_BYTES
 from jobbot.store import CardState
@@ -329,4 +331,68 @@ def test_a_digest_cards_jobs_ending_together_get_one_ending_and_one_log_reply(wo
     assert ending.reply_broadcast and ending.text.startswith("12 jobs finished")
     assert not logs.reply_broadcast and all(f"job {j} broke" in text_of(logs) for j in started[::3])
     assert len(world.slack.uploads(CHANNEL)) == 4
+    assert world.store.open_followups() == []
+
+
+def test_each_poll_reports_the_cards_posted_and_edited_and_the_follow_ups(world: World) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    posted = notifier.poll_once()
+    assert (posted.cards_posted, posted.cards_edited, posted.followups_posted) == (1, 0, 0)
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    world.clock.advance(10)
+    ended = notifier.poll_once()
+    # The edit, then the ending, the log lines and the file: three follow-ups.
+    assert (ended.cards_posted, ended.cards_edited, ended.followups_posted) == (0, 1, 3)
+
+
+def test_a_channel_that_refuses_for_good_fails_its_card_and_its_follow_ups_once(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    world.slack.outage("chat.postMessage", Scripted(body={"ok": False, "error": "is_archived"}))
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    with caplog.at_level(logging.ERROR, logger="jobbot.notifier"):
+        for _ in range(3):
+            world.clock.advance(10)
+            report = notifier.poll_once()
+    assert len(world.slack.calls_to("chat.postMessage")) == 1, "refused for good: never tried again"
+    assert report.failed == 0 and world.store.open_cards() == [] and world.store.open_followups() == []
+    (error,) = [r.getMessage() for r in caplog.records]
+    assert f"in {CHANNEL} for good (is_archived)" in error
+    assert world.slack.uploads() == []
+
+
+class FlakyLogs(JobClient):
+    """The job client, whose first full-log reads meet a GraphScope that does not answer."""
+
+    def __init__(self, url: str, failures: int) -> None:
+        super().__init__(url, backoff=0.01)
+        self.failures = failures
+
+    def full_log(self, job_id: str, max_bytes: int = FULL_LOG_MAX_BYTES) -> FullLog:
+        if self.failures:
+            self.failures -= 1
+            raise InteractiveUnavailable(self.shown_endpoint, "connection refused")
+        return super().full_log(job_id, max_bytes)
+
+
+def test_a_full_log_graphscope_cannot_give_now_is_sent_at_a_later_pass(world: World) -> None:
+    jobs = FlakyLogs(world.emulator.url, failures=2)
+    job_id, notifier = start_and_poll(world, jobs=jobs)
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    assert world.slack.uploads(CHANNEL) == [] and jobs.failures == 1
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    assert world.slack.uploads(CHANNEL) == []
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (upload,) = world.slack.uploads(CHANNEL)
+    assert upload.filename == f"job-{job_id}.log" and b"boom" in upload.content
     assert world.store.open_followups() == []

@@ -12,12 +12,14 @@ import pytest
 
 from jobbot.errors import InteractiveUnavailable
 from jobbot.jobs_api import JobClient
-from jobbot.models import FullLog, NoticeStyle, Subscription
-from jobbot.notifier.live import LEARNED_MARGIN_SECONDS, too_long
+from jobbot.models import FullLog, Job, NoticeStyle, Subscription
+from jobbot.notifier import PollReport
+from jobbot.notifier.live import LEARNED_MARGIN_SECONDS, LivePlanner, too_long
 from jobbot.render.cards import FULL_LOG_MAX_BYTES
-from jobbot.store import CardState
+from jobbot.store import CardState, TrackedJob
 from tests.fakes import Posted, Scripted
 from tests.notice_world import CHANNEL, OTHER, World, world
+from tests.server_json import JOB
 
 __all__ = ["world"]
 
@@ -396,3 +398,263 @@ def test_a_full_log_graphscope_cannot_give_now_is_sent_at_a_later_pass(world: Wo
     (upload,) = world.slack.uploads(CHANNEL)
     assert upload.filename == f"job-{job_id}.log" and b"boom" in upload.content
     assert world.store.open_followups() == []
+
+
+# Each test below was written against a mutant of the live cards' code that the tests above let live.
+
+
+def live_subscription(world: World, channel: str, statuses: tuple[str, ...] = ("SUCCESS", "FAILED")) -> None:
+    world.store.subscribe(
+        Subscription(
+            channel_id=channel, statuses=statuses, style=LIVE, added_by="U0ALICE", added_at=world.clock()
+        )
+    )
+
+
+def test_a_running_card_shows_its_start_and_its_watchers_and_a_single_ending_is_its_own_line(
+    world: World,
+) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.store.watch(job_id, "U0BOB", world.clock())
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (card,) = cards(world)
+    assert "Started <!date^" in text_of(card) and "Watched by <@U0BOB>" in text_of(card)
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (ending,) = thread(world, card)
+    assert ending.text.startswith(f"Job {job_id} succeeded") or f"Job *#{job_id}* succeeded" in text_of(
+        ending
+    )
+    assert "finished" not in ending.text, "one job's ending is its own line, not a digest of one"
+    assert ending.metadata is not None and ending.metadata["event_payload"]["job_ids"] == [job_id]
+    # A first attempt looks nowhere before posting: history is read only after an answer was lost.
+    assert world.slack.calls_to("conversations.history") == []
+    assert world.slack.calls_to("conversations.replies") == []
+
+
+def test_a_card_due_for_an_edit_never_holds_back_a_new_card_in_its_channel(world: World) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(cards(world)) == 2 and len(world.slack.calls_to("chat.update")) == 1
+
+
+def test_a_channel_told_to_wait_holds_back_only_itself(world: World) -> None:
+    live_subscription(world, OTHER)
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}, channel=CHANNEL)
+    world.slack.outage("chat.postMessage", limited)
+    world.emulator.add_job(status="RUNNING")
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    first = notifier.poll_once()
+    assert (first.slack_error, first.waiting) == ("ratelimited", 1)
+    assert len(cards(world, OTHER)) == 2 and cards(world) == []
+    world.clock.advance(10)
+    second = notifier.poll_once()
+    assert second.waiting == 2, "both of the waiting channel's cards wait"
+    world.slack.end_outage()
+    world.clock.advance(30)
+    notifier.poll_once()
+    assert len(cards(world)) == 2
+
+
+def test_a_retry_after_on_an_edit_is_honoured_and_holds_every_channel(world: World) -> None:
+    live_subscription(world, OTHER)
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    limited = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "25"})
+    world.slack.script("chat.update", limited)
+    world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    report = notifier.poll_once()
+    # chat.update is limited for the workspace: the other channel's edit waits too.
+    assert report.slack_error == "ratelimited" and len(world.slack.calls_to("chat.update")) == 1
+    assert report.waiting == 3, "the other card's edit, and both cards' endings"
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(world.slack.calls_to("chat.update")) == 1, "Retry-After 25 s: not yet"
+    world.clock.advance(20)
+    notifier.poll_once()
+    assert len(world.slack.calls_to("chat.update")) == 3
+
+
+def test_edits_beyond_the_allowance_wait_for_it_and_the_cards_after_them_still_go(world: World) -> None:
+    for n in range(6):
+        live_subscription(world, f"C0LIVE{n}")
+    notifier = world.notifier(default_channel=None)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "CANCELLED")
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    # Six cards to edit and six new ones: five edits (the allowance's burst), every new card.
+    assert len(world.slack.calls_to("chat.update")) == 5
+    assert sum(len(cards(world, f"C0LIVE{n}")) for n in range(6)) == 12
+    world.clock.advance(10)
+    notifier.poll_once()
+    assert len(world.slack.calls_to("chat.update")) == 6
+
+
+def test_follow_ups_keep_one_post_of_the_allowance_for_the_next_card(world: World) -> None:
+    job_id, notifier = start_and_poll(world, paced=True)
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    (card,) = cards(world)
+    # Three posts in the burst allowance: the ending and the log lines take two, the file waits.
+    assert len(thread(world, card)) == 2 and world.slack.uploads() == []
+    world.clock.advance(10)
+    notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(world.slack.uploads(CHANNEL)) == 1
+
+
+def test_a_follow_up_slack_refuses_for_good_is_not_tried_again(world: World) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.slack.script("chat.postMessage", Scripted(body={"ok": False, "error": "invalid_blocks"}))
+    world.emulator.finish_job(job_id, "SUCCESS")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(world.slack.calls_to("chat.postMessage")) == 2, "the card, and the ending once"
+    assert world.store.open_followups() == []
+
+
+def test_two_cards_refused_for_good_are_reported_once_at_error(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    world.slack.outage("chat.postMessage", Scripted(body={"ok": False, "error": "not_in_channel"}))
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    with caplog.at_level(logging.DEBUG, logger="jobbot.notifier"):
+        first = notifier.poll_once()
+        world.emulator.add_job(status="RUNNING")
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert first.failed == 1
+    refusals = [r for r in caplog.records if "for good (not_in_channel)" in r.getMessage()]
+    assert [r.levelno for r in refusals] == [logging.ERROR, logging.DEBUG]
+
+
+def test_a_log_reply_whose_answer_was_lost_is_found_in_the_thread_not_posted_again(world: World) -> None:
+    live_subscription(world, OTHER, statuses=("SUCCESS",))  # no ending for a failure: the log is first
+    notifier = world.notifier(default_channel=None)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    (card,) = cards(world, OTHER)
+    assert len(thread(world, card)) == 1
+
+
+def test_an_upload_whose_answer_was_lost_is_found_in_the_thread_not_uploaded_again(world: World) -> None:
+    job_id, notifier = start_and_poll(world)
+    world.slack.script("files.completeUploadExternal", Scripted(hang_up_after_success=True))
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()  # type: ignore[attr-defined]
+    assert len(world.slack.uploads(CHANNEL)) == 1
+    assert world.store.open_followups() == []
+
+
+def test_a_card_found_in_history_is_edited_when_its_job_changed_meanwhile(world: World) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    for _ in range(2):  # the card is found, then edited
+        world.clock.advance(10)
+        notifier.poll_once()
+    (card,) = cards(world)
+    assert "failed" in card.text and len(card.edits) == 1
+
+
+def test_a_batch_claimed_but_never_posted_is_posted_under_its_own_key(world: World) -> None:
+    """A crash between claiming a digest card's second batch of endings and posting it: the batch is
+    looked for under its own key (the jobs it names), not found, and posted."""
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(6)]
+    world.clock.advance(10)
+    notifier.poll_once()
+    (digest,) = cards(world)
+    for job_id in jobs[:3]:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    for job_id in jobs[3:]:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier._tracker.observe(PollReport())  # recorded, not yet posted
+    for followup in world.store.open_followups():
+        assert world.store.claim_followup(followup, channel=CHANNEL, now=world.clock())
+    world.clock.advance(10)
+    notifier.poll_once()
+    first, second = thread(world, digest)
+    assert first.metadata is not None and second.metadata is not None
+    assert first.metadata["event_payload"]["job_ids"] == jobs[:3]
+    assert second.metadata["event_payload"]["job_ids"] == jobs[3:]
+
+
+def planner(world: World, limit: float) -> LivePlanner:
+    return LivePlanner(
+        world.store,
+        default_channel=CHANNEL,
+        default_statuses=("FAILED",),
+        default_style=LIVE,
+        long_running_after=limit,
+    )
+
+
+def test_the_planner_gives_a_card_to_every_running_job_past_one_that_waits(world: World) -> None:
+    waiting = Job.model_validate({**JOB, "id": "1", "status": "WAITING"})
+    running_job = Job.model_validate({**JOB, "id": "2", "status": "RUNNING"})
+    rows = planner(world, limit=0).cards([waiting, running_job], {}, {CHANNEL: ()})
+    assert [(r.job.id, r.job.start_time_ms, r.job.graph_id) for r in rows] == [
+        ("2", running_job.start_time_ms, running_job.graph_id)
+    ]
+
+
+def test_every_job_past_the_limit_is_alerted_about_even_after_one_that_is_not(world: World) -> None:
+    now_s = world.clock().timestamp()
+    world.store.record_poll(
+        [
+            TrackedJob("1", "RUNNING", False, int((now_s - 5) * 1000), "g1"),
+            TrackedJob("2", "RUNNING", False, int((now_s - 1) * 1000), "g2"),  # not yet
+            TrackedJob("3", "RUNNING", False, int((now_s - 9) * 1000), "g3"),
+        ],
+        [],
+        now=world.clock(),
+        reconciled=False,
+    )
+    rows = planner(world, limit=2).alerts(world.clock(), {CHANNEL: ()}, lambda job_id: ["U0BOB"])
+    assert [(r.job.id, r.job.graph_id, r.destination) for r in rows] == [
+        ("1", "g1", CHANNEL),
+        ("1", "g1", "U0BOB"),
+        ("3", "g3", CHANNEL),
+        ("3", "g3", "U0BOB"),
+    ]
+    assert planner(world, limit=1).alerts(world.clock(), {CHANNEL: ()}, lambda job_id: []) != []
+    assert planner(world, limit=0).alerts(world.clock(), {CHANNEL: ()}, lambda job_id: []) == []

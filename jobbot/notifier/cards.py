@@ -25,6 +25,7 @@ from jobbot.store import Card, CardState, FollowUp, FollowUpKind, FollowUpState,
 
 # The follow-ups of one card that are due together go out as one reply (the others are one post each).
 BATCHED = frozenset({FollowUpKind.ENDING, FollowUpKind.LOG})
+THREAD_ORDER = {kind: rank for rank, kind in enumerate(FollowUpKind)}
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
 log = logging.getLogger("jobbot.notifier")
@@ -60,17 +61,16 @@ class CardKeeper:
 
     # Grouping jobs into cards.
 
-    def group(self) -> bool:
+    def group(self) -> None:
         """Give new jobs their cards: one each, or digest cards for a burst. A destination waiting out an
         error, or with a card not yet out, gathers its new jobs meanwhile, as notices do."""
         rows = self._store.ungrouped_card_jobs()
         if not rows:
-            return False
+            return
         unsent = {c.destination for c in self._store.open_cards() if c.state is not CardState.POSTED}
         groups = into_messages(rows, unsent, self.holds, self._poster, self._monotonic())
         if groups:
             self._store.group_card_jobs(groups, self._clock())
-        return bool(groups)
 
     # Keeping cards and follow-ups.
 
@@ -113,7 +113,9 @@ class CardKeeper:
                 log.info(
                     "notifier: card %d was already posted (found in history); not posting again", card.id
                 )
-        shown = 0  # a card found in history may show an older version: it is edited to the newest
+        # A card found in history shows the first version at least (it may show a later one: an edit to
+        # the newest follows whenever the store's version has moved past the first).
+        shown = 1
         if ts is None:
             if not self._store.claim_card(
                 card.id, attempts=card.attempts, channel=channel, now=self._clock()
@@ -160,7 +162,10 @@ class CardKeeper:
         not one per job. A batch whose post was attempted (POSTING) is kept apart from new ones, so that
         after a crash it is looked for under the same key."""
         batches: dict[tuple[object, ...], list[FollowUp]] = {}
-        for followup in self._store.open_followups():
+        # In a thread, a job's ending reads first, then its last log lines, then the whole log.
+        for followup in sorted(
+            self._store.open_followups(), key=lambda f: (f.created_at, THREAD_ORDER[f.kind])
+        ):
             if followup.card_id is not None and followup.kind in BATCHED:
                 key: tuple[object, ...] = (followup.card_id, followup.kind, followup.state)
             else:

@@ -34,8 +34,8 @@ class LivePlanner:
         *,
         default_channel: str | None,
         default_statuses: Sequence[str],
-        default_style: NoticeStyle = NoticeStyle.FINAL,
-        long_running_after: float = 0.0,
+        default_style: NoticeStyle,
+        long_running_after: float,
     ) -> None:
         self._store = store
         self._default_channel = default_channel

@@ -46,11 +46,11 @@ class JobTracker:
         default_channel: str | None,
         default_statuses: Sequence[str],
         reconcile_interval: float,
-        live: LivePlanner | None = None,
+        live: LivePlanner,
     ) -> None:
         self._jobs = jobs
-        # What live channels get: cards, their follow-ups, long-running alerts (none when not given).
-        self._live = live or LivePlanner(store, default_channel=None, default_statuses=())
+        # What live channels get: cards, their follow-ups, and long-running alerts.
+        self._live = live
         self._store = store
         self._clock = clock
         self._default_channel = default_channel

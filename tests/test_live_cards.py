@@ -10,6 +10,7 @@ import logging
 import httpx
 import pytest
 
+from jobbot import metrics
 from jobbot.errors import InteractiveUnavailable
 from jobbot.jobs_api import JobClient
 from jobbot.models import FullLog, Job, NoticeStyle, Subscription
@@ -178,13 +179,15 @@ def test_an_answer_lost_after_slack_posted_the_card_does_not_post_it_twice(world
     world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
     world.emulator.add_job(status="RUNNING")
     world.clock.advance(10)
-    notifier.poll_once()
+    lost = notifier.poll_once()
+    assert lost.slack_error is not None and lost.slack_error.startswith("no answer from Slack")
     assert world.store.open_cards()[0].state is CardState.POSTING
     for _ in range(3):
         world.clock.advance(10)
         notifier.poll_once()
     assert len(cards(world)) == 1
     assert world.store.open_cards() == []
+    assert world.slack.calls_to("chat.update") == [], "the card found is the one Slack shows: no edit"
 
 
 def test_another_replica_finishes_the_card_the_first_posted(world: World) -> None:
@@ -336,18 +339,26 @@ def test_a_digest_cards_jobs_ending_together_get_one_ending_and_one_log_reply(wo
     assert world.store.open_followups() == []
 
 
-def test_each_poll_reports_the_cards_posted_and_edited_and_the_follow_ups(world: World) -> None:
+def cards_total(result: str) -> float:
+    return metrics.REGISTRY.get_sample_value("jobbot_live_cards_total", {"result": result}) or 0.0
+
+
+def test_each_poll_reports_and_counts_the_cards_posted_and_edited_and_the_follow_ups(world: World) -> None:
     notifier = world.notifier(style=LIVE)
     notifier.poll_once()
-    job_id = world.emulator.add_job(status="RUNNING")
+    before = {r: cards_total(r) for r in ("posted", "edited", "ending", "log", "file")}
+    jobs = [world.emulator.add_job(status="RUNNING") for _ in range(2)]
     world.clock.advance(10)
     posted = notifier.poll_once()
-    assert (posted.cards_posted, posted.cards_edited, posted.followups_posted) == (1, 0, 0)
-    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    assert (posted.cards_posted, posted.cards_edited, posted.followups_posted) == (2, 0, 0)
+    for job_id in jobs:
+        world.emulator.finish_job(job_id, "FAILED", log="boom\n")
     world.clock.advance(10)
     ended = notifier.poll_once()
-    # The edit, then the ending, the log lines and the file: three follow-ups.
-    assert (ended.cards_posted, ended.cards_edited, ended.followups_posted) == (0, 1, 3)
+    # Two edits, then each job's ending, log lines and file: six follow-ups.
+    assert (ended.cards_posted, ended.cards_edited, ended.followups_posted) == (0, 2, 6)
+    counted = {r: cards_total(r) - before[r] for r in before}
+    assert counted == {"posted": 2, "edited": 2, "ending": 2, "log": 2, "file": 2}
 
 
 def test_a_channel_that_refuses_for_good_fails_its_card_and_its_follow_ups_once(
@@ -356,13 +367,17 @@ def test_a_channel_that_refuses_for_good_fails_its_card_and_its_follow_ups_once(
     notifier = world.notifier(style=LIVE)
     notifier.poll_once()
     world.slack.outage("chat.postMessage", Scripted(body={"ok": False, "error": "is_archived"}))
-    job_id = world.emulator.add_job(status="RUNNING")
-    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    failed_before = cards_total("failed")
+    for _ in range(2):
+        world.emulator.finish_job(world.emulator.add_job(status="RUNNING"), "FAILED", log="boom\n")
     with caplog.at_level(logging.ERROR, logger="jobbot.notifier"):
-        for _ in range(3):
+        world.clock.advance(10)
+        first = notifier.poll_once()
+        for _ in range(2):
             world.clock.advance(10)
             report = notifier.poll_once()
-    assert len(world.slack.calls_to("chat.postMessage")) == 1, "refused for good: never tried again"
+    assert len(world.slack.calls_to("chat.postMessage")) == 2, "refused for good: never tried again"
+    assert first.failed == 2 and cards_total("failed") - failed_before == 2
     assert report.failed == 0 and world.store.open_cards() == [] and world.store.open_followups() == []
     (error,) = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert f"in {CHANNEL} for good (is_archived)" in error
@@ -641,6 +656,7 @@ def test_every_job_past_the_limit_is_alerted_about_even_after_one_that_is_not(wo
     now_s = world.clock().timestamp()
     world.store.record_poll(
         [
+            TrackedJob("0", "WAITING", False, int((now_s - 9) * 1000), "g0"),  # waiting: not running long
             TrackedJob("1", "RUNNING", False, int((now_s - 5) * 1000), "g1"),
             TrackedJob("2", "RUNNING", False, int((now_s - 1) * 1000), "g2"),  # not yet
             TrackedJob("3", "RUNNING", False, int((now_s - 9) * 1000), "g3"),

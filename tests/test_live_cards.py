@@ -674,3 +674,33 @@ def test_every_job_past_the_limit_is_alerted_about_even_after_one_that_is_not(wo
     ]
     assert planner(world, limit=1).alerts(world.clock(), {CHANNEL: ()}, lambda job_id: []) != []
     assert planner(world, limit=0).alerts(world.clock(), {CHANNEL: ()}, lambda job_id: []) == []
+
+
+def test_a_card_found_in_history_or_taken_by_another_replica_is_said_so_and_not_posted(
+    world: World, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    notifier = world.notifier(style=LIVE)
+    notifier.poll_once()
+    world.slack.script("chat.postMessage", Scripted(hang_up_after_success=True))
+    world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    (card,) = world.store.open_cards()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert f"notifier: card {card.id} was already posted (found in history); not posting again" in [
+        r.getMessage() for r in caplog.records
+    ]
+    # Another replica claims the next card between this one's read and its claim.
+    monkeypatch.setattr(world.store, "claim_card", lambda *args, **kwargs: False)
+    world.emulator.add_job(status="RUNNING")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
+        world.clock.advance(10)
+        notifier.poll_once()
+    (taken,) = world.store.open_cards()
+    assert f"notifier: card {taken.id} was taken by another replica" in [
+        r.getMessage() for r in caplog.records
+    ]
+    assert len(cards(world)) == 1, "the taken card is the other replica's to post"

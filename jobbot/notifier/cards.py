@@ -13,12 +13,18 @@ from jobbot import metrics
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, JobNotFound, PostRefused, PostUncertain
 from jobbot.jobs_api import JobClient
-from jobbot.models import FullLog
 from jobbot.notifier.deliver import SlackHolds, into_messages
 from jobbot.notifier.live import alert_figures
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
-from jobbot.render.cards import digest_card, ending_reply, full_log_file, live_card, long_running_alert
+from jobbot.render.cards import (
+    digest_card,
+    ending_reply,
+    full_log_file,
+    live_card,
+    log_file_name,
+    long_running_alert,
+)
 from jobbot.render.kit import Message
 from jobbot.render.notices import completion_digest, failure_log_reply
 from jobbot.store import Card, CardState, FollowUp, FollowUpKind, FollowUpState, NotifierStore
@@ -251,7 +257,7 @@ class CardKeeper:
         first = batch[0]
         if first.kind is FollowUpKind.FILE:
             assert first.card_ts
-            name = full_log_file(FullLog(first.job.id, "", cut=False)).filename
+            name = log_file_name(first.job.id)
             return self._poster.find_file(channel, first.card_ts, name, oldest=first.created_at)
         key = self._followup_key(batch)
         return self._poster.find(channel, key, oldest=first.created_at, thread_ts=first.card_ts) is not None

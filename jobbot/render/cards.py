@@ -261,6 +261,13 @@ class LogFile:
     comment: str
 
 
+def log_file_name(job_id: str) -> str:
+    """The name a job's full log is uploaded under (and found again by): `job-42.log`, or `job.log`
+    for a mangled id."""
+    valid = valid_job_id(job_id)
+    return f"job-{valid}.log" if valid is not None else "job.log"
+
+
 def full_log_file(log: FullLog) -> LogFile:
     """The file for a job's full log, at most FULL_LOG_MAX_BYTES: a log jobbot received cut, or cuts
     here, keeps its end, from a whole character on, and says so on its first line.
@@ -282,9 +289,8 @@ def full_log_file(log: FullLog) -> LogFile:
         content = content[len(content) - room :]
         content = content[_first_character(content) :]
     part = " (its last part)" if cut else ""
-    job_id = valid_job_id(log.job_id)
     return LogFile(
-        filename=f"job-{job_id}.log" if job_id is not None else "job.log",
+        filename=log_file_name(log.job_id),
         title=f"Full log of job #{plain(clip(log.job_id, JOB_ID_CHARS))}{part}",
         content=head + content,
         comment=f"Full log of job #{job_name(log.job_id, JOB_ID_CHARS)}{part}",

@@ -28,6 +28,7 @@ from jobbot.handlers import JobsHandlers
 from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.mrkdwn import code_span
+from jobbot.servers import Servers
 from jobbot.store import Store, open_store
 from jobbot.subscriptions import NoticeSettings
 
@@ -57,6 +58,9 @@ class Bot:
     store: Store
     settings: Settings
     notifier: Notifier | None = None
+    # Each server's notifier, by server name, in the order of `servers` (empty when notices are off).
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    servers: Servers = field(default_factory=lambda: Servers.single("http://127.0.0.1:7777"))
     _stop: threading.Event = field(default_factory=threading.Event)
     _notifier_thread: threading.Thread | None = None
     closed: bool = False
@@ -285,4 +289,13 @@ def create_bot(
             notify_style=settings.jobbot_notify_style,
             long_running_after=settings.jobbot_long_running_after,
         )
-    return Bot(app=app, jobs=jobs, work=work, store=store, settings=settings, notifier=notifier)
+    return Bot(
+        app=app,
+        jobs=jobs,
+        work=work,
+        store=store,
+        settings=settings,
+        notifier=notifier,
+        notifiers={} if notifier is None else {settings.servers.first.name: notifier},
+        servers=settings.servers,
+    )

@@ -141,6 +141,8 @@ AUDIT = Subcommand(
 HELP = Subcommand("help", "", "help", "this message")
 SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, AUDIT, HELP)
 HELP_ALIASES = frozenset({HELP.name, "-h", "--help", "?"})
+# Words that cannot name a server: `/jobs list` must never be read as a server called "list".
+RESERVED_WORDS = frozenset({sub.name for sub in SUBCOMMANDS} | HELP_ALIASES | {"use", "live"})
 
 # Slack allows 4,000 characters of command text; nothing valid comes close to this.
 MAX_TEXT_CHARS = 500

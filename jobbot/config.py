@@ -6,13 +6,16 @@ import logging
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from jobbot.commands import RESERVED_WORDS
 from jobbot.errors import ConfigError
 from jobbot.models import NOTICE_STATUSES, NoticeStyle
+from jobbot.servers import EVERY_SERVER_WORD, MAX_NAME_CHARS, Server, Servers, is_server_name
 from jobbot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 
@@ -52,7 +55,46 @@ _EXPECTED = {
     "JOBBOT_DATABASE_URL": "a database URL such as sqlite:///jobbot.db",
     "JOBBOT_INTERACTIVE_DEADLINE": "seconds for one whole request to the Interactive server, from 1 to 600",
     "JOBBOT_STALE_RUNNING_HOURS": "hours before a RUNNING job is called stale, a number from 0.1 to 8760",
+    "JOBBOT_SERVERS": "comma-separated NAME=URL pairs such as prod=http://gs-prod:7777,staging=http://gs-staging:7777",
 }
+
+# Settings of one server, `JOBBOT_SERVER_<NAME>_<SETTING>` (the name upper-cased, dashes as underscores):
+# each, when set (even to nothing), replaces the setting of the same name for that server alone.
+SERVER_SETTING_PREFIX = "JOBBOT_SERVER_"
+SERVER_SETTINGS = ("CANCEL_USERS", "CANCEL_USERGROUPS", "NOTIFY_CHANNEL")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What one server's notifier and cancels use: the global settings, or its own where it has them."""
+
+    server: Server
+    cancel_users: frozenset[str]
+    cancel_usergroups: tuple[str, ...]
+    notify_channel: str | None
+
+
+def _server_pairs(value: Any) -> tuple[Server, ...]:
+    if not isinstance(value, str):
+        return tuple(value)
+    servers: list[Server] = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, sep, url = (part.strip() for part in item.partition("="))
+        if not sep or not name or not url:
+            raise ValueError(f"{item[:40]!r} is not NAME=URL")
+        if not is_server_name(name):
+            raise ValueError(
+                f"{name[:40]!r} is not a server name (lowercase letters, digits and dashes, "
+                f"at most {MAX_NAME_CHARS})"
+            )
+        if name in RESERVED_WORDS or name == EVERY_SERVER_WORD:
+            raise ValueError(f"{name!r} is a /jobs word and cannot name a server")
+        if any(server.name == name for server in servers):
+            raise ValueError(f"{name!r} is named twice")
+        if not re.match(r"^https?://[^/\s]+/?$", url):
+            raise ValueError(f"the URL of {name!r} is not an http(s) URL with no path")
+        servers.append(Server(name, url.rstrip("/")))
+    return tuple(servers)
 
 
 class Settings(BaseSettings):
@@ -88,6 +130,10 @@ class Settings(BaseSettings):
     # One whole request to the Interactive server (retries, headers and body included), in seconds.
     jobbot_interactive_deadline: float = Field(default=15.0, ge=1, le=600)
     jobbot_stale_running_hours: float = Field(default=24.0, ge=0.1, le=8760)
+    jobbot_servers: Annotated[tuple[Server, ...], NoDecode] = ()
+    # The JOBBOT_SERVER_<NAME>_<SETTING> variables, gathered by load_settings (their names are not fixed).
+    jobbot_server_options: dict[str, str] = Field(default_factory=dict)
+    _server_settings: tuple[ServerSettings, ...] = PrivateAttr(default=())
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -199,6 +245,11 @@ class Settings(BaseSettings):
             raise ValueError("expected final or live")
         return text
 
+    @field_validator("jobbot_servers", mode="before")
+    @classmethod
+    def _servers(cls, value: Any) -> tuple[Server, ...]:
+        return _server_pairs(value)
+
     @field_validator("jobbot_database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -221,6 +272,66 @@ class Settings(BaseSettings):
             raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode (when SLACK_APP_TOKEN is unset)")
         return self
 
+    @model_validator(mode="after")
+    def _per_server(self) -> Settings:
+        self._server_settings = tuple(self._settings_of(server) for server in self.servers)
+        return self
+
+    def _settings_of(self, server: Server) -> ServerSettings:
+        own = self._options_by_server().get(server.name, {})
+        prefix = f"{SERVER_SETTING_PREFIX}{_env_name(server.name)}_"
+
+        def read(setting: str, parse: Callable[[Any], Any], default: Any) -> Any:
+            if setting not in own:
+                return default
+            try:
+                return parse(own[setting])
+            except ValueError as exc:
+                raise ValueError(f"{prefix}{setting} is invalid ({exc})") from None
+
+        return ServerSettings(
+            server,
+            cancel_users=read("CANCEL_USERS", Settings._user_ids, self.jobbot_cancel_users),
+            cancel_usergroups=read("CANCEL_USERGROUPS", Settings._usergroup_ids, self.jobbot_cancel_usergroups),
+            notify_channel=read("NOTIFY_CHANNEL", Settings._channel_id, self.jobbot_notify_channel),
+        )
+
+    def _options_by_server(self) -> dict[str, dict[str, str]]:
+        """JOBBOT_SERVER_<NAME>_<SETTING> values by server name; an unknown name or setting stops start-up."""
+        env_names = {_env_name(server.name): server.name for server in self.servers}
+        found: dict[str, dict[str, str]] = {}
+        for key, value in sorted(self.jobbot_server_options.items()):
+            variable = key.upper()
+            rest = variable.removeprefix(SERVER_SETTING_PREFIX)
+            setting = next((s for s in SERVER_SETTINGS if rest.endswith("_" + s)), None)
+            if setting is None:
+                known = ", ".join(f"{SERVER_SETTING_PREFIX}<NAME>_{s}" for s in SERVER_SETTINGS)
+                raise ValueError(f"{variable[:60]} is not a setting jobbot knows; per-server settings are {known}")
+            name = rest.removesuffix("_" + setting)
+            if not self.jobbot_servers:
+                raise ValueError(f"{variable[:60]} is set but JOBBOT_SERVERS is not; name the servers there")
+            if name not in env_names:
+                configured = ", ".join(self.servers.names)
+                raise ValueError(f"{variable[:60]} names no configured server (JOBBOT_SERVERS has {configured})")
+            found.setdefault(env_names[name], {})[setting] = value
+        return found
+
+    @property
+    def servers(self) -> Servers:
+        """The servers jobbot speaks to: JOBBOT_SERVERS, or INTERACTIVE_ADMIN_ENDPOINT alone."""
+        if not self.jobbot_servers:
+            return Servers.single(self.interactive_admin_endpoint)
+        # A store written before JOBBOT_SERVERS was set belongs to the server it spoke to then.
+        legacy = next(
+            (s for s in self.jobbot_servers if s.url == self.interactive_admin_endpoint), self.jobbot_servers[0]
+        )
+        return Servers(self.jobbot_servers, legacy=legacy.name)
+
+    @property
+    def server_settings(self) -> tuple[ServerSettings, ...]:
+        """Each server's settings, in the order of `servers`."""
+        return self._server_settings
+
     @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
@@ -236,6 +347,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
     With `environ`, only that mapping (and `env_file`) is read: tests pass their own environment.
     """
     source = os.environ if environ is None else environ
+    options = _server_options(source, env_file)
     if source.get("SLACK_CLIENT_ID") and source.get("SLACK_CLIENT_SECRET"):
         # slack-bolt reads these from the process environment and silently ignores the bot token.
         raise ConfigError(
@@ -244,21 +356,39 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
         )
     try:
         if environ is None:
-            return Settings(_env_file=env_file)
-        return _settings_from_mapping(environ, env_file)
+            return Settings(_env_file=env_file, jobbot_server_options=options)
+        return _settings_from_mapping(environ, env_file, options)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
 
 
-def _settings_from_mapping(environ: Mapping[str, str], env_file: str | None) -> Settings:
-    from dotenv import dotenv_values
-
+def _settings_from_mapping(environ: Mapping[str, str], env_file: str | None, options: dict[str, str]) -> Settings:
     values: dict[str, Any] = {}
     if env_file:
-        values.update({k.lower(): v for k, v in dotenv_values(env_file).items() if v is not None})
+        values.update({k.lower(): v for k, v in _env_file_values(env_file).items()})
     values.update({k.lower(): v for k, v in environ.items()})
     known = {name for name in Settings.model_fields}
-    return Settings.model_validate({k: v for k, v in values.items() if k in known})
+    return Settings.model_validate(
+        {k: v for k, v in values.items() if k in known} | {"jobbot_server_options": options}
+    )
+
+
+def _env_file_values(env_file: str) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+
+def _server_options(source: Mapping[str, str], env_file: str | None) -> dict[str, str]:
+    """The JOBBOT_SERVER_<NAME>_<SETTING> variables, from the environment over the env file."""
+    values = _env_file_values(env_file) if env_file else {}
+    values.update(source)
+    return {k.upper(): v for k, v in values.items() if k.upper().startswith(SERVER_SETTING_PREFIX)}
+
+
+def _env_name(server_name: str) -> str:
+    """How a server's name appears in variable names: upper-cased, dashes as underscores."""
+    return server_name.upper().replace("-", "_")
 
 
 def _describe(exc: ValidationError) -> str:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from jobbot.errors import InvalidJobId
+from jobbot.servers import DEFAULT_SERVER
 
 # The server keeps the whole loader log in every job; we keep only its end.
 LOG_TAIL_CHARS = 16_000
@@ -308,6 +309,8 @@ class Subscription(BaseModel):
     style: NoticeStyle = NoticeStyle.FINAL
     added_by: str
     added_at: datetime
+    # The server whose jobs the channel hears of, or servers.EVERY_SERVER for all of them.
+    server: str = DEFAULT_SERVER
 
 
 # The same refusal (user, job) or subscription change within this long of the last one is counted on its
@@ -339,6 +342,7 @@ class AuditEntry(BaseModel):
     message: str | None = None
     repeats: int = 1  # the same refusal repeated soon after is counted here rather than added
     last_at: datetime | None = None  # when it was last repeated
+    server: str = DEFAULT_SERVER  # the server the job is on
 
 
 class SubscriptionChange(BaseModel):
@@ -350,7 +354,8 @@ class SubscriptionChange(BaseModel):
     user_id: str
     team_id: str | None = None
     channel_id: str
-    action: str  # subscribed, subscribed live, unsubscribed
+    action: str  # subscribed, subscribed live, unsubscribed, default server
     statuses: tuple[str, ...] = ()  # what a subscription asked for; empty for unsubscribed
     repeats: int = 1  # the same change repeated soon after is counted here rather than added
     last_at: datetime | None = None
+    server: str = DEFAULT_SERVER  # the server subscribed to (servers.EVERY_SERVER: all), or made default

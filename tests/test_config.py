@@ -112,7 +112,8 @@ def test_env_example_documents_every_variable() -> None:
         for line in (ROOT / ".env.example").read_text().splitlines()
         if "=" in line and not line.startswith("#")
     }
-    assert names == {name.upper() for name in Settings.model_fields}
+    # The per-server variables have no fixed names: the comment above JOBBOT_SERVERS describes them.
+    assert names == {name.upper() for name in Settings.model_fields} - {"JOBBOT_SERVER_OPTIONS"}
 
 
 def test_env_example_keeps_oauth_variables_out() -> None:

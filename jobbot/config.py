@@ -292,7 +292,9 @@ class Settings(BaseSettings):
         return ServerSettings(
             server,
             cancel_users=read("CANCEL_USERS", Settings._user_ids, self.jobbot_cancel_users),
-            cancel_usergroups=read("CANCEL_USERGROUPS", Settings._usergroup_ids, self.jobbot_cancel_usergroups),
+            cancel_usergroups=read(
+                "CANCEL_USERGROUPS", Settings._usergroup_ids, self.jobbot_cancel_usergroups
+            ),
             notify_channel=read("NOTIFY_CHANNEL", Settings._channel_id, self.jobbot_notify_channel),
         )
 
@@ -306,13 +308,17 @@ class Settings(BaseSettings):
             setting = next((s for s in SERVER_SETTINGS if rest.endswith("_" + s)), None)
             if setting is None:
                 known = ", ".join(f"{SERVER_SETTING_PREFIX}<NAME>_{s}" for s in SERVER_SETTINGS)
-                raise ValueError(f"{variable[:60]} is not a setting jobbot knows; per-server settings are {known}")
+                raise ValueError(
+                    f"{variable[:60]} is not a setting jobbot knows; per-server settings are {known}"
+                )
             name = rest.removesuffix("_" + setting)
             if not self.jobbot_servers:
                 raise ValueError(f"{variable[:60]} is set but JOBBOT_SERVERS is not; name the servers there")
             if name not in env_names:
                 configured = ", ".join(self.servers.names)
-                raise ValueError(f"{variable[:60]} names no configured server (JOBBOT_SERVERS has {configured})")
+                raise ValueError(
+                    f"{variable[:60]} names no configured server (JOBBOT_SERVERS has {configured})"
+                )
             found.setdefault(env_names[name], {})[setting] = value
         return found
 
@@ -322,9 +328,8 @@ class Settings(BaseSettings):
         if not self.jobbot_servers:
             return Servers.single(self.interactive_admin_endpoint)
         # A store written before JOBBOT_SERVERS was set belongs to the server it spoke to then.
-        legacy = next(
-            (s for s in self.jobbot_servers if s.url == self.interactive_admin_endpoint), self.jobbot_servers[0]
-        )
+        endpoint = self.interactive_admin_endpoint
+        legacy = next((s for s in self.jobbot_servers if s.url == endpoint), self.jobbot_servers[0])
         return Servers(self.jobbot_servers, legacy=legacy.name)
 
     @property
@@ -362,7 +367,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
         raise ConfigError(_describe(exc)) from None
 
 
-def _settings_from_mapping(environ: Mapping[str, str], env_file: str | None, options: dict[str, str]) -> Settings:
+def _settings_from_mapping(
+    environ: Mapping[str, str], env_file: str | None, options: dict[str, str]
+) -> Settings:
     values: dict[str, Any] = {}
     if env_file:
         values.update({k.lower(): v for k, v in _env_file_values(env_file).items()})

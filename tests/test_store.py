@@ -23,7 +23,9 @@ import pytest
 
 from jobbot.errors import ConfigError, InvalidJobId, StoreError
 from jobbot.models import AuditEntry, FinishedJob, Subscription, SubscriptionChange
+from jobbot.servers import DEFAULT_SERVER
 from jobbot.store import Delivery, DeliveryState, NoticeRow, Store, TrackedJob, open_store
+from jobbot.store.database import scoped
 from jobbot.store.open import POSTGRES_EXTRA_MISSING
 from jobbot.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.support import FakeClock
@@ -499,9 +501,9 @@ def test_open_deliveries_and_all_their_jobs_are_read_in_one_statement(tmp_path: 
         one, two, three, four = store.ungrouped_notices()
         store.group_notices([[two, one], [three], [four]], NOW)
         statements: list[str] = []
-        store._db._conn.set_trace_callback(statements.append)
+        store._engine._conn.set_trace_callback(statements.append)
         deliveries = store.open_deliveries()
-        store._db._conn.set_trace_callback(None)
+        store._engine._conn.set_trace_callback(None)
     finally:
         store.close()
     assert [[j.id for j in d.jobs] for d in deliveries] == [["1", "2"], ["3"], ["4"]]
@@ -698,7 +700,7 @@ def test_a_connection_lost_while_committing_is_never_retried(
     from jobbot.store.postgres import PostgresStore
 
     assert isinstance(store, PostgresStore)
-    connection = store._db._connect()
+    connection = store._engine._connect()
 
     def lost(*_: object) -> None:
         raise psycopg.OperationalError("server closed the connection unexpectedly")
@@ -706,7 +708,7 @@ def test_a_connection_lost_while_committing_is_never_retried(
     monkeypatch.setattr(connection, "commit", lost)
     runs = []
     with pytest.raises(StoreError) as failed:
-        store._db._run(lambda db: runs.append(db.execute("SELECT 1").fetchone()))
+        store._engine._run(lambda db: runs.append(db.execute("SELECT 1").fetchone()))
     assert runs == [(1,)]
     assert str(failed.value) == (
         f"the PostgreSQL store at {store.where} failed while committing, so the change may or may not "
@@ -733,7 +735,7 @@ def test_a_connection_lost_twice_is_retried_once_and_both_losses_are_told(
         caplog.at_level(logging.WARNING, logger="jobbot.store.postgres"),
         pytest.raises(StoreError) as failed,
     ):
-        store._db._run(lose)
+        store._engine._run(lose)
     assert len(runs) == 2
     assert str(failed.value) == f"the PostgreSQL store at {store.where} failed: connection lost, try 2"
     [warning] = [r.getMessage() for r in caplog.records if r.name == "jobbot.store.postgres"]
@@ -753,7 +755,7 @@ def test_an_error_the_server_answers_is_a_store_error_with_its_words_and_no_retr
         db.execute("SELECT * FROM no_such_table")
 
     with pytest.raises(StoreError) as failed:
-        store._db._run(refused)
+        store._engine._run(refused)
     assert len(runs) == 1
     # What follows the colon is the server's own sentence, in the server's language.
     message = str(failed.value)
@@ -804,7 +806,7 @@ def test_poll_queries_read_through_indexes_not_history(database_url: str, store:
             ledger.OPEN_DELIVERIES_SQL.format(indexed_by=""): ["deliveries_open", "notices_delivery"],
         }
         for query, indexes in queries.items():
-            plan = "\n".join(line for (line,) in db.execute(f"EXPLAIN {query}"))
+            plan = "\n".join(line for (line,) in db.execute(f"EXPLAIN {scoped(query, DEFAULT_SERVER)}"))
             # The generations table has one row per redeploy of the server: reading it whole is fine.
             history_plan = plan.replace("Seq Scan on generations", "")
             assert all(index in plan for index in indexes) and "Seq Scan" not in history_plan, (

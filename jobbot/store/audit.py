@@ -8,24 +8,25 @@ from datetime import datetime
 from typing import Any
 
 from jobbot.models import AuditEntry, SubscriptionChange
+from jobbot.servers import EVERY_SERVER
 from jobbot.store.base import job_key
-from jobbot.store.database import Database, Transaction, elapsed
+from jobbot.store.database import SERVER, Database, Transaction, elapsed
 
-AUDIT_COLUMNS = "at, user_id, team_id, channel_id, job_id, status_before, outcome, message, repeats, last_at"
-SUBSCRIPTION_AUDIT_COLUMNS = "at, user_id, team_id, channel_id, action, statuses, repeats, last_at"
+AUDIT_COLUMNS = (
+    "at, user_id, team_id, channel_id, job_id, status_before, outcome, message, repeats, last_at, server"
+)
+SUBSCRIPTION_AUDIT_COLUMNS = "at, user_id, team_id, channel_id, action, statuses, repeats, last_at, server"
 # A repeat is counted by copying its row to a new id (then deleting the old one): the row moves to the
 # top, so "newest first" by id stays "latest activity first" through the primary key alone.
 # The arguments are (the repeat's time, the old row's id).
-_FOLD = "INSERT INTO {table} ({columns}) SELECT {copied}, repeats + 1, ? FROM {table} WHERE id = ?"
+_FOLD = "INSERT INTO {table} ({copied}, repeats, last_at) SELECT {copied}, repeats + 1, ? FROM {table} WHERE id = ?"
 FOLD_AUDIT_SQL = _FOLD.format(
     table="audit",
-    columns=AUDIT_COLUMNS,
-    copied="at, user_id, team_id, channel_id, job_id, status_before, outcome, message",
+    copied="at, user_id, team_id, channel_id, job_id, status_before, outcome, message, server",
 )
 FOLD_SUBSCRIPTION_CHANGE_SQL = _FOLD.format(
     table="subscription_audit",
-    columns=SUBSCRIPTION_AUDIT_COLUMNS,
-    copied="at, user_id, team_id, channel_id, action, statuses",
+    copied="at, user_id, team_id, channel_id, action, statuses, server",
 )
 
 
@@ -42,19 +43,20 @@ def audit_from_row(row: Sequence[Any], at: datetime, last_at: datetime | None = 
         message=row[7],
         repeats=int(row[8]),
         last_at=last_at,
+        server=str(row[10]),
     )
 
 
 def audit_filter(job_id: str | None, refused: bool | None) -> tuple[str, tuple[object, ...]]:
     """The WHERE clause (and its arguments) picking one job's entries, and refusals or the others."""
-    conditions: list[str] = []
+    conditions: list[str] = [f"server = {SERVER}"]
     args: list[object] = []
     if job_id is not None:
         conditions.append("job_id = ?")
         args.append(job_key(job_id))
     if refused is not None:
         conditions.append("outcome = 'refused'" if refused else "outcome <> 'refused'")
-    return (" WHERE " + " AND ".join(conditions) if conditions else ""), tuple(args)
+    return " WHERE " + " AND ".join(conditions), tuple(args)
 
 
 def subscription_change_from_row(
@@ -70,6 +72,7 @@ def subscription_change_from_row(
         statuses=tuple(json.loads(row[5])),
         repeats=int(row[6]),
         last_at=last_at,
+        server=str(row[8]),
     )
 
 
@@ -82,14 +85,14 @@ class AuditTrailSql:
         at = self._db.to_db(entry.at)
 
         def work(tx: Transaction) -> None:
-            like = "job_id = ? AND user_id = ? AND outcome = ?"
+            like = f"job_id = ? AND user_id = ? AND outcome = ? AND server = {SERVER}"
             args = (job_key(entry.job_id), entry.user_id, entry.outcome)
             if self._fold(tx, "audit", FOLD_AUDIT_SQL, like, args, entry.at, fold_within):
                 return
             tx.execute(
                 "INSERT INTO audit "
-                "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "(at, user_id, team_id, channel_id, job_id, status_before, outcome, message, server) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, {SERVER})",
                 (
                     at,
                     entry.user_id,
@@ -121,15 +124,15 @@ class AuditTrailSql:
         statuses = json.dumps(list(change.statuses))
 
         def work(tx: Transaction) -> None:
-            like = "channel_id = ? AND user_id = ? AND action = ? AND statuses = ?"
+            like = f"channel_id = ? AND user_id = ? AND action = ? AND statuses = ? AND server = {SERVER}"
             args = (change.channel_id, change.user_id, change.action, statuses)
             if self._fold(
                 tx, "subscription_audit", FOLD_SUBSCRIPTION_CHANGE_SQL, like, args, change.at, fold_within
             ):
                 return
             tx.execute(
-                "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO subscription_audit (at, user_id, team_id, channel_id, action, statuses, server) "
+                f"VALUES (?, ?, ?, ?, ?, ?, {SERVER})",
                 (at, change.user_id, change.team_id, change.channel_id, change.action, statuses),
             )
 
@@ -138,7 +141,9 @@ class AuditTrailSql:
     def subscription_changes(self, limit: int) -> list[SubscriptionChange]:
         rows = self._db.transaction(
             lambda tx: tx.execute(
-                f"SELECT {SUBSCRIPTION_AUDIT_COLUMNS} FROM subscription_audit ORDER BY id DESC LIMIT ?",
+                # A server's changes, and those to every server's notices.
+                f"SELECT {SUBSCRIPTION_AUDIT_COLUMNS} FROM subscription_audit "
+                f"WHERE server IN ({SERVER}, '{EVERY_SERVER}') ORDER BY id DESC LIMIT ?",
                 (limit,),
             ).fetchall(),
             write=False,

@@ -18,26 +18,27 @@ from jobbot.store.base import (
     job_key,
     with_their_jobs,
 )
-from jobbot.store.database import GENERATION, Database, Transaction
+from jobbot.store.database import GENERATION, SERVER, SERVER_GENERATIONS, Database, Transaction
 
 # Read by every delivery pass, named so a test can check their plans: each reads through a partial
 # index, never through the finished cards and follow-ups that pile up.
 UNGROUPED_CARD_JOBS_SQL = (
     "SELECT job_json, destination, generation FROM card_jobs WHERE card_id IS NULL "
-    "ORDER BY created_at, job_id"
+    f"AND generation IN {SERVER_GENERATIONS} ORDER BY created_at, job_id"
 )
 OPEN_CARD = "(c.state IN ('pending', 'posting') OR (c.state = 'posted' AND c.shown < c.version))"
 OPEN_CARDS_SQL = (
     "SELECT c.id, c.destination, c.channel, c.state, c.ts, c.attempts, c.version, c.shown, c.created_at, "
     "j.job_json FROM cards AS c {indexed_by} LEFT JOIN card_jobs AS j ON j.card_id = c.id "
-    f"WHERE {OPEN_CARD} ORDER BY c.id, j.job_id"
+    f"WHERE {OPEN_CARD} AND c.server = {SERVER} ORDER BY c.id, j.job_id"
 )
 OPEN_FOLLOWUPS_SQL = (
     "SELECT f.generation, f.kind, f.job_json, f.destination, f.state, f.attempts, f.channel, f.created_at, "
     "f.detail, c.id, c.channel, c.ts, c.state FROM followups AS f {indexed_by} "
     "LEFT JOIN card_jobs AS j ON j.generation = f.generation AND j.job_id = f.job_id "
     "AND j.destination = f.destination LEFT JOIN cards AS c ON c.id = j.card_id "
-    "WHERE f.state IN ('pending', 'posting') ORDER BY f.created_at, f.job_id, f.kind"
+    f"WHERE f.state IN ('pending', 'posting') AND f.generation IN {SERVER_GENERATIONS} "
+    "ORDER BY f.created_at, f.job_id, f.kind"
 )
 
 
@@ -110,8 +111,8 @@ class LiveCardsSql:
                 if not group:
                     continue
                 (card_id,) = tx.execute(
-                    "INSERT INTO cards (destination, state, created_at, updated_at) VALUES (?, ?, ?, ?) "
-                    "RETURNING id",
+                    "INSERT INTO cards (destination, state, created_at, updated_at, server) "
+                    f"VALUES (?, ?, ?, ?, {SERVER}) RETURNING id",
                     (group[0].destination, CardState.PENDING.value, at, at),
                 ).fetchone()
                 tx.executemany(

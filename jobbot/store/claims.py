@@ -6,9 +6,10 @@ import json
 from datetime import datetime, timedelta
 
 from jobbot.models import NoticeStyle, Subscription
+from jobbot.servers import DEFAULT_SERVER, EVERY_SERVER
 from jobbot.store.base import job_key
 from jobbot.store.cards import cards_show_watchers
-from jobbot.store.database import GENERATION, Database, Transaction
+from jobbot.store.database import GENERATION, SERVER, Database, Transaction
 
 
 class SubscriptionsSql:
@@ -16,12 +17,16 @@ class SubscriptionsSql:
 
     _db: Database
 
+    # A subscription is stored for the server the store is scoped to: one server's name, or EVERY_SERVER.
+    server: str
+
     def subscribe(self, subscription: Subscription) -> None:
         self._db.transaction(
             lambda tx: tx.execute(
-                "INSERT INTO subscriptions (channel_id, statuses, style, added_by, added_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id) DO UPDATE SET statuses = excluded.statuses, "
-                "style = excluded.style, added_by = excluded.added_by, added_at = excluded.added_at",
+                "INSERT INTO subscriptions (channel_id, server, statuses, style, added_by, added_at) "
+                f"VALUES (?, {SERVER}, ?, ?, ?, ?) ON CONFLICT (channel_id, server) DO UPDATE SET "
+                "statuses = excluded.statuses, style = excluded.style, added_by = excluded.added_by, "
+                "added_at = excluded.added_at",
                 (
                     subscription.channel_id,
                     json.dumps(list(subscription.statuses)),
@@ -33,17 +38,36 @@ class SubscriptionsSql:
         )
 
     def unsubscribe(self, channel_id: str) -> bool:
+        # Scoped to every server, it ends the channel's subscriptions to each server as well.
         return self._db.transaction(
             lambda tx: (
-                tx.execute("DELETE FROM subscriptions WHERE channel_id = ?", (channel_id,)).rowcount > 0
+                tx.execute(
+                    f"DELETE FROM subscriptions WHERE channel_id = ? AND (server = {SERVER} "
+                    f"OR {SERVER} = '{EVERY_SERVER}')",
+                    (channel_id,),
+                ).rowcount
+                > 0
             )
         )
 
     def subscriptions(self) -> list[Subscription]:
+        """The channels that hear of this server's jobs: subscribed to it, or to every server. A channel
+        subscribed both ways gets what its subscription to this server asks for."""
+        chosen: dict[str, Subscription] = {}
+        for subscription in self._subscription_rows(f"WHERE server IN ({SERVER}, '{EVERY_SERVER}')"):
+            if subscription.channel_id not in chosen or subscription.server != EVERY_SERVER:
+                chosen[subscription.channel_id] = subscription
+        return list(chosen.values())
+
+    def every_subscription(self) -> list[Subscription]:
+        """Every channel's subscriptions, to whichever server."""
+        return self._subscription_rows("")
+
+    def _subscription_rows(self, where: str) -> list[Subscription]:
         rows = self._db.transaction(
             lambda tx: tx.execute(
-                "SELECT channel_id, statuses, style, added_by, added_at FROM subscriptions "
-                "ORDER BY added_at, channel_id"
+                f"SELECT channel_id, statuses, style, added_by, added_at, server FROM subscriptions {where} "
+                "ORDER BY added_at, channel_id, server"
             ).fetchall(),
             write=False,
         )
@@ -54,9 +78,49 @@ class SubscriptionsSql:
                 style=NoticeStyle(style),
                 added_by=a,
                 added_at=self._db.from_db(t),
+                server=server,
             )
-            for c, s, style, a, t in rows
+            for c, s, style, a, t, server in rows
         ]
+
+    def set_channel_server(self, channel_id: str, user_id: str, now: datetime) -> str | None:
+        """Make the store's server the channel's default; returns the default it had before, if any."""
+
+        def work(tx: Transaction) -> str | None:
+            row = tx.execute(
+                f"SELECT server FROM channel_servers WHERE channel_id = ?{self._db.for_update()}",
+                (channel_id,),
+            ).fetchone()
+            tx.execute(
+                "INSERT INTO channel_servers (channel_id, server, set_by, set_at) "
+                f"VALUES (?, {SERVER}, ?, ?) "
+                "ON CONFLICT (channel_id) DO UPDATE SET server = excluded.server, set_by = excluded.set_by, "
+                "set_at = excluded.set_at",
+                (channel_id, user_id, self._db.to_db(now)),
+            )
+            return None if row is None else str(row[0])
+
+        return self._db.transaction(work)
+
+    def channel_server(self, channel_id: str) -> str | None:
+        """The default server a channel picked with `/jobs use`, if it did."""
+        row = self._db.transaction(
+            lambda tx: tx.execute(
+                "SELECT server FROM channel_servers WHERE channel_id = ?", (channel_id,)
+            ).fetchone(),
+            write=False,
+        )
+        return None if row is None else str(row[0])
+
+    def channel_servers(self) -> dict[str, str]:
+        """Every channel's default server, by channel."""
+        rows = self._db.transaction(
+            lambda tx: tx.execute(
+                "SELECT channel_id, server FROM channel_servers ORDER BY channel_id"
+            ).fetchall(),
+            write=False,
+        )
+        return {str(channel): str(server) for channel, server in rows}
 
     def watch(self, job_id: str, user_id: str, now: datetime) -> None:
         def work(tx: Transaction) -> None:
@@ -142,26 +206,34 @@ class CancelClaimsSql:
 
 
 class LeaseSql:
-    """Leadership among replicas: one notifier polls and posts at a time."""
+    """Leadership among replicas: one notifier per server polls and posts at a time."""
 
     _db: Database
+    server: str
+
+    def _lease_key(self, name: str) -> str:
+        # Each server's lease is its own, so replicas may share the servers out between them.
+        return name if self.server == DEFAULT_SERVER else f"{name}:{self.server}"
 
     def acquire_lease(self, name: str, holder: str, ttl: float) -> bool:
         later, now, clock_args = self._db.lease_clock(ttl)
+        key = self._lease_key(name)
 
         def work(tx: Transaction) -> bool:
             tx.execute(
                 f"INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, {later}) "
                 "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at "
                 f"WHERE leases.holder = excluded.holder OR leases.expires_at < {now}",
-                (name, holder, *clock_args),
+                (key, holder, *clock_args),
             )
-            row = tx.execute("SELECT holder FROM leases WHERE name = ?", (name,)).fetchone()
+            row = tx.execute("SELECT holder FROM leases WHERE name = ?", (key,)).fetchone()
             return row is not None and row[0] == holder
 
         return self._db.transaction(work)
 
     def release_lease(self, name: str, holder: str) -> None:
         self._db.transaction(
-            lambda tx: tx.execute("DELETE FROM leases WHERE name = ? AND holder = ?", (name, holder))
+            lambda tx: tx.execute(
+                "DELETE FROM leases WHERE name = ? AND holder = ?", (self._lease_key(name), holder)
+            )
         )

@@ -7,19 +7,26 @@ from datetime import datetime
 
 from jobbot.models import FinishedJob
 from jobbot.store.base import Delivery, DeliveryState, NoticeRow, job_key, with_their_jobs
-from jobbot.store.database import GENERATION, OPEN_DELIVERY, Database, Transaction
+from jobbot.store.database import (
+    GENERATION,
+    OPEN_DELIVERY,
+    SERVER,
+    SERVER_GENERATIONS,
+    Database,
+    Transaction,
+)
 
 # Read by every steady poll, named so a test can check their plans (see tracking.py).
 UNGROUPED_NOTICES_SQL = (
     "SELECT job_json, destination, offline, generation FROM notices WHERE delivery_id IS NULL "
-    "ORDER BY created_at, job_id"
+    f"AND generation IN {SERVER_GENERATIONS} ORDER BY created_at, job_id"
 )
 # The open deliveries and their jobs in one statement. `{indexed_by}` makes SQLite read through the
 # partial index (or fail loudly): finished deliveries pile up for ever and must never be read here.
 OPEN_DELIVERIES_SQL = (
     "SELECT d.id, d.destination, d.channel, d.state, d.ts, d.offline, d.attempts, d.created_at, "
     "n.job_json FROM deliveries AS d {indexed_by} LEFT JOIN notices AS n ON n.delivery_id = d.id "
-    f"WHERE d.{OPEN_DELIVERY} ORDER BY d.id, n.job_id"
+    f"WHERE d.{OPEN_DELIVERY} AND d.server = {SERVER} ORDER BY d.id, n.job_id"
 )
 # A claim moves a delivery to POSTING from these states only.
 CLAIMABLE_STATES = (DeliveryState.PENDING, DeliveryState.POSTING)
@@ -43,8 +50,8 @@ class NoticeLedgerSql:
                 if not group:
                     continue
                 (delivery_id,) = tx.execute(
-                    "INSERT INTO deliveries (destination, state, offline, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    "INSERT INTO deliveries (destination, state, offline, created_at, updated_at, server) "
+                    f"VALUES (?, ?, ?, ?, ?, {SERVER}) RETURNING id",
                     (
                         group[0].destination,
                         DeliveryState.PENDING.value,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from jobbot.models import AuditEntry, Subscription, SubscriptionChange
+from jobbot.servers import Servers
 from jobbot.store.base import (
     Card,
     CardJob,
@@ -132,11 +133,27 @@ class LiveCards(Protocol):
 
 
 class Subscriptions(Protocol):
-    """Channels subscribed to finished jobs, and users watching one job."""
+    """Channels subscribed to finished jobs, and users watching one job; channels' default servers."""
 
-    def subscribe(self, subscription: Subscription) -> None: ...
-    def unsubscribe(self, channel_id: str) -> bool: ...
-    def subscriptions(self) -> list[Subscription]: ...
+    def subscribe(self, subscription: Subscription) -> None:
+        """Subscribe a channel to the store's server (scoped to EVERY_SERVER: to every server)."""
+        ...
+
+    def unsubscribe(self, channel_id: str) -> bool:
+        """End the channel's subscription to the store's server (to EVERY_SERVER: all its subscriptions)."""
+        ...
+
+    def subscriptions(self) -> list[Subscription]:
+        """The channels that hear of the store's server's jobs, one subscription each."""
+        ...
+
+    def every_subscription(self) -> list[Subscription]: ...
+    def set_channel_server(self, channel_id: str, user_id: str, now: datetime) -> str | None:
+        """Make the store's server the channel's default; the default it had before, if any."""
+        ...
+
+    def channel_server(self, channel_id: str) -> str | None: ...
+    def channel_servers(self) -> dict[str, str]: ...
     def watch(self, job_id: str, user_id: str, now: datetime) -> None: ...
     def unwatch(self, job_id: str, user_id: str) -> bool: ...
     def watchers(self, job_id: str) -> list[str]: ...
@@ -206,6 +223,17 @@ class CommandStore(Subscriptions, CancelClaims, AuditTrail, Protocol):
 
 
 class Store(JobTracking, NoticeLedger, LiveCards, Subscriptions, CancelClaims, AuditTrail, Lease, Protocol):
-    """Everything jobbot persists: every role, and closing the database. Every method is one transaction."""
+    """Everything jobbot persists: every role, and closing the database. Every method is one transaction.
+
+    A store is scoped to one server (`server`): job-keyed rows, deliveries, cards, the lease and the
+    audit trail are that server's. `for_server` gives the same database scoped to another.
+    """
+
+    server: str
+
+    def for_server(self, name: str) -> Store: ...
+    def serve(self, servers: Servers) -> None:
+        """Ready the store for these servers (a single-server store's rows go to `servers.legacy`)."""
+        ...
 
     def close(self) -> None: ...

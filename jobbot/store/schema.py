@@ -168,6 +168,47 @@ VERSIONS: tuple[str, ...] = (
     );
     CREATE INDEX followups_open ON followups (created_at, job_id) WHERE state IN ('pending', 'posting');
     """,
+    # Several Interactive servers: each has its own generations (so everything keyed by a generation is
+    # kept apart by server), and its own deliveries, cards, baseline, subscriptions and audit entries.
+    # What was stored before belongs to the one server of a single-server jobbot, 'default' (see
+    # SqlStore.serve, which hands it to a named server when JOBBOT_SERVERS is set). A subscription is
+    # to one server or to every server ('*'); a channel may pick its default server.
+    """
+    ALTER TABLE generations ADD COLUMN server TEXT NOT NULL DEFAULT 'default';
+    CREATE INDEX generations_by_server ON generations (server, number);
+    ALTER TABLE deliveries ADD COLUMN server TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE cards ADD COLUMN server TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE audit ADD COLUMN server TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE subscription_audit ADD COLUMN server TEXT NOT NULL DEFAULT 'default';
+    CREATE TABLE server_meta (
+        server TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (server, key)
+    );
+    INSERT INTO server_meta (server, key, value)
+        SELECT 'default', key, value FROM meta WHERE key IN ('baseline_at', 'reconciled_at');
+    DELETE FROM meta WHERE key IN ('baseline_at', 'reconciled_at');
+    CREATE TABLE subscriptions_by_server (
+        channel_id TEXT NOT NULL,
+        server TEXT NOT NULL,
+        statuses TEXT NOT NULL,
+        style TEXT NOT NULL DEFAULT 'final',
+        added_by TEXT NOT NULL,
+        added_at {time} NOT NULL,
+        PRIMARY KEY (channel_id, server)
+    );
+    INSERT INTO subscriptions_by_server (channel_id, server, statuses, style, added_by, added_at)
+        SELECT channel_id, 'default', statuses, style, added_by, added_at FROM subscriptions;
+    DROP TABLE subscriptions;
+    ALTER TABLE subscriptions_by_server RENAME TO subscriptions;
+    CREATE TABLE channel_servers (
+        channel_id TEXT PRIMARY KEY,
+        server TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at {time} NOT NULL
+    );
+    """,
 )
 
 _STEP = re.compile(r"^( *)\{(\w+)\}\n", re.MULTILINE)  # a line that is only `{a_step}`

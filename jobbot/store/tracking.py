@@ -8,7 +8,7 @@ from typing import Any
 
 from jobbot.store.base import CardJob, FollowUpKind, FollowUpRow, NoticeRow, TrackedJob, job_key
 from jobbot.store.cards import record_card_jobs, record_followups
-from jobbot.store.database import GENERATION, Database, Transaction
+from jobbot.store.database import GENERATION, SERVER, Database, Transaction
 
 JOB_COLUMNS = "id, status, terminal, start_time_ms, graph_id, end_time_ms, alerted_at IS NOT NULL"
 
@@ -27,15 +27,20 @@ USUAL_DURATIONS_SQL = (
 
 
 def read_meta(db: Database, key: str) -> str | None:
+    """One of the server's own facts (when its baseline was taken, when it was last reconciled)."""
     row = db.transaction(
-        lambda tx: tx.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone(), write=False
+        lambda tx: tx.execute(
+            f"SELECT value FROM server_meta WHERE server = {SERVER} AND key = ?", (key,)
+        ).fetchone(),
+        write=False,
     )
     return None if row is None else str(row[0])
 
 
 def write_meta(tx: Transaction, key: str, value: str) -> None:
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        f"INSERT INTO server_meta (server, key, value) VALUES ({SERVER}, ?, ?) "
+        "ON CONFLICT (server, key) DO UPDATE SET value = excluded.value",
         (key, value),
     )
 
@@ -106,7 +111,9 @@ class JobTrackingSql:
         def work(tx: Transaction) -> int:
             row = tx.execute(f"SELECT COUNT(*) FROM jobs WHERE generation = {GENERATION}").fetchone()
             tx.execute(
-                "INSERT INTO generations (number, started_at) SELECT MAX(number) + 1, ? FROM generations",
+                # Numbers are shared by all servers, so a generation names its server too.
+                f"INSERT INTO generations (number, started_at, server) SELECT MAX(number) + 1, ?, {SERVER} "
+                "FROM generations",
                 (self._db.to_db(now),),
             )
             return int(row[0]) if row else 0

@@ -244,7 +244,7 @@ class _Statements:
 class PostgresStore(SqlStore):
     """The Store on one PostgreSQL database."""
 
-    _db: PostgresDatabase
+    _engine: PostgresDatabase
 
     def __init__(self, url: str) -> None:
         database = PostgresDatabase(url)

@@ -205,7 +205,7 @@ class SqliteDatabase:
 class SqliteStore(SqlStore):
     """The Store on one SQLite file."""
 
-    _db: SqliteDatabase
+    _engine: SqliteDatabase
 
     def __init__(self, path: str, *, lease_clock: Callable[[], float] = time.time) -> None:
         """`lease_clock` gives the epoch seconds that leases expire by: the host's clock, or a test's."""

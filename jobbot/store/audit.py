@@ -19,7 +19,10 @@ SUBSCRIPTION_AUDIT_COLUMNS = "at, user_id, team_id, channel_id, action, statuses
 # A repeat is counted by copying its row to a new id (then deleting the old one): the row moves to the
 # top, so "newest first" by id stays "latest activity first" through the primary key alone.
 # The arguments are (the repeat's time, the old row's id).
-_FOLD = "INSERT INTO {table} ({copied}, repeats, last_at) SELECT {copied}, repeats + 1, ? FROM {table} WHERE id = ?"
+_FOLD = (
+    "INSERT INTO {table} ({copied}, repeats, last_at) "
+    "SELECT {copied}, repeats + 1, ? FROM {table} WHERE id = ?"
+)
 FOLD_AUDIT_SQL = _FOLD.format(
     table="audit",
     copied="at, user_id, team_id, channel_id, job_id, status_before, outcome, message, server",

@@ -24,11 +24,11 @@ from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
 from jobbot.config import Settings
 from jobbot.errors import ConfigError, WorkspaceUnknown
-from jobbot.handlers import JobsHandlers
+from jobbot.handlers import JobsHandlers, ServerTools
 from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.mrkdwn import code_span
-from jobbot.servers import Servers
+from jobbot.servers import Server, Servers
 from jobbot.store import Store, open_store
 from jobbot.subscriptions import NoticeSettings
 
@@ -53,16 +53,15 @@ class Bot:
     """Everything a transport needs to serve jobbot, and what to close when it stops."""
 
     app: App
-    jobs: JobClient
     work: ThreadPoolExecutor
     store: Store
     settings: Settings
-    notifier: Notifier | None = None
-    # Each server's notifier, by server name, in the order of `servers` (empty when notices are off).
+    servers: Servers
+    # Each server's shared job client, and its notifier (none when notices are off), by server name.
+    clients: dict[str, JobClient]
     notifiers: dict[str, Notifier] = field(default_factory=dict)
-    servers: Servers = field(default_factory=lambda: Servers.single("http://127.0.0.1:7777"))
     _stop: threading.Event = field(default_factory=threading.Event)
-    _notifier_thread: threading.Thread | None = None
+    _notifier_threads: list[threading.Thread] = field(default_factory=list)
     closed: bool = False
 
     def verify_slack(self) -> str:
@@ -88,15 +87,23 @@ class Bot:
         return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
 
     def start_notifier(self) -> None:
-        """Run the notifier's poll loop on a background thread (when notices are switched on)."""
-        if self.notifier is None or self._notifier_thread is not None:
+        """Run each server's poll loop on a background thread of its own (when notices are switched on):
+        a server that is slow or down never delays another's notices."""
+        if self._notifier_threads:
             return
-        notifier = self.notifier
-        self._notifier_thread = threading.Thread(
-            target=notifier.run, args=(self._stop,), name="jobbot-notifier", daemon=True
-        )
-        self._notifier_thread.start()
-        log.info("notifier polling every %g s", notifier.poll_interval)
+        for name, notifier in self.notifiers.items():
+            thread = threading.Thread(
+                target=notifier.run,
+                args=(self._stop,),
+                name="jobbot-notifier" if not self.servers.shown else f"jobbot-notifier-{name}",
+                daemon=True,
+            )
+            self._notifier_threads.append(thread)
+            thread.start()
+            if self.servers.shown:
+                log.info("notifier for server %s polling every %g s", name, notifier.poll_interval)
+            else:
+                log.info("notifier polling every %g s", notifier.poll_interval)
 
     def close(self) -> None:
         """Stop within SIGTERM's budget: the notifier finishes its current step and releases the lease,
@@ -106,14 +113,17 @@ class Bot:
             return
         self.closed = True
         self._stop.set()
-        if self._notifier_thread is not None:
-            # Between deliveries the notifier sees the stop; what it has not posted stays in the ledger.
-            self._notifier_thread.join(timeout=NOTIFIER_STOP_SECONDS)
+        # Between deliveries each notifier sees the stop; what it has not posted stays in the ledger. They
+        # stop together, so the budget is shared, not spent once per server.
+        deadline = time.monotonic() + NOTIFIER_STOP_SECONDS
+        for thread in self._notifier_threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.work.shutdown(wait=False, cancel_futures=True)
         finishing = threading.Thread(target=self.work.shutdown, kwargs={"wait": True}, daemon=True)
         finishing.start()
         finishing.join(timeout=REPLY_STOP_SECONDS)
-        self.jobs.close()
+        for client in self.clients.values():
+            client.close()
         self.store.close()
 
 
@@ -202,12 +212,16 @@ def workspace_team(
     return team
 
 
-def job_client(settings: Settings, **options: Any) -> JobClient:
-    """The job client for these settings; `options` (timeouts, backoff) go to `JobClient` as they are."""
+def job_client(settings: Settings, server: Server | None = None, **options: Any) -> JobClient:
+    """The job client for one server (the first, if none is named); `options` (timeouts, backoff) go to
+    `JobClient` as they are. Each server's client has its own connections and in-flight limit, so one
+    server that never answers cannot take another's."""
+    server = server or settings.servers.first
     return JobClient(
-        settings.interactive_admin_endpoint,
+        server.url,
         deadline=settings.jobbot_interactive_deadline,
         max_in_flight=INTERACTIVE_IN_FLIGHT,
+        server=server.name,
         **options,
     )
 
@@ -250,8 +264,13 @@ def create_bot(
         # bolt's 5-thread listener pool and its ack-polling loop, which held an HTTP thread per request.
         process_before_response=True,
     )
-    jobs = jobs or job_client(settings)
+    servers = settings.servers
+    clients = {server.name: job_client(settings, server) for server in servers}
+    if jobs is not None:
+        clients[servers.first.name].close()
+        clients[servers.first.name] = jobs
     store = store or open_store(settings.jobbot_database_url)
+    store.serve(servers)
     work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="jobbot-work")
     notices = NoticeSettings(
         enabled=settings.jobbot_notifier,
@@ -266,36 +285,49 @@ def create_bot(
         client=client,
         workspace_team=workspace_team(slack_client or workspace_lookup_client(settings)),
     )
+    tools = [
+        ServerTools(
+            own.server.name,
+            clients[own.server.name],
+            access.with_cancellers(own.cancel_users, own.cancel_usergroups),
+        )
+        for own in settings.server_settings
+    ]
     JobsHandlers(
-        jobs,
-        access=access,
+        tools,
         work=work,
         store=store,
         notices=notices,
+        legacy=servers.legacy,
         clock=clock,
         stale_after_seconds=settings.jobbot_stale_running_hours * 3600,
     ).register(app)
-    notifier = None
+    notifiers: dict[str, Notifier] = {}
     if settings.jobbot_notifier:
-        notifier = Notifier(
-            jobs,
-            store,
-            poster or SlackPoster(notice_client(settings)),
-            clock=clock,
-            default_channel=settings.jobbot_notify_channel,
-            default_statuses=settings.jobbot_notify_statuses,
-            poll_interval=settings.jobbot_poll_interval,
-            reconcile_interval=settings.jobbot_reconcile_interval,
-            notify_style=settings.jobbot_notify_style,
-            long_running_after=settings.jobbot_long_running_after,
-        )
+        # One poster for every server: Slack's pace is per channel, whichever server a notice is about.
+        poster = poster or SlackPoster(notice_client(settings))
+        for own in settings.server_settings:
+            name = own.server.name
+            notifiers[name] = Notifier(
+                clients[name],
+                store.for_server(name),
+                poster,
+                clock=clock,
+                default_channel=own.notify_channel,
+                default_statuses=settings.jobbot_notify_statuses,
+                poll_interval=settings.jobbot_poll_interval,
+                reconcile_interval=settings.jobbot_reconcile_interval,
+                notify_style=settings.jobbot_notify_style,
+                long_running_after=settings.jobbot_long_running_after,
+                server=name,
+                label=servers.label(name),
+            )
     return Bot(
         app=app,
-        jobs=jobs,
         work=work,
         store=store,
         settings=settings,
-        notifier=notifier,
-        notifiers={} if notifier is None else {settings.servers.first.name: notifier},
-        servers=settings.servers,
+        servers=servers,
+        clients=clients,
+        notifiers=notifiers,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -40,6 +41,13 @@ class Access:
         self._monotonic = monotonic
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
+
+    def with_cancellers(self, users: Iterable[str], usergroups: Iterable[str]) -> Access:
+        """The same checks with other cancellers (one server's own); the group lookups are shared."""
+        other = copy.copy(self)
+        other._cancel_users = frozenset(users)
+        other._cancel_usergroups = tuple(usergroups)
+        return other
 
     def check_channel(self, channel_id: str) -> None:
         """Refuse when JOBBOT_ALLOWED_CHANNELS is set and this channel is not in it."""

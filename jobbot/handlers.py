@@ -11,8 +11,9 @@ import contextvars
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,7 @@ from slack_bolt import Ack, App, BoltResponse, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 
-from jobbot import commands, logs, metrics, slack_ids, stale
+from jobbot import commands, logs, metrics, servers, slack_ids, stale
 from jobbot.authz import Access
 from jobbot.cancellation import (
     AlreadyFinished,
@@ -58,44 +59,91 @@ from jobbot.render.jobs import (
     job_list,
 )
 from jobbot.render.kit import Message
+from jobbot.render.mrkdwn import code_span
 from jobbot.render.problems import explain, problem
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
     AUDIT_MAX_REFUSALS,
     AUDIT_MAX_SUBSCRIPTION_CHANGES,
     audit_list,
+    one_server_only,
+    server_chosen,
+    server_choices,
     usage,
 )
-from jobbot.store import CommandStore
+from jobbot.servers import EVERY_SERVER
+from jobbot.store import Store
 from jobbot.subscriptions import NoticeSettings, Subscriptions
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServerTools:
+    """One Interactive server as the handlers reach it: its name, its shared job client, and who may
+    cancel there (where `/jobs` answers, and for which organization, is the same for every server)."""
+
+    name: str
+    jobs: JobClient
+    access: Access
+
+
+@dataclass(frozen=True)
+class _Desk:
+    """Everything a request about one server's jobs acts through, the store scoped to that server."""
+
+    name: str
+    label: str | None  # what messages call the server: None when it is the only one
+    jobs: JobClient
+    store: Store
+    cancellation: Cancellation
+    subscriptions: Subscriptions
+
+
 class JobsHandlers:
-    """The `/jobs` command and every button jobbot draws, wired to one shared job client."""
+    """The `/jobs` command and every button jobbot draws, each acting on one server through its shared
+    job client: the server named first in the command or carried by the button, else the channel's."""
 
     def __init__(
         self,
-        jobs: JobClient,
+        servers: Sequence[ServerTools],
         *,
-        access: Access,
         work: Executor,
-        store: CommandStore,
+        store: Store,
         notices: NoticeSettings,
+        legacy: str | None = None,
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         stale_after_seconds: float = stale.DEFAULT_LIMIT_HOURS * 3600,
     ) -> None:
-        self._jobs = jobs
         self._stale_after = stale_after_seconds
-        self._access = access
+        # Where and for whom `/jobs` answers is the same for every server; only cancellers differ.
+        self._access = servers[0].access
         self._work = work
         self._store = store
-        self._subscriptions = Subscriptions(jobs, store, notices, clock=clock)
         self._clock = clock
-        self._cancellation = Cancellation(jobs, store, access, clock=clock, sleep=sleep, monotonic=monotonic)
+        self._names = tuple(server.name for server in servers)
+        self._shown = len(servers) > 1
+        # A button drawn before JOBBOT_SERVERS was set carries no server: it is the old one's.
+        self._legacy = legacy or self._names[0]
+
+        def desk(tools: ServerTools) -> _Desk:
+            scoped = store.for_server(tools.name)
+            label = tools.name if self._shown else None
+            return _Desk(
+                tools.name,
+                label,
+                tools.jobs,
+                scoped,
+                Cancellation(tools.jobs, scoped, tools.access, clock=clock, sleep=sleep, monotonic=monotonic),
+                Subscriptions(tools.jobs, scoped, notices, clock=clock, server=label),
+            )
+
+        self._desks = {tools.name: desk(tools) for tools in servers}
+        # `/jobs all subscribe` and `all unsubscribe`: subscriptions to every server at once.
+        every = store.for_server(EVERY_SERVER)
+        self._every = Subscriptions(servers[0].jobs, every, notices, clock=clock, server=EVERY_SERVER)
 
     def register(self, app: App) -> None:
         # Global, so every listener, present and future, is behind it: it runs before any is matched.
@@ -140,7 +188,8 @@ class JobsHandlers:
 
     def on_command(self, ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
-        parsed = commands.parse(str(command.get("text") or ""))
+        routed = commands.route(str(command.get("text") or ""), self._names if self._shown else ())
+        parsed = routed.command
         who = _actor_from(command)
         name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
         outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
@@ -151,27 +200,42 @@ class JobsHandlers:
             outcome=outcome,
             job_id=job_id,
             replace=False,
-            build=lambda: self._answer(parsed, who),
+            build=lambda: self._answer(routed, who),
             note=f"/jobs {name} from {who.user_id} in {who.channel_id}",
         )
 
     def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
-        statuses, page = slack_ids.decode_list_state(str(action.get("value") or ""))
-        self._submit(respond, name="button:page", replace=True, build=lambda: self._list(statuses, page))
+        value = str(action.get("value") or "")
+        statuses, page = slack_ids.decode_list_state(value)
+        server = slack_ids.decode_list_server(value)
+        self._submit(
+            respond,
+            name="button:page",
+            replace=True,
+            build=lambda: self._on_button_server(server, lambda desk: self._list(desk, statuses, page)),
+        )
 
     def on_details(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
-        value = str(action.get("value") or "")
+        server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
         self._submit(
-            respond, name="button:details", job_id=value, replace=False, build=lambda: self._card(value)
+            respond,
+            name="button:details",
+            job_id=job_id,
+            replace=False,
+            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id)),
         )
 
     def on_job_refresh(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
-        value = str(action.get("value") or "")
+        server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
         self._submit(
-            respond, name="button:refresh", job_id=value, replace=True, build=lambda: self._card(value)
+            respond,
+            name="button:refresh",
+            job_id=job_id,
+            replace=True,
+            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id)),
         )
 
     def on_cancel_click(
@@ -180,13 +244,18 @@ class JobsHandlers:
         """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
         _acknowledge(ack)
         who = _actor_from(body)
-        value = str(action.get("value") or "")
+        server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
+
+        def cancel(desk: _Desk) -> Message:
+            outcome = desk.cancellation.confirm(job_id, who)
+            return _cancel_reply(outcome, now=self._clock(), server=desk.label)
+
         self._submit(
             respond,
             name="button:cancel",
-            job_id=value,
+            job_id=job_id,
             replace=True,
-            build=lambda: _cancel_reply(self._cancellation.confirm(value, who), now=self._clock()),
+            build=lambda: self._on_button_server(server, cancel),
             note=f"confirmed cancel click from {who.user_id}",
         )
 
@@ -196,83 +265,142 @@ class JobsHandlers:
         """The Full log button: the job's log goes to the clicker's direct message as a file."""
         _acknowledge(ack)
         who = _actor_from(body)
-        value = str(action.get("value") or "")
+        server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
         self._submit(
             respond,
             name="button:full_log",
-            job_id=value,
+            job_id=job_id,
             replace=False,
-            build=lambda: self._send_full_log(value, who.user_id, client),
+            build=lambda: self._on_button_server(
+                server, lambda desk: self._send_full_log(desk, job_id, who.user_id, client)
+            ),
             note=f"full log asked for by {who.user_id}",
         )
 
     # Work, run on the pool: each returns the message to show.
 
-    def _send_full_log(self, raw_job_id: str, user_id: str, client: WebClient) -> Message:
-        full = self._jobs.full_log(validate_job_id(raw_job_id))
+    def _on_button_server(self, server: str | None, build: Callable[[_Desk], Message]) -> Message:
+        """Build a button's answer on the server the button carries (none: the server of a message drawn
+        before JOBBOT_SERVERS was set)."""
+        desk = self._desks.get(server or self._legacy)
+        if desk is None:
+            return problem(
+                f"This button is for the server {code_span(server or '', 30)}, which jobbot no longer "
+                f"serves. The servers are {self._server_list()}."
+            )
+        with servers.acting_on(desk.name):
+            return build(desk)
+
+    def _server_list(self) -> str:
+        return ", ".join(code_span(name, 30) for name in self._names)
+
+    def _send_full_log(self, desk: _Desk, raw_job_id: str, user_id: str, client: WebClient) -> Message:
+        full = desk.jobs.full_log(validate_job_id(raw_job_id))
         try:
-            _upload_to_direct_message(client, user_id, full_log_file(full))
+            _upload_to_direct_message(client, user_id, full_log_file(full, server=desk.label))
         except (SlackApiError, SlackRequestError, OSError) as exc:
             reason = _slack_failure(exc)
             log.warning("could not send the full log of job %s to %s: %s", full.job_id, user_id, reason)
             return problem(f"I could not send you the full log of job #{full.job_id}:", detail=reason)
-        return full_log_sent(full)
+        return full_log_sent(full, server=desk.label)
 
-    def _answer(self, parsed: commands.Command, who: Actor) -> Message:
+    def _answer(self, routed: commands.Routed, who: Actor) -> Message:
+        """The answer to a command: those about no one server first, then the rest on their server."""
+        match routed.command:
+            case commands.Help(problem=wrong):
+                if not self._shown:
+                    return usage(wrong)
+                return usage(wrong, servers=self._names, default=self._channel_default(who.channel_id))
+            case commands.UseServer(name=name):
+                return self._use(name, who)
+            case commands.ListSubscriptions():
+                return self._every.listing(
+                    shown=self._shown, channel_defaults=self._store.channel_servers() if self._shown else {}
+                )
+            case commands.Subscribe(statuses=statuses, style=style) if routed.server == EVERY_SERVER:
+                return self._every.subscribe(who, statuses, style)
+            case commands.Unsubscribe() if routed.server == EVERY_SERVER:
+                return self._every.unsubscribe(who)
+        desk = self._desks[routed.server or self._channel_default(who.channel_id)]
+        with servers.acting_on(desk.name):
+            return self._answer_on(desk, routed.command, who)
+
+    def _answer_on(self, desk: _Desk, parsed: commands.Command, who: Actor) -> Message:
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
-                return self._list(statuses, page)
+                return self._list(desk, statuses, page)
             case commands.ShowJob(job_id=job_id):
-                return self._card(job_id)
+                return self._card(desk, job_id)
             case commands.CancelJob(job_id=job_id):
-                job = self._cancellation.prompt(job_id, who)
-                return cancel_prompt(job, now=self._clock(), stale=self._staleness(job))
+                job = desk.cancellation.prompt(job_id, who)
+                return cancel_prompt(job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label)
             case commands.Watch(job_id=job_id):
-                return self._subscriptions.watch(job_id, who.user_id)
+                return desk.subscriptions.watch(job_id, who.user_id)
             case commands.Unwatch(job_id=job_id):
-                return self._subscriptions.unwatch(job_id, who.user_id)
+                return desk.subscriptions.unwatch(job_id, who.user_id)
             case commands.Subscribe(statuses=statuses, style=style):
-                return self._subscriptions.subscribe(who, statuses, style)
+                return desk.subscriptions.subscribe(who, statuses, style)
             case commands.Unsubscribe():
-                return self._subscriptions.unsubscribe(who)
-            case commands.ListSubscriptions():
-                return self._subscriptions.listing()
+                return desk.subscriptions.unsubscribe(who)
             case commands.ShowAudit(job_id=job_id):
                 # Each kind has its own share of the answer, so a flood of one never hides another.
                 return audit_list(
-                    self._store.audit_entries(job_id, AUDIT_MAX_ENTRIES, refused=False),
+                    desk.store.audit_entries(job_id, AUDIT_MAX_ENTRIES, refused=False),
                     job_id=job_id,
-                    refusals=self._store.audit_entries(job_id, AUDIT_MAX_REFUSALS, refused=True),
+                    refusals=desk.store.audit_entries(job_id, AUDIT_MAX_REFUSALS, refused=True),
                     changes=(
-                        self._store.subscription_changes(AUDIT_MAX_SUBSCRIPTION_CHANGES)
+                        desk.store.subscription_changes(AUDIT_MAX_SUBSCRIPTION_CHANGES)
                         if job_id is None
                         else ()
                     ),
+                    shown=self._shown,
                 )
-            case commands.Help(problem=problem):
-                return usage(problem)
         raise AssertionError(f"unhandled command {parsed!r}")
 
-    def _list(self, statuses: tuple[str, ...], page: int) -> Message:
+    def _channel_default(self, channel_id: str) -> str:
+        """The server a command naming none acts on: the channel's choice (`/jobs use`), else the first."""
+        if self._shown:
+            chosen = self._store.channel_server(channel_id)
+            if chosen in self._desks:
+                return chosen
+        return self._names[0]
+
+    def _use(self, name: str | None, who: Actor) -> Message:
+        """`/jobs use [NAME]`: show the servers, or make one this channel's default (stored and audited)."""
+        if not self._shown:
+            return one_server_only()
+        if name is None:
+            return server_choices(
+                self._names, default=self._names[0], channel_default=self._store.channel_server(who.channel_id)
+            )
+        desk = self._desks.get(name)
+        if desk is None:
+            return problem(f"{code_span(name, 30)} is not a server here. The servers are {self._server_list()}.")
+        previous = desk.store.set_channel_server(who.channel_id, who.user_id, self._clock())
+        desk.subscriptions.record_default_server(who)
+        return server_chosen(who.channel_id, name, previous)
+
+    def _list(self, desk: _Desk, statuses: tuple[str, ...], page: int) -> Message:
         return job_list(
-            self._jobs.list_jobs(),
+            desk.jobs.list_jobs(),
             statuses=statuses,
             page=page,
             now=self._clock(),
             stale_limit_seconds=self._stale_after,
+            server=desk.label,
         )
 
-    def _card(self, raw_job_id: str) -> Message:
-        job = self._jobs.get_job(validate_job_id(raw_job_id))
-        return job_card(job, now=self._clock(), stale=self._staleness(job))
+    def _card(self, desk: _Desk, raw_job_id: str) -> Message:
+        job = desk.jobs.get_job(validate_job_id(raw_job_id))
+        return job_card(job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label)
 
-    def _staleness(self, job: JobWithLog) -> stale.Stale | None:
+    def _staleness(self, desk: _Desk, job: JobWithLog) -> stale.Stale | None:
         """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
         now = self._clock()
         history: list[Job] = []
         if stale.worth_history(job, now):
             try:
-                history = self._jobs.list_jobs()
+                history = desk.jobs.list_jobs()
             except JobApiError as exc:
                 # The card still answers; the limit alone judges, and the log says why.
                 log.warning("could not read the job list to judge job %s: %s", job.id, exc)
@@ -332,7 +460,7 @@ class JobsHandlers:
             log.error("could not deliver a reply to Slack's response_url: %s", exc)
 
 
-def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
+def _cancel_reply(outcome: CancelOutcome, *, now: datetime, server: str | None) -> Message:
     """The job's card with what came of a confirmed cancel said above it."""
     match outcome:
         case Cancelled(job_id=job_id, job=job, canceller=canceller, after=after):
@@ -344,11 +472,12 @@ def _cancel_reply(outcome: CancelOutcome, *, now: datetime) -> Message:
                 after=after,
                 read_back_error=outcome.read_back_error,
                 now=now,
+                server=server,
             )
         case AlreadyFinished(job=job, cancelled_by=cancelled_by):
-            return already_finished_card(job, cancelled_by=cancelled_by, now=now)
+            return already_finished_card(job, cancelled_by=cancelled_by, now=now, server=server)
         case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
-            return cancelling_elsewhere_card(job_id, job, holder=holder, now=now)
+            return cancelling_elsewhere_card(job_id, job, holder=holder, now=now, server=server)
 
 
 def _upload_to_direct_message(client: WebClient, user_id: str, log_file: LogFile) -> None:
@@ -390,6 +519,7 @@ _SUBCOMMAND_NAMES: dict[type, str] = {
     commands.ListSubscriptions: "subscriptions",
     commands.ShowAudit: "audit",
     commands.Help: "help",
+    commands.UseServer: "use",
 }
 _OUTCOMES: dict[type, str] = {
     Refused: "refused",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,24 +46,33 @@ class Subscriptions:
     """The `/jobs` subcommands that choose who is told when jobs finish, each answered with its reply."""
 
     def __init__(
-        self, jobs: JobLookup, store: CommandStore, notices: NoticeSettings, *, clock: Clock = utc_now
+        self,
+        jobs: JobLookup,
+        store: CommandStore,
+        notices: NoticeSettings,
+        *,
+        clock: Clock = utc_now,
+        server: str | None = None,
     ) -> None:
+        """`store` is scoped to one server (or to every server), which replies name as `server` (None: the
+        only server, not named)."""
         self._jobs = jobs
         self._store = store
         self._notices = notices
         self._clock = clock
+        self._server = server
 
     def watch(self, job_id: str, user_id: str) -> Message:
         if not self._notices.enabled:
             return problem("Completion notices are switched off here (JOBBOT_NOTIFIER=off).")
         job = self._jobs.get_job(job_id)
         if job.is_terminal:
-            return watch_already_finished(job, now=self._clock())
+            return watch_already_finished(job, now=self._clock(), server=self._server)
         self._store.watch(job_id, user_id, self._clock())
-        return watch_started(job_id)
+        return watch_started(job_id, server=self._server)
 
     def unwatch(self, job_id: str, user_id: str) -> Message:
-        return watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id))
+        return watch_stopped(job_id, existed=self._store.unwatch(job_id, user_id), server=self._server)
 
     def subscribe(
         self, who: Actor, statuses: tuple[str, ...], style: NoticeStyle = NoticeStyle.FINAL
@@ -86,22 +96,29 @@ class Subscriptions:
         self._audit_subscription(
             who, "subscribed live" if style is NoticeStyle.LIVE else "subscribed", statuses
         )
-        return subscribed(channel_id, statuses, style)
+        return subscribed(channel_id, statuses, style, server=self._server)
 
     def unsubscribe(self, who: Actor) -> Message:
         channel_id = who.channel_id
         existed = self._store.unsubscribe(channel_id)
         if existed:
             self._audit_subscription(who, "unsubscribed", ())
-        return unsubscribed(channel_id, existed=existed)
+        return unsubscribed(channel_id, existed=existed, server=self._server)
 
-    def listing(self) -> Message:
+    def listing(self, *, shown: bool = False, channel_defaults: Mapping[str, str] | None = None) -> Message:
+        """Every channel's subscriptions, to whichever server (named when `shown`)."""
         return subscription_list(
-            self._store.subscriptions(),
+            self._store.every_subscription(),
             default_channel=self._notices.default_channel,
             default_statuses=self._notices.default_statuses,
             default_style=self._notices.default_style,
+            shown=shown,
+            channel_defaults=channel_defaults or {},
         )
+
+    def record_default_server(self, who: Actor) -> None:
+        """The store's server made the channel's default (`/jobs use`): into the audit trail and the log."""
+        self._audit_subscription(who, "default server", ())
 
     def _audit_subscription(self, who: Actor, action: str, statuses: tuple[str, ...]) -> None:
         """A channel's notices turned on, changed or off: into the audit trail and the log."""

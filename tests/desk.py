@@ -11,8 +11,9 @@ from slack_bolt import Ack, Respond
 
 from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
-from jobbot.handlers import JobsHandlers
+from jobbot.handlers import JobsHandlers, ServerTools
 from jobbot.jobs_api import JobClient
+from jobbot.servers import DEFAULT_SERVER
 from jobbot.store import Store
 from jobbot.subscriptions import NoticeSettings
 from tests.fakes import TEAM_ID
@@ -58,8 +59,7 @@ class Desk:
         clock: Clock = utc_now,
     ) -> None:
         self.handlers = JobsHandlers(
-            jobs,
-            access=access,
+            [ServerTools(DEFAULT_SERVER, jobs, access)],
             work=Inline(),
             store=store,
             notices=NoticeSettings(enabled=True, default_channel=None, default_statuses=()),

@@ -55,8 +55,11 @@ class CardKeeper:
         clock: Clock,
         monotonic: Callable[[], float],
         holds: SlackHolds,
+        server: str | None = None,
     ) -> None:
         self._store = store
+        # What the cards call their server: None when it is the only one, and not named.
+        self._server = server
         self._poster = poster
         self._jobs = jobs
         self._clock = clock
@@ -154,8 +157,8 @@ class CardKeeper:
         now = self._clock()
         if len(card.jobs) == 1:
             job = card.jobs[0]
-            return live_card(job, watchers=self._store.watchers(job.id), now=now)
-        return digest_card(card.jobs, now=now)
+            return live_card(job, watchers=self._store.watchers(job.id), now=now, server=self._server)
+        return digest_card(card.jobs, now=now, server=self._server)
 
     def _key(self, card: Card) -> str:
         return f"{self._store.instance_id}:card:{card.id}"
@@ -222,7 +225,7 @@ class CardKeeper:
             else:
                 self._poster.post(
                     channel,
-                    _followup_message(claimed),
+                    _followup_message(claimed, self._server),
                     key=self._followup_key(claimed),
                     job_ids=[f.job.id for f in claimed],
                     thread_ts=thread_ts,
@@ -249,7 +252,7 @@ class CardKeeper:
             log.warning("notifier: could not read job %s's full log: %s", job.id, exc)
             self._set_state([followup], FollowUpState.PENDING)
             return False
-        self._poster.upload(channel, full_log_file(full_log), thread_ts=followup.card_ts)
+        self._poster.upload(channel, full_log_file(full_log, server=self._server), thread_ts=followup.card_ts)
         return True
 
     def _already_out(self, batch: list[FollowUp], channel: str) -> bool:
@@ -257,7 +260,7 @@ class CardKeeper:
         first = batch[0]
         if first.kind is FollowUpKind.FILE:
             assert first.card_ts
-            name = log_file_name(first.job.id)
+            name = log_file_name(first.job.id, server=self._server)
             return self._poster.find_file(channel, first.card_ts, name, oldest=first.created_at)
         key = self._followup_key(batch)
         return self._poster.find(channel, key, oldest=first.created_at, thread_ts=first.card_ts) is not None
@@ -324,13 +327,15 @@ class CardKeeper:
         self.holds.cleared(destination)
 
 
-def _followup_message(batch: list[FollowUp]) -> Message:
+def _followup_message(batch: list[FollowUp], server: str | None) -> Message:
     jobs = [f.job for f in batch]
     first = batch[0]
     if first.kind is FollowUpKind.ENDING:
         # Several of a digest card's jobs ending together: one reply saying how each ended.
-        return ending_reply(jobs[0]) if len(jobs) == 1 else completion_digest(jobs, offline=False)
+        if len(jobs) == 1:
+            return ending_reply(jobs[0], server=server)
+        return completion_digest(jobs, offline=False, server=server)
     if first.kind is FollowUpKind.LOG:
-        return failure_log_reply(jobs)
+        return failure_log_reply(jobs, server=server)
     running_for, usual = alert_figures(first.detail)
-    return long_running_alert(first.job, running_for=running_for, usual=usual)
+    return long_running_alert(first.job, running_for=running_for, usual=usual, server=server)

@@ -136,9 +136,12 @@ class Courier:
         clock: Clock,
         monotonic: Callable[[], float],
         poll_interval: float,
+        server: str | None = None,
     ) -> None:
         self._store = store
         self._poster = poster
+        # What the notices call their server: None when it is the only one, and not named.
+        self._server = server
         self._clock = clock
         self._monotonic = monotonic
         self._poll_interval = poll_interval
@@ -330,7 +333,7 @@ class Courier:
         try:
             self._poster.post(
                 delivery.channel,
-                failure_log_reply(failed),
+                failure_log_reply(failed, server=self._server),
                 key=key,
                 job_ids=[j.id for j in failed],
                 thread_ts=delivery.ts,
@@ -345,11 +348,10 @@ class Courier:
     def _key(self, delivery: Delivery) -> str:
         return f"{self._store.instance_id}:{delivery.id}"
 
-    @staticmethod
-    def _message(delivery: Delivery) -> Message:
+    def _message(self, delivery: Delivery) -> Message:
         if len(delivery.jobs) == 1:
-            return completion_notice(delivery.jobs[0])
-        return completion_digest(delivery.jobs, offline=delivery.offline)
+            return completion_notice(delivery.jobs[0], server=self._server)
+        return completion_digest(delivery.jobs, offline=delivery.offline, server=self._server)
 
 
 def _advice(error: str) -> str:

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from jobbot import metrics
+from jobbot import metrics, servers
 from jobbot.clock import Clock
 from jobbot.errors import JobApiError, StoreError
 from jobbot.jobs_api import JobClient
@@ -21,6 +21,7 @@ from jobbot.notifier.live import LivePlanner
 from jobbot.notifier.observe import JobTracker
 from jobbot.notifier.report import PollReport
 from jobbot.notifier.slack_poster import SlackPoster
+from jobbot.servers import DEFAULT_SERVER
 from jobbot.store import NotifierStore
 
 # One logger for the whole notifier package: log filters and captures name "jobbot.notifier".
@@ -52,7 +53,12 @@ class Notifier:
         monotonic: Callable[[], float] = time.monotonic,
         notify_style: NoticeStyle = NoticeStyle.FINAL,
         long_running_after: float = 0.0,
+        server: str = DEFAULT_SERVER,
+        label: str | None = None,
     ) -> None:
+        """One server's notifier: `store` is scoped to `server` and `jobs` speaks to it; messages call it
+        `label` (None: the only server, not named)."""
+        self.server = server
         self._store = store
         # The loop's schedule runs on this clock (tests simulate time with it); `clock` dates records.
         self._monotonic = monotonic
@@ -72,9 +78,11 @@ class Notifier:
                 long_running_after=long_running_after,
             ),
         )
-        self._courier = Courier(store, poster, clock=clock, monotonic=monotonic, poll_interval=poll_interval)
+        self._courier = Courier(
+            store, poster, clock=clock, monotonic=monotonic, poll_interval=poll_interval, server=label
+        )
         self._keeper = CardKeeper(
-            store, poster, jobs, clock=clock, monotonic=monotonic, holds=self._courier.holds
+            store, poster, jobs, clock=clock, monotonic=monotonic, holds=self._courier.holds, server=label
         )
         # Leadership: replicas share one lease; its holder polls and posts, the others stand by.
         self.replica_id = replica_id or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -95,14 +103,16 @@ class Notifier:
         or the store errs); a Slack destination that errors waits on its own and is tried again when its
         wait ends, without delaying polls or other destinations. The lease is released on the way out, so
         a standby takes over at once."""
-        try:
-            while not stop.is_set():
-                stop.wait(self.turn(stop))
-        finally:
-            if self.is_leader:
-                self._store.release_lease(LEASE_NAME, self.replica_id)
-                self.is_leader = False
-                log.info("notifier: lease released")
+        # Each server's notifier runs on a thread of its own: its log lines and metrics name the server.
+        with servers.acting_on(self.server):
+            try:
+                while not stop.is_set():
+                    stop.wait(self.turn(stop))
+            finally:
+                if self.is_leader:
+                    self._store.release_lease(LEASE_NAME, self.replica_id)
+                    self.is_leader = False
+                    log.info("notifier: lease released")
 
     def turn(self, stop: threading.Event | None = None) -> float:
         """One turn of the loop: a poll when one is due, else the deliveries whose destinations' waits

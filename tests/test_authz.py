@@ -227,3 +227,46 @@ def test_a_channel_id_with_a_trailing_newline_is_not_shown_as_an_id() -> None:
     with pytest.raises(Refused) as caught:
         access.check_channel("D0CHAT")
     assert "add `D0CHAT` to" in why_refused(caught.value)
+
+
+class _Members(_NoSlack):
+    """Answers each group's lookup with the members a test gives it."""
+
+    def __init__(self, members: dict[str, list[str]]) -> None:
+        super().__init__()
+        self.members = members
+
+    def usergroups_users_list(self, *, usergroup: str) -> dict[str, Any]:
+        self.asked.append(usergroup)
+        return {"users": self.members.get(usergroup, [])}
+
+
+def test_a_server_with_cancellers_of_its_own_replaces_the_global_ones() -> None:
+    """`JOBBOT_SERVER_<NAME>_CANCEL_USERS` / `_USERGROUPS`: that server's Access lets its own cancellers
+    through and no longer the global ones; the global Access is unchanged, and a group's members are
+    looked up once for both."""
+    client = _Members({"S0GLOBAL": ["U0GROUPED"], "S0PROD": ["U0ONCALL"]})
+    everywhere = Access(
+        cancel_users=("U0GLOBAL",),
+        cancel_usergroups=("S0GLOBAL",),
+        allowed_channels=(),
+        client=client,  # type: ignore[arg-type]  # only usergroups_users_list is called
+        workspace_team=lambda: "T0HOME",
+    )
+    prod = everywhere.with_cancellers(["U0PROD"], ["S0PROD", "S0GLOBAL"])
+    prod.check_cancel("U0PROD")
+    prod.check_cancel("U0ONCALL")
+    prod.check_cancel("U0GROUPED")
+    with pytest.raises(Refused) as caught:
+        prod.check_cancel("U0GLOBAL")
+    assert caught.value.kind == "not_a_canceller"
+    everywhere.check_cancel("U0GLOBAL")
+    everywhere.check_cancel("U0GROUPED")
+    with pytest.raises(Refused):
+        everywhere.check_cancel("U0PROD")
+    assert client.asked.count("S0GLOBAL") == 1, "the lookups are shared"
+
+    nobody = everywhere.with_cancellers([], [])
+    with pytest.raises(Refused) as caught:
+        nobody.check_cancel("U0GLOBAL")
+    assert caught.value.kind == "nobody_may_cancel"

@@ -21,8 +21,12 @@ pytestmark = pytest.mark.slow
     [
         (
             "poll_cost",
-            ["--sizes", "5,20", "--rounds", "2", "--polls", "2", "--naive-polls", "1"],
-            "jobbot: bytes x",
+            [
+                *("--sizes", "5,20", "--rounds", "2", "--polls", "2", "--naive-polls", "1"),
+                *("--servers", "1,2", "--server-history", "5,20"),
+                *("--server-rounds", "2", "--server-polls", "1"),
+            ],
+            "20 vs 5 history jobs, jobbot CPU per server",
         ),
         ("notice_latency", ["--jobs", "6", "--spread", "1", "--interval", "0.2"], "| 6    |"),
         (

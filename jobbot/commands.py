@@ -156,7 +156,7 @@ USE = Subcommand(
     "use",
     "NAME",
     "use staging",
-    "make NAME this channel's default server (`use` alone lists the servers)",
+    "make a server this channel's default (`use` alone lists the servers)",
     in_hint=False,
     needs_servers=True,
 )

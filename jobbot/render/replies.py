@@ -78,10 +78,11 @@ def usage(problem: str | None = None, servers: Sequence[str] = (), default: str 
             f"• `{COMMAND} {server_words(servers[0])}{LIST.example}`: start any command with a server's "
             f"name to act on that server; without one, commands act on this channel's default"
         )
-    for sub in _subcommands(servers):
-        lines.append(f"• `{COMMAND} {sub.example}`: {sub.summary}")
-    if servers:
         lines.append(f"• `{COMMAND} {EVERY_SERVER_WORD} {SUBSCRIBE.example}`: notices from every server")
+    for sub in _subcommands(servers):
+        # `use`'s example names a server there is.
+        example = f"{USE.name} {server_words(servers[-1]).strip()}" if sub is USE and servers else sub.example
+        lines.append(f"• `{COMMAND} {example}`: {sub.summary}")
     lines.append(f"Statuses: {', '.join(KNOWN_STATUSES)}")
     if servers:
         marked = default if default in servers else servers[0]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from jobbot import servers as servers_module
 from jobbot.errors import InvalidJobId
 from jobbot.models import KNOWN_STATUSES, NOTICE_STATUSES, JobStatus, NoticeStyle, validate_job_id
 from jobbot.render.mrkdwn import clip, neutralize_backticks
+from jobbot.slack_ids import COMMAND
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,14 @@ class ShowAudit:
 
 
 @dataclass(frozen=True)
+class UseServer:
+    """`/jobs use NAME`: make NAME this channel's default server; `name` None (`/jobs use` alone) shows the
+    servers and the channel's default. NAME is lowercased, and has a server name's shape."""
+
+    name: str | None
+
+
+@dataclass(frozen=True)
 class Help:
     """Show usage, led by what was wrong with the text when `problem` is set."""
 
@@ -91,6 +102,7 @@ Command = (
     | Unsubscribe
     | ListSubscriptions
     | ShowAudit
+    | UseServer
     | Help
 )
 
@@ -106,6 +118,8 @@ class Subcommand:
     # Slack shows the usage hint while the command is typed, so it names only the main forms;
     # the usage message lists every one.
     in_hint: bool = True
+    # Listed (usage message, unknown-word reply) only when several servers are configured.
+    needs_servers: bool = False
 
     @property
     def form(self) -> str:
@@ -138,11 +152,19 @@ SUBSCRIPTIONS = Subcommand(
 AUDIT = Subcommand(
     "audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all", in_hint=False
 )
+USE = Subcommand(
+    "use",
+    "NAME",
+    "use staging",
+    "make a server this channel's default (`use` alone lists the servers)",
+    in_hint=False,
+    needs_servers=True,
+)
 HELP = Subcommand("help", "", "help", "this message")
-SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, AUDIT, HELP)
+SUBCOMMANDS = (LIST, STATUS, CANCEL, WATCH, UNWATCH, SUBSCRIBE, UNSUBSCRIBE, SUBSCRIPTIONS, AUDIT, USE, HELP)
 HELP_ALIASES = frozenset({HELP.name, "-h", "--help", "?"})
 # Words that cannot name a server: `/jobs list` must never be read as a server called "list".
-RESERVED_WORDS = frozenset({sub.name for sub in SUBCOMMANDS} | HELP_ALIASES | {"use", "live"})
+RESERVED_WORDS = frozenset({sub.name for sub in SUBCOMMANDS} | HELP_ALIASES | {"live"})
 
 # Slack allows 4,000 characters of command text; nothing valid comes close to this.
 MAX_TEXT_CHARS = 500
@@ -177,12 +199,121 @@ def parse(text: str) -> Command:
         return ListSubscriptions() if not rest else _extra(SUBSCRIPTIONS, rest)
     if name == AUDIT.name:
         return ShowAudit(None) if not rest else _with_job_id(AUDIT, rest, ShowAudit)
+    if name == USE.name:
+        return _parse_use(rest)
     if name in HELP_ALIASES:
         return Help(None) if not rest else _extra(HELP, rest)
     if _looks_like_job_id(first):
         return _with_job_id(STATUS, words, ShowJob)
-    known = ", ".join(f"`{sub.name}`" for sub in SUBCOMMANDS)
-    return Help(f"I don't know {_echo(first)}. Try one of {known}, or a job id such as `42`.")
+    return Help(_unknown_word(first))
+
+
+def _unknown_word(word: str) -> str:
+    known = ", ".join(f"`{sub.name}`" for sub in SUBCOMMANDS if not sub.needs_servers)
+    return f"I don't know {_echo(word)}. Try one of {known}, or a job id such as `42`."
+
+
+def _parse_use(words: list[str]) -> Command:
+    if not words:
+        return UseServer(None)
+    if len(words) > 1:
+        return _extra(USE, words[1:])
+    name = words[0].lower()
+    if not servers_module.is_server_name(name) or name == servers_module.EVERY_SERVER_WORD:
+        return Help(f"{_echo(words[0])} is not a server name; use `{USE.form}`, for example `{USE.example}`.")
+    return UseServer(name)
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A command and the server it names: None when it names none (the channel's default is meant), or
+    servers.EVERY_SERVER for `/jobs all subscribe` and `/jobs all unsubscribe`."""
+
+    command: Command
+    server: str | None
+
+
+# The commands `all` may come before: only a subscription can be to every server at once.
+_FOR_EVERY_SERVER = (SUBSCRIBE, UNSUBSCRIBE)
+# How alike an unknown first word must be to a subcommand (difflib's ratio) to be read as its typo
+# rather than as a server name: `stauts 7` is a mistyped `status`, `qa list` a server that is not there.
+_TYPO_LIKENESS = 0.7
+
+
+def route(text: str, servers: Sequence[str]) -> Routed:
+    """The command `/jobs <text>` asks for, and the server named before it, if any.
+
+    `servers` are the configured names when more than one server is configured, else empty (then no
+    command takes a server name). A name first in any command (`/jobs staging cancel 7`, `/jobs prod 3`,
+    `/jobs staging` alone) chooses the server, whatever its case; `all` first chooses every server, and
+    only before `subscribe` and `unsubscribe`. A first word that is neither a subcommand nor a job id but
+    looks like a server name, alone or before a subcommand or a job id, gets a reply listing the servers,
+    unless it looks more like a mistyped subcommand: that keeps the usual "I don't know" reply.
+    """
+    words = text.split()
+    if len(text) > MAX_TEXT_CHARS or not words:
+        return Routed(parse(text), None)
+    first, rest = words[0].lower(), words[1:]
+    names = [name.lower() for name in servers]
+    if first == servers_module.EVERY_SERVER_WORD:
+        return _for_every_server(words[0], rest, names)
+    if first in names:
+        if rest and rest[0].lower() == USE.name:
+            return Routed(Help(f"Put the server after `{USE.name}`: `{COMMAND} {USE.name} {first}`."), None)
+        return Routed(parse(" ".join(rest)), first)
+    command = parse(text)
+    if isinstance(command, UseServer) and names and command.name is not None and command.name not in names:
+        return Routed(Help(f"{_echo(command.name)} is not a server here; {_servers_are(names)}"), None)
+    if first in RESERVED_WORDS or _looks_like_job_id(words[0]) or not servers_module.is_server_name(first):
+        return Routed(command, None)
+    if rest and rest[0].lower() not in _COMMAND_WORDS and not _looks_like_job_id(rest[0]):
+        return Routed(command, None)  # `/jobs foo bar`: nothing says `foo` was meant as a server
+    if _is_typo_of_a_subcommand(first, names):
+        return Routed(command, None)
+    if not names:
+        if not rest:
+            return Routed(command, None)  # a lone word is a command gone wrong where there are no servers
+        return Routed(Help(_ONE_SERVER.format(word=_echo(words[0]))), None)
+    if not rest and not difflib.get_close_matches(first, names, n=1, cutoff=_TYPO_LIKENESS):
+        # Neither like a subcommand nor like a server: say both what jobbot knows and where it answers.
+        return Routed(Help(f"{_unknown_word(words[0])} {_servers_are(names, 'The')}"), None)
+    return Routed(Help(f"{_echo(words[0])} is not a server here; {_servers_are(names)}"), None)
+
+
+def _for_every_server(typed: str, rest: list[str], names: list[str]) -> Routed:
+    if not names:
+        return Routed(Help(_ONE_SERVER.format(word=_echo(typed))), None)
+    word = f"`{servers_module.EVERY_SERVER_WORD}`"
+    if not rest or rest[0].lower() not in {sub.name for sub in _FOR_EVERY_SERVER}:
+        allowed = " or ".join(f"`{sub.name}`" for sub in _FOR_EVERY_SERVER)
+        example = f"`{COMMAND} {servers_module.EVERY_SERVER_WORD} {SUBSCRIBE.example}`"
+        return Routed(
+            Help(f"{word} can only come before {allowed}, as in {example}; {_one_server_each(names)}"),
+            None,
+        )
+    return Routed(parse(" ".join(rest)), servers_module.EVERY_SERVER)
+
+
+def _is_typo_of_a_subcommand(word: str, names: Sequence[str]) -> bool:
+    """Whether `word` is more like a subcommand (or alias) than like any server name."""
+    candidates = [*_COMMAND_WORDS, *names]
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=_TYPO_LIKENESS)
+    return bool(match) and match[0] in _COMMAND_WORDS
+
+
+def _servers_are(names: Sequence[str], article: str = "the") -> str:
+    return f"{article} servers are " + ", ".join(f"`{name}`" for name in names) + "."
+
+
+def _one_server_each(names: Sequence[str]) -> str:
+    return "other commands act on one server: " + ", ".join(f"`{name}`" for name in names) + "."
+
+
+_ONE_SERVER = (
+    "jobbot speaks to one GraphScope server here, so commands take no server name: leave out {word}."
+)
+# The words that may follow a server name: every subcommand and alias.
+_COMMAND_WORDS = frozenset({sub.name for sub in SUBCOMMANDS} | HELP_ALIASES)
 
 
 def _parse_list(words: list[str]) -> Command:

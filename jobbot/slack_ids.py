@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from jobbot.models import KNOWN_STATUSES
+from jobbot.servers import is_server_name
 
 COMMAND = "/jobs"
 COMMAND_USAGE_HINT = (
@@ -39,27 +40,59 @@ MAX_BUTTON_VALUE_CHARS = 2000
 MAX_LIST_STATE_PAGE = 1_000_000
 
 
-def encode_list_state(statuses: Sequence[str], page: int) -> str:
-    """The value a list navigation button carries: compact JSON `{"p": page, "s": [statuses]}`."""
-    return json.dumps({"p": page, "s": list(known_statuses(statuses))}, separators=(",", ":"))
+def encode_list_state(statuses: Sequence[str], page: int, server: str | None = None) -> str:
+    """The value a list navigation button carries: compact JSON `{"p": page, "s": [statuses]}`, and
+    `"v": server` when the list is of a named server."""
+    state: dict[str, object] = {"p": page, "s": list(known_statuses(statuses))}
+    if server is not None:
+        state["v"] = server
+    return json.dumps(state, separators=(",", ":"))
+
+
+def decode_list_server(value: str) -> str | None:
+    """The server a navigation button's list was of; None when it names none, or nothing that could be
+    a server name (then the channel's default is meant)."""
+    server = _button_json(value).get("v")
+    return server if isinstance(server, str) and is_server_name(server) else None
+
+
+def encode_job_ref(server: str | None, job_id: str) -> str:
+    """The value a job's button carries: the job id alone, or `server:job_id` for a named server."""
+    return job_id if server is None else f"{server}:{job_id}"
+
+
+def decode_job_ref(value: str) -> tuple[str | None, str]:
+    """The (server, job id) a job's button carried: (None, value) when it names no server, or when what
+    stands before the colon is not a server name (the job-id check that follows then explains it).
+    The job id is not checked here."""
+    if len(value) > MAX_BUTTON_VALUE_CHARS:
+        return None, value
+    server, colon, job_id = value.partition(":")
+    if not colon or not is_server_name(server):
+        return None, value
+    return server, job_id
 
 
 def decode_list_state(value: str) -> tuple[tuple[str, ...], int]:
     """The (statuses, page) a navigation button carried; anything malformed gives ((), 1)."""
-    data: object = None
-    if len(value) <= MAX_BUTTON_VALUE_CHARS:
-        try:
-            data = json.loads(value)
-        except (ValueError, RecursionError):
-            data = None
-    if not isinstance(data, dict):
-        return (), 1
+    data = _button_json(value)
     page = data.get("p")
     if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_LIST_STATE_PAGE:
         page = 1
     raw = data.get("s")
     statuses = known_statuses([s for s in raw if isinstance(s, str)]) if isinstance(raw, list) else ()
     return statuses, page
+
+
+def _button_json(value: str) -> dict[str, object]:
+    """The JSON object a navigation button carried; empty when the value is too long or not an object."""
+    data: object = None
+    if len(value) <= MAX_BUTTON_VALUE_CHARS:
+        try:
+            data = json.loads(value)
+        except (ValueError, RecursionError):
+            data = None
+    return data if isinstance(data, dict) else {}
 
 
 def known_statuses(statuses: Iterable[str]) -> tuple[str, ...]:

@@ -129,6 +129,7 @@ def test_usage_hint_is_built_from_the_parsers_subcommands() -> None:
         "unsubscribe",
         "subscriptions",
         "audit",
+        "use",
     }
 
 

@@ -16,11 +16,13 @@ import pytest
 from jobbot import stale
 from jobbot.models import NOTICE_STATUSES, NoticeStyle
 from jobbot.render.cards import digest_card, ending_reply, live_card, long_running_alert
-from jobbot.render.jobs import cancel_prompt, job_card, job_list
+from jobbot.render.jobs import cancel_prompt, cancelled_card, job_card, job_list
 from jobbot.render.kit import Message
 from jobbot.render.notices import completion_digest, completion_notice, failure_log_reply
 from jobbot.render.problems import problem, refusal
 from jobbot.render.replies import (
+    server_choices,
+    server_chosen,
     subscribed,
     subscription_list,
     unsubscribed,
@@ -29,6 +31,7 @@ from jobbot.render.replies import (
     watch_started,
     watch_stopped,
 )
+from jobbot.servers import EVERY_SERVER
 from tests.render_fixtures import (
     FAILED_LOG,
     NOW,
@@ -148,6 +151,40 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "subscription_list_empty": lambda: subscription_list(
         [], default_channel=None, default_statuses=NOTICE_STATUSES
     ),
+    # With several servers, each message names its own and its buttons carry it.
+    "server_list": lambda: job_list(mixed_jobs(23), statuses=("FAILED",), page=1, now=NOW, server="staging"),
+    "server_card": lambda: job_card(make_job(8, "RUNNING"), now=NOW, server="staging"),
+    "server_cancel_prompt": lambda: cancel_prompt(make_job(8, "RUNNING"), now=NOW, server="prod"),
+    "server_cancelled_card": lambda: cancelled_card(
+        "8",
+        make_job(8, "RUNNING"),
+        canceller="U012ABCDEF",
+        server_says="Successfully cancelled job: 8",
+        after=make_job(8, "CANCELLED"),
+        read_back_error=None,
+        now=NOW,
+        server="prod",
+    ),
+    "server_notice": lambda: completion_notice(make_finished(9, "FAILED"), server="staging"),
+    "server_digest": lambda: completion_digest(
+        [make_finished(7), make_finished(12, "FAILED")], offline=False, server="eu-west-1"
+    ),
+    "server_live_card": lambda: live_card(
+        make_finished(42, "RUNNING", end_time_ms=None), watchers=["U012ABCDEF"], now=NOW, server="staging"
+    ),
+    "server_usage": lambda: usage(servers=("prod", "staging"), default="staging"),
+    "server_subscription_list": lambda: subscription_list(
+        [
+            make_subscription(server="prod"),
+            make_subscription("G0456EFGH", statuses=NOTICE_STATUSES, server=EVERY_SERVER),
+        ],
+        default_channel="C0NOTIFY",
+        default_statuses=("FAILED",),
+        shown=True,
+        channel_defaults={"C0123ABCD": "staging"},
+    ),
+    "server_chosen": lambda: server_chosen("C0123ABCD", "staging", "prod"),
+    "server_choices": lambda: server_choices(("prod", "staging"), "prod", "staging"),
 }
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, HeaderBlock, SectionBlock
 
 from jobbot.models import ACTIVE_STATUSES, TERMINAL_STATUSES, FinishedJob, FullLog, JobStatus
-from jobbot.render.jobs import cancel_button, full_log_button
+from jobbot.render.jobs import cancel_button, full_log_button, job_button
 from jobbot.render.kit import (
     CARD_TEXT_CHARS,
     JOB_ID_CHARS,
@@ -23,6 +23,11 @@ from jobbot.render.kit import (
     mrkdwn_text,
     packed_sections,
     plain_text,
+    server_fallback,
+    server_header,
+    server_mark,
+    server_on,
+    server_words,
     shrink_to_fit,
     to_message,
     valid_job_id,
@@ -40,7 +45,8 @@ from jobbot.render.mrkdwn import (
     user_mention,
 )
 from jobbot.render.notices import DIGEST_MAX_JOBS, MIN_DIGEST_SERVER_TEXT_CHARS, newest_first
-from jobbot.slack_ids import COMMAND, JOB_DETAILS, action_id
+from jobbot.servers import is_server_name
+from jobbot.slack_ids import COMMAND, JOB_DETAILS
 
 # The full log uploaded as a file is capped at this many bytes (UTF-8); above it, its last part is sent,
 # after a line saying so. 1 MiB is about 10,000 lines of a loader's log: the whole of nearly every log,
@@ -67,7 +73,9 @@ _COUNTED = {
 # --- one job's card -------------------------------------------------------------------------
 
 
-def live_card(job: FinishedJob, *, watchers: Sequence[str] = (), now: datetime) -> Message:
+def live_card(
+    job: FinishedJob, *, watchers: Sequence[str] = (), now: datetime, server: str | None = None
+) -> Message:
     """One job's card: status, job, graph, when it started, who watches it, and its buttons.
 
     While the job has not ended, the start carries Slack's `{ago}` ("12 minutes ago"): each reader's
@@ -75,19 +83,21 @@ def live_card(job: FinishedJob, *, watchers: Sequence[str] = (), now: datetime) 
     12m" written from `now` would be stale a minute later and the card would need an edit a minute to
     stay true. `now` only keeps a start later than jobbot's clock from reading "in 5 minutes". Once
     the job ended, the card says how long it took and who cancelled it, and loses its Cancel button.
-    A job whose id the server mangled gets no buttons.
+    A job whose id the server mangled gets no buttons. `server` names the job's server first (None: not
+    named), and the buttons carry it.
     """
-    blocks: list[Block] = [SectionBlock(text=mrkdwn_text(_headline(job, CARD_TEXT_CHARS)))]
+    headline = server_mark(server) + _headline(job, CARD_TEXT_CHARS)
+    blocks: list[Block] = [SectionBlock(text=mrkdwn_text(headline))]
     facts = _timeline(job, now, started="Started")
     watched = _watched_by(watchers)
     if watched:
         facts.append(watched)
     if facts:
         blocks.append(context_block(SEPARATOR.join(facts)))
-    buttons = _buttons(job)
+    buttons = _buttons(job, server)
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
-    return to_message(_sentence(job), blocks)
+    return to_message(server_fallback(server) + _sentence(job), blocks)
 
 
 def _headline(job: FinishedJob, server_text_chars: int) -> str:
@@ -120,18 +130,16 @@ def _watched_by(watchers: Sequence[str]) -> str | None:
     return "Watched by " + ", ".join(shown) + (f" and {more:,} more" if more > 0 else "")
 
 
-def _buttons(job: FinishedJob) -> list[ButtonElement]:
-    """Details, Cancel (while the job can be cancelled) and Full log; none for a mangled id."""
+def _buttons(job: FinishedJob, server: str | None) -> list[ButtonElement]:
+    """Details, Cancel (while the job can be cancelled) and Full log, each carrying `server`; none for a
+    mangled id."""
     job_id = valid_job_id(job.id)
     if job_id is None:
         return []
-    details = ButtonElement(
-        text=plain_text("Details"), action_id=action_id(JOB_DETAILS, job_id), value=job_id
-    )
-    buttons = [details]
+    buttons = [job_button("Details", JOB_DETAILS, job_id, server=server)]
     if JobStatus(job.status) in ACTIVE_STATUSES:
-        buttons.append(cancel_button(job_id))
-    buttons.append(full_log_button(job_id))
+        buttons.append(cancel_button(job_id, server=server))
+    buttons.append(full_log_button(job_id, server=server))
     return buttons
 
 
@@ -166,12 +174,12 @@ def _canceller(job: FinishedJob) -> str | None:
 # --- a burst of jobs ------------------------------------------------------------------------
 
 
-def digest_card(jobs: Sequence[FinishedJob], *, now: datetime) -> Message:
+def digest_card(jobs: Sequence[FinishedJob], *, now: datetime, server: str | None = None) -> Message:
     """One card for a burst of jobs: a count per state, then one line per job, newest first, no buttons.
 
     Titled "N jobs started" while every job is running or waiting, "N jobs" once any is not. At most
-    DIGEST_MAX_JOBS jobs are listed (the rest are counted); callers split bigger bursts. `now` is used
-    as in `live_card`.
+    DIGEST_MAX_JOBS jobs are listed (the rest are counted); callers split bigger bursts. `now` and
+    `server` are used as in `live_card`.
     """
     ordered = newest_first(jobs)
     shown, more = ordered[:DIGEST_MAX_JOBS], len(ordered) - DIGEST_MAX_JOBS
@@ -182,18 +190,19 @@ def digest_card(jobs: Sequence[FinishedJob], *, now: datetime) -> Message:
     text = f"{title}: {', '.join(f'{count:,} {word}' for _, count, word in counts)}" if counts else title
 
     def build(server_text_chars: int) -> list[Block]:
-        blocks: list[Block] = [HeaderBlock(text=plain_text(title))]
+        blocks: list[Block] = [HeaderBlock(text=plain_text(server_header(server) + title))]
         blocks.append(SectionBlock(text=mrkdwn_text(summary or "No jobs.")))
         blocks.extend(packed_sections([_digest_line(job, now, server_text_chars) for job in shown]))
         notes = []
         if more > 0:
             notes.append(f"{more:,} older {'job is' if more == 1 else 'jobs are'} not listed here")
-        notes.append(f"`{COMMAND} status ID` shows a job's details and log")
+        notes.append(f"`{COMMAND} {server_words(server)}status ID` shows a job's details and log")
         blocks.append(context_block(SEPARATOR.join(notes)))
         return blocks
 
     # Hostile graph ids, statuses and job ids are clipped harder until the card fits.
-    return to_message(text, shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_DIGEST_SERVER_TEXT_CHARS))
+    blocks = shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_DIGEST_SERVER_TEXT_CHARS)
+    return to_message(server_fallback(server) + text, blocks)
 
 
 def _digest_line(job: FinishedJob, now: datetime, server_text_chars: int) -> str:
@@ -215,9 +224,11 @@ def _state_counts(jobs: Sequence[FinishedJob]) -> list[tuple[str, int, str]]:
 # --- in the card's thread -------------------------------------------------------------------
 
 
-def ending_reply(job: FinishedJob) -> Message:
-    """The one line broadcast from a card's thread when its job ends: how, graph, duration, canceller."""
-    parts = [f"{status_emoji(job.status)} Job *#{job_name(job.id, JOB_ID_CHARS)}* {_doing(job)}"]
+def ending_reply(job: FinishedJob, *, server: str | None = None) -> Message:
+    """The one line broadcast from a card's thread when its job ends: how, graph, duration, canceller;
+    led by `server` when it is named."""
+    lead = server_mark(server) + status_emoji(job.status)
+    parts = [f"{lead} Job *#{job_name(job.id, JOB_ID_CHARS)}* {_doing(job)}"]
     if job.graph_id is not None:
         parts.append(f"graph {code_span(job.graph_id, CARD_TEXT_CHARS)}")
     if _has_ended(job) and job.duration_seconds is not None:
@@ -225,16 +236,19 @@ def ending_reply(job: FinishedJob) -> Message:
     canceller = _canceller(job)
     if canceller is not None:
         parts.append(f"Cancelled by {canceller}")
-    return to_message(_sentence(job), [SectionBlock(text=mrkdwn_text(SEPARATOR.join(parts)))])
+    text = server_fallback(server) + _sentence(job)
+    return to_message(text, [SectionBlock(text=mrkdwn_text(SEPARATOR.join(parts)))])
 
 
-def long_running_alert(job: FinishedJob, *, running_for: float, usual: float | None) -> Message:
+def long_running_alert(
+    job: FinishedJob, *, running_for: float, usual: float | None, server: str | None = None
+) -> Message:
     """ "Job #42 has been running for 2h 03m", its graph, how long its graph's jobs usually take (`usual`
     seconds, when known), and the job's buttons. A `running_for` that is not a finite number reads as
-    0s; such a `usual`, or a negative one, is left out."""
+    0s; such a `usual`, or a negative one, is left out. `server` is used as in `live_card`."""
     took = duration(running_for if math.isfinite(running_for) else 0)
     headline = f"Job #{job_name(job.id, JOB_ID_CHARS)} has been running for {took}"
-    parts, details = [f":hourglass: *{headline}*"], []
+    parts, details = [f"{server_mark(server)}:hourglass: *{headline}*"], []
     if job.graph_id is not None:
         parts.append(f"graph {code_span(job.graph_id, CARD_TEXT_CHARS)}")
         details.append(f"graph {one_line(job.graph_id, CARD_TEXT_CHARS)}")
@@ -242,10 +256,11 @@ def long_running_alert(job: FinishedJob, *, running_for: float, usual: float | N
         parts.append(f"its graph's jobs usually take {duration(usual)}")
         details.append(parts[-1])
     blocks: list[Block] = [SectionBlock(text=mrkdwn_text(SEPARATOR.join(parts)))]
-    buttons = _buttons(job)
+    buttons = _buttons(job, server)
     if buttons:
         blocks.append(ActionsBlock(elements=buttons))
-    return to_message(f"{headline} ({'; '.join(details)})" if details else headline, blocks)
+    text = f"{headline} ({'; '.join(details)})" if details else headline
+    return to_message(server_fallback(server) + text, blocks)
 
 
 # --- the full log as a file -----------------------------------------------------------------
@@ -261,19 +276,25 @@ class LogFile:
     comment: str
 
 
-def log_file_name(job_id: str) -> str:
+def log_file_name(job_id: str, server: str | None = None) -> str:
     """The name a job's full log is uploaded under (and found again by): `job-42.log`, or `job.log`
-    for a mangled id."""
+    for a mangled id; led by a named server, `staging-job-42.log`."""
     valid = valid_job_id(job_id)
-    return f"job-{valid}.log" if valid is not None else "job.log"
+    name = f"job-{valid}.log" if valid is not None else "job.log"
+    return name if server is None else f"{_file_word(server)}-{name}"
 
 
-def full_log_file(log: FullLog) -> LogFile:
+def _file_word(server: str) -> str:
+    # Server names are checked at start-up; this keeps anything else from putting a path in a file name.
+    return server if is_server_name(server) else "server"
+
+
+def full_log_file(log: FullLog, *, server: str | None = None) -> LogFile:
     """The file for a job's full log, at most FULL_LOG_MAX_BYTES: a log jobbot received cut, or cuts
     here, keeps its end, from a whole character on, and says so on its first line.
 
     The comment is mrkdwn and the title plain text: a mangled job id is escaped in each, and the file
-    is then named `job.log`.
+    is then named `job.log`. A named `server` leads the file's name, title and comment.
     """
     content = log.text.encode("utf-8", "replace")
     cut = log.cut or len(content) > FULL_LOG_MAX_BYTES
@@ -290,10 +311,10 @@ def full_log_file(log: FullLog) -> LogFile:
         content = content[_first_character(content) :]
     part = " (its last part)" if cut else ""
     return LogFile(
-        filename=log_file_name(log.job_id),
-        title=f"Full log of job #{plain(clip(log.job_id, JOB_ID_CHARS))}{part}",
+        filename=log_file_name(log.job_id, server),
+        title=f"{server_header(server)}Full log of job #{plain(clip(log.job_id, JOB_ID_CHARS))}{part}",
         content=head + content,
-        comment=f"Full log of job #{job_name(log.job_id, JOB_ID_CHARS)}{part}",
+        comment=f"{server_mark(server)}Full log of job #{job_name(log.job_id, JOB_ID_CHARS)}{part}",
     )
 
 
@@ -305,14 +326,16 @@ def _first_character(content: bytes) -> int:
     return start
 
 
-def full_log_sent(full: FullLog) -> Message:
-    """The ephemeral answer to a Full log click once the file is in the person's direct messages."""
+def full_log_sent(full: FullLog, *, server: str | None = None) -> Message:
+    """The ephemeral answer to a Full log click once the file is in the person's direct messages; it
+    names the job's `server` when that is named."""
+    on = server_on(server)
     if full.cut:
         mib = FULL_LOG_MAX_BYTES // 2**20
         text = (
-            f"I sent you the last {mib} MiB of the log of job #{full.job_id} in a direct message; "
+            f"I sent you the last {mib} MiB of the log of job #{full.job_id}{on} in a direct message; "
             "the whole log is longer than that."
         )
     else:
-        text = f"I sent you the full log of job #{full.job_id} in a direct message."
+        text = f"I sent you the full log of job #{full.job_id}{on} in a direct message."
     return to_message(text, [SectionBlock(text=mrkdwn_text(f":page_facing_up: {text}"))])

@@ -27,6 +27,8 @@ from jobbot.render.kit import (
     context_block,
     mrkdwn_text,
     plain_text,
+    server_fallback,
+    server_header,
     shrink_to_fit,
     to_message,
     valid_job_id,
@@ -50,6 +52,7 @@ from jobbot.slack_ids import (
     LIST_PAGE,
     LIST_REFRESH,
     action_id,
+    encode_job_ref,
     encode_list_state,
     known_statuses,
 )
@@ -75,10 +78,12 @@ def job_list(
     now: datetime,
     page_size: int = MAX_PAGE_SIZE,
     stale_limit_seconds: float = staleness.DEFAULT_LIMIT_HOURS * 3600,
+    server: str | None = None,
 ) -> Message:
     """One page of jobs, newest first, filtered by `statuses` (empty means all).
 
-    `jobs` is the server's whole unsorted list. Statuses outside KNOWN_STATUSES are ignored, an
+    `jobs` is the server's whole unsorted list; `server` names its server (None: not named), and its
+    buttons carry it. Statuses outside KNOWN_STATUSES are ignored, an
     out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE. The Cancel dialog
     of a shown job that looks stale (see `jobbot.stale`) says so.
     """
@@ -105,28 +110,29 @@ def job_list(
     else:
         summary = "No jobs"
         text = _no_jobs(wanted)
+    fallback = server_fallback(server) + text
 
     def build(server_text_chars: int) -> list[Block]:
-        blocks: list[Block] = [HeaderBlock(text=plain_text("GraphScope jobs"))]
+        blocks: list[Block] = [HeaderBlock(text=plain_text(server_header(server) + "GraphScope jobs"))]
         blocks.append(context_block(f"{summary} · {filter_text} · as of {date_token(now)}"))
         if not shown:
             blocks.append(SectionBlock(text=mrkdwn_text(text)))
         for job in shown:
             blocks.append(SectionBlock(text=mrkdwn_text(_list_line(job, now, server_text_chars))))
-            buttons = _job_buttons(job, JOB_DETAILS, "Details", stale.get(job.id))
+            buttons = _job_buttons(job, JOB_DETAILS, "Details", stale.get(job.id), server=server)
             if buttons:
                 blocks.append(ActionsBlock(elements=buttons))
         nav: list[ButtonElement] = []
         if page > 1:
-            nav.append(_nav_button("Prev", action_id(LIST_PAGE, "prev"), page - 1, wanted))
+            nav.append(_nav_button("Prev", action_id(LIST_PAGE, "prev"), page - 1, wanted, server))
         if page < pages:
-            nav.append(_nav_button("Next", action_id(LIST_PAGE, "next"), page + 1, wanted))
-        nav.append(_nav_button(REFRESH_LABEL, action_id(LIST_REFRESH, "refresh"), page, wanted))
+            nav.append(_nav_button("Next", action_id(LIST_PAGE, "next"), page + 1, wanted, server))
+        nav.append(_nav_button(REFRESH_LABEL, action_id(LIST_REFRESH, "refresh"), page, wanted, server))
         blocks.append(ActionsBlock(elements=nav))
         return blocks
 
     # Hostile graph ids and statuses (long, non-ASCII) are clipped harder until the page fits.
-    return to_message(text, shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_LIST_SERVER_TEXT_CHARS))
+    return to_message(fallback, shrink_to_fit(build, LIST_SERVER_TEXT_CHARS, MIN_LIST_SERVER_TEXT_CHARS))
 
 
 def _no_jobs(wanted: Sequence[str]) -> str:
@@ -154,28 +160,39 @@ def _duration_text(job: Job, now: datetime) -> str | None:
     return f"running for {duration(seconds)}" if job.is_active else f"took {duration(seconds)}"
 
 
-def _nav_button(label: str, action: str, page: int, statuses: Sequence[str]) -> ButtonElement:
-    return ButtonElement(text=plain_text(label), action_id=action, value=encode_list_state(statuses, page))
+def _nav_button(
+    label: str, action: str, page: int, statuses: Sequence[str], server: str | None
+) -> ButtonElement:
+    value = encode_list_state(statuses, page, server=server)
+    return ButtonElement(text=plain_text(label), action_id=action, value=value)
 
 
 # --- one job ----------------------------------------------------------------------------------
 
 
 def job_card(
-    job: JobWithLog, *, now: datetime, notice: str | None = None, stale: staleness.Stale | None = None
+    job: JobWithLog,
+    *,
+    now: datetime,
+    notice: str | None = None,
+    stale: staleness.Stale | None = None,
+    server: str | None = None,
 ) -> Message:
     """One job's details, the end of its log, and Refresh / Cancel buttons.
 
     `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
-    `stale` (see `jobbot.stale`) puts a warning in the Cancel button's dialog.
+    `stale` (see `jobbot.stale`) puts a warning in the Cancel button's dialog. `server` names the job's
+    server (None: not named), and its buttons carry it.
     """
     text = f"Job {escape(clip(job.id, JOB_ID_CHARS))}: {status_word(job.status)}"
     if job.graph_id is not None:
         text += f" (graph {escape(clip(job.graph_id, CARD_TEXT_CHARS))})"
-    return card(job, now=now, notice=notice, text=text, stale=stale)
+    return card(job, now=now, notice=notice, text=text, stale=stale, server=server)
 
 
-def cancel_prompt(job: JobWithLog, *, now: datetime, stale: staleness.Stale | None = None) -> Message:
+def cancel_prompt(
+    job: JobWithLog, *, now: datetime, stale: staleness.Stale | None = None, server: str | None = None
+) -> Message:
     """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm.
 
     A job that looks stale (`stale`) is said to be so first, and again in the Cancel dialog.
@@ -199,7 +216,7 @@ def cancel_prompt(job: JobWithLog, *, now: datetime, stale: staleness.Stale | No
             "so it cannot be cancelled from Slack."
         )
         text = f"Job {name} is not running (status {status_word(job.status)})."
-    return card(job, now=now, notice=notice, text=text, stale=stale if job.is_active else None)
+    return card(job, now=now, notice=notice, text=text, stale=stale if job.is_active else None, server=server)
 
 
 def cancelled_card(
@@ -211,6 +228,7 @@ def cancelled_card(
     after: JobWithLog | None,
     read_back_error: str | None,
     now: datetime,
+    server: str | None = None,
 ) -> Message:
     """The job's card after a confirmed cancel went through: who cancelled it, the server's words, and
     the job as read back (`after`, None when it could not be read: `read_back_error` says why)."""
@@ -219,39 +237,51 @@ def cancelled_card(
     if after is None:
         problem = escape(read_back_error or "")
         notice += f"\n:warning: Its status could not be read back: {problem}"
-        return job_card(job, now=now, notice=notice)
+        return job_card(job, now=now, notice=notice, server=server)
     if after.known_status is not JobStatus.CANCELLED:
         # The loader thread can overwrite CANCELLED once its process is killed.
         notice += f"\nThe server now reports it as {status_label(after.status)}."
-    return job_card(after, now=now, notice=notice)
+    return job_card(after, now=now, notice=notice, server=server)
 
 
-def already_finished_card(job: JobWithLog, *, cancelled_by: str | None, now: datetime) -> Message:
+def already_finished_card(
+    job: JobWithLog, *, cancelled_by: str | None, now: datetime, server: str | None = None
+) -> Message:
     """The job's card after a confirmed cancel found it already ended, and by whose cancel if known."""
     ended = status_label(job.status)
     notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
     if cancelled_by:
         notice += f" (cancelled by <@{cancelled_by}>)"
-    return job_card(job, now=now, notice=notice + ".")
+    return job_card(job, now=now, notice=notice + ".", server=server)
 
 
-def cancelling_elsewhere_card(job_id: str, job: JobWithLog, *, holder: str, now: datetime) -> Message:
+def cancelling_elsewhere_card(
+    job_id: str, job: JobWithLog, *, holder: str, now: datetime, server: str | None = None
+) -> Message:
     """The job's card while another person's confirmed cancel of it is under way."""
     notice = (
         f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
         "press Refresh in a moment to see the outcome."
     )
-    return job_card(job, now=now, notice=notice)
+    return job_card(job, now=now, notice=notice, server=server)
 
 
 def card(
-    job: JobWithLog, *, now: datetime, notice: str | None, text: str, stale: staleness.Stale | None = None
+    job: JobWithLog,
+    *,
+    now: datetime,
+    notice: str | None,
+    text: str,
+    stale: staleness.Stale | None = None,
+    server: str | None = None,
 ) -> Message:
     """A job's card led by `notice`, with `text` as its fallback: what the card, the cancel prompt and the
-    watch reply share."""
+    watch reply share. `server` names the job's server in the header and the fallback (None: not named),
+    and its buttons carry it."""
+    header = server_header(server) + f"Job {plain(clip(job.id, JOB_ID_CHARS))}"
 
     def build(log_chars: int) -> list[Block]:
-        blocks: list[Block] = [HeaderBlock(text=plain_text(f"Job {plain(clip(job.id, JOB_ID_CHARS))}"))]
+        blocks: list[Block] = [HeaderBlock(text=plain_text(header))]
         if notice and notice.strip():
             blocks.append(SectionBlock(text=mrkdwn_text(clip(notice, NOTICE_CHARS))))
         blocks.append(SectionBlock(fields=[mrkdwn_text(field) for field in _card_fields(job, now)]))
@@ -261,12 +291,12 @@ def card(
             notes.append(":scissors: Log truncated by jobbot: only the end of the server's log is shown.")
         notes.append(f"As of {date_token(now)}")
         blocks.append(context_block("  ·  ".join(notes)))
-        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True)
+        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True, server=server)
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
         return blocks
 
-    return to_message(text, shrink_to_fit(build, LOG_CHARS, MIN_LOG_CHARS))
+    return to_message(server_fallback(server) + text, shrink_to_fit(build, LOG_CHARS, MIN_LOG_CHARS))
 
 
 def _card_fields(job: Job, now: datetime) -> list[str]:
@@ -301,27 +331,40 @@ def _valid_id(job: Job) -> str | None:
 
 
 def _job_buttons(
-    job: Job, prefix: str, label: str, stale: staleness.Stale | None = None, *, full_log: bool = False
+    job: Job,
+    prefix: str,
+    label: str,
+    stale: staleness.Stale | None = None,
+    *,
+    full_log: bool = False,
+    server: str | None = None,
 ) -> list[ButtonElement]:
     """The primary button (Details or Refresh), for an active job Cancel with its dialog, and, when
-    `full_log` (the card, not the list's rows), Full log.
+    `full_log` (the card, not the list's rows), Full log. Each carries `server` with the job id.
 
     A job whose id the server mangled gets no buttons: no request could be built from it anyway.
     """
     job_id = _valid_id(job)
     if job_id is None:
         return []
-    buttons = [ButtonElement(text=plain_text(label), action_id=action_id(prefix, job_id), value=job_id)]
+    buttons = [job_button(label, prefix, job_id, server=server)]
     if job.is_active:
-        buttons.append(cancel_button(job_id, stale=stale))
+        buttons.append(cancel_button(job_id, stale=stale, server=server))
     if full_log:
-        buttons.append(full_log_button(job_id))
+        buttons.append(full_log_button(job_id, server=server))
     return buttons
 
 
-def full_log_button(job_id: str) -> ButtonElement:
+def job_button(label: str, prefix: str, job_id: str, *, server: str | None = None) -> ButtonElement:
+    """A plain button about one validated job (Details, Refresh): its value is the job and its server."""
+    return ButtonElement(
+        text=plain_text(label), action_id=action_id(prefix, job_id), value=encode_job_ref(server, job_id)
+    )
+
+
+def full_log_button(job_id: str, *, server: str | None = None) -> ButtonElement:
     """The Full log button for a validated job id: jobbot uploads the job's whole log to the clicker's DM."""
-    return ButtonElement(text=plain_text("Full log"), action_id=action_id(JOB_FULL_LOG, job_id), value=job_id)
+    return job_button("Full log", JOB_FULL_LOG, job_id, server=server)
 
 
 # A graph id inside the dialog's stale warning is clipped to this (after invisible characters are
@@ -349,10 +392,13 @@ def stale_warning(stale: staleness.Stale) -> str:
     return clip(why + risk, MAX_CONFIRM_TEXT_CHARS)
 
 
-def cancel_button(job_id: str, *, stale: staleness.Stale | None = None) -> ButtonElement:
+def cancel_button(
+    job_id: str, *, stale: staleness.Stale | None = None, server: str | None = None
+) -> ButtonElement:
     """The red Cancel button for a validated job id; Slack asks for confirmation before it sends the click.
 
-    For a job that looks stale, the dialog says why instead of the usual sentence.
+    For a job that looks stale, the dialog says why instead of the usual sentence. With `server`, the
+    dialog's title is led by its name, and the button carries it.
     """
     said = (
         stale_warning(stale)
@@ -360,7 +406,7 @@ def cancel_button(job_id: str, *, stale: staleness.Stale | None = None) -> Butto
         else f"This stops the data load of job {job_id} and cannot be undone."
     )
     dialog = ConfirmObject(
-        title=plain_text(f"Cancel job {job_id}?"),
+        title=plain_text(server_header(server) + f"Cancel job {job_id}?"),
         text=plain_text(said),
         confirm=plain_text("Cancel job"),
         deny=plain_text("Keep running"),
@@ -369,7 +415,7 @@ def cancel_button(job_id: str, *, stale: staleness.Stale | None = None) -> Butto
     return ButtonElement(
         text=plain_text("Cancel"),
         action_id=action_id(JOB_CANCEL, job_id),
-        value=job_id,
+        value=encode_job_ref(server, job_id),
         style="danger",
         confirm=dialog,
     )

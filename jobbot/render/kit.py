@@ -16,7 +16,8 @@ from slack_sdk.models.blocks import (
 )
 
 from jobbot.models import job_id_fault
-from jobbot.render.mrkdwn import clip, one_line
+from jobbot.render.mrkdwn import clip, code_span, escape, neutralize_backticks, one_line, plain
+from jobbot.servers import MAX_NAME_CHARS
 
 # Slack rejects a whole message that breaks any of these (see the platform notes).
 MAX_BLOCKS = 50
@@ -118,3 +119,42 @@ def valid_job_id(raw: str) -> str | None:
 def job_name(raw: str, max_chars: int) -> str:
     """A job id for mrkdwn: a valid id whole, anything else on one line, clipped and escaped."""
     return valid_job_id(raw) or one_line(raw, max_chars) or "?"
+
+
+# --- naming a message's server ----------------------------------------------------------------
+# With several servers, every message about jobs names its server the one way: a prefix to its
+# headline, "`staging` · " in mrkdwn and "staging · " in plain text (headers, fallbacks). None (one
+# server) adds nothing, so a single-server jobbot's messages stay as they were.
+
+SERVER_SEPARATOR = " · "
+
+
+def server_mark(server: str | None) -> str:
+    """The mrkdwn prefix naming a message's server, "`staging` · ", or "" when it is not named."""
+    return "" if server is None else code_span(server, MAX_NAME_CHARS) + SERVER_SEPARATOR
+
+
+def server_header(server: str | None) -> str:
+    """The plain-text prefix naming a message's server in its header, "staging · ", or ""."""
+    return "" if server is None else plain(_name(server)) + SERVER_SEPARATOR
+
+
+def server_fallback(server: str | None) -> str:
+    """The prefix naming a message's server in its notification text, "staging · ", or ""."""
+    return "" if server is None else escape(_name(server)) + SERVER_SEPARATOR
+
+
+def server_on(server: str | None) -> str:
+    """ " on `staging`", to follow a job in a sentence, or "" when the server is not named."""
+    return "" if server is None else f" on {code_span(server, MAX_NAME_CHARS)}"
+
+
+def server_words(server: str | None) -> str:
+    """The server as a command's first word inside inline code, "staging " (`/jobs staging status 42`),
+    or ""."""
+    return "" if server is None else escape(_name(server)) + " "
+
+
+def _name(server: str) -> str:
+    # Names are checked at start-up; this only keeps an odd one short, on one line and out of code.
+    return neutralize_backticks(" ".join(clip(server, MAX_NAME_CHARS).split())) or "?"

@@ -251,7 +251,7 @@ def test_an_absent_server_is_named_with_the_reason(bot_without_server: HttpBot) 
     """Connection refused: the reply names the endpoint and says the connection was refused."""
     bot_without_server.command("status 1")
     [reply] = bot_without_server.slack.wait_for_responses(1)
-    assert bot_without_server.bot.jobs.endpoint in shown(reply) and "refused" in shown(reply)
+    assert bot_without_server.bot.clients["default"].endpoint in shown(reply) and "refused" in shown(reply)
     assert "Traceback" not in shown(reply)
 
 
@@ -356,7 +356,7 @@ def test_with_notices_off_watch_and_subscribe_say_so(fake_slack: FakeSlack, emul
     """JOBBOT_NOTIFIER=off: watch and subscribe explain that notices are switched off, and record nothing."""
     job_id = emulator.add_job(status="RUNNING")
     for bot in serve_http_bot(fake_slack, emulator.url, JOBBOT_NOTIFIER="off"):
-        assert bot.bot.notifier is None
+        assert bot.bot.notifiers == {}
         bot.command(f"watch {job_id}")
         bot.command("subscribe", reply_to="r2")
         for name in ("r1", "r2"):

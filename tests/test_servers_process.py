@@ -209,7 +209,7 @@ def test_a_job_ending_on_each_server_gets_one_notice_each_naming_its_server(
     """Job 1 ends on both servers: two notices, one naming prod and one naming staging, never more."""
     prod.add_job(status="RUNNING")
     staging.add_job(status="RUNNING")
-    wait_until(lambda: len(job_requests(prod)) > 2 and len(job_requests(staging)) > 2, what="both polled")
+    wait_until(lambda: len(job_requests(prod)) > 2 and len(job_requests(staging)) > 2, timeout=20, what="both polled")
     prod.finish_job("1", "SUCCESS")
     staging.finish_job("1", "FAILED")
     wait_until(lambda: len(notices(fake_slack)) >= 2, timeout=20, what="two notices")
@@ -227,7 +227,7 @@ def test_one_server_down_leaves_the_others_commands_and_notices_alone(
     """prod stops answering; staging's commands answer and its notice is posted, while prod's command
     says prod cannot be reached."""
     staging.add_job(status="RUNNING")
-    wait_until(lambda: len(job_requests(staging)) > 2, what="staging polled")
+    wait_until(lambda: len(job_requests(staging)) > 2, timeout=20, what="staging polled")
     prod.stop()
     staging.finish_job("1", "SUCCESS")
     started = time.monotonic()
@@ -254,7 +254,7 @@ def test_a_single_server_store_upgraded_in_place_announces_nothing_again(
     staging.add_job(status="SUCCESS")
     single = TwoServerBot(fake_slack, tmp_path, INTERACTIVE_ADMIN_ENDPOINT=prod.url, **common)
     try:
-        wait_until(lambda: len(job_requests(prod)) > 2, what="prod polled")
+        wait_until(lambda: len(job_requests(prod)) > 2, timeout=20, what="prod polled")
         prod.finish_job("1", "SUCCESS")
         wait_until(lambda: len(notices(fake_slack)) == 1, timeout=20, what="job 1's notice")
     finally:
@@ -269,7 +269,7 @@ def test_a_single_server_store_upgraded_in_place_announces_nothing_again(
         **common,
     )
     try:
-        wait_until(lambda: len(job_requests(staging)) > 2, what="staging polled")
+        wait_until(lambda: len(job_requests(staging)) > 2, timeout=20, what="staging polled")
         prod.finish_job("2", "FAILED")
         wait_until(lambda: len(notices(fake_slack)) == 2, timeout=20, what="job 2's notice")
         time.sleep(1.0)

@@ -12,7 +12,7 @@ from jobbot.errors import InteractiveServerError
 from jobbot.jobs_api import JobClient
 
 # The metrics about one server's work, each with `server` as its first label.
-PER_SERVER = [
+PER_SERVER: list[metrics.ServerCounter | metrics.ServerGauge | metrics.ServerHistogram] = [
     metrics.COMMANDS,
     metrics.INTERACTIVE_SECONDS,
     metrics.INTERACTIVE_ERRORS,
@@ -34,8 +34,8 @@ def test_every_per_server_metric_has_server_as_its_first_label() -> None:
     """The ten per-server metrics are labelled `server` first; the process-wide ones are not."""
     for metric in PER_SERVER:
         assert metric.metric._labelnames[0] == "server", metric.metric._name
-    for metric in (metrics.ACK_SECONDS, metrics.SLACK_ERRORS, metrics.REFUSED_REQUESTS):
-        assert "server" not in metric._labelnames
+    for process_wide in (metrics.ACK_SECONDS, metrics.SLACK_ERRORS, metrics.REFUSED_REQUESTS):
+        assert "server" not in process_wide._labelnames
 
 
 def test_the_server_label_is_the_contexts_server_else_the_single_servers_name() -> None:

@@ -33,8 +33,7 @@ def test_readyz_is_503_with_a_reason_when_slack_rejects_the_token(http_bot: Http
 
 def test_readyz_is_503_when_the_leader_has_not_polled_successfully(http_bot: HttpBot) -> None:
     """A leading notifier whose last good poll is older than three intervals is not ready."""
-    notifier = http_bot.bot.notifier
-    assert notifier is not None
+    [notifier] = http_bot.bot.notifiers.values()
     notifier.is_leader = True
     notifier.last_success = time.monotonic() - 10 * notifier.poll_interval
     response = httpx.get(http_bot.url + "/readyz")

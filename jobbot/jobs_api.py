@@ -6,17 +6,18 @@ notifier never see httpx exceptions or raw bodies.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 from pydantic import ValidationError
 
-from jobbot import metrics
+from jobbot import metrics, servers
 from jobbot.bounded_body import JsonSkeleton, read_at_most
 from jobbot.deadline import Deadline, deadline_transport, within
 from jobbot.errors import (
@@ -42,6 +43,7 @@ from jobbot.urls import without_credentials
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # Neither the server nor the official SDK has timeouts; a hung loader must not hang a Slack reply.
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=3.0)
@@ -62,8 +64,24 @@ LOG_TAIL_BYTES = 6 * LOG_TAIL_CHARS + 1024
 MAX_JOB_SKELETON_BYTES = 4 * 2**20
 
 
+def _on_its_server(
+    method: Callable[Concatenate[JobClient, P], T],
+) -> Callable[Concatenate[JobClient, P], T]:
+    """Runs a request with the client's server in the context, so every line it logs names that server."""
+
+    @functools.wraps(method)
+    def run(client: JobClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        with servers.acting_on(client.server):
+            return method(client, *args, **kwargs)
+
+    return run
+
+
 class JobClient:
-    """Lists, reads and cancels jobs on one Interactive server. Thread-safe (one httpx pool)."""
+    """Lists, reads and cancels jobs on one Interactive server. Thread-safe (one httpx pool).
+
+    `server` is that server's name: its metrics carry it as their `server` label and its log lines name
+    it (see `jobbot.logs`)."""
 
     def __init__(
         self,
@@ -77,7 +95,9 @@ class JobClient:
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        server: str = servers.DEFAULT_SERVER,
     ) -> None:
+        self.server = server
         self.endpoint = endpoint.rstrip("/")
         # What errors, replies and logs show: a password in the endpoint is for the server alone.
         self.shown_endpoint = without_credentials(self.endpoint)
@@ -102,6 +122,7 @@ class JobClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    @_on_its_server
     def list_jobs(self) -> list[Job]:
         """Every job the server knows, history included, in the server's (arbitrary) order, without logs.
 
@@ -120,6 +141,7 @@ class JobClient:
             )
         return listing.jobs
 
+    @_on_its_server
     def get_job(self, job_id: str) -> JobWithLog:
         """One job with the end of its log. The body is read as it arrives and only the last
         `LOG_TAIL_BYTES` of each long string are kept, so a log of any size costs the same memory."""
@@ -138,6 +160,7 @@ class JobClient:
         )
         return job
 
+    @_on_its_server
     def full_log(self, job_id: str, max_bytes: int = FULL_LOG_MAX_BYTES) -> FullLog:
         """A job's log for a file: whole, or its last `max_bytes` (as sent, escapes included, so at most
         that many in UTF-8) with `cut` set. Read as it arrives, holding no more than that of the log."""
@@ -153,6 +176,7 @@ class JobClient:
 
         return self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=read)
 
+    @_on_its_server
     def cancel_job(self, job_id: str) -> str:
         """Cancel a running job; returns the server's message. Never retried: DELETE is not idempotent."""
         job_id = validate_job_id(job_id)
@@ -189,10 +213,10 @@ class JobClient:
             finally:
                 self._turns.release()
         except JobApiError as exc:
-            metrics.INTERACTIVE_ERRORS.labels(operation, type(exc).__name__).inc()
+            metrics.INTERACTIVE_ERRORS.on(self.server, operation, type(exc).__name__).inc()
             raise
         finally:
-            metrics.INTERACTIVE_SECONDS.labels(operation).observe(time.monotonic() - started)
+            metrics.INTERACTIVE_SECONDS.on(self.server, operation).observe(time.monotonic() - started)
 
     def _attempts(
         self,

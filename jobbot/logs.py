@@ -1,4 +1,4 @@
-"""Logging: text or JSON lines, request and job ids from context, and no secret in any record."""
+"""Logging: text or JSON lines, the server, request and job ids from context, and no secret in any record."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+
+from jobbot import servers
 
 _TOKEN = re.compile(r"\b(xox[abposr]|xapp|xoxe(?:\.xox[bp])?)-[A-Za-z0-9-]+")
 _REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -26,10 +28,23 @@ def context(*, request_id: str | None = None, job_id: str | None = None) -> Iter
         _REQUEST_ID.reset(tokens[0])
 
 
+# The fields a line carries from its context, in the order they are printed.
+_CONTEXT_FIELDS = ("server", "request_id", "job_id")
+
+
+def _shown_server() -> str | None:
+    """The server a line is about, unless it is the single server's internal name: a one-server
+    deployment's lines read as they did before there could be several."""
+    name = servers.current()
+    return None if name == servers.DEFAULT_SERVER else name
+
+
 class ContextFields(logging.Filter):
-    """Adds `request_id` and `job_id` from the context to every record."""
+    """Adds `server` (see `jobbot.servers.acting_on`), `request_id` and `job_id` from the context to
+    every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        record.server = _shown_server()
         record.request_id = _REQUEST_ID.get()
         record.job_id = _JOB_ID.get()
         return True
@@ -72,8 +87,8 @@ class QuietTokenWarning(logging.Filter):
 
 
 class JsonLines(logging.Formatter):
-    """One JSON object a line: time, level, logger, message, the request and job ids when set, and
-    the structured fields of an audit entry."""
+    """One JSON object a line: time, level, logger, message, the server, request and job ids when set,
+    and the structured fields of an audit entry."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -82,7 +97,7 @@ class JsonLines(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for field in ("request_id", "job_id", "audit"):
+        for field in (*_CONTEXT_FIELDS, "audit"):
             value = getattr(record, field, None)
             if value:
                 entry[field] = value
@@ -90,14 +105,14 @@ class JsonLines(logging.Formatter):
 
 
 class Text(logging.Formatter):
-    """The human format, with the ids appended when set."""
+    """The human format, with the server and the ids appended when set."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        ids = [f"{f}={getattr(record, f)}" for f in ("request_id", "job_id") if getattr(record, f, None)]
+        ids = [f"{f}={getattr(record, f)}" for f in _CONTEXT_FIELDS if getattr(record, f, None)]
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 

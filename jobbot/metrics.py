@@ -1,9 +1,21 @@
-"""Prometheus metrics: what operators watch. One registry for the process, served at /metrics."""
+"""Prometheus metrics: what operators watch. One registry for the process, served at /metrics.
+
+The metrics about one server's work carry a `server` label, first. Callers record them as they would any
+metric (`NOTICES.labels("posted").inc()`, `LEADER.set(1)`) and the label comes from the context: the
+server set with `jobbot.servers.acting_on`, else the single server's internal name. Code that knows its
+server without a context (the job client) names it: `INTERACTIVE_SECONDS.on(server, "list")`.
+"""
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.context_managers import Timer
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
+
+from jobbot import servers
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -13,11 +25,56 @@ _ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0)
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _NOTICE_BUCKETS = (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 900)
 
-COMMANDS = Counter(
-    "jobbot_commands_total",
-    "`/jobs` commands and button clicks, by subcommand (or button) and outcome.",
-    ["subcommand", "outcome"],
-    registry=REGISTRY,
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+def server_label() -> str:
+    """The `server` label of a metric recorded now: the server the work in hand is about. Work on no
+    particular server (or before its server is known) counts under the single server's internal name,
+    which is stable across restarts."""
+    return servers.current() or servers.DEFAULT_SERVER
+
+
+class _ByServer(Generic[M]):
+    """A metric whose first label is `server`: `labels(*rest)` puts the context's server before `rest`."""
+
+    def __init__(self, metric: M) -> None:
+        self.metric = metric
+
+    def labels(self, *values: str) -> M:
+        return self.metric.labels(server_label(), *values)
+
+    def on(self, server: str, *values: str) -> M:
+        """The child for server `server`, whatever the context says."""
+        return self.metric.labels(server, *values)
+
+
+class ServerCounter(_ByServer[Counter]):
+    def inc(self, amount: float = 1) -> None:
+        self.labels().inc(amount)
+
+
+class ServerGauge(_ByServer[Gauge]):
+    def set(self, value: float) -> None:
+        self.labels().set(value)
+
+
+class ServerHistogram(_ByServer[Histogram]):
+    def observe(self, amount: float) -> None:
+        self.labels().observe(amount)
+
+    def time(self) -> Timer:
+        """Times a block for the server of the context when the block starts."""
+        return self.labels().time()
+
+
+COMMANDS = ServerCounter(
+    Counter(
+        "jobbot_commands_total",
+        "`/jobs` commands and button clicks, by subcommand (or button) and outcome.",
+        ["server", "subcommand", "outcome"],
+        registry=REGISTRY,
+    )
 )
 ACK_SECONDS = Histogram(
     "jobbot_ack_seconds",
@@ -25,61 +82,83 @@ ACK_SECONDS = Histogram(
     buckets=_ACK_BUCKETS,
     registry=REGISTRY,
 )
-INTERACTIVE_SECONDS = Histogram(
-    "jobbot_interactive_request_seconds",
-    "Interactive admin API calls, by operation (list, get, cancel), retries included.",
-    ["operation"],
-    buckets=_REQUEST_BUCKETS,
-    registry=REGISTRY,
+INTERACTIVE_SECONDS = ServerHistogram(
+    Histogram(
+        "jobbot_interactive_request_seconds",
+        "Interactive admin API calls, by operation (list, get, cancel), retries included.",
+        ["server", "operation"],
+        buckets=_REQUEST_BUCKETS,
+        registry=REGISTRY,
+    )
 )
-INTERACTIVE_ERRORS = Counter(
-    "jobbot_interactive_errors_total",
-    "Interactive admin API calls that failed, by operation and kind of error.",
-    ["operation", "error"],
-    registry=REGISTRY,
+INTERACTIVE_ERRORS = ServerCounter(
+    Counter(
+        "jobbot_interactive_errors_total",
+        "Interactive admin API calls that failed, by operation and kind of error.",
+        ["server", "operation", "error"],
+        registry=REGISTRY,
+    )
 )
-CARDS = Counter(
-    "jobbot_live_cards_total",
-    "Live card work by what was done: posted, edited, failed (refused for good), and follow-ups posted "
-    "by kind (ending, log, file, long_running).",
-    ["result"],
-    registry=REGISTRY,
+CARDS = ServerCounter(
+    Counter(
+        "jobbot_live_cards_total",
+        "Live card work by what was done: posted, edited, failed (refused for good), and follow-ups posted "
+        "by kind (ending, log, file, long_running).",
+        ["server", "result"],
+        registry=REGISTRY,
+    )
 )
-NOTICES = Counter(
-    "jobbot_notices_total",
-    "Notice deliveries by result: posted, found_in_history, refused (will retry), failed (given up).",
-    ["result"],
-    registry=REGISTRY,
+NOTICES = ServerCounter(
+    Counter(
+        "jobbot_notices_total",
+        "Notice deliveries by result: posted, found_in_history, refused (will retry), failed (given up).",
+        ["server", "result"],
+        registry=REGISTRY,
+    )
 )
-NOTICE_LATENCY = Histogram(
-    "jobbot_notice_latency_seconds",
-    "From a job's end_time to its notice being posted.",
-    buckets=_NOTICE_BUCKETS,
-    registry=REGISTRY,
+NOTICE_LATENCY = ServerHistogram(
+    Histogram(
+        "jobbot_notice_latency_seconds",
+        "From a job's end_time to its notice being posted.",
+        ["server"],
+        buckets=_NOTICE_BUCKETS,
+        registry=REGISTRY,
+    )
 )
-POLL_SECONDS = Histogram(
-    "jobbot_poll_seconds",
-    "Duration of one notifier poll (reading jobs and posting notices).",
-    buckets=_REQUEST_BUCKETS,
-    registry=REGISTRY,
+POLL_SECONDS = ServerHistogram(
+    Histogram(
+        "jobbot_poll_seconds",
+        "Duration of one notifier poll (reading jobs and posting notices).",
+        ["server"],
+        buckets=_REQUEST_BUCKETS,
+        registry=REGISTRY,
+    )
 )
-LEADER = Gauge(
-    "jobbot_leader",
-    "1 while this replica holds the notifier lease (polls and posts), 0 on standby.",
-    registry=REGISTRY,
+LEADER = ServerGauge(
+    Gauge(
+        "jobbot_leader",
+        "1 while this replica holds the notifier lease (polls and posts), 0 on standby.",
+        ["server"],
+        registry=REGISTRY,
+    )
 )
-ODD_JOBS_SKIPPED = Counter(
-    "jobbot_odd_jobs_skipped_total",
-    "Jobs the server listed with an id that is not a job id, skipped by the notifier; each counted once "
-    "per process. Reason: not_a_number, too_large (past 2**63-1) or not_canonical (leading zeros).",
-    ["reason"],
-    registry=REGISTRY,
+ODD_JOBS_SKIPPED = ServerCounter(
+    Counter(
+        "jobbot_odd_jobs_skipped_total",
+        "Jobs the server listed with an id that is not a job id, skipped by the notifier; each counted once "
+        "per process. Reason: not_a_number, too_large (past 2**63-1) or not_canonical (leading zeros).",
+        ["server", "reason"],
+        registry=REGISTRY,
+    )
 )
-INTERACTIVE_RESETS = Counter(
-    "jobbot_interactive_resets_total",
-    "Times the Interactive server's job ids started again at 1 (a redeploy that lost its metadata), "
-    "each beginning a new generation of jobs.",
-    registry=REGISTRY,
+INTERACTIVE_RESETS = ServerCounter(
+    Counter(
+        "jobbot_interactive_resets_total",
+        "Times the Interactive server's job ids started again at 1 (a redeploy that lost its metadata), "
+        "each beginning a new generation of jobs.",
+        ["server"],
+        registry=REGISTRY,
+    )
 )
 SLACK_ERRORS = Counter(
     "jobbot_slack_api_errors_total",

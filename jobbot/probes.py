@@ -12,6 +12,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from jobbot.app import Bot
+from jobbot.notifier import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,10 @@ class Readiness:
 
 
 class Probes:
-    """Answers /readyz from the bot's parts: Slack auth, the store, and the notifier's last poll."""
+    """Answers /readyz from the bot's parts: Slack auth, the store, and each server's notifier's last poll.
+
+    One server has one check named "notifier"; several have one each, "notifier <server>", so a server
+    whose notifier stopped polling is named in the reason. The replica is ready only when all pass."""
 
     def __init__(self, bot: Bot, *, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._bot = bot
@@ -48,9 +52,17 @@ class Probes:
         checks = {
             "slack": self._slack_state(),
             "store": self._store_state(),
-            "notifier": self._notifier_state(),
+            **self._notifier_checks(),
         }
         return Readiness(all(state.startswith("ok") for state in checks.values()), checks)
+
+    def _notifier_checks(self) -> dict[str, str]:
+        notifiers = self._bot.notifiers
+        if not notifiers:
+            return {"notifier": "ok (switched off)"}
+        if not self._bot.servers.shown:
+            return {"notifier": self._notifier_state(next(iter(notifiers.values())))}
+        return {f"notifier {name}": self._notifier_state(notifier) for name, notifier in notifiers.items()}
 
     def _slack_state(self) -> str:
         now = self._monotonic()
@@ -86,10 +98,7 @@ class Probes:
             log.info("readiness: the store is available again")
         return "ok"
 
-    def _notifier_state(self) -> str:
-        notifier = self._bot.notifier
-        if notifier is None:
-            return "ok (switched off)"
+    def _notifier_state(self, notifier: Notifier) -> str:
         if not notifier.is_leader:
             return "ok (standby)"
         window = 3 * notifier.poll_interval

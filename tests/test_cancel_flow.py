@@ -516,7 +516,7 @@ def test_a_failed_delete_is_audited_with_the_error(
 
 def cancel_clicks(outcome: str) -> float:
     sample = metrics.REGISTRY.get_sample_value(
-        "jobbot_commands_total", {"subcommand": "button:cancel", "outcome": outcome}
+        "jobbot_commands_total", {"server": "default", "subcommand": "button:cancel", "outcome": outcome}
     )
     return sample or 0.0
 

@@ -23,7 +23,10 @@ RATE_LIMITED = Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-Afte
 
 def refused_total() -> float:
     """Deliveries Slack refused for now (to be tried again), as the metric counts them."""
-    return metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"result": "refused"}) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"server": "default", "result": "refused"})
+        or 0.0
+    )
 
 
 def posts_to(world: World, channel: str) -> int:
@@ -212,7 +215,7 @@ def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: Wor
 
 
 def leader_gauge() -> float | None:
-    return metrics.REGISTRY.get_sample_value("jobbot_leader")
+    return metrics.REGISTRY.get_sample_value("jobbot_leader", {"server": "default"})
 
 
 def test_a_change_of_leadership_is_logged_once_and_shown_by_the_leader_gauge(

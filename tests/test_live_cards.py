@@ -340,7 +340,10 @@ def test_a_digest_cards_jobs_ending_together_get_one_ending_and_one_log_reply(wo
 
 
 def cards_total(result: str) -> float:
-    return metrics.REGISTRY.get_sample_value("jobbot_live_cards_total", {"result": result}) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value("jobbot_live_cards_total", {"server": "default", "result": result})
+        or 0.0
+    )
 
 
 def test_each_poll_reports_and_counts_the_cards_posted_and_edited_and_the_follow_ups(world: World) -> None:

@@ -723,7 +723,12 @@ def odd_warnings(caplog: pytest.LogCaptureFixture, job_id: str) -> list[logging.
 
 
 def skipped_count(reason: str) -> float:
-    return metrics.REGISTRY.get_sample_value("jobbot_odd_jobs_skipped_total", {"reason": reason}) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value(
+            "jobbot_odd_jobs_skipped_total", {"server": "default", "reason": reason}
+        )
+        or 0.0
+    )
 
 
 def test_an_odd_id_on_first_start_is_skipped_once_and_every_other_job_is_announced(
@@ -849,7 +854,9 @@ def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
         for n, s in enumerate(("SUCCESS", "RUNNING", "CANCELLED"))
     ]
     assert new == old, "the same ids, now naming other jobs"
-    resets = metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0
+    resets = (
+        metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total", {"server": "default"}) or 0.0
+    )
     with caplog.at_level(logging.INFO, logger="jobbot.notifier"):
         world.clock.advance(10)
         back = notifier.poll_once()
@@ -862,7 +869,10 @@ def test_a_redeploy_seen_as_an_outage_is_noticed_on_the_first_poll_back(
     assert again.finished == [] and later.finished == [new[1]]
     [line] = reset_warnings(caplog)
     assert "3 jobs of the previous generation kept in history" in line
-    assert metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") == resets + 1
+    assert (
+        metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total", {"server": "default"})
+        == resets + 1
+    )
     notices = world.notices()
     assert len(notices) == 3 and all("after" in text_of(m) and "before" not in text_of(m) for m in notices)
     assert announced_ids(world) == new
@@ -1056,7 +1066,9 @@ def test_an_outage_of_a_server_with_no_jobs_is_not_taken_for_a_reset(
     """With no job known, nothing can show a reset: the first poll after an outage begins no generation."""
     notifier = world.notifier()
     notifier.poll_once()  # the baseline of an empty server
-    resets = metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0
+    resets = (
+        metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total", {"server": "default"}) or 0.0
+    )
     world.emulator.faults.fail_next(20, status=500)
     world.clock.advance(10)
     assert notifier.poll_once().interactive_error
@@ -1067,7 +1079,9 @@ def test_an_outage_of_a_server_with_no_jobs_is_not_taken_for_a_reset(
         report = notifier.poll_once()
     assert report.finished == [job_id] and not report.reconciled
     assert reset_warnings(caplog) == []
-    assert (metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total") or 0.0) == resets
+    assert (
+        metrics.REGISTRY.get_sample_value("jobbot_interactive_resets_total", {"server": "default"}) or 0.0
+    ) == resets
 
 
 # What a poll writes to the store.
@@ -1320,7 +1334,10 @@ def test_a_cancel_through_jobbot_is_named_on_a_failure_and_never_on_a_success(wo
 
 
 def notices_total(result: str) -> float:
-    return metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"result": result}) or 0.0
+    return (
+        metrics.REGISTRY.get_sample_value("jobbot_notices_total", {"server": "default", "result": result})
+        or 0.0
+    )
 
 
 def test_a_500_from_slack_is_reported_and_logged_with_the_wait_before_the_next_try(
@@ -1463,9 +1480,13 @@ def test_notice_latency_is_measured_from_the_jobs_end_to_its_post(world: World) 
     world.clock.advance(10)
     ended = world.clock() - timedelta(seconds=0.25)
     world.emulator.finish_job(job_id, "SUCCESS", end_time_ms=int(ended.timestamp() * 1000))
-    before = metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum") or 0.0
+    before = (
+        metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum", {"server": "default"}) or 0.0
+    )
     notifier.poll_once()
-    after = metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum") or 0.0
+    after = (
+        metrics.REGISTRY.get_sample_value("jobbot_notice_latency_seconds_sum", {"server": "default"}) or 0.0
+    )
     assert after - before == pytest.approx(0.25)
 
 

@@ -90,9 +90,9 @@ def test_metrics_count_commands_and_interactive_calls(http_bot: HttpBot, emulato
     http_bot.command("list")
     http_bot.slack.wait_for_responses(1)
     after = httpx.get(http_bot.url + "/metrics").text
-    commands = 'jobbot_commands_total{outcome="ok",subcommand="list"}'
+    commands = 'jobbot_commands_total{outcome="ok",server="default",subcommand="list"}'
     assert sample(after, commands) == sample(before, commands) + 1
-    listing = 'jobbot_interactive_request_seconds_count{operation="list"}'
+    listing = 'jobbot_interactive_request_seconds_count{operation="list",server="default"}'
     assert sample(after, listing) >= sample(before, listing) + 1
     for name in ("jobbot_ack_seconds_bucket", "jobbot_leader", "process_resident_memory_bytes"):
         assert name in after

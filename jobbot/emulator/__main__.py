@@ -1,8 +1,10 @@
-"""Command line: `python -m jobbot.emulator --port 7777 [--demo] ...` serves until Ctrl-C or SIGTERM."""
+"""Command line: `python -m jobbot.emulator --port 7777 [--demo] [--servers prod,staging] ...` serves until
+Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import signal
 import sys
 import threading
@@ -11,6 +13,23 @@ from types import FrameType
 
 from jobbot.emulator.model import Emulator
 from jobbot.emulator.quirks import Quirks
+
+# jobbot's rule for a server name (the emulator imports nothing of jobbot, so it is written again here):
+# what --servers accepts is what JOBBOT_SERVERS accepts.
+_SERVER_NAME = re.compile(r"[a-z0-9-]{1,20}")
+
+
+def server_names(text: str) -> list[str]:
+    """The names of `--servers prod,staging`: each a jobbot server name, none twice."""
+    names = [name.strip() for name in text.split(",")]
+    for name in names:
+        if not _SERVER_NAME.fullmatch(name):
+            raise argparse.ArgumentTypeError(
+                f"{name[:40]!r} is not a server name (lowercase letters, digits and dashes, at most 20)"
+            )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError("a server is named twice")
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,11 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long after a cancel that FAILED lands (default: %(default)s)",
     )
     parser.add_argument("--log-requests", action="store_true", help="print each request to stderr")
+    parser.add_argument(
+        "--servers",
+        type=server_names,
+        metavar="NAME,NAME",
+        help=(
+            "serve several independent servers, one per name, on consecutive ports from --port (with "
+            "--port 0 each picks a free one), each with the options above, so the same job ids exist on "
+            "each; the demo's seed is --seed plus the server's position, so their jobs then differ. Prints "
+            "a JOBBOT_SERVERS line to paste"
+        ),
+    )
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def build_emulator(args: argparse.Namespace, *, seed: int) -> Emulator:
+    """One server as the options describe it (not yet serving)."""
     emulator = Emulator(
         quirks=Quirks(
             legacy_errors=args.legacy_errors,
@@ -91,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cancel_overwrite_delay=args.cancel_overwrite_delay,
         ),
         first_id=args.first_id,
-        seed=args.seed,
+        seed=seed,
         log_requests=args.log_requests,
     )
     if args.history:
@@ -100,6 +130,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         emulator.faults.set_delay(args.delay)
     if args.trickle > 0:
         emulator.faults.trickle(args.trickle, headers=args.trickle_headers)
+    return emulator
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    names: list[str] | None = args.servers
+    if names and args.port and args.port + len(names) - 1 > 65535:
+        parser.error(f"--servers needs {len(names)} ports from --port {args.port}; the last port is 65535")
+    # Without --servers, one unnamed server, printed as it always was.
+    emulators = {name: build_emulator(args, seed=args.seed + i) for i, name in enumerate(names or [""])}
 
     stopping = threading.Event()
 
@@ -108,18 +149,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    try:
-        emulator.start(args.host, args.port)
-    except OSError as exc:
-        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    if args.demo:
-        emulator.start_demo(speed=args.speed, seed=args.seed)
-    print(f"jobbot emulator listening on {emulator.url}", flush=True)
+    started: list[Emulator] = []
+    for i, emulator in enumerate(emulators.values()):
+        port = args.port + i if args.port else 0
+        try:
+            started.append(emulator.start(args.host, port))
+        except OSError as exc:
+            print(f"cannot listen on {args.host}:{port}: {exc}", file=sys.stderr)
+            for running in started:
+                running.stop()
+            return 1
+    for i, (name, emulator) in enumerate(emulators.items()):
+        if args.demo:
+            emulator.start_demo(speed=args.speed, seed=args.seed + i)
+        print(f"jobbot emulator {name + ' ' if name else ''}listening on {emulator.url}", flush=True)
+    if names:
+        pairs = ",".join(f"{name}={emulator.url}" for name, emulator in emulators.items())
+        print(f"JOBBOT_SERVERS={pairs}", flush=True)
     # A timeout keeps the wait responsive to signals on every platform.
     while not stopping.wait(0.5):
         pass
-    emulator.stop()
+    for emulator in started:
+        emulator.stop()
     return 0
 
 

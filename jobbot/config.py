@@ -15,7 +15,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from jobbot.commands import RESERVED_WORDS
 from jobbot.errors import ConfigError
 from jobbot.models import NOTICE_STATUSES, NoticeStyle
-from jobbot.servers import EVERY_SERVER_WORD, MAX_NAME_CHARS, Server, Servers, is_server_name
+from jobbot.servers import (
+    DEFAULT_SERVER,
+    EVERY_SERVER_WORD,
+    MAX_NAME_CHARS,
+    Server,
+    Servers,
+    is_server_name,
+)
 from jobbot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
 
 
@@ -89,6 +96,8 @@ def _server_pairs(value: Any) -> tuple[Server, ...]:
             )
         if name in RESERVED_WORDS or name == EVERY_SERVER_WORD:
             raise ValueError(f"{name!r} is a /jobs word and cannot name a server")
+        if name == DEFAULT_SERVER:
+            raise ValueError(f"{name!r} is jobbot's name for a lone server; choose another")
         if any(server.name == name for server in servers):
             raise ValueError(f"{name!r} is named twice")
         if not re.match(r"^https?://[^/\s]+/?$", url):

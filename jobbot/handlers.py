@@ -67,8 +67,8 @@ from jobbot.render.replies import (
     AUDIT_MAX_SUBSCRIPTION_CHANGES,
     audit_list,
     one_server_only,
-    server_chosen,
     server_choices,
+    server_chosen,
     usage,
 )
 from jobbot.servers import EVERY_SERVER
@@ -288,8 +288,8 @@ class JobsHandlers:
                 f"This button is for the server {code_span(server or '', 30)}, which jobbot no longer "
                 f"serves. The servers are {self._server_list()}."
             )
-        with servers.acting_on(desk.name):
-            return build(desk)
+        servers.work_on(desk.name)
+        return build(desk)
 
     def _server_list(self) -> str:
         return ", ".join(code_span(name, 30) for name in self._names)
@@ -322,8 +322,8 @@ class JobsHandlers:
             case commands.Unsubscribe() if routed.server == EVERY_SERVER:
                 return self._every.unsubscribe(who)
         desk = self._desks[routed.server or self._channel_default(who.channel_id)]
-        with servers.acting_on(desk.name):
-            return self._answer_on(desk, routed.command, who)
+        servers.work_on(desk.name)
+        return self._answer_on(desk, routed.command, who)
 
     def _answer_on(self, desk: _Desk, parsed: commands.Command, who: Actor) -> Message:
         match parsed:
@@ -333,7 +333,9 @@ class JobsHandlers:
                 return self._card(desk, job_id)
             case commands.CancelJob(job_id=job_id):
                 job = desk.cancellation.prompt(job_id, who)
-                return cancel_prompt(job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label)
+                return cancel_prompt(
+                    job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label
+                )
             case commands.Watch(job_id=job_id):
                 return desk.subscriptions.watch(job_id, who.user_id)
             case commands.Unwatch(job_id=job_id):
@@ -371,11 +373,15 @@ class JobsHandlers:
             return one_server_only()
         if name is None:
             return server_choices(
-                self._names, default=self._names[0], channel_default=self._store.channel_server(who.channel_id)
+                self._names,
+                default=self._names[0],
+                channel_default=self._store.channel_server(who.channel_id),
             )
         desk = self._desks.get(name)
         if desk is None:
-            return problem(f"{code_span(name, 30)} is not a server here. The servers are {self._server_list()}.")
+            return problem(
+                f"{code_span(name, 30)} is not a server here. The servers are {self._server_list()}."
+            )
         previous = desk.store.set_channel_server(who.channel_id, who.user_id, self._clock())
         desk.subscriptions.record_default_server(who)
         return server_chosen(who.channel_id, name, previous)
@@ -435,7 +441,8 @@ class JobsHandlers:
             message = build()
         except JobbotError as exc:
             # Keep what the person was looking at; show the problem beside it.
-            message, replace = explain(exc), False
+            # Several servers: the problem names the one the request was about (see _answer).
+            message, replace = explain(exc, server=servers.current() if self._shown else None), False
             outcome = _OUTCOMES.get(type(exc), "error")
             # An internal error's detail is kept here only (the person reads a fixed sentence); the
             # server's failures are worth an operator's eye too; a person's typo or a refusal is not.
@@ -448,6 +455,7 @@ class JobsHandlers:
         except Exception as exc:
             log.exception("unexpected error while answering a /jobs request")
             message, replace, outcome = explain(exc), False, "bug"
+        # Labelled with the server the answer was about (see _answer), or the default for none.
         metrics.COMMANDS.labels(name, outcome).inc()
         try:
             respond(

@@ -98,6 +98,9 @@ class JobClient:
         server: str = servers.DEFAULT_SERVER,
     ) -> None:
         self.server = server
+        # The setting a person would fix when the server cannot be reached.
+        single = server == servers.DEFAULT_SERVER
+        self._setting = "INTERACTIVE_ADMIN_ENDPOINT" if single else f"{server}'s URL in JOBBOT_SERVERS"
         self.endpoint = endpoint.rstrip("/")
         # What errors, replies and logs show: a password in the endpoint is for the server alone.
         self.shown_endpoint = without_credentials(self.endpoint)
@@ -255,7 +258,8 @@ class JobClient:
                 raise InteractiveUnavailable(self.shown_endpoint, _describe_timeout(exc)) from None
             except httpx.TransportError as exc:
                 if attempt == attempts:
-                    raise InteractiveUnavailable(self.shown_endpoint, _describe_transport(exc)) from None
+                    reason = _describe_transport(exc, self._setting)
+                    raise InteractiveUnavailable(self.shown_endpoint, reason) from None
                 retry = type(exc).__name__
             # Waiting only after the answer is closed gives its connection back to the pool.
             self._pause(attempt, method, path, retry, limit)
@@ -402,11 +406,11 @@ def _describe_timeout(exc: httpx.TimeoutException) -> str:
     return "it did not answer in time"
 
 
-def _describe_transport(exc: httpx.TransportError) -> str:
+def _describe_transport(exc: httpx.TransportError, setting: str) -> str:
     if isinstance(exc, httpx.ConnectError):
         reason = str(exc) or "connection failed"
         if "refused" in reason.lower():
-            return "connection refused (is the server running, and is INTERACTIVE_ADMIN_ENDPOINT right?)"
+            return f"connection refused (is the server running, and is {setting} right?)"
         return _clip(reason)
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection before its answer was complete"

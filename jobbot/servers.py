@@ -101,6 +101,12 @@ def acting_on(name: str | None) -> Iterator[None]:
         _CURRENT.reset(token)
 
 
+def work_on(name: str) -> None:
+    """The rest of the work in this context is about server `name`: for a task run in a copy of the
+    context of its own (as each `/jobs` reply is), whose log lines and metrics after this name it."""
+    _CURRENT.set(name)
+
+
 def current() -> str | None:
     """The server the work in hand is about, if known."""
     return _CURRENT.get()

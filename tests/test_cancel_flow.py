@@ -565,6 +565,7 @@ def test_each_cancel_attempt_is_logged_with_its_audit_entry_as_json_fields(
         "message": None,
         "repeats": 1,
         "last_at": None,
+        "server": "default",
     }
 
 

@@ -31,7 +31,7 @@ WHERE = "host=db.internal port=5432 dbname=jobbot"
 class StoreDown(SqliteStore):
     """A store whose reads and cancel claims fail the way an unreachable PostgreSQL does."""
 
-    def subscriptions(self) -> list[Subscription]:
+    def every_subscription(self) -> list[Subscription]:
         raise StoreError(f"cannot connect to the PostgreSQL store at {WHERE}: connection refused")
 
     def claim_cancel(self, job_id: str, user_id: str, now: datetime, *, stale_after: float) -> str | None:

@@ -106,3 +106,25 @@ def test_a_refusal_keeps_2900_characters_of_its_reason_and_1000_of_its_fallback_
     exact = refusal("y" * 2900)
     assert exact.blocks[0]["text"]["text"] == ":lock: " + "y" * 2900
     assert refusal("z" * (1000 - len("Not allowed: "))).text == "Not allowed: " + "z" * 987
+
+
+def test_with_several_servers_the_interactive_problems_name_the_server() -> None:
+    """A request about `staging` that fails says so: which server has no such job, cannot be reached,
+    or answered with an error. With one server (no name) the words are as they always were."""
+    cases = {
+        JobNotFound("7"): (
+            "Job 7 does not exist on the Interactive server `staging`.",
+            "Job 7 does not exist on the Interactive server.",
+        ),
+        InteractiveUnavailable("http://gs:7777", "connection refused"): (
+            "Could not reach the Interactive server `staging` at",
+            "Could not reach the Interactive server at",
+        ),
+        InteractiveServerError(500, 103, "boom"): (
+            "The Interactive server `staging` answered with an error, HTTP 500 (code 103):",
+            "The Interactive server answered with an error, HTTP 500 (code 103):",
+        ),
+    }
+    for error, (named, alone) in cases.items():
+        assert alone in str(explain(error).blocks) and "staging" not in str(explain(error).blocks)
+        assert named in str(explain(error, server="staging").blocks)

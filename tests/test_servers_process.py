@@ -91,6 +91,7 @@ def servers_setting(prod: Emulator, staging: Emulator) -> str:
 
 @pytest.fixture
 def bot(tmp_path: Path, fake_slack: FakeSlack, prod: Emulator, staging: Emulator) -> Iterator[TwoServerBot]:
+    """jobbot serving both, with notices to CHANNEL."""
     running = TwoServerBot(
         fake_slack,
         tmp_path,
@@ -98,6 +99,23 @@ def bot(tmp_path: Path, fake_slack: FakeSlack, prod: Emulator, staging: Emulator
         JOBBOT_CANCEL_USERS=ALLOWED_USER,
         JOBBOT_NOTIFY_CHANNEL=CHANNEL,
         JOBBOT_POLL_INTERVAL="0.2",
+        JOBBOT_DATABASE_URL=f"sqlite:///{tmp_path}/jobbot.db",
+    )
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def quiet_bot(
+    tmp_path: Path, fake_slack: FakeSlack, prod: Emulator, staging: Emulator
+) -> Iterator[TwoServerBot]:
+    """jobbot serving both with notices off: every request a server gets comes from a command or click."""
+    running = TwoServerBot(
+        fake_slack,
+        tmp_path,
+        JOBBOT_SERVERS=servers_setting(prod, staging),
+        JOBBOT_CANCEL_USERS=ALLOWED_USER,
+        JOBBOT_NOTIFIER="off",
         JOBBOT_DATABASE_URL=f"sqlite:///{tmp_path}/jobbot.db",
     )
     yield running
@@ -130,7 +148,7 @@ def button_values(reply: dict[str, Any], action_prefix: str) -> list[str]:
 
 
 def test_commands_and_buttons_reach_the_named_server_only(
-    bot: TwoServerBot, prod: Emulator, staging: Emulator
+    quiet_bot: TwoServerBot, prod: Emulator, staging: Emulator
 ) -> None:
     """`/jobs staging 1` reads staging's job 1 and names staging; the card's buttons carry staging, so
     its Refresh reads staging again; with no name, the first server (then the channel's choice) answers."""
@@ -139,35 +157,37 @@ def test_commands_and_buttons_reach_the_named_server_only(
     prod.reset_stats()
     staging.reset_stats()
 
-    card = bot.command("staging 1")
+    card = quiet_bot.command("staging 1")
     assert "staging-graph" in text_of(card) and "staging" in str(card.get("blocks"))
     assert job_requests(prod) == [] and ("GET", "/v1/job/1") in job_requests(staging)
     [refresh] = button_values(card, slack_ids.JOB_REFRESH)
     assert slack_ids.decode_job_ref(refresh) == ("staging", "1")
     staging.reset_stats()
-    assert "staging-graph" in text_of(bot.click(slack_ids.action_id(slack_ids.JOB_REFRESH, "1"), refresh))
+    assert "staging-graph" in text_of(
+        quiet_bot.click(slack_ids.action_id(slack_ids.JOB_REFRESH, "1"), refresh)
+    )
     assert job_requests(prod) == [] and job_requests(staging) != []
 
-    assert "prod-graph" in text_of(bot.command("status 1")), "no name: the first server listed"
-    assert "staging" in text_of(bot.command("use staging"))
+    assert "prod-graph" in text_of(quiet_bot.command("status 1")), "no name: the first server listed"
+    assert "staging" in text_of(quiet_bot.command("use staging"))
     staging.reset_stats()
-    assert "staging-graph" in text_of(bot.command("1")), "the channel's default server now"
-    assert "prod-graph" in text_of(bot.command("prod 1"))
+    assert "staging-graph" in text_of(quiet_bot.command("1")), "the channel's default server now"
+    assert "prod-graph" in text_of(quiet_bot.command("prod 1"))
 
-    unknown = text_of(bot.command("qa list"))
+    unknown = text_of(quiet_bot.command("qa list"))
     assert "`qa`" in unknown and "`prod`" in unknown and "`staging`" in unknown
 
 
 def test_a_cancel_sends_one_delete_to_the_server_whose_button_it_is(
-    bot: TwoServerBot, prod: Emulator, staging: Emulator
+    quiet_bot: TwoServerBot, prod: Emulator, staging: Emulator
 ) -> None:
     """Job 1 runs on both; the confirmed Cancel from `/jobs staging cancel 1` stops staging's alone."""
     prod.add_job(status="RUNNING")
     staging.add_job(status="RUNNING")
-    prompt = bot.command("staging cancel 1")
+    prompt = quiet_bot.command("staging cancel 1")
     [value] = button_values(prompt, slack_ids.JOB_CANCEL)
     assert "staging" in text_of(prompt)
-    outcome = bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, "1"), value)
+    outcome = quiet_bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, "1"), value)
     assert "staging" in text_of(outcome)
     assert [r for r in staging.requests if r[0] == "DELETE"] == [("DELETE", "/v1/job/1")]
     assert [r for r in prod.requests if r[0] == "DELETE"] == []
@@ -209,7 +229,9 @@ def test_a_job_ending_on_each_server_gets_one_notice_each_naming_its_server(
     """Job 1 ends on both servers: two notices, one naming prod and one naming staging, never more."""
     prod.add_job(status="RUNNING")
     staging.add_job(status="RUNNING")
-    wait_until(lambda: len(job_requests(prod)) > 2 and len(job_requests(staging)) > 2, timeout=20, what="both polled")
+    wait_until(
+        lambda: len(job_requests(prod)) > 2 and len(job_requests(staging)) > 2, timeout=20, what="both polled"
+    )
     prod.finish_job("1", "SUCCESS")
     staging.finish_job("1", "FAILED")
     wait_until(lambda: len(notices(fake_slack)) >= 2, timeout=20, what="two notices")
@@ -235,7 +257,8 @@ def test_one_server_down_leaves_the_others_commands_and_notices_alone(
     assert time.monotonic() - started < 10, "prod's outage did not hold staging's notice"
     assert "staging" in notices(fake_slack)[0].text
     assert "#1" in text_of(bot.command("staging list"))
-    assert "prod" in text_of(bot.command("prod list"))
+    down = text_of(bot.command("prod list"))
+    assert "Interactive server `prod`" in down and "prod's URL in JOBBOT_SERVERS" in down
 
 
 def test_a_single_server_store_upgraded_in_place_announces_nothing_again(

@@ -43,21 +43,24 @@ STORE_TROUBLE = "jobbot's store is not answering; the details are in its log."
 INSIDE_TROUBLE = "Something went wrong inside jobbot; the details are in its log."
 
 
-def explain(exc: Exception) -> Message:
+def explain(exc: Exception, *, server: str | None = None) -> Message:
     """The message a person reads for any failure: a user-facing error's facts worded, anything else
-    (an internal error, a bug) one fixed sentence, its detail left to the log."""
+    (an internal error, a bug) one fixed sentence, its detail left to the log. `server` names the
+    Interactive server the request was about, when several are configured."""
     if isinstance(exc, Refused):
         return refusal(why_refused(exc))
     if isinstance(exc, InvalidJobId):
         return usage(f"That is not a job id: {exc}.")
+    named = f" `{server}`" if server else ""
+    the_server = f"the Interactive server{named}"
     if isinstance(exc, JobNotFound):
-        return problem(f"Job {exc.job_id} does not exist on the Interactive server.")
+        return problem(f"Job {exc.job_id} does not exist on {the_server}.")
     if isinstance(exc, InteractiveUnavailable):
-        return problem("Could not reach the Interactive server at", detail=f"{exc.endpoint}: {exc.reason}")
+        return problem(f"Could not reach {the_server} at", detail=f"{exc.endpoint}: {exc.reason}")
     if isinstance(exc, InteractiveServerError):
         code = f" (code {exc.code})" if exc.code is not None else ""
         return problem(
-            f"The Interactive server answered with an error, HTTP {exc.http_status}{code}:",
+            f"The Interactive server{named} answered with an error, HTTP {exc.http_status}{code}:",
             detail=exc.message,
         )
     if isinstance(exc, UserFacingError):

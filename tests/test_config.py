@@ -151,3 +151,110 @@ def test_an_id_longer_than_any_slack_id_stops_start_up(variable: str, value: str
         load_settings({**SOCKET, variable: value}, env_file=None)
     assert str(caught.value).startswith(f"{variable} is invalid")
     assert load_settings({**SOCKET, variable: value[:31]}, env_file=None)
+
+
+def test_without_jobbot_servers_the_endpoint_is_the_one_unnamed_server() -> None:
+    """JOBBOT_SERVERS unset (or empty): one server, named nowhere, with the global cancellers."""
+    for extra in ({}, {"JOBBOT_SERVERS": ""}):
+        settings = load_settings(
+            {**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": "http://gs:7777/", "JOBBOT_CANCEL_USERS": "U0AAAAAA"}
+            | extra,
+            env_file=None,
+        )
+        assert settings.servers.names == ("default",) and not settings.servers.shown
+        assert settings.servers.first.url == "http://gs:7777"
+        [own] = settings.server_settings
+        assert own.cancel_users == frozenset({"U0AAAAAA"})
+
+
+def test_jobbot_servers_names_each_server_and_finds_the_old_one_by_its_url() -> None:
+    """`prod=URL,staging=URL`, in order; the store's old rows go to the server whose URL was
+    INTERACTIVE_ADMIN_ENDPOINT, else to the first."""
+    servers = "prod=http://gs-prod:7777, staging-eu=http://gs-eu:7777/"
+    settings = load_settings(
+        {**SOCKET, "JOBBOT_SERVERS": servers, "INTERACTIVE_ADMIN_ENDPOINT": "http://gs-eu:7777"},
+        env_file=None,
+    )
+    assert [(s.name, s.url) for s in settings.servers] == [
+        ("prod", "http://gs-prod:7777"),
+        ("staging-eu", "http://gs-eu:7777"),
+    ]
+    assert settings.servers.shown and settings.servers.legacy == "staging-eu"
+    assert load_settings({**SOCKET, "JOBBOT_SERVERS": servers}, env_file=None).servers.legacy == "prod"
+
+
+def test_a_server_setting_replaces_the_global_one_for_that_server_alone() -> None:
+    """JOBBOT_SERVER_<NAME>_...: set (even empty) it replaces the global setting; dashes are underscores."""
+    settings = load_settings(
+        {
+            **SOCKET,
+            "JOBBOT_SERVERS": "prod=http://a:1,staging-eu=http://b:1",
+            "JOBBOT_CANCEL_USERS": "U0GLOBAL1",
+            "JOBBOT_CANCEL_USERGROUPS": "S0GLOBAL1",
+            "JOBBOT_NOTIFY_CHANNEL": "C0GLOBAL1",
+            "JOBBOT_SERVER_PROD_CANCEL_USERS": "",
+            "jobbot_server_staging_eu_cancel_usergroups": "S0EUROPE1",
+            "JOBBOT_SERVER_STAGING_EU_NOTIFY_CHANNEL": "C0EUROPE1",
+        },
+        env_file=None,
+    )
+    prod, staging = settings.server_settings
+    assert (prod.cancel_users, prod.cancel_usergroups, prod.notify_channel) == (
+        frozenset(),
+        ("S0GLOBAL1",),
+        "C0GLOBAL1",
+    )
+    assert (staging.cancel_users, staging.cancel_usergroups, staging.notify_channel) == (
+        frozenset({"U0GLOBAL1"}),
+        ("S0EUROPE1",),
+        "C0EUROPE1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"JOBBOT_SERVERS": "prod"}, "JOBBOT_SERVERS is invalid ('prod' is not NAME=URL)"),
+        ({"JOBBOT_SERVERS": "Prod=http://a:1"}, "JOBBOT_SERVERS is invalid ('Prod' is not a server name"),
+        ({"JOBBOT_SERVERS": "list=http://a:1"}, "'list' is a /jobs word and cannot name a server"),
+        ({"JOBBOT_SERVERS": "all=http://a:1"}, "'all' is a /jobs word"),
+        ({"JOBBOT_SERVERS": "default=http://a:1"}, "'default' is jobbot's name for a lone server"),
+        ({"JOBBOT_SERVERS": "a=http://x:1,a=http://y:1"}, "'a' is named twice"),
+        ({"JOBBOT_SERVERS": "a=http://x:1/v1"}, "the URL of 'a' is not an http(s) URL with no path"),
+        ({"JOBBOT_SERVERS": "a" * 21 + "=http://x:1"}, "at most 20"),
+        (
+            {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PRDO_CANCEL_USERS": "U0AAAAAA"},
+            "JOBBOT_SERVER_PRDO_CANCEL_USERS names no configured server (JOBBOT_SERVERS has prod)",
+        ),
+        (
+            {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_CANCEL_USER": "U0AAAAAA"},
+            "JOBBOT_SERVER_PROD_CANCEL_USER is not a setting jobbot knows",
+        ),
+        (
+            {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_NOTIFY_CHANNEL": "#ops"},
+            "JOBBOT_SERVER_PROD_NOTIFY_CHANNEL is invalid (not a channel ID: #ops)",
+        ),
+        (
+            {"JOBBOT_SERVER_PROD_CANCEL_USERS": "U0AAAAAA"},
+            "JOBBOT_SERVER_PROD_CANCEL_USERS is set but JOBBOT_SERVERS is not",
+        ),
+    ],
+)
+def test_each_mistake_in_the_servers_is_one_line(environ: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**SOCKET, **environ}, env_file=None)
+    assert expected in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_server_setting_in_the_env_file_counts_too(tmp_path: Path) -> None:
+    """Per-server variables are read from `.env` as every other one is, the environment winning."""
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "JOBBOT_SERVERS=prod=http://a:1\nJOBBOT_SERVER_PROD_CANCEL_USERS=U0FROMFILE\n", encoding="utf-8"
+    )
+    [own] = load_settings(SOCKET, env_file=str(env_file)).server_settings
+    assert own.cancel_users == frozenset({"U0FROMFILE"})
+    [own] = load_settings(
+        {**SOCKET, "JOBBOT_SERVER_PROD_CANCEL_USERS": "U0FROMENV1"}, env_file=str(env_file)
+    ).server_settings
+    assert own.cancel_users == frozenset({"U0FROMENV1"})

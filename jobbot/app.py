@@ -289,7 +289,12 @@ def create_bot(
         ServerTools(
             own.server.name,
             clients[own.server.name],
-            access.with_cancellers(own.cancel_users, own.cancel_usergroups),
+            access.with_cancellers(
+                own.cancel_users,
+                own.cancel_usergroups,
+                server=servers.label(own.server.name),
+                settings=own.cancel_settings,
+            ),
         )
         for own in settings.server_settings
     ]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from jobbot.errors import GroupLookupFailure, RefusalReason, Refused, WorkspaceUnknown
+from jobbot.errors import CANCEL_SETTINGS, GroupLookupFailure, RefusalReason, Refused, WorkspaceUnknown
 from jobbot.slack_ids import is_user_id
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,25 @@ class Access:
         self._workspace_team = workspace_team
         self._monotonic = monotonic
         self._members: dict[str, tuple[float, frozenset[str]]] = {}
+        self._server: str | None = None
+        self._cancel_settings = CANCEL_SETTINGS
         self._lock = threading.Lock()
 
-    def with_cancellers(self, users: Iterable[str], usergroups: Iterable[str]) -> Access:
-        """The same checks with other cancellers (one server's own); the group lookups are shared."""
+    def with_cancellers(
+        self,
+        users: Iterable[str],
+        usergroups: Iterable[str],
+        *,
+        server: str | None = None,
+        settings: tuple[str, str] = CANCEL_SETTINGS,
+    ) -> Access:
+        """The same checks with other cancellers (one server's, named `server` in refusals when several
+        are configured, decided by the variables `settings`); the group lookups are shared."""
         other = copy.copy(self)
         other._cancel_users = frozenset(users)
         other._cancel_usergroups = tuple(usergroups)
+        other._server = server
+        other._cancel_settings = settings
         return other
 
     def check_channel(self, channel_id: str) -> None:
@@ -92,7 +104,12 @@ class Access:
         else:
             why = "not_a_canceller"
         raise Refused(
-            why, user_id=user_id, cancel_usergroups=self._cancel_usergroups, lookup_failures=tuple(failures)
+            why,
+            user_id=user_id,
+            cancel_usergroups=self._cancel_usergroups,
+            lookup_failures=tuple(failures),
+            server=self._server,
+            cancel_settings=self._cancel_settings,
         )
 
     def _group_members(self, group: str) -> frozenset[str]:

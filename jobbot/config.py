@@ -79,6 +79,8 @@ class ServerSettings:
     cancel_users: frozenset[str]
     cancel_usergroups: tuple[str, ...]
     notify_channel: str | None
+    # The variables that decide who may cancel there: the global ones, or the server's own.
+    cancel_settings: tuple[str, str] = ("JOBBOT_CANCEL_USERS", "JOBBOT_CANCEL_USERGROUPS")
 
 
 def _server_pairs(value: Any) -> tuple[Server, ...]:
@@ -305,6 +307,10 @@ class Settings(BaseSettings):
                 "CANCEL_USERGROUPS", Settings._usergroup_ids, self.jobbot_cancel_usergroups
             ),
             notify_channel=read("NOTIFY_CHANNEL", Settings._channel_id, self.jobbot_notify_channel),
+            cancel_settings=(
+                prefix + "CANCEL_USERS" if "CANCEL_USERS" in own else "JOBBOT_CANCEL_USERS",
+                prefix + "CANCEL_USERGROUPS" if "CANCEL_USERGROUPS" in own else "JOBBOT_CANCEL_USERGROUPS",
+            ),
         )
 
     def _options_by_server(self) -> dict[str, dict[str, str]]:

@@ -127,6 +127,10 @@ class GroupLookupFailure(NamedTuple):
     unreachable: str | None = None
 
 
+# The settings that say who may cancel, unless a server has its own (JOBBOT_SERVER_<NAME>_...).
+CANCEL_SETTINGS = ("JOBBOT_CANCEL_USERS", "JOBBOT_CANCEL_USERGROUPS")
+
+
 class Refused(UserFacingError):
     """The request is not allowed: `why` names the rule, the other fields are the facts it needs.
 
@@ -144,6 +148,8 @@ class Refused(UserFacingError):
         cancel_usergroups: tuple[str, ...] = (),
         lookup_failures: tuple[GroupLookupFailure, ...] = (),
         workspace_problem: str = "",
+        server: str | None = None,
+        cancel_settings: tuple[str, str] = CANCEL_SETTINGS,
     ) -> None:
         self.why = why
         self.kind = _KINDS[why]
@@ -153,6 +159,9 @@ class Refused(UserFacingError):
         self.cancel_usergroups = cancel_usergroups
         self.lookup_failures = lookup_failures
         self.workspace_problem = workspace_problem
+        # A cancel refused on one of several servers: which, and the settings that decide there.
+        self.server = server
+        self.cancel_settings = cancel_settings
         super().__init__(self._for_the_log())
 
     def _for_the_log(self) -> str:
@@ -167,7 +176,7 @@ class Refused(UserFacingError):
             "other_organization": "the account belongs to another organization",
             "unknown_user": "the request names no user",
             "lookup_failed": f"{self.user_id}'s user groups could not be checked ({failures})",
-            "nobody_may_cancel": "JOBBOT_CANCEL_USERS and JOBBOT_CANCEL_USERGROUPS are both empty",
+            "nobody_may_cancel": " and ".join(self.cancel_settings) + " are both empty",
             "not_a_canceller": f"{self.user_id} is not allowed to cancel",
         }[self.why]
 

@@ -10,7 +10,7 @@ import pytest
 from jobbot import slack_ids
 from jobbot.authz import Access
 from jobbot.emulator import Emulator
-from jobbot.errors import Refused
+from jobbot.errors import CANCEL_SETTINGS, Refused
 from jobbot.render.problems import why_refused
 from tests.fakes import FakeSlack, Scripted
 from tests.http_bot import serve_http_bot
@@ -253,20 +253,28 @@ def test_a_server_with_cancellers_of_its_own_replaces_the_global_ones() -> None:
         client=client,  # type: ignore[arg-type]  # only usergroups_users_list is called
         workspace_team=lambda: "T0HOME",
     )
-    prod = everywhere.with_cancellers(["U0PROD"], ["S0PROD", "S0GLOBAL"])
+    settings = ("JOBBOT_SERVER_PROD_CANCEL_USERS", "JOBBOT_SERVER_PROD_CANCEL_USERGROUPS")
+    prod = everywhere.with_cancellers(["U0PROD"], ["S0PROD", "S0GLOBAL"], server="prod", settings=settings)
     prod.check_cancel("U0PROD")
     prod.check_cancel("U0ONCALL")
     prod.check_cancel("U0GROUPED")
     with pytest.raises(Refused) as caught:
         prod.check_cancel("U0GLOBAL")
     assert caught.value.why == "not_a_canceller"
+    assert (caught.value.server, caught.value.cancel_settings) == ("prod", settings)
+    assert why_refused(caught.value).startswith("You are not allowed to cancel jobs on `prod` from Slack.")
+    assert "`JOBBOT_SERVER_PROD_CANCEL_USERS`" in why_refused(caught.value)
+    assert "a user group in `JOBBOT_SERVER_PROD_CANCEL_USERGROUPS`" in why_refused(caught.value)
     everywhere.check_cancel("U0GLOBAL")
     everywhere.check_cancel("U0GROUPED")
-    with pytest.raises(Refused):
+    with pytest.raises(Refused) as caught:
         everywhere.check_cancel("U0PROD")
+    assert (caught.value.server, caught.value.cancel_settings) == (None, CANCEL_SETTINGS)
     assert client.asked.count("S0GLOBAL") == 1, "the lookups are shared"
 
     nobody = everywhere.with_cancellers([], [])
     with pytest.raises(Refused) as caught:
         nobody.check_cancel("U0GLOBAL")
     assert caught.value.why == "nobody_may_cancel"
+    assert str(caught.value) == "JOBBOT_CANCEL_USERS and JOBBOT_CANCEL_USERGROUPS are both empty"
+    assert (caught.value.server, caught.value.cancel_settings) == (None, CANCEL_SETTINGS)

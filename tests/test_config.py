@@ -209,6 +209,9 @@ def test_a_server_setting_replaces_the_global_one_for_that_server_alone() -> Non
         ("S0EUROPE1",),
         "C0EUROPE1",
     )
+    # Refusals name the variable to change: the server's own where it has one.
+    assert prod.cancel_settings == ("JOBBOT_SERVER_PROD_CANCEL_USERS", "JOBBOT_CANCEL_USERGROUPS")
+    assert staging.cancel_settings == ("JOBBOT_CANCEL_USERS", "JOBBOT_SERVER_STAGING_EU_CANCEL_USERGROUPS")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from jobbot.errors import (
+    GroupLookupFailure,
     InteractiveServerError,
     InteractiveUnavailable,
     InvalidJobId,
@@ -14,7 +15,7 @@ from jobbot.errors import (
     Refused,
     StoreError,
 )
-from jobbot.render.problems import explain, problem, refusal
+from jobbot.render.problems import explain, problem, refusal, why_refused
 from jobbot.render.replies import usage_line
 from tests.slack_limits import check_limits, check_safe
 
@@ -128,3 +129,28 @@ def test_with_several_servers_the_interactive_problems_name_the_server() -> None
     for error, (named, alone) in cases.items():
         assert alone in str(explain(error).blocks) and "staging" not in str(explain(error).blocks)
         assert named in str(explain(error, server="staging").blocks)
+
+
+def test_a_cancel_refused_on_one_of_several_servers_names_it_and_its_settings() -> None:
+    """On `prod` with its own settings, each cancel refusal says where and which variable to change."""
+    settings = ("JOBBOT_SERVER_PROD_CANCEL_USERS", "JOBBOT_SERVER_PROD_CANCEL_USERGROUPS")
+    failure = GroupLookupFailure("S0ONCALL", slack_error="missing_scope")
+    texts = {
+        why: why_refused(
+            Refused(
+                why,
+                user_id="U0AAAAAA",
+                cancel_usergroups=("S0ONCALL",),
+                lookup_failures=(failure,) if why == "lookup_failed" else (),
+                server="prod",
+                cancel_settings=settings,
+            )
+        )
+        for why in ("lookup_failed", "nobody_may_cancel", "not_a_canceller")
+    }
+    assert texts["lookup_failed"].startswith("You may not cancel jobs on `prod` right now")
+    assert texts["nobody_may_cancel"].startswith("Nobody may cancel jobs on `prod` from Slack yet.")
+    assert texts["not_a_canceller"].startswith("You are not allowed to cancel jobs on `prod` from Slack.")
+    for text in texts.values():
+        assert "`U0AAAAAA` to `JOBBOT_SERVER_PROD_CANCEL_USERS`" in text
+        assert "a user group in `JOBBOT_SERVER_PROD_CANCEL_USERGROUPS` (`S0ONCALL`)" in text

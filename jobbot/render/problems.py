@@ -97,22 +97,24 @@ def why_refused(exc: Refused) -> str:
             )
         case "unknown_user":
             return "jobbot could not tell who you are, so it will not cancel."
+    users_setting, groups_setting = exc.cancel_settings
     allow = (
-        f"An admin can allow it by adding your Slack user ID `{exc.user_id}` to `JOBBOT_CANCEL_USERS` "
+        f"An admin can allow it by adding your Slack user ID `{exc.user_id}` to `{users_setting}` "
         "(then restarting jobbot)"
     )
     if exc.cancel_usergroups:
         groups = ", ".join(f"`{g}`" for g in exc.cancel_usergroups)
-        allow += f", or by adding you to a user group in `JOBBOT_CANCEL_USERGROUPS` ({groups})"
+        allow += f", or by adding you to a user group in `{groups_setting}` ({groups})"
+    on = f" on `{exc.server}`" if exc.server else ""
     if exc.why == "lookup_failed":
         failures = "; ".join(_lookup_failure(f) for f in exc.lookup_failures)
         return (
-            f"You may not cancel jobs right now: jobbot could not check your user groups ({failures}), "
+            f"You may not cancel jobs{on} right now: jobbot could not check your user groups ({failures}), "
             f"and it refuses when it cannot check. {allow}."
         )
     if exc.why == "nobody_may_cancel":
-        return f"Nobody may cancel jobs from Slack yet. {allow}."
-    return f"You are not allowed to cancel jobs from Slack. {allow}."
+        return f"Nobody may cancel jobs{on} from Slack yet. {allow}."
+    return f"You are not allowed to cancel jobs{on} from Slack. {allow}."
 
 
 def _lookup_failure(failure: GroupLookupFailure) -> str:

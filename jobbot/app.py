@@ -320,7 +320,7 @@ def create_bot(
                 clock=clock,
                 default_channel=own.notify_channel,
                 default_statuses=settings.jobbot_notify_statuses,
-                poll_interval=settings.jobbot_poll_interval,
+                poll_interval=own.poll_interval,
                 reconcile_interval=settings.jobbot_reconcile_interval,
                 notify_style=settings.jobbot_notify_style,
                 long_running_after=settings.jobbot_long_running_after,

@@ -68,7 +68,7 @@ _EXPECTED = {
 # Settings of one server, `JOBBOT_SERVER_<NAME>_<SETTING>` (the name upper-cased, dashes as underscores):
 # each, when set (even to nothing), replaces the setting of the same name for that server alone.
 SERVER_SETTING_PREFIX = "JOBBOT_SERVER_"
-SERVER_SETTINGS = ("CANCEL_USERS", "CANCEL_USERGROUPS", "NOTIFY_CHANNEL")
+SERVER_SETTINGS = ("CANCEL_USERS", "CANCEL_USERGROUPS", "NOTIFY_CHANNEL", "POLL_INTERVAL")
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,20 @@ class ServerSettings:
     cancel_users: frozenset[str]
     cancel_usergroups: tuple[str, ...]
     notify_channel: str | None
+    poll_interval: float = 10.0
     # The variables that decide who may cancel there: the global ones, or the server's own.
     cancel_settings: tuple[str, str] = ("JOBBOT_CANCEL_USERS", "JOBBOT_CANCEL_USERGROUPS")
+
+
+def _poll_interval(value: Any) -> float:
+    """A poll interval as JOBBOT_POLL_INTERVAL takes it: seconds, from 0.1 to 3600."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"not a number: {str(value)[:40]}") from None
+    if not 0.1 <= seconds <= 3600:
+        raise ValueError("seconds between polls, from 0.1 to 3600")
+    return seconds
 
 
 def _server_pairs(value: Any) -> tuple[Server, ...]:
@@ -307,6 +319,7 @@ class Settings(BaseSettings):
                 "CANCEL_USERGROUPS", Settings._usergroup_ids, self.jobbot_cancel_usergroups
             ),
             notify_channel=read("NOTIFY_CHANNEL", Settings._channel_id, self.jobbot_notify_channel),
+            poll_interval=read("POLL_INTERVAL", _poll_interval, self.jobbot_poll_interval),
             cancel_settings=(
                 prefix + "CANCEL_USERS" if "CANCEL_USERS" in own else "JOBBOT_CANCEL_USERS",
                 prefix + "CANCEL_USERGROUPS" if "CANCEL_USERGROUPS" in own else "JOBBOT_CANCEL_USERGROUPS",

@@ -195,6 +195,8 @@ def test_a_server_setting_replaces_the_global_one_for_that_server_alone() -> Non
             "JOBBOT_SERVER_PROD_CANCEL_USERS": "",
             "jobbot_server_staging_eu_cancel_usergroups": "S0EUROPE1",
             "JOBBOT_SERVER_STAGING_EU_NOTIFY_CHANNEL": "C0EUROPE1",
+            "JOBBOT_POLL_INTERVAL": "5",
+            "JOBBOT_SERVER_STAGING_EU_POLL_INTERVAL": "30",
         },
         env_file=None,
     )
@@ -209,6 +211,7 @@ def test_a_server_setting_replaces_the_global_one_for_that_server_alone() -> Non
         ("S0EUROPE1",),
         "C0EUROPE1",
     )
+    assert (prod.poll_interval, staging.poll_interval) == (5.0, 30.0)
     # Refusals name the variable to change: the server's own where it has one.
     assert prod.cancel_settings == ("JOBBOT_SERVER_PROD_CANCEL_USERS", "JOBBOT_CANCEL_USERGROUPS")
     assert staging.cancel_settings == ("JOBBOT_CANCEL_USERS", "JOBBOT_SERVER_STAGING_EU_CANCEL_USERGROUPS")
@@ -236,6 +239,14 @@ def test_a_server_setting_replaces_the_global_one_for_that_server_alone() -> Non
         (
             {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_NOTIFY_CHANNEL": "#ops"},
             "JOBBOT_SERVER_PROD_NOTIFY_CHANNEL is invalid (not a channel ID: #ops)",
+        ),
+        (
+            {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_POLL_INTERVAL": "0"},
+            "JOBBOT_SERVER_PROD_POLL_INTERVAL is invalid (seconds between polls, from 0.1 to 3600)",
+        ),
+        (
+            {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_POLL_INTERVAL": "often"},
+            "JOBBOT_SERVER_PROD_POLL_INTERVAL is invalid (not a number: often)",
         ),
         (
             {"JOBBOT_SERVER_PROD_CANCEL_USERS": "U0AAAAAA"},

@@ -107,6 +107,7 @@ class World:
         style: NoticeStyle = NoticeStyle.FINAL,
         long_running_after: float = 0.0,
         replica_id: str | None = None,
+        label: str | None = None,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -139,6 +140,7 @@ class World:
             notify_style=style,
             long_running_after=long_running_after,
             replica_id=replica_id,
+            label=label,
         )
 
     def simulate(self, until: float) -> SimulatedTime:

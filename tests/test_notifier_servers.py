@@ -11,7 +11,7 @@ from tests.notice_world import CHANNEL, World, world
 
 __all__ = ["world"]
 
-NAMED = "`staging` · "
+NAMED = "staging · "
 
 
 def text_of(message: Posted) -> str:
@@ -50,11 +50,11 @@ def test_live_cards_their_thread_and_alerts_name_their_server(world: World) -> N
     so does a digest card."""
     notifier = world.notifier(label="staging", style=NoticeStyle.LIVE, long_running_after=60)
     notifier.poll_once()
-    job_id = world.emulator.add_job(status="RUNNING")
-    world.clock.advance(10)
-    notifier.poll_once()
-    world.clock.advance(120)
-    notifier.poll_once()
+    started = int((world.clock().timestamp() - 120) * 1000)
+    job_id = world.emulator.add_job(status="RUNNING", start_time_ms=started)
+    for _ in range(2):
+        world.clock.advance(10)
+        notifier.poll_once()
     world.emulator.finish_job(job_id, "FAILED", log="ERROR: disk full\n")
     world.clock.advance(10)
     notifier.poll_once()

@@ -18,6 +18,7 @@ from jobbot.jobs_api import JobClient
 from jobbot.models import NOTICE_STATUSES, NoticeStyle, Subscription
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.kit import Message
+from jobbot.servers import DEFAULT_SERVER
 from jobbot.store import Store
 from jobbot.store.sqlite import SqliteStore
 from tests.fakes import FakeSlack, Posted
@@ -108,6 +109,7 @@ class World:
         long_running_after: float = 0.0,
         replica_id: str | None = None,
         label: str | None = None,
+        server: str = DEFAULT_SERVER,
     ) -> Notifier:
         """A notifier as a fresh process would build it, on the same store, its loop on the fake clock."""
         settings = load_settings(
@@ -141,6 +143,7 @@ class World:
             long_running_after=long_running_after,
             replica_id=replica_id,
             label=label,
+            server=server,
         )
 
     def simulate(self, until: float) -> SimulatedTime:

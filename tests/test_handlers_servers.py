@@ -85,6 +85,15 @@ class TwoServerDesk:
         [reply] = replies
         return str(reply["text"]) + str(reply["blocks"])
 
+    def click_cancel(self, value: str) -> str:
+        replies: list[dict[str, Any]] = []
+        body = {"user": {"id": CANCELLER, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+        self.handlers.on_cancel_click(
+            ack=no_ack(), body=body, action={"value": value}, respond=respond_into(replies)
+        )
+        [reply] = replies
+        return str(reply["text"]) + str(reply["blocks"])
+
     def click_details(self, value: str) -> str:
         replies: list[dict[str, Any]] = []
         self.handlers.on_details(ack=no_ack(), action={"value": value}, respond=respond_into(replies))
@@ -174,3 +183,15 @@ def test_commands_log_and_count_under_their_server(
     )
     assert (after or 0) - (before or 0) == 1
     assert any(getattr(record, "server", None) == "staging" for record in caplog.records)
+
+
+def test_a_confirmed_cancel_acts_on_the_server_its_button_carries(
+    desk: TwoServerDesk, emulator: Emulator, staging: Emulator
+) -> None:
+    """`staging:1` cancels staging's job 1 and says so; prod's job 1 (the server of a button without
+    one) keeps running."""
+    emulator.add_job(status="RUNNING")
+    staging.add_job(status="RUNNING")
+    outcome = desk.click_cancel("staging:1")
+    assert "staging · " in outcome and "cancelled job 1" in outcome
+    assert staging.get("1").status == "CANCELLED" and emulator.get("1").status == "RUNNING"

@@ -4,9 +4,11 @@ cards, digest cards, endings, alerts and log files (one process, simulated time)
 from __future__ import annotations
 
 import json
+import threading
 
+from jobbot import metrics
 from jobbot.models import NoticeStyle
-from tests.fakes import Posted
+from tests.fakes import Posted, Scripted
 from tests.notice_world import CHANNEL, World, world
 
 __all__ = ["world"]
@@ -72,3 +74,48 @@ def test_live_cards_their_thread_and_alerts_name_their_server(world: World) -> N
     notifier.poll_once()
     [_, digest_card] = top_level(world)
     assert NAMED in text_of(digest_card)
+
+
+def test_a_named_servers_log_file_whose_answer_was_lost_is_found_not_uploaded_again(world: World) -> None:
+    """The search after a lost upload answer looks for the file by the name it was given
+    (`staging-job-N.log`), so it finds it and does not upload it twice."""
+    notifier = world.notifier(label="staging", style=NoticeStyle.LIVE)
+    notifier.poll_once()
+    job_id = world.emulator.add_job(status="RUNNING")
+    world.clock.advance(10)
+    notifier.poll_once()
+    world.slack.script("files.completeUploadExternal", Scripted(hang_up_after_success=True))
+    world.emulator.finish_job(job_id, "FAILED", log="boom\n")
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    [upload] = world.slack.uploads(CHANNEL)
+    assert upload.filename == f"staging-job-{job_id}.log"
+    assert world.store.open_followups() == []
+
+
+def test_endings_due_together_on_a_digest_card_are_one_reply_naming_the_server(world: World) -> None:
+    """Five jobs of one digest card end in one poll: their endings are one reply, and it names staging."""
+    notifier = world.notifier(label="staging", style=NoticeStyle.LIVE)
+    notifier.poll_once()
+    started = [world.emulator.add_job(status="RUNNING") for _ in range(5)]
+    world.clock.advance(10)
+    notifier.poll_once()
+    for job_id in started:
+        world.emulator.finish_job(job_id, "SUCCESS")
+    world.clock.advance(10)
+    notifier.poll_once()
+    [digest_card] = top_level(world)
+    [ending] = replies(world, digest_card)
+    assert NAMED in text_of(ending) and "5 jobs" in text_of(ending)
+
+
+def test_a_servers_notifier_loop_counts_its_polls_under_its_name(world: World) -> None:
+    """The loop runs in its server's context: its poll metric (and log lines) carry the server."""
+    labels = {"server": "staging"}
+    before = metrics.REGISTRY.get_sample_value("jobbot_poll_seconds_count", labels) or 0
+    notifier = world.notifier(label="staging", server="staging")
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    notifier.run(stop)
+    assert (metrics.REGISTRY.get_sample_value("jobbot_poll_seconds_count", labels) or 0) > before

@@ -3,6 +3,7 @@ upgraded in place keeps its history under the server it came from."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -217,3 +218,22 @@ def test_a_new_server_gets_a_generation_of_its_own_and_redeploys_stay_apart(root
     staging.take_baseline([TrackedJob("7", "RUNNING", False)], NOW)
     assert staging.begin_generation(NOW + timedelta(seconds=1)) == 1
     assert staging.high_water() == 0 and prod.high_water() == 7, "prod's jobs are where they were"
+
+
+def test_handing_the_single_servers_rows_over_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log says when a single-server store's rows go to a named server: once, on the start that
+    does it; not on a single-server start, nor on later starts."""
+    store = SqliteStore(str(tmp_path / "s.db"))
+    try:
+        with caplog.at_level(logging.INFO, logger="jobbot.store"):
+            store.serve(Servers.single("http://a:7777"))
+            assert caplog.records == []
+            store.serve(TWO)
+            [line] = [r.getMessage() for r in caplog.records]
+            assert line == "the store's rows from before JOBBOT_SERVERS now belong to server prod"
+            store.serve(TWO)
+            assert len(caplog.records) == 1
+    finally:
+        store.close()

@@ -222,7 +222,9 @@ def test_a_list_too_wide_to_read_is_a_clear_server_error(monkeypatch: pytest.Mon
     monkeypatch.setattr(job_listing, "MAX_EXACT_BYTES", 1_000_000)
     entry = b'{"id": "1", "status": "SUCCESS", "detail": {"parts": [{"a": 1}, {"b": 2}]}, "k": "v'
     body = _Generated(b"[" + entry, b'", "k": "v', 2 * 2**20, tail=b'"}]')
-    client, _ = client_for(lambda r: httpx.Response(200, stream=body))
+    # Reading 2 MiB is what is tested, not the deadline: on a machine busy with other work it can take
+    # longer than the default 15 s.
+    client, _ = client_for(lambda r: httpx.Response(200, stream=body), deadline=600)
     with pytest.raises(InteractiveServerError) as caught:
         client.list_jobs()
     assert "more than" in caught.value.message

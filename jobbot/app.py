@@ -212,6 +212,13 @@ def workspace_team(
     return team
 
 
+def work_threads(servers: int) -> int:
+    """Threads for replies: each server's in-flight limit, and as many again for replies that need no
+    server. So servers that never answer hold only their own share, never another server's or help's
+    (WORK_THREADS for one server)."""
+    return INTERACTIVE_IN_FLIGHT * (servers + 1)
+
+
 def job_client(settings: Settings, server: Server | None = None, **options: Any) -> JobClient:
     """The job client for one server (the first, if none is named); `options` (timeouts, backoff) go to
     `JobClient` as they are. Each server's client has its own connections and in-flight limit, so one
@@ -271,7 +278,7 @@ def create_bot(
         clients[servers.first.name] = jobs
     store = store or open_store(settings.jobbot_database_url)
     store.serve(servers)
-    work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="jobbot-work")
+    work = ThreadPoolExecutor(max_workers=work_threads(len(servers)), thread_name_prefix="jobbot-work")
     notices = NoticeSettings(
         enabled=settings.jobbot_notifier,
         default_channel=settings.jobbot_notify_channel,

@@ -13,6 +13,7 @@ import pytest
 from slack_sdk import WebClient
 
 from jobbot import logs, metrics
+from jobbot.app import INTERACTIVE_IN_FLIGHT, WORK_THREADS, work_threads
 from jobbot.authz import Access
 from jobbot.emulator import Emulator
 from jobbot.handlers import JobsHandlers, ServerTools
@@ -195,3 +196,10 @@ def test_a_confirmed_cancel_acts_on_the_server_its_button_carries(
     outcome = desk.click_cancel("staging:1")
     assert "staging · " in outcome and "cancelled job 1" in outcome
     assert staging.get("1").status == "CANCELLED" and emulator.get("1").status == "RUNNING"
+
+
+def test_the_reply_pool_holds_every_servers_in_flight_share_and_as_much_again() -> None:
+    """Servers that hang take at most their own in-flight limit of the reply threads: the pool has each
+    server's share plus one more for replies that need no server (16 threads for one server, as before)."""
+    assert work_threads(1) == WORK_THREADS
+    assert work_threads(3) - 3 * INTERACTIVE_IN_FLIGHT == INTERACTIVE_IN_FLIGHT

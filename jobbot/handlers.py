@@ -377,11 +377,8 @@ class JobsHandlers:
                 default=self._names[0],
                 channel_default=self._store.channel_server(who.channel_id),
             )
-        desk = self._desks.get(name)
-        if desk is None:
-            return problem(
-                f"{code_span(name, 30)} is not a server here. The servers are {self._server_list()}."
-            )
+        # commands.route answers a name that is not configured, listing the servers, before this is reached.
+        desk = self._desks[name]
         previous = desk.store.set_channel_server(who.channel_id, who.user_id, self._clock())
         desk.subscriptions.record_default_server(who)
         return server_chosen(who.channel_id, name, previous)

@@ -82,9 +82,6 @@ class Servers:
         """What a message calls server `name`: its name when several are configured, else nothing."""
         return name if self.shown else None
 
-    def get(self, name: str) -> Server | None:
-        return next((server for server in self.all if server.name == name), None)
-
 
 # The server the work in hand is about: set by each server's notifier thread and by each request once its
 # server is known; log lines and metrics carry it.

@@ -25,9 +25,20 @@ def main(argv: list[str] | None = None) -> int:
         description="Serve the /jobs Slack command for GraphScope Interactive. Configured by environment "
         "variables or a .env file in the current directory (see .env.example).",
     )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=("run", "check"),
+        default="run",
+        help="run (the default) serves the bot; check verifies a deployment and prints a checklist",
+    )
     parser.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
     parser.add_argument("--version", action="version", version=f"jobbot {__version__}")
     args = parser.parse_args(argv)
+    if args.command == "check":
+        from jobbot.check import run_checks
+
+        return run_checks(env_file=args.env_file)
 
     try:
         settings = load_settings(env_file=args.env_file)

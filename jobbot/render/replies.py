@@ -135,7 +135,8 @@ def watch_already_finished(job: JobWithLog, *, now: datetime, server: str | None
         "so there is nothing to watch. This is how it ended:"
     )
     text = f"Job {name} has already finished: {status_word(job.status)}."
-    return card(job, now=now, notice=notice, text=text, server=server)
+    # A finished job has nothing to cancel, whoever watches it.
+    return card(job, now=now, notice=notice, text=text, server=server, may_cancel=False)
 
 
 def watch_stopped(job_id: str, *, existed: bool, server: str | None = None) -> Message:

@@ -87,9 +87,11 @@ class UseServer:
 
 @dataclass(frozen=True)
 class Help:
-    """Show usage, led by what was wrong with the text when `problem` is set."""
+    """Show usage, led by what was wrong with the text when `problem` is set; `tried` names the
+    subcommand whose use went wrong (None: no subcommand could be recognised)."""
 
     problem: str | None = None
+    tried: str | None = None
 
 
 Command = (
@@ -220,7 +222,10 @@ def _parse_use(words: list[str]) -> Command:
         return _extra(USE, words[1:])
     name = words[0].lower()
     if not servers_module.is_server_name(name) or name == servers_module.EVERY_SERVER_WORD:
-        return Help(f"{_echo(words[0])} is not a server name; use `{USE.form}`, for example `{USE.example}`.")
+        return Help(
+            f"{_echo(words[0])} is not a server name; use `{USE.form}`, for example `{USE.example}`.",
+            USE.name,
+        )
     return UseServer(name)
 
 
@@ -259,11 +264,14 @@ def route(text: str, servers: Sequence[str]) -> Routed:
         return _for_every_server(words[0], rest, names)
     if first in names:
         if rest and rest[0].lower() == USE.name:
-            return Routed(Help(f"Put the server after `{USE.name}`: `{COMMAND} {USE.name} {first}`."), None)
+            put = f"Put the server after `{USE.name}`: `{COMMAND} {USE.name} {first}`."
+            return Routed(Help(put, USE.name), None)
         return Routed(parse(" ".join(rest)), first)
     command = parse(text)
     if isinstance(command, UseServer) and names and command.name is not None and command.name not in names:
-        return Routed(Help(f"{_echo(command.name)} is not a server here; {_servers_are(names)}"), None)
+        return Routed(
+            Help(f"{_echo(command.name)} is not a server here; {_servers_are(names)}", USE.name), None
+        )
     if first in RESERVED_WORDS or _looks_like_job_id(words[0]) or not servers_module.is_server_name(first):
         return Routed(command, None)
     if rest and rest[0].lower() not in _COMMAND_WORDS and not _looks_like_job_id(rest[0]):
@@ -324,7 +332,7 @@ def _parse_list(words: list[str]) -> Command:
             status = part.upper()
             if status not in KNOWN_STATUSES:
                 valid = ", ".join(KNOWN_STATUSES)
-                return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.")
+                return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.", LIST.name)
             if status not in statuses:
                 statuses.append(JobStatus(status))
     return ListJobs(tuple(statuses))
@@ -343,7 +351,7 @@ def _parse_subscribe(words: list[str]) -> Command:
             if status not in NOTICE_STATUSES:
                 allowed = ", ".join(NOTICE_STATUSES)
                 reason = "is not a finished status" if status in KNOWN_STATUSES else "is not a job status"
-                return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.")
+                return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.", SUBSCRIBE.name)
             wanted.add(status)
     # One order whatever was typed: `subscribe failed success` and `subscribe success failed` agree.
     statuses = tuple(s for s in NOTICE_STATUSES if s in wanted) if wanted else NOTICE_STATUSES
@@ -352,14 +360,14 @@ def _parse_subscribe(words: list[str]) -> Command:
 
 def _with_job_id(sub: Subcommand, words: list[str], make: Callable[[str], Command]) -> Command:
     if not words:
-        return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.")
+        return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.", sub.name)
     if len(words) > 1:
         return _extra(sub, words[1:])
     raw = words[0].removeprefix("#")  # the list shows jobs as #42
     try:
         job_id = validate_job_id(raw)
     except InvalidJobId as exc:
-        return Help(f"{_echo(words[0])} is not a job id: {exc}.")
+        return Help(f"{_echo(words[0])} is not a job id: {exc}.", sub.name)
     return make(job_id)
 
 
@@ -369,7 +377,7 @@ def usage_hint() -> str:
 
 
 def _extra(sub: Subcommand, extra: list[str]) -> Help:
-    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{sub.form}`.")
+    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{sub.form}`.", sub.name)
 
 
 def _looks_like_job_id(word: str) -> bool:

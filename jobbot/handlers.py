@@ -191,9 +191,9 @@ class JobsHandlers:
         routed = commands.route(str(command.get("text") or ""), self._names if self._shown else ())
         parsed = routed.command
         who = _actor_from(command)
-        name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
-        outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
+        name, outcome = _subcommand_and_outcome(parsed)
         job_id = getattr(parsed, "job_id", None)
+        error = " (usage error)" if outcome == "usage" else ""
         self._submit(
             respond,
             name=name,
@@ -201,7 +201,7 @@ class JobsHandlers:
             job_id=job_id,
             replace=False,
             build=lambda: self._answer(routed, who),
-            note=f"/jobs {name} from {who.user_id} in {who.channel_id}",
+            note=f"/jobs {name}{error} from {who.user_id} in {who.channel_id}",
         )
 
     def on_list_page(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
@@ -543,6 +543,17 @@ _SUBCOMMAND_NAMES: dict[type, str] = {
     commands.Help: "help",
     commands.UseServer: "use",
 }
+
+
+def _subcommand_and_outcome(parsed: commands.Command) -> tuple[str, str]:
+    """The metric's and the log's names for a command: its subcommand, and `ok`, or `usage` when the text
+    went wrong. A usage error counts under the subcommand tried (`/jobs status abc`: `status`), or
+    `usage` when no subcommand could be recognised; `help` is only help asked for."""
+    if isinstance(parsed, commands.Help) and parsed.problem:
+        return parsed.tried or "usage", "usage"
+    return _SUBCOMMAND_NAMES[type(parsed)], "ok"
+
+
 _OUTCOMES: dict[type, str] = {
     Refused: "refused",
     InvalidJobId: "usage",

@@ -215,3 +215,29 @@ def test_statuses_in_commands_are_job_statuses() -> None:
     subscribed = parse("subscribe cancelled")
     assert isinstance(subscribed, Subscribe)
     assert all(type(status) is JobStatus for status in subscribed.statuses)
+
+
+@pytest.mark.parametrize(
+    ("text", "tried"),
+    [
+        ("status abc", "status"),
+        ("4a", "status"),
+        ("cancel", "cancel"),
+        ("unwatch 1 2", "unwatch"),
+        ("list NOPE", "list"),
+        ("subscribe live RUNNING", "subscribe"),
+        ("unsubscribe now", "unsubscribe"),
+        ("subscriptions all", "subscriptions"),
+        ("audit x", "audit"),
+        ("use !", "use"),
+        ("help me", "help"),
+        ("frobnicate", None),
+        ("x" * 501, None),
+    ],
+)
+def test_a_problem_names_the_subcommand_tried(text: str, tried: str | None) -> None:
+    """A command gone wrong says which subcommand was tried (for metrics and logs), None when no word
+    of the text was one."""
+    command = parse(text)
+    assert isinstance(command, Help) and command.problem is not None
+    assert command.tried == tried

@@ -117,9 +117,6 @@ class Subcommand:
     arguments: str
     example: str
     summary: str
-    # Slack shows the usage hint while the command is typed, so it names only the main forms;
-    # the usage message lists every one.
-    in_hint: bool = True
     # Listed (usage message, unknown-word reply) only when several servers are configured.
     needs_servers: bool = False
 
@@ -135,7 +132,7 @@ LIST = Subcommand("list", "[STATUS ...]", "list FAILED RUNNING", "newest jobs fi
 STATUS = Subcommand("status", "ID", "status 42", "one job's details and the end of its log (or just `42`)")
 CANCEL = Subcommand("cancel", "ID", "cancel 42", "cancel a running job, after you confirm")
 WATCH = Subcommand("watch", "ID", "watch 42", "get a direct message when the job finishes")
-UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job", in_hint=False)
+UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job")
 SUBSCRIBE = Subcommand(
     "subscribe",
     "[live] [STATUS ...]",
@@ -143,23 +140,19 @@ SUBSCRIBE = Subcommand(
     f"post a notice in this channel when a job finishes (all of {', '.join(NOTICE_STATUSES)} by default);"
     " `live`: a card per job, edited as it runs",
 )
-UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel", in_hint=False)
+UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel")
 SUBSCRIPTIONS = Subcommand(
     "subscriptions",
     "",
     "subscriptions",
     "the channels that get notices, and for which statuses",
-    in_hint=False,
 )
-AUDIT = Subcommand(
-    "audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all", in_hint=False
-)
+AUDIT = Subcommand("audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all")
 USE = Subcommand(
     "use",
     "NAME",
     "use staging",
     "make a server this channel's default (`use` alone lists the servers)",
-    in_hint=False,
     needs_servers=True,
 )
 HELP = Subcommand("help", "", "help", "this message")
@@ -372,8 +365,10 @@ def _with_job_id(sub: Subcommand, words: list[str], make: Callable[[str], Comman
 
 
 def usage_hint() -> str:
-    """The grammar's main forms, as the manifest's usage hint shows them: `[list [STATUS ...] | ...]`."""
-    return "[" + " | ".join(sub.form for sub in SUBCOMMANDS if sub.in_hint) + "]"
+    """Every form of the grammar, as the manifest's usage hint shows them: `[list [STATUS ...] | ...]`.
+    One manifest serves every deployment, so `use NAME` is in it too (with one server, its answer is
+    that there is nothing to choose)."""
+    return "[" + " | ".join(sub.form for sub in SUBCOMMANDS) + "]"
 
 
 def _extra(sub: Subcommand, extra: list[str]) -> Help:

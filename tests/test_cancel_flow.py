@@ -745,14 +745,17 @@ def test_only_those_who_may_cancel_are_shown_the_cancel_button(
 
 
 def test_no_cancel_button_when_the_group_lookup_fails(
-    emulator: Emulator, store: Store, jobs: JobClient
+    emulator: Emulator, store: Store, jobs: JobClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     """When jobbot cannot tell whether someone may cancel (Slack unreachable for the group lookup), the
-    card shows no Cancel button, and still answers."""
+    card shows no Cancel button, and still answers; the log says why the button is missing."""
     job_id = emulator.add_job(status="RUNNING")
     desk = Desk(jobs, store, access=group_access(unreachable_slack()))
-    reply = desk.command(command_from(GROUP_MEMBER, f"status {job_id}"))
+    with caplog.at_level(logging.WARNING, logger="jobbot.cancellation"):
+        reply = desk.command(command_from(GROUP_MEMBER, f"status {job_id}"))
     assert f"Job {job_id}" in shown(reply) and cancel_buttons(reply) == []
+    [why] = [r.getMessage() for r in caplog.records if r.name == "jobbot.cancellation"]
+    assert why.startswith(f"no Cancel button for {GROUP_MEMBER}: ") and "could not be checked" in why
 
 
 def test_a_group_member_is_shown_the_cancel_button(

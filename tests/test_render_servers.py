@@ -295,8 +295,8 @@ def test_audit_names_each_lines_server_when_shown() -> None:
         at=AT, user_id="U012ABCDEF", channel_id="C0123ABCD", action="subscribed", server=EVERY_SERVER
     )
     shown = all_text(audit_list([entry], job_id=None, refusals=[refusal], changes=[change], shown=True))
-    assert "job *#8* on `prod`: *succeeded*" in shown
-    assert "job *#9* on `staging`: *refused*" in shown
+    assert "job *#8* on `prod`: *cancelled*" in shown
+    assert "job *#9* on `staging`: *cancel refused*" in shown
     assert "*subscribed* <#C0123ABCD> to SUCCESS, FAILED, CANCELLED on every server" in shown
     hidden = all_text(audit_list([entry], job_id=None, refusals=[refusal], changes=[change]))
     assert "`prod`" not in hidden and "every server" not in hidden

@@ -405,14 +405,11 @@ class JobsHandlers:
 
     def _card(self, desk: _Desk, raw_job_id: str, who: Actor) -> Message:
         job = desk.jobs.get_job(validate_job_id(raw_job_id))
-        return job_card(
-            job,
-            now=self._clock(),
-            stale=self._staleness(desk, job),
-            server=desk.label,
-            # A job that cannot be cancelled has no Cancel button: nobody need be asked about.
-            may_cancel=job.is_active and desk.cancellation.may_cancel(who),
-        )
+        # A job that cannot be cancelled has no Cancel button: nobody need be asked about it.
+        may_cancel = job.is_active and desk.cancellation.may_cancel(who)
+        # The stale warning is in the Cancel dialog: with no button, no history need be read for it.
+        stale = self._staleness(desk, job) if may_cancel else None
+        return job_card(job, now=self._clock(), stale=stale, server=desk.label, may_cancel=may_cancel)
 
     def _staleness(self, desk: _Desk, job: JobWithLog) -> stale.Stale | None:
         """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""

@@ -62,6 +62,8 @@ BUSY_WAIT_SECONDS = 1.0
 LOG_TAIL_BYTES = 6 * LOG_TAIL_CHARS + 1024
 # A job's JSON besides its log is a few hundred bytes; a body with megabytes of it is not a job.
 MAX_JOB_SKELETON_BYTES = 4 * 2**20
+# The operation (a metric label) of the notifier's look for the next new job id.
+PROBE = "probe"
 
 
 def _on_its_server(
@@ -155,7 +157,7 @@ class JobClient:
         """The job with this id, or None when the server has none (yet): the notifier's look for the next
         new job. "None yet" is its usual answer, so it is not counted as an error (see `jobbot.metrics`)."""
         try:
-            return self._get_job(validate_job_id(job_id), operation="probe")
+            return self._get_job(validate_job_id(job_id), operation=PROBE)
         except JobNotFound:
             return None
 
@@ -227,13 +229,10 @@ class JobClient:
                     return self._attempts(method, path, job_id=job_id, read=read, limit=limit)
             finally:
                 self._turns.release()
-        except JobNotFound:
-            # A probe's "no such job yet" is the answer of every quiet poll, not a failure.
-            if operation != "probe":
-                metrics.INTERACTIVE_ERRORS.on(self.server, operation, JobNotFound.__name__).inc()
-            raise
         except JobApiError as exc:
-            metrics.INTERACTIVE_ERRORS.on(self.server, operation, type(exc).__name__).inc()
+            # A probe's "no such job yet" is the answer of every quiet poll, not a failure.
+            if not (operation == PROBE and isinstance(exc, JobNotFound)):
+                metrics.INTERACTIVE_ERRORS.on(self.server, operation, type(exc).__name__).inc()
             raise
         finally:
             metrics.INTERACTIVE_SECONDS.on(self.server, operation).observe(time.monotonic() - started)

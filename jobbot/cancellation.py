@@ -98,6 +98,18 @@ class Cancellation:
         self._permit(job_id, who)
         return self._jobs.get_job(job_id)
 
+    def may_cancel(self, who: Actor) -> bool:
+        """Whether this person's list or card may show Cancel buttons. Fails closed: whatever the
+        refusal (a user-group lookup that failed included), none. Not audited, since nothing was asked
+        for; a click is checked, and audited, again by `confirm`."""
+        try:
+            self._access.check_cancel(who.user_id)
+        except Refused as exc:
+            if exc.why == "lookup_failed":
+                log.warning("no Cancel button for %s: %s", who.user_id, exc)
+            return False
+        return True
+
     def confirm(self, raw_job_id: str, who: Actor) -> CancelOutcome:
         """Cancel the job for this person; raises `Refused`, `InvalidJobId` or the job API's error."""
         job_id = validate_job_id(raw_job_id)

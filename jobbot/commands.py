@@ -87,9 +87,11 @@ class UseServer:
 
 @dataclass(frozen=True)
 class Help:
-    """Show usage, led by what was wrong with the text when `problem` is set."""
+    """Show usage, led by what was wrong with the text when `problem` is set; `tried` names the
+    subcommand whose use went wrong (None: no subcommand could be recognised)."""
 
     problem: str | None = None
+    tried: str | None = None
 
 
 Command = (
@@ -115,9 +117,6 @@ class Subcommand:
     arguments: str
     example: str
     summary: str
-    # Slack shows the usage hint while the command is typed, so it names only the main forms;
-    # the usage message lists every one.
-    in_hint: bool = True
     # Listed (usage message, unknown-word reply) only when several servers are configured.
     needs_servers: bool = False
 
@@ -133,7 +132,7 @@ LIST = Subcommand("list", "[STATUS ...]", "list FAILED RUNNING", "newest jobs fi
 STATUS = Subcommand("status", "ID", "status 42", "one job's details and the end of its log (or just `42`)")
 CANCEL = Subcommand("cancel", "ID", "cancel 42", "cancel a running job, after you confirm")
 WATCH = Subcommand("watch", "ID", "watch 42", "get a direct message when the job finishes")
-UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job", in_hint=False)
+UNWATCH = Subcommand("unwatch", "ID", "unwatch 42", "stop watching a job")
 SUBSCRIBE = Subcommand(
     "subscribe",
     "[live] [STATUS ...]",
@@ -141,23 +140,19 @@ SUBSCRIBE = Subcommand(
     f"post a notice in this channel when a job finishes (all of {', '.join(NOTICE_STATUSES)} by default);"
     " `live`: a card per job, edited as it runs",
 )
-UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel", in_hint=False)
+UNSUBSCRIBE = Subcommand("unsubscribe", "", "unsubscribe", "stop the notices in this channel")
 SUBSCRIPTIONS = Subcommand(
     "subscriptions",
     "",
     "subscriptions",
     "the channels that get notices, and for which statuses",
-    in_hint=False,
 )
-AUDIT = Subcommand(
-    "audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all", in_hint=False
-)
+AUDIT = Subcommand("audit", "[ID]", "audit 42", "the latest cancel attempts, for one job or all")
 USE = Subcommand(
     "use",
     "NAME",
     "use staging",
     "make a server this channel's default (`use` alone lists the servers)",
-    in_hint=False,
     needs_servers=True,
 )
 HELP = Subcommand("help", "", "help", "this message")
@@ -220,7 +215,10 @@ def _parse_use(words: list[str]) -> Command:
         return _extra(USE, words[1:])
     name = words[0].lower()
     if not servers_module.is_server_name(name) or name == servers_module.EVERY_SERVER_WORD:
-        return Help(f"{_echo(words[0])} is not a server name; use `{USE.form}`, for example `{USE.example}`.")
+        return Help(
+            f"{_echo(words[0])} is not a server name; use `{USE.form}`, for example `{USE.example}`.",
+            USE.name,
+        )
     return UseServer(name)
 
 
@@ -259,11 +257,14 @@ def route(text: str, servers: Sequence[str]) -> Routed:
         return _for_every_server(words[0], rest, names)
     if first in names:
         if rest and rest[0].lower() == USE.name:
-            return Routed(Help(f"Put the server after `{USE.name}`: `{COMMAND} {USE.name} {first}`."), None)
+            put = f"Put the server after `{USE.name}`: `{COMMAND} {USE.name} {first}`."
+            return Routed(Help(put, USE.name), None)
         return Routed(parse(" ".join(rest)), first)
     command = parse(text)
     if isinstance(command, UseServer) and names and command.name is not None and command.name not in names:
-        return Routed(Help(f"{_echo(command.name)} is not a server here; {_servers_are(names)}"), None)
+        return Routed(
+            Help(f"{_echo(command.name)} is not a server here; {_servers_are(names)}", USE.name), None
+        )
     if first in RESERVED_WORDS or _looks_like_job_id(words[0]) or not servers_module.is_server_name(first):
         return Routed(command, None)
     if rest and rest[0].lower() not in _COMMAND_WORDS and not _looks_like_job_id(rest[0]):
@@ -324,7 +325,7 @@ def _parse_list(words: list[str]) -> Command:
             status = part.upper()
             if status not in KNOWN_STATUSES:
                 valid = ", ".join(KNOWN_STATUSES)
-                return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.")
+                return Help(f"{_echo(part)} is not a job status. Use one or more of {valid}.", LIST.name)
             if status not in statuses:
                 statuses.append(JobStatus(status))
     return ListJobs(tuple(statuses))
@@ -343,7 +344,7 @@ def _parse_subscribe(words: list[str]) -> Command:
             if status not in NOTICE_STATUSES:
                 allowed = ", ".join(NOTICE_STATUSES)
                 reason = "is not a finished status" if status in KNOWN_STATUSES else "is not a job status"
-                return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.")
+                return Help(f"{_echo(part)} {reason}: notices are sent only for {allowed}.", SUBSCRIBE.name)
             wanted.add(status)
     # One order whatever was typed: `subscribe failed success` and `subscribe success failed` agree.
     statuses = tuple(s for s in NOTICE_STATUSES if s in wanted) if wanted else NOTICE_STATUSES
@@ -352,24 +353,26 @@ def _parse_subscribe(words: list[str]) -> Command:
 
 def _with_job_id(sub: Subcommand, words: list[str], make: Callable[[str], Command]) -> Command:
     if not words:
-        return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.")
+        return Help(f"`{sub.name}` needs a job id, for example `{sub.example}`.", sub.name)
     if len(words) > 1:
         return _extra(sub, words[1:])
     raw = words[0].removeprefix("#")  # the list shows jobs as #42
     try:
         job_id = validate_job_id(raw)
     except InvalidJobId as exc:
-        return Help(f"{_echo(words[0])} is not a job id: {exc}.")
+        return Help(f"{_echo(words[0])} is not a job id: {exc}.", sub.name)
     return make(job_id)
 
 
 def usage_hint() -> str:
-    """The grammar's main forms, as the manifest's usage hint shows them: `[list [STATUS ...] | ...]`."""
-    return "[" + " | ".join(sub.form for sub in SUBCOMMANDS if sub.in_hint) + "]"
+    """Every form of the grammar, as the manifest's usage hint shows them: `[list [STATUS ...] | ...]`.
+    One manifest serves every deployment, so `use NAME` is in it too (with one server, its answer is
+    that there is nothing to choose)."""
+    return "[" + " | ".join(sub.form for sub in SUBCOMMANDS) + "]"
 
 
 def _extra(sub: Subcommand, extra: list[str]) -> Help:
-    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{sub.form}`.")
+    return Help(f"Too many words after `{sub.name}` ({_echo(' '.join(extra))}); use `{sub.form}`.", sub.name)
 
 
 def _looks_like_job_id(word: str) -> bool:

@@ -191,9 +191,9 @@ class JobsHandlers:
         routed = commands.route(str(command.get("text") or ""), self._names if self._shown else ())
         parsed = routed.command
         who = _actor_from(command)
-        name = _SUBCOMMAND_NAMES.get(type(parsed), "help")
-        outcome = "usage" if isinstance(parsed, commands.Help) and parsed.problem else "ok"
+        name, outcome = _subcommand_and_outcome(parsed)
         job_id = getattr(parsed, "job_id", None)
+        error = " (usage error)" if outcome == "usage" else ""
         self._submit(
             respond,
             name=name,
@@ -201,11 +201,12 @@ class JobsHandlers:
             job_id=job_id,
             replace=False,
             build=lambda: self._answer(routed, who),
-            note=f"/jobs {name} from {who.user_id} in {who.channel_id}",
+            note=f"/jobs {name}{error} from {who.user_id} in {who.channel_id}",
         )
 
-    def on_list_page(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def on_list_page(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
+        who = _actor_from(body)
         value = str(action.get("value") or "")
         statuses, page = slack_ids.decode_list_state(value)
         server = slack_ids.decode_list_server(value)
@@ -213,29 +214,33 @@ class JobsHandlers:
             respond,
             name="button:page",
             replace=True,
-            build=lambda: self._on_button_server(server, lambda desk: self._list(desk, statuses, page)),
+            build=lambda: self._on_button_server(server, lambda desk: self._list(desk, statuses, page, who)),
         )
 
-    def on_details(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def on_details(self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
         _acknowledge(ack)
+        who = _actor_from(body)
         server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
         self._submit(
             respond,
             name="button:details",
             job_id=job_id,
             replace=False,
-            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id)),
+            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id, who)),
         )
 
-    def on_job_refresh(self, ack: Ack, action: dict[str, Any], respond: Respond) -> None:
+    def on_job_refresh(
+        self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
+    ) -> None:
         _acknowledge(ack)
+        who = _actor_from(body)
         server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
         self._submit(
             respond,
             name="button:refresh",
             job_id=job_id,
             replace=True,
-            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id)),
+            build=lambda: self._on_button_server(server, lambda desk: self._card(desk, job_id, who)),
         )
 
     def on_cancel_click(
@@ -328,9 +333,9 @@ class JobsHandlers:
     def _answer_on(self, desk: _Desk, parsed: commands.Command, who: Actor) -> Message:
         match parsed:
             case commands.ListJobs(statuses=statuses, page=page):
-                return self._list(desk, statuses, page)
+                return self._list(desk, statuses, page, who)
             case commands.ShowJob(job_id=job_id):
-                return self._card(desk, job_id)
+                return self._card(desk, job_id, who)
             case commands.CancelJob(job_id=job_id):
                 job = desk.cancellation.prompt(job_id, who)
                 return cancel_prompt(
@@ -383,7 +388,11 @@ class JobsHandlers:
         desk.subscriptions.record_default_server(who)
         return server_chosen(who.channel_id, name, previous)
 
-    def _list(self, desk: _Desk, statuses: tuple[str, ...], page: int) -> Message:
+    # Lists and cards are answered to one person (ephemeral), so their Cancel buttons can be that
+    # person's: drawn only for someone who may press them. The check may ask Slack for group members;
+    # it runs here, on the work pool, after the ack.
+
+    def _list(self, desk: _Desk, statuses: tuple[str, ...], page: int, who: Actor) -> Message:
         return job_list(
             desk.jobs.list_jobs(),
             statuses=statuses,
@@ -391,11 +400,16 @@ class JobsHandlers:
             now=self._clock(),
             stale_limit_seconds=self._stale_after,
             server=desk.label,
+            may_cancel=desk.cancellation.may_cancel(who),
         )
 
-    def _card(self, desk: _Desk, raw_job_id: str) -> Message:
+    def _card(self, desk: _Desk, raw_job_id: str, who: Actor) -> Message:
         job = desk.jobs.get_job(validate_job_id(raw_job_id))
-        return job_card(job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label)
+        # A job that cannot be cancelled has no Cancel button: nobody need be asked about it.
+        may_cancel = job.is_active and desk.cancellation.may_cancel(who)
+        # The stale warning is in the Cancel dialog: with no button, no history need be read for it.
+        stale = self._staleness(desk, job) if may_cancel else None
+        return job_card(job, now=self._clock(), stale=stale, server=desk.label, may_cancel=may_cancel)
 
     def _staleness(self, desk: _Desk, job: JobWithLog) -> stale.Stale | None:
         """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
@@ -526,6 +540,17 @@ _SUBCOMMAND_NAMES: dict[type, str] = {
     commands.Help: "help",
     commands.UseServer: "use",
 }
+
+
+def _subcommand_and_outcome(parsed: commands.Command) -> tuple[str, str]:
+    """The metric's and the log's names for a command: its subcommand, and `ok`, or `usage` when the text
+    went wrong. A usage error counts under the subcommand tried (`/jobs status abc`: `status`), or
+    `usage` when no subcommand could be recognised; `help` is only help asked for."""
+    if isinstance(parsed, commands.Help) and parsed.problem:
+        return parsed.tried or "usage", "usage"
+    return _SUBCOMMAND_NAMES[type(parsed)], "ok"
+
+
 _OUTCOMES: dict[type, str] = {
     Refused: "refused",
     InvalidJobId: "usage",

@@ -62,6 +62,8 @@ BUSY_WAIT_SECONDS = 1.0
 LOG_TAIL_BYTES = 6 * LOG_TAIL_CHARS + 1024
 # A job's JSON besides its log is a few hundred bytes; a body with megabytes of it is not a job.
 MAX_JOB_SKELETON_BYTES = 4 * 2**20
+# The operation (a metric label) of the notifier's look for the next new job id.
+PROBE = "probe"
 
 
 def _on_its_server(
@@ -148,8 +150,19 @@ class JobClient:
     def get_job(self, job_id: str) -> JobWithLog:
         """One job with the end of its log. The body is read as it arrives and only the last
         `LOG_TAIL_BYTES` of each long string are kept, so a log of any size costs the same memory."""
-        job_id = validate_job_id(job_id)
-        body = self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=_read_job)
+        return self._get_job(validate_job_id(job_id), operation="get")
+
+    @_on_its_server
+    def probe_job(self, job_id: str) -> JobWithLog | None:
+        """The job with this id, or None when the server has none (yet): the notifier's look for the next
+        new job. "None yet" is its usual answer, so it is not counted as an error (see `jobbot.metrics`)."""
+        try:
+            return self._get_job(validate_job_id(job_id), operation=PROBE)
+        except JobNotFound:
+            return None
+
+    def _get_job(self, job_id: str, *, operation: str) -> JobWithLog:
+        body = self._request("GET", f"/v1/job/{job_id}", job_id=job_id, read=_read_job, operation=operation)
         try:
             return JobWithLog.model_validate(body)
         except ValidationError as exc:
@@ -200,8 +213,9 @@ class JobClient:
         *,
         job_id: str | None,
         read: Callable[[httpx.Response, Iterator[bytes]], T],
+        operation: str | None = None,
     ) -> T:
-        operation = "cancel" if method == "DELETE" else ("get" if job_id else "list")
+        operation = operation or ("cancel" if method == "DELETE" else ("get" if job_id else "list"))
         started = time.monotonic()
         try:
             if not self._turns.acquire(timeout=BUSY_WAIT_SECONDS):
@@ -216,7 +230,9 @@ class JobClient:
             finally:
                 self._turns.release()
         except JobApiError as exc:
-            metrics.INTERACTIVE_ERRORS.on(self.server, operation, type(exc).__name__).inc()
+            # A probe's "no such job yet" is the answer of every quiet poll, not a failure.
+            if not (operation == PROBE and isinstance(exc, JobNotFound)):
+                metrics.INTERACTIVE_ERRORS.on(self.server, operation, type(exc).__name__).inc()
             raise
         finally:
             metrics.INTERACTIVE_SECONDS.on(self.server, operation).observe(time.monotonic() - started)

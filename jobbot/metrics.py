@@ -85,7 +85,8 @@ ACK_SECONDS = Histogram(
 INTERACTIVE_SECONDS = ServerHistogram(
     Histogram(
         "jobbot_interactive_request_seconds",
-        "Interactive admin API calls, by operation (list, get, cancel), retries included.",
+        "Interactive admin API calls, by operation (list, get, cancel, and probe: the notifier's look for "
+        "the next new job id, once or more a poll), retries included.",
         ["server", "operation"],
         buckets=_REQUEST_BUCKETS,
         registry=REGISTRY,
@@ -94,7 +95,9 @@ INTERACTIVE_SECONDS = ServerHistogram(
 INTERACTIVE_ERRORS = ServerCounter(
     Counter(
         "jobbot_interactive_errors_total",
-        "Interactive admin API calls that failed, by operation and kind of error.",
+        "Interactive admin API calls that failed, by operation and kind of error. JobNotFound is a job "
+        "asked for by id that the server does not have (a person's `/jobs 999`, a known job gone); a "
+        "probe's usual answer, no job with the next id yet, is not an error and is not counted.",
         ["server", "operation", "error"],
         registry=REGISTRY,
     )

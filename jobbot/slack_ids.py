@@ -11,8 +11,10 @@ from jobbot.models import KNOWN_STATUSES
 from jobbot.servers import is_server_name
 
 COMMAND = "/jobs"
+# Every subcommand of `jobbot.commands.SUBCOMMANDS`, in its order (a test ties them, and the manifest).
 COMMAND_USAGE_HINT = (
-    "[list [STATUS ...] | status ID | cancel ID | watch ID | subscribe [live] [STATUS ...] | help]"
+    "[list [STATUS ...] | status ID | cancel ID | watch ID | unwatch ID | subscribe [live] [STATUS ...] | "
+    "unsubscribe | subscriptions | audit [ID] | use NAME | help]"
 )
 
 # Action ids carry a suffix (the job id or the button's role) so that they are unique in a message;

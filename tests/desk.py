@@ -90,3 +90,16 @@ class Desk:
         self.handlers.on_command(ack=no_ack(), command=body, respond=respond_into(replies))
         [reply] = replies
         return reply
+
+    def click(self, kind: str, value: str, user_id: str = CANCELLER) -> dict[str, Any]:
+        """A click on a Details, Refresh or list page button (`kind`) carrying `value`; returns its reply."""
+        replies: list[dict[str, Any]] = []
+        listener = {
+            "details": self.handlers.on_details,
+            "refresh": self.handlers.on_job_refresh,
+            "page": self.handlers.on_list_page,
+        }[kind]
+        body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+        listener(ack=no_ack(), body=body, action={"value": value}, respond=respond_into(replies))
+        [reply] = replies
+        return reply

@@ -136,9 +136,9 @@ def test_every_cancel_attempt_is_audited_and_shown_by_audit(
         "RUNNING",
     )
     assert succeeded.team_id and "Successfully cancel job" in (succeeded.message or "")
-    assert (
-        "succeeded" in shown(listing) and "refused" in shown(listing) and f"<@{OTHER_USER}>" in shown(listing)
-    )
+    listed = shown(listing)
+    assert "*cancelled*" in listed and "*cancel refused*" in listed and f"<@{OTHER_USER}>" in listed
+    assert "*already finished*" in listed and "already_finished" not in listed
 
 
 def test_a_flood_of_refusals_never_pushes_real_entries_out_of_audit(
@@ -158,8 +158,8 @@ def test_a_flood_of_refusals_never_pushes_real_entries_out_of_audit(
         bot.command("audit", reply_to="audit")
         [listing] = fake_slack.wait_for_responses(1, name="audit")
     text = shown(listing)
-    assert "succeeded" in text and f"#{job_id}" in text
-    assert "refused x25" in text and text.count("refused x25") == 1
+    assert "*cancelled*" in text and f"#{job_id}" in text
+    assert "cancel refused x25" in text and text.count("refused x25") == 1
 
 
 def test_subscription_changes_are_audited(fake_slack: FakeSlack, emulator: Emulator) -> None:

@@ -25,6 +25,7 @@ from jobbot.jobs_api import JobClient
 from jobbot.models import AuditEntry
 from jobbot.render.mrkdwn import status_label
 from jobbot.render.problems import why_refused
+from jobbot.slack_ids import JOB_CANCEL
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.desk import CANCELLER, CHANNEL, Desk
@@ -701,3 +702,69 @@ def test_a_refused_click_is_audited_with_where_it_came_from(
     assert ":lock:" in shown(reply)
     [refused] = store.audit_entries(job_id, 20)
     assert (refused.outcome, refused.team_id, refused.channel_id) == ("refused", *recorded)
+
+
+# The Cancel button: drawn only for those who may press it.
+
+
+def cancel_buttons(reply: dict[str, Any]) -> list[str]:
+    """The action ids of the Cancel buttons in a reply."""
+    return [
+        str(element["action_id"])
+        for block in reply["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element.get("style") == "danger"
+    ]
+
+
+def command_from(user_id: str, text: str) -> dict[str, Any]:
+    return {"command": "/jobs", "text": text, "user_id": user_id, "team_id": TEAM_ID, "channel_id": CHANNEL}
+
+
+def test_only_those_who_may_cancel_are_shown_the_cancel_button(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A running job's list row and card show Cancel to a canceller, and not to anyone else, whether
+    asked for with `/jobs` or with the Details, Refresh and page buttons; drawing is not an attempt, so
+    nothing is audited."""
+    job_id = emulator.add_job(status="RUNNING")
+    desk = Desk(jobs, store, access=cancellers(slack))
+    for user_id, expected in ((CANCELLER, [f"{JOB_CANCEL}:{job_id}"]), (OUTSIDER, [])):
+        replies = [
+            desk.command(command_from(user_id, "list")),
+            desk.command(command_from(user_id, f"status {job_id}")),
+            desk.click("details", job_id, user_id),
+            desk.click("refresh", job_id, user_id),
+            desk.click("page", "", user_id),
+        ]
+        for reply in replies:
+            assert reply["response_type"] == "ephemeral", "only the person who asked sees the buttons"
+            assert cancel_buttons(reply) == expected
+    assert audited(store, job_id) == []
+
+
+def test_no_cancel_button_when_the_group_lookup_fails(
+    emulator: Emulator, store: Store, jobs: JobClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When jobbot cannot tell whether someone may cancel (Slack unreachable for the group lookup), the
+    card shows no Cancel button, and still answers; the log says why the button is missing."""
+    job_id = emulator.add_job(status="RUNNING")
+    desk = Desk(jobs, store, access=group_access(unreachable_slack()))
+    with caplog.at_level(logging.WARNING, logger="jobbot.cancellation"):
+        reply = desk.command(command_from(GROUP_MEMBER, f"status {job_id}"))
+    assert f"Job {job_id}" in shown(reply) and cancel_buttons(reply) == []
+    [why] = [r.getMessage() for r in caplog.records if r.name == "jobbot.cancellation"]
+    assert why.startswith(f"no Cancel button for {GROUP_MEMBER}: ") and "could not be checked" in why
+
+
+def test_a_group_member_is_shown_the_cancel_button(
+    fake_slack: FakeSlack, store: Store, jobs: JobClient, emulator: Emulator, slack: WebClient
+) -> None:
+    """A member of a cancelling user group (looked up in Slack) sees the Cancel button on a running job."""
+    fake_slack.script("usergroups.users.list", Scripted(200, {"ok": True, "users": [GROUP_MEMBER]}))
+    job_id = emulator.add_job(status="RUNNING")
+    reply = Desk(jobs, store, access=group_access(slack)).command(
+        command_from(GROUP_MEMBER, f"status {job_id}")
+    )
+    assert len(cancel_buttons(reply)) == 1

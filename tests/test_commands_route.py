@@ -79,7 +79,7 @@ def test_a_server_that_is_not_configured_gets_the_list_of_servers(text: str) -> 
 def test_use_with_a_server_that_is_not_configured_gets_the_list_of_servers() -> None:
     """`/jobs use qa` names the servers there are rather than setting an unknown default."""
     assert route("use QA", SERVERS) == Routed(
-        Help("`qa` is not a server here; the servers are `prod`, `staging`."), None
+        Help("`qa` is not a server here; the servers are `prod`, `staging`.", tried="use"), None
     )
     # With one server, `use` is answered by the handler (there is nothing to choose).
     assert route("use qa", ()) == Routed(UseServer("qa"), None)
@@ -138,7 +138,9 @@ def test_a_bad_command_after_a_server_is_explained_as_without_one() -> None:
 
 def test_use_after_a_server_name_asks_for_the_name_after_use() -> None:
     """`/jobs prod use` is told the form that sets a default: `/jobs use prod`."""
-    assert route("prod use", SERVERS) == Routed(Help("Put the server after `use`: `/jobs use prod`."), None)
+    assert route("prod use", SERVERS) == Routed(
+        Help("Put the server after `use`: `/jobs use prod`.", tried="use"), None
+    )
 
 
 def test_an_unknown_word_before_other_words_is_not_taken_for_a_server() -> None:
@@ -186,10 +188,11 @@ def test_use_with_a_bad_name_is_help(text: str, words: list[str]) -> None:
         assert word in command.problem
 
 
-def test_use_is_left_out_of_the_hint_and_of_the_unknown_word_reply() -> None:
-    """`use` only matters with several servers: the manifest's hint and the "I don't know" reply omit it."""
-    assert not commands.USE.in_hint and commands.USE.needs_servers
-    assert "use" not in commands.usage_hint().replace("subscribe", "")
+def test_use_is_left_out_of_the_unknown_word_reply() -> None:
+    """`use` only matters with several servers: the "I don't know" reply omits it. (The manifest's hint,
+    one for every deployment, names it.)"""
+    assert commands.USE.needs_servers
+    assert f"{commands.USE.form} |" in commands.usage_hint()
     command = parse("frobnicate")
     assert isinstance(command, Help) and command.problem is not None
     assert "`use`" not in command.problem

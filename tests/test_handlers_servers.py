@@ -97,7 +97,10 @@ class TwoServerDesk:
 
     def click_details(self, value: str) -> str:
         replies: list[dict[str, Any]] = []
-        self.handlers.on_details(ack=no_ack(), action={"value": value}, respond=respond_into(replies))
+        body = {"user": {"id": CANCELLER, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
+        self.handlers.on_details(
+            ack=no_ack(), body=body, action={"value": value}, respond=respond_into(replies)
+        )
         [reply] = replies
         return str(reply["text"]) + str(reply["blocks"])
 

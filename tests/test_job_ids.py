@@ -157,7 +157,7 @@ def test_the_list_offers_details_only_for_ids_the_server_can_be_asked_about() ->
         Job.from_server({"id": job_id, "status": "SUCCESS", "start_time": 1, "end_time": 2})
         for job_id in listed
     ]
-    message = job_list(jobs, now=datetime(2026, 1, 1, tzinfo=UTC))
+    message = job_list(jobs, now=datetime(2026, 1, 1, tzinfo=UTC), may_cancel=True)
     elements = [e for block in message.blocks for e in block.get("elements", [])]
     details = [e["value"] for e in elements if str(e.get("action_id", "")).startswith("jobbot.job.details:")]
     assert details == [str(MAX_JOB_ID), "10", "5"]

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft7Validator
 
-from jobbot import slack_ids
+from jobbot import commands, slack_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +34,16 @@ def test_manifest_declares_the_command_the_handlers_serve() -> None:
     assert command["command"] == slack_ids.COMMAND
     assert command["usage_hint"] == slack_ids.COMMAND_USAGE_HINT
     assert command["should_escape"] is False
+
+
+def test_manifest_usage_hint_names_every_subcommand() -> None:
+    """Every subcommand of the parser's table, with its arguments, is in the manifest's usage hint, so
+    one added to the table and not to the hint fails here."""
+    [command] = manifest()["features"]["slash_commands"]
+    hint = command["usage_hint"]
+    listed = set(hint.removeprefix("[").removesuffix("]").split(" | "))
+    missing = [sub.form for sub in commands.SUBCOMMANDS if sub.form not in listed]
+    assert missing == []
 
 
 def test_manifest_asks_for_exactly_the_scopes_the_code_needs() -> None:

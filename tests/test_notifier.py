@@ -15,7 +15,7 @@ import pytest
 
 from jobbot import metrics
 from jobbot.emulator import GET_JOB, LIST_JOBS, Emulator
-from jobbot.errors import JobApiError, StoreError
+from jobbot.errors import JobApiError, JobNotFound, StoreError
 from jobbot.jobs_api import JobClient
 from jobbot.models import FinishedJob, Job, JobWithLog, NoticeStyle, Subscription
 from jobbot.notifier import Notifier, PollReport, observe
@@ -578,6 +578,10 @@ class SlowJobClient(JobClient):
         self._fake_clock.advance(self._seconds)
         return super().get_job(job_id)
 
+    def probe_job(self, job_id: str) -> JobWithLog | None:
+        self._fake_clock.advance(self._seconds)
+        return super().probe_job(job_id)
+
 
 def test_a_graphscope_slower_than_the_interval_still_leaves_time_to_post(world: World) -> None:
     """Polls that take longer than the poll interval still post their notices: the delivery pass that
@@ -639,6 +643,10 @@ class DownJobClient(JobClient):
     def get_job(self, job_id: str) -> JobWithLog:
         self._read()
         return super().get_job(job_id)
+
+    def probe_job(self, job_id: str) -> JobWithLog | None:
+        self._read()
+        return super().probe_job(job_id)
 
 
 def test_polls_back_off_while_graphscope_errors_and_resume_their_interval_after(world: World) -> None:
@@ -1786,3 +1794,28 @@ def test_a_stop_reaches_the_live_cards_pass_of_a_delivery_only_tick(world: World
     world.store.record_poll([], [], now=world.clock(), reconciled=False, cards=cards)
     notifier._tick(poll=False, stop=StopOncePosted(world.slack))
     assert len(world.slack.calls_to("chat.postMessage")) == 1
+
+
+def interactive_sample(name: str, **labels: str) -> float:
+    return metrics.REGISTRY.get_sample_value(name, {"server": "quiet", **labels}) or 0.0
+
+
+def test_quiet_polls_probe_for_the_next_job_without_counting_errors(world: World) -> None:
+    """Each steady poll asks for the next job id and is told "no such job" by design: counted as a probe
+    (operation `probe`), never in jobbot_interactive_errors_total; a person's read of a job that does
+    not exist still counts there as JobNotFound."""
+    world.emulator.add_job(status="RUNNING")
+    notifier = world.notifier(jobs=JobClient(world.emulator.url, backoff=0.01, server="quiet"))
+    errors = "jobbot_interactive_errors_total"
+    not_found = interactive_sample(errors, operation="get", error="JobNotFound")
+    probes = interactive_sample("jobbot_interactive_request_seconds_count", operation="probe")
+    notifier.poll_once()  # the first poll reads the whole list
+    for _ in range(3):
+        world.clock.advance(10)
+        notifier.poll_once()
+    assert interactive_sample("jobbot_interactive_request_seconds_count", operation="probe") == probes + 3
+    assert interactive_sample(errors, operation="get", error="JobNotFound") == not_found
+    assert interactive_sample(errors, operation="probe", error="JobNotFound") == 0
+    with pytest.raises(JobNotFound):
+        world.clients[-1].get_job("999")
+    assert interactive_sample(errors, operation="get", error="JobNotFound") == not_found + 1

@@ -51,12 +51,23 @@ UPDATE_GOLDEN = os.environ.get("JOBBOT_UPDATE_GOLDEN") == "1"
 # --- golden messages ------------------------------------------------------------------------
 
 GOLDEN: dict[str, Callable[[], Message]] = {
-    "list_page_2": lambda: job_list(mixed_jobs(23), statuses=(), page=2, now=NOW),
-    "list_filtered": lambda: job_list(mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW),
-    "list_empty_failed": lambda: job_list([make_job(1, "SUCCESS")], statuses=("FAILED",), now=NOW),
-    "card_running": lambda: job_card(make_job(8, "RUNNING", end_time=123), now=NOW),
-    "card_success": lambda: job_card(make_job(7, "SUCCESS"), now=NOW),
-    "card_failed_log": lambda: job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW),
+    "list_page_2": lambda: job_list(mixed_jobs(23), statuses=(), page=2, now=NOW, may_cancel=True),
+    "list_filtered": lambda: job_list(
+        mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW, may_cancel=True
+    ),
+    "list_empty_failed": lambda: job_list(
+        [make_job(1, "SUCCESS")], statuses=("FAILED",), now=NOW, may_cancel=True
+    ),
+    "card_running": lambda: job_card(make_job(8, "RUNNING", end_time=123), now=NOW, may_cancel=True),
+    # Drawn for someone who may not cancel: no Cancel button, all else as above.
+    "list_filtered_no_cancel": lambda: job_list(
+        mixed_jobs(23), statuses=("running", "FAILED"), page=1, now=NOW, may_cancel=False
+    ),
+    "card_running_no_cancel": lambda: job_card(
+        make_job(8, "RUNNING", end_time=123), now=NOW, may_cancel=False
+    ),
+    "card_success": lambda: job_card(make_job(7, "SUCCESS"), now=NOW, may_cancel=True),
+    "card_failed_log": lambda: job_card(make_job(9, "FAILED", log=FAILED_LOG), now=NOW, may_cancel=True),
     "cancel_prompt_running": lambda: cancel_prompt(make_job(8, "RUNNING"), now=NOW),
     "cancel_prompt_finished": lambda: cancel_prompt(make_job(7, "SUCCESS"), now=NOW),
     "cancel_prompt_stale": lambda: cancel_prompt(
@@ -152,8 +163,10 @@ GOLDEN: dict[str, Callable[[], Message]] = {
         [], default_channel=None, default_statuses=NOTICE_STATUSES
     ),
     # With several servers, each message names its own and its buttons carry it.
-    "server_list": lambda: job_list(mixed_jobs(23), statuses=("FAILED",), page=1, now=NOW, server="staging"),
-    "server_card": lambda: job_card(make_job(8, "RUNNING"), now=NOW, server="staging"),
+    "server_list": lambda: job_list(
+        mixed_jobs(23), statuses=("FAILED",), page=1, now=NOW, server="staging", may_cancel=True
+    ),
+    "server_card": lambda: job_card(make_job(8, "RUNNING"), now=NOW, server="staging", may_cancel=True),
     "server_cancel_prompt": lambda: cancel_prompt(make_job(8, "RUNNING"), now=NOW, server="prod"),
     "server_cancelled_card": lambda: cancelled_card(
         "8",

@@ -34,14 +34,14 @@ from tests.slack_limits import check_limits, check_safe
 
 def test_list_is_newest_first_by_numeric_id() -> None:
     """Jobs are sorted by the number in their id, not as text, whatever order the server sent."""
-    message = job_list([make_job(9), make_job(100), make_job(10)], now=NOW)
+    message = job_list([make_job(9), make_job(100), make_job(10)], now=NOW, may_cancel=True)
     details = [b for b in button_ids(message) if b.startswith(slack_ids.JOB_DETAILS)]
     assert details == [slack_ids.action_id(slack_ids.JOB_DETAILS, n) for n in ("100", "10", "9")]
 
 
 def test_list_filters_by_status_and_says_so() -> None:
     """Only jobs with the requested statuses are listed, and the context line names the filter."""
-    message = job_list(mixed_jobs(23), statuses=("failed",), now=NOW)
+    message = job_list(mixed_jobs(23), statuses=("failed",), now=NOW, may_cancel=True)
     sections = [b["text"]["text"] for b in message.blocks if b["type"] == "section"]
     assert sections and all(":x: FAILED" in text for text in sections)
     assert "Jobs 1\u20134 of 4 · status: FAILED" in message.blocks[1]["elements"][0]["text"]
@@ -50,7 +50,7 @@ def test_list_filters_by_status_and_says_so() -> None:
 def test_list_offers_cancel_only_for_active_jobs() -> None:
     """Every listed job has Details; only RUNNING and WAITING jobs also get a Cancel button."""
     jobs = [make_job(1, "RUNNING"), make_job(2, "WAITING"), make_job(3, "SUCCESS"), make_job(4, "PAUSED")]
-    ids = button_ids(job_list(jobs, now=NOW))
+    ids = button_ids(job_list(jobs, now=NOW, may_cancel=True))
     assert [i for i in ids if i.startswith(slack_ids.JOB_CANCEL)] == [
         slack_ids.action_id(slack_ids.JOB_CANCEL, "2"),
         slack_ids.action_id(slack_ids.JOB_CANCEL, "1"),
@@ -58,9 +58,27 @@ def test_list_offers_cancel_only_for_active_jobs() -> None:
     assert len([i for i in ids if i.startswith(slack_ids.JOB_DETAILS)]) == 4
 
 
+def test_no_cancel_button_for_someone_who_may_not_cancel() -> None:
+    """A list and a card drawn for someone who may not cancel have no Cancel button; every other button
+    (Details, Refresh, Full log, paging) is still there."""
+    jobs = [make_job(1, "RUNNING"), make_job(2, "WAITING"), make_job(3, "SUCCESS")]
+    listed = button_ids(job_list(jobs, now=NOW, may_cancel=False))
+    assert not [i for i in listed if i.startswith(slack_ids.JOB_CANCEL)]
+    assert len([i for i in listed if i.startswith(slack_ids.JOB_DETAILS)]) == 3
+    card = button_ids(job_card(make_job(1, "RUNNING"), now=NOW, may_cancel=False))
+    assert card == [
+        slack_ids.action_id(slack_ids.JOB_REFRESH, "1"),
+        slack_ids.action_id(slack_ids.JOB_FULL_LOG, "1"),
+    ]
+
+
 def test_cancel_button_carries_the_danger_confirmation_dialog() -> None:
     """The Cancel button asks for confirmation in a danger dialog, within Slack's dialog limits."""
-    [cancel] = [b for b in all_buttons(job_list([make_job(7)], now=NOW)) if b.get("style") == "danger"]
+    [cancel] = [
+        b
+        for b in all_buttons(job_list([make_job(7)], now=NOW, may_cancel=True))
+        if b.get("style") == "danger"
+    ]
     assert cancel["value"] == "7"
     assert cancel["action_id"] == slack_ids.action_id(slack_ids.JOB_CANCEL, "7")
     confirm = cancel["confirm"]
@@ -91,7 +109,7 @@ def test_pagination_clamps_pages_and_shows_only_existing_neighbours(
     page: int, shown: int, nav: list[str]
 ) -> None:
     """Out-of-range pages are clamped, and Prev / Next appear only when those pages exist."""
-    message = job_list(mixed_jobs(23), statuses=(), page=page, now=NOW)
+    message = job_list(mixed_jobs(23), statuses=(), page=page, now=NOW, may_cancel=True)
     nav_block = message.blocks[-1]["elements"]
     assert [button["action_id"].rsplit(":", 1)[1] for button in nav_block] == nav
     refresh = nav_block[-1]
@@ -105,7 +123,7 @@ def test_pagination_clamps_pages_and_shows_only_existing_neighbours(
 
 def test_nav_buttons_keep_the_status_filter() -> None:
     """Next carries the filter and the next page number as compact JSON under 2000 characters."""
-    message = job_list(mixed_jobs(80), statuses=("SUCCESS", "FAILED"), page=1, now=NOW)
+    message = job_list(mixed_jobs(80), statuses=("SUCCESS", "FAILED"), page=1, now=NOW, may_cancel=True)
     [next_button] = [b for b in message.blocks[-1]["elements"] if b["action_id"].endswith("next")]
     assert next_button["value"] == '{"p":2,"s":["SUCCESS","FAILED"]}'
     assert decode_list_state(next_button["value"]) == (("SUCCESS", "FAILED"), 2)
@@ -121,7 +139,7 @@ def test_nav_buttons_keep_the_status_filter() -> None:
 )
 def test_empty_results_say_so_kindly(statuses: tuple[str, ...], text: str) -> None:
     """An empty page says there are no jobs (with the filter) and still offers Refresh."""
-    message = job_list([], statuses=statuses, now=NOW)
+    message = job_list([], statuses=statuses, now=NOW, may_cancel=True)
     assert text in message.text and text in all_text(message)
     assert button_ids(message) == [slack_ids.action_id(slack_ids.LIST_REFRESH, "refresh")]
     check_limits(message)
@@ -130,16 +148,16 @@ def test_empty_results_say_so_kindly(statuses: tuple[str, ...], text: str) -> No
 def test_page_size_is_clamped_to_what_fits_a_message() -> None:
     """A caller asking for 500 jobs a page gets MAX_PAGE_SIZE; asking for 0 gets one."""
     jobs = mixed_jobs(600)
-    big = job_list(jobs, now=NOW, page_size=500)
+    big = job_list(jobs, now=NOW, page_size=500, may_cancel=True)
     assert sum(b["type"] == "section" for b in big.blocks) == MAX_PAGE_SIZE
     check_limits(big)
-    one = job_list(jobs, now=NOW, page_size=0)
+    one = job_list(jobs, now=NOW, page_size=0, may_cancel=True)
     assert sum(b["type"] == "section" for b in one.blocks) == 1
 
 
 def test_unknown_filter_statuses_are_ignored() -> None:
     """A status outside KNOWN_STATUSES cannot reach the message or a button value."""
-    message = job_list(mixed_jobs(5), statuses=("<!channel>", "failed"), now=NOW)
+    message = job_list(mixed_jobs(5), statuses=("<!channel>", "failed"), now=NOW, may_cancel=True)
     assert "channel" not in all_text(message)
     check_safe(message)
 
@@ -155,7 +173,7 @@ def card_fields(message: Message) -> dict[str, str]:
 
 def test_running_card_never_trusts_end_time() -> None:
     """A running job shows how long it has run so far and no end, whatever end_time holds."""
-    message = job_card(make_job(8, "RUNNING", end_time=END_MS), now=NOW)
+    message = job_card(make_job(8, "RUNNING", end_time=END_MS), now=NOW, may_cancel=True)
     fields = card_fields(message)
     assert "Ended" not in fields
     assert fields["Running for"] == "46m 39s"
@@ -168,7 +186,7 @@ def test_running_card_never_trusts_end_time() -> None:
 
 def test_finished_card_shows_end_and_duration_without_cancel() -> None:
     """A terminal job shows its end time and total duration, and Refresh and Full log buttons (no Cancel)."""
-    message = job_card(make_job(7, "SUCCESS"), now=NOW)
+    message = job_card(make_job(7, "SUCCESS"), now=NOW, may_cancel=True)
     fields = card_fields(message)
     assert fields["Ended"].startswith("<!date^1718000065^")
     assert fields["Duration"] == "1m 05s"
@@ -183,13 +201,13 @@ def test_finished_card_shows_end_and_duration_without_cancel() -> None:
 
 def test_list_has_no_full_log_buttons() -> None:
     """The list keeps to Details and Cancel: a Full log per row would crowd it (and its JSON budget)."""
-    message = job_list(mixed_jobs(10), now=NOW)
+    message = job_list(mixed_jobs(10), now=NOW, may_cancel=True)
     assert not any(i.startswith(slack_ids.JOB_FULL_LOG) for i in button_ids(message))
 
 
 def test_card_with_no_times_or_detail_still_renders() -> None:
     """A job with only an id and a status renders, leaving out what the server did not send."""
-    message = job_card(JobWithLog.from_server({"id": "3"}), now=NOW)
+    message = job_card(JobWithLog.from_server({"id": "3"}), now=NOW, may_cancel=True)
     assert set(card_fields(message)) == {"Status", "Type"}
     assert "_(empty log)_" in all_text(message)
     check_limits(message)
@@ -197,14 +215,14 @@ def test_card_with_no_times_or_detail_still_renders() -> None:
 
 def test_card_notice_comes_first_and_is_not_escaped() -> None:
     """The caller's notice (bot-written mrkdwn) is the first section, mentions intact."""
-    message = job_card(make_job(8, "CANCELLED"), now=NOW, notice="<@U1> cancelled job 8.")
+    message = job_card(make_job(8, "CANCELLED"), now=NOW, notice="<@U1> cancelled job 8.", may_cancel=True)
     assert message.blocks[1]["text"]["text"] == "<@U1> cancelled job 8."
 
 
 def test_log_truncated_by_jobbot_is_noted() -> None:
     """When only the log's tail was kept, the card says so, and the log still ends with its last line."""
     log = "".join(f"row {n}\n" for n in range(100_000)) + "LAST LINE\n"
-    message = job_card(make_job(9, "FAILED", log=log), now=NOW)
+    message = job_card(make_job(9, "FAILED", log=log), now=NOW, may_cancel=True)
     text = all_text(message)
     assert "Log truncated by jobbot" in text
     assert "LAST LINE\\n```" in text
@@ -245,7 +263,7 @@ def test_list_of_hostile_jobs_stays_within_limits(kind: str) -> None:
         )
         for n in range(30)
     ]
-    message = job_list(jobs, page=2, now=NOW)
+    message = job_list(jobs, page=2, now=NOW, may_cancel=True)
     assert sum(b["type"] == "section" for b in message.blocks) == 10
     check_limits(message)
     check_safe(message)
@@ -258,7 +276,7 @@ def test_card_of_hostile_job_stays_within_limits(kind: str) -> None:
     job = make_job(
         10**19, "RUNNING", log=hostile * 20, type=hostile, detail={"graph_id": hostile, "process_id": 1}
     )
-    for message in (job_card(job, now=NOW, notice="x" * 5000), cancel_prompt(job, now=NOW)):
+    for message in (job_card(job, now=NOW, notice="x" * 5000, may_cancel=True), cancel_prompt(job, now=NOW)):
         check_limits(message)
         check_safe(message)
         assert all(
@@ -274,7 +292,7 @@ def test_5_mb_log_is_cut_to_a_bounded_tail() -> None:
     assert parsed.log_truncated and len(parsed.log) <= LOG_TAIL_CHARS
     unparsed = parsed.model_copy(update={"log": log})  # as if built without the model's validators
     for job in (parsed, unparsed):
-        message = job_card(job, now=NOW)
+        message = job_card(job, now=NOW, may_cancel=True)
         check_limits(message)
         check_safe(message)
         assert "final line\\n```" in all_text(message)
@@ -286,7 +304,7 @@ def test_100000_jobs_render_one_valid_page() -> None:
     # model_copy keeps building the fixture fast; the renderer sees ordinary Job objects.
     jobs = [templates[n % 6].model_copy(update={"id": str(n)}) for n in range(1, 100_001)]
     random.Random(7).shuffle(jobs)  # the server lists jobs in no order
-    message = job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW)
+    message = job_list(jobs, statuses=("SUCCESS", "FAILED"), page=3, now=NOW, may_cancel=True)
     matching = sum(job.status in ("SUCCESS", "FAILED") for job in jobs)
     assert f"Jobs 21\u201330 of {matching:,} ·" in message.blocks[1]["elements"][0]["text"]
     newest = sorted((job.sort_key for job in jobs if job.status in ("SUCCESS", "FAILED")), reverse=True)
@@ -298,7 +316,7 @@ def test_100000_jobs_render_one_valid_page() -> None:
 def test_job_with_a_mangled_id_gets_no_buttons() -> None:
     """A job id that is not a short run of digits is shown (escaped) but never put in a button."""
     job = make_job("../1<!here>", "RUNNING")
-    for message in (job_list([job], now=NOW), job_card(job, now=NOW)):
+    for message in (job_list([job], now=NOW, may_cancel=True), job_card(job, now=NOW, may_cancel=True)):
         assert not any(
             i.startswith((slack_ids.JOB_CANCEL, slack_ids.JOB_DETAILS)) for i in button_ids(message)
         )
@@ -328,10 +346,10 @@ server_jobs = st.builds(
 @given(st.lists(server_jobs, max_size=25), st.integers(min_value=-3, max_value=5))
 def test_any_server_data_gives_a_valid_list_and_cards(jobs: list[JobWithLog], page: int) -> None:
     """Whatever the server sends, every list page and card is valid Block Kit that pings no one."""
-    check_limits(message := job_list(jobs, page=page, now=NOW))
+    check_limits(message := job_list(jobs, page=page, now=NOW, may_cancel=True))
     check_safe(message)
     for job in jobs[:3]:
-        check_limits(message := job_card(job, now=NOW))
+        check_limits(message := job_card(job, now=NOW, may_cancel=True))
         check_safe(message)
 
 
@@ -342,8 +360,8 @@ def test_a_graph_id_with_a_bidi_override_reads_as_what_it_is() -> None:
     job = make_job(8, "RUNNING", detail={"graph_id": graph, "process_id": 1})
     finished = make_finished(8, "FAILED", graph_id=graph)
     for message in (
-        job_list([job], now=NOW),
-        job_card(job, now=NOW),
+        job_list([job], now=NOW, may_cancel=True),
+        job_card(job, now=NOW, may_cancel=True),
         cancel_prompt(job, now=NOW),
         completion_notice(finished),
         completion_digest([finished, make_finished(9)], offline=False),

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from jobbot import slack_ids
+from jobbot import commands, slack_ids
 from jobbot.models import NOTICE_STATUSES
 from jobbot.render.replies import (
     AUDIT_MAX_ENTRIES,
@@ -37,11 +37,13 @@ from tests.slack_limits import check_limits, check_safe
 
 
 def test_usage_lists_every_subcommand_with_an_example() -> None:
-    """Usage shows the whole grammar, which includes every form of the hint slack_ids advertises."""
+    """Usage shows the whole grammar, which includes every form of the hint slack_ids advertises
+    (`use NAME` only where there are servers to choose from)."""
     message = usage()
     text = all_text(message)
     for form in slack_ids.COMMAND_USAGE_HINT.strip("[]").split(" | "):
-        assert form in usage_line()
+        assert form in usage_line(("prod", "staging"))
+        assert (form in usage_line()) == (form != commands.USE.form)
     for example in (
         "list FAILED RUNNING",
         "status 42",
@@ -211,7 +213,7 @@ def test_audit_list_shows_who_did_what_within_limits() -> None:
     check_limits(message)
     check_safe(message)
     text = json.dumps(message.blocks)
-    assert "<@U0ALLOWED1>" in text and "succeeded" in text
+    assert "<@U0ALLOWED1>" in text and "*cancelled*" in text
     assert audit_list([], job_id="7").text == "Cancel attempts for job 7: none recorded."
 
 
@@ -246,4 +248,31 @@ def test_audit_list_with_every_part_full_of_hostile_text_fits(kind: str) -> None
     check_limits(message)
     check_safe(message)
     text = all_text(message)
-    assert "*failed*" in text and "refused x14*" in text and "*subscribed*" in text
+    assert "*cancel failed*" in text and "*cancel refused x14*" in text and "*subscribed*" in text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "message", "reads"),
+    [
+        ("confirmed", None, "job *#7* (was RUNNING): *cancel confirmed*"),
+        ("succeeded", "Job 7 cancelled", "job *#7* (was RUNNING): *cancelled* \u2014 Job 7 cancelled"),
+        ("failed", "HTTP 500", "job *#7* (was RUNNING): *cancel failed* \u2014 HTTP 500"),
+        ("already_finished", None, "job *#7* (was RUNNING): *already finished*"),
+        ("cancelled_by_another", "claimed by U0B", "*already being cancelled* \u2014 claimed by U0B"),
+        ("refused", "cancel", "job *#7* (was RUNNING): *cancel refused*"),
+        ("refused", "channel", "*cancel refused* \u2014 not an allowed channel"),
+        ("refused", "organization", "*cancel refused* \u2014 from another organization"),
+        ("some_new_word", None, "*some new word*"),
+    ],
+)
+def test_audit_lines_are_written_for_people(outcome: str, message: str | None, reads: str) -> None:
+    """Each stored outcome word (and a refusal's kind) reads as words in `/jobs audit`: "cancel refused",
+    not `refused - cancel`; "already finished", not `already_finished`."""
+    from jobbot.models import AuditEntry
+
+    entry = AuditEntry(
+        at=NOW, user_id="U0ALLOWED1", job_id="7", status_before="RUNNING", outcome=outcome, message=message
+    )
+    text = all_text(audit_list([entry], job_id=None))
+    assert reads in text
+    assert "_" not in text.split("job *#7*")[1]

@@ -68,9 +68,9 @@ def _stale() -> stale.Stale:
 
 # Each renderer about jobs, called with `server` (None or a name).
 JOB_MESSAGES: dict[str, Callable[[str | None], Message]] = {
-    "list": lambda s: job_list(mixed_jobs(23), page=2, now=NOW, server=s),
-    "list_empty": lambda s: job_list([], statuses=("FAILED",), now=NOW, server=s),
-    "card": lambda s: job_card(make_job(8, "RUNNING"), now=NOW, server=s),
+    "list": lambda s: job_list(mixed_jobs(23), page=2, now=NOW, server=s, may_cancel=True),
+    "list_empty": lambda s: job_list([], statuses=("FAILED",), now=NOW, server=s, may_cancel=True),
+    "card": lambda s: job_card(make_job(8, "RUNNING"), now=NOW, server=s, may_cancel=True),
     "cancel_prompt": lambda s: cancel_prompt(make_job(8, "RUNNING"), now=NOW, server=s),
     "cancel_prompt_stale": lambda s: cancel_prompt(
         make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000), now=NOW, stale=_stale(), server=s
@@ -119,8 +119,8 @@ JOB_MESSAGES: dict[str, Callable[[str | None], Message]] = {
 }
 # The keyword-less call each renderer had before servers: None must render exactly as it does.
 UNNAMED: dict[str, Callable[[], Message]] = {
-    "list": lambda: job_list(mixed_jobs(23), page=2, now=NOW),
-    "card": lambda: job_card(make_job(8, "RUNNING"), now=NOW),
+    "list": lambda: job_list(mixed_jobs(23), page=2, now=NOW, may_cancel=True),
+    "card": lambda: job_card(make_job(8, "RUNNING"), now=NOW, may_cancel=True),
     "notice": lambda: completion_notice(make_finished(9, "FAILED")),
     "failure_log_reply": lambda: failure_log_reply(
         [make_finished(n, "FAILED", log_tail=FAILED_LOG) for n in range(1, 30)]
@@ -176,7 +176,7 @@ def test_without_a_server_no_button_carries_one(name: str) -> None:
 
 def test_a_job_message_leads_with_its_server() -> None:
     """The one way a server is named: first in the header (plain) or the headline (inline code)."""
-    card = job_card(make_job(8, "RUNNING"), now=NOW, server="staging")
+    card = job_card(make_job(8, "RUNNING"), now=NOW, server="staging", may_cancel=True)
     assert card.blocks[0]["text"]["text"] == "staging · Job 8"
     assert card.text.startswith("staging · Job 8")
     notice = completion_notice(make_finished(9, "FAILED"), server="staging")
@@ -295,8 +295,8 @@ def test_audit_names_each_lines_server_when_shown() -> None:
         at=AT, user_id="U012ABCDEF", channel_id="C0123ABCD", action="subscribed", server=EVERY_SERVER
     )
     shown = all_text(audit_list([entry], job_id=None, refusals=[refusal], changes=[change], shown=True))
-    assert "job *#8* on `prod`: *succeeded*" in shown
-    assert "job *#9* on `staging`: *refused*" in shown
+    assert "job *#8* on `prod`: *cancelled*" in shown
+    assert "job *#9* on `staging`: *cancel refused*" in shown
     assert "*subscribed* <#C0123ABCD> to SUCCESS, FAILED, CANCELLED on every server" in shown
     hidden = all_text(audit_list([entry], job_id=None, refusals=[refusal], changes=[change]))
     assert "`prod`" not in hidden and "every server" not in hidden

@@ -125,7 +125,7 @@ def test_the_dialog_names_the_limit_when_history_is_silent() -> None:
     """Judged by the limit alone, the dialog says how long the job ran and which setting set the limit."""
     running = job(3, "RUNNING", "new", 30 * 3600)
     judged = stale.find_stale([running], [], now=NOW, limit_seconds=LIMIT)["3"]
-    [dialog] = confirm_texts(job_card(running, now=NOW, stale=judged))
+    [dialog] = confirm_texts(job_card(running, now=NOW, stale=judged, may_cancel=True))
     assert "RUNNING for 1d 6h" in dialog and "24 h" in dialog and "process 4242" in dialog
 
 
@@ -144,7 +144,7 @@ def test_the_dialog_of_the_most_hostile_stale_job_fits_slack() -> None:
     judged = stale.find_stale([hostile], [], now=NOW, limit_seconds=LIMIT)[hostile.id]
     for message in (
         cancel_prompt(hostile, now=NOW, stale=judged),
-        job_card(hostile, now=NOW, stale=judged),
+        job_card(hostile, now=NOW, stale=judged, may_cancel=True),
     ):
         assert limit_violations(message) == []
         [dialog] = confirm_texts(message)
@@ -158,7 +158,7 @@ def test_the_list_warns_in_the_dialog_of_a_stale_job_only() -> None:
         job(4, "RUNNING", "payroll", 60),
         *history("payroll", 5, 12, 8),
     ]
-    dialogs = confirm_texts(job_list(jobs, now=NOW))
+    dialogs = confirm_texts(job_list(jobs, now=NOW, may_cancel=True))
     assert len(dialogs) == 2
     assert sum("GraphScope restart" in text for text in dialogs) == 1
 

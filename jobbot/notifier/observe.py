@@ -159,16 +159,15 @@ class JobTracker:
         for probe in range(MAX_NEW_JOBS_PER_POLL):
             if next_id > MAX_JOB_ID:
                 break  # no job id goes further; a reconcile says what the server has there
-            try:
-                job = self._jobs.get_job(str(next_id))
-            except JobNotFound:
+            found = self._jobs.probe_job(str(next_id))
+            if found is None:
                 break
             # A new id is the old server's next job only if the newest job we know is still its own:
             # a server that started again at 1 may already have passed our highest id.
             if probe == 0 and self._newest_moved(fetched):
                 return None
             # The id asked for is the job's id, whatever the answer's own id field says.
-            job = job.model_copy(update={"id": str(next_id)}) if job.id != str(next_id) else job
+            job = found.model_copy(update={"id": str(next_id)}) if found.id != str(next_id) else found
             seen.append(_tracked(job))
             changed.append(job)
             if job.is_terminal:

@@ -132,7 +132,8 @@ def _watched_by(watchers: Sequence[str]) -> str | None:
 
 def _buttons(job: FinishedJob, server: str | None) -> list[ButtonElement]:
     """Details, Cancel (while the job can be cancelled) and Full log, each carrying `server`; none for a
-    mangled id."""
+    mangled id. A live card is posted to a channel, for no one person: its Cancel button is drawn for all
+    who read it, and the click checks whoever presses it."""
     job_id = valid_job_id(job.id)
     if job_id is None:
         return []

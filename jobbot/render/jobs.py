@@ -79,13 +79,15 @@ def job_list(
     page_size: int = MAX_PAGE_SIZE,
     stale_limit_seconds: float = staleness.DEFAULT_LIMIT_HOURS * 3600,
     server: str | None = None,
+    may_cancel: bool,
 ) -> Message:
     """One page of jobs, newest first, filtered by `statuses` (empty means all).
 
     `jobs` is the server's whole unsorted list; `server` names its server (None: not named), and its
     buttons carry it. Statuses outside KNOWN_STATUSES are ignored, an
-    out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE. The Cancel dialog
-    of a shown job that looks stale (see `jobbot.stale`) says so.
+    out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE. Running jobs get a
+    Cancel button only when the person the page is for `may_cancel`; the Cancel dialog of a shown job
+    that looks stale (see `jobbot.stale`) says so.
     """
     if not isinstance(jobs, Sequence):
         jobs = list(jobs)  # read twice: once to sort, once for the graphs' history
@@ -119,7 +121,9 @@ def job_list(
             blocks.append(SectionBlock(text=mrkdwn_text(text)))
         for job in shown:
             blocks.append(SectionBlock(text=mrkdwn_text(_list_line(job, now, server_text_chars))))
-            buttons = _job_buttons(job, JOB_DETAILS, "Details", stale.get(job.id), server=server)
+            buttons = _job_buttons(
+                job, JOB_DETAILS, "Details", stale.get(job.id), server=server, may_cancel=may_cancel
+            )
             if buttons:
                 blocks.append(ActionsBlock(elements=buttons))
         nav: list[ButtonElement] = []
@@ -177,17 +181,19 @@ def job_card(
     notice: str | None = None,
     stale: staleness.Stale | None = None,
     server: str | None = None,
+    may_cancel: bool,
 ) -> Message:
     """One job's details, the end of its log, and Refresh / Cancel buttons.
 
     `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
     `stale` (see `jobbot.stale`) puts a warning in the Cancel button's dialog. `server` names the job's
-    server (None: not named), and its buttons carry it.
+    server (None: not named), and its buttons carry it. Cancel is drawn only when the person the card
+    is for `may_cancel`.
     """
     text = f"Job {escape(clip(job.id, JOB_ID_CHARS))}: {status_word(job.status)}"
     if job.graph_id is not None:
         text += f" (graph {escape(clip(job.graph_id, CARD_TEXT_CHARS))})"
-    return card(job, now=now, notice=notice, text=text, stale=stale, server=server)
+    return card(job, now=now, notice=notice, text=text, stale=stale, server=server, may_cancel=may_cancel)
 
 
 def cancel_prompt(
@@ -195,7 +201,8 @@ def cancel_prompt(
 ) -> Message:
     """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm.
 
-    A job that looks stale (`stale`) is said to be so first, and again in the Cancel dialog.
+    A job that looks stale (`stale`) is said to be so first, and again in the Cancel dialog. Only
+    those who may cancel are answered with it (`jobbot.cancellation.Cancellation.prompt`).
     """
     name = escape(clip(job.id, JOB_ID_CHARS))
     if job.is_active and _valid_id(job) is not None:
@@ -216,7 +223,11 @@ def cancel_prompt(
             "so it cannot be cancelled from Slack."
         )
         text = f"Job {name} is not running (status {status_word(job.status)})."
-    return card(job, now=now, notice=notice, text=text, stale=stale if job.is_active else None, server=server)
+    stale = stale if job.is_active else None
+    return card(job, now=now, notice=notice, text=text, stale=stale, server=server, may_cancel=True)
+
+
+# The cards after a confirmed cancel (these three) are for the clicker, just allowed to cancel.
 
 
 def cancelled_card(
@@ -237,11 +248,11 @@ def cancelled_card(
     if after is None:
         problem = escape(read_back_error or "")
         notice += f"\n:warning: Its status could not be read back: {problem}"
-        return job_card(job, now=now, notice=notice, server=server)
+        return job_card(job, now=now, notice=notice, server=server, may_cancel=True)
     if after.known_status is not JobStatus.CANCELLED:
         # The loader thread can overwrite CANCELLED once its process is killed.
         notice += f"\nThe server now reports it as {status_label(after.status)}."
-    return job_card(after, now=now, notice=notice, server=server)
+    return job_card(after, now=now, notice=notice, server=server, may_cancel=True)
 
 
 def already_finished_card(
@@ -252,7 +263,7 @@ def already_finished_card(
     notice = f":information_source: Nothing to cancel: job {job.id} had already ended as {ended}"
     if cancelled_by:
         notice += f" (cancelled by <@{cancelled_by}>)"
-    return job_card(job, now=now, notice=notice + ".", server=server)
+    return job_card(job, now=now, notice=notice + ".", server=server, may_cancel=True)
 
 
 def cancelling_elsewhere_card(
@@ -263,7 +274,7 @@ def cancelling_elsewhere_card(
         f":hourglass_flowing_sand: <@{holder}> is cancelling job {job_id} right now; "
         "press Refresh in a moment to see the outcome."
     )
-    return job_card(job, now=now, notice=notice, server=server)
+    return job_card(job, now=now, notice=notice, server=server, may_cancel=True)
 
 
 def card(
@@ -274,10 +285,11 @@ def card(
     text: str,
     stale: staleness.Stale | None = None,
     server: str | None = None,
+    may_cancel: bool,
 ) -> Message:
     """A job's card led by `notice`, with `text` as its fallback: what the card, the cancel prompt and the
     watch reply share. `server` names the job's server in the header and the fallback (None: not named),
-    and its buttons carry it."""
+    and its buttons carry it; Cancel is among them only when the card's reader `may_cancel`."""
     header = server_header(server) + f"Job {plain(clip(job.id, JOB_ID_CHARS))}"
 
     def build(log_chars: int) -> list[Block]:
@@ -291,7 +303,9 @@ def card(
             notes.append(":scissors: Log truncated by jobbot: only the end of the server's log is shown.")
         notes.append(f"As of {date_token(now)}")
         blocks.append(context_block("  ·  ".join(notes)))
-        buttons = _job_buttons(job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True, server=server)
+        buttons = _job_buttons(
+            job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True, server=server, may_cancel=may_cancel
+        )
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
         return blocks
@@ -338,9 +352,11 @@ def _job_buttons(
     *,
     full_log: bool = False,
     server: str | None = None,
+    may_cancel: bool,
 ) -> list[ButtonElement]:
-    """The primary button (Details or Refresh), for an active job Cancel with its dialog, and, when
-    `full_log` (the card, not the list's rows), Full log. Each carries `server` with the job id.
+    """The primary button (Details or Refresh), for an active job Cancel with its dialog when the reader
+    `may_cancel`, and, when `full_log` (the card, not the list's rows), Full log. Each carries `server`
+    with the job id.
 
     A job whose id the server mangled gets no buttons: no request could be built from it anyway.
     """
@@ -348,7 +364,7 @@ def _job_buttons(
     if job_id is None:
         return []
     buttons = [job_button(label, prefix, job_id, server=server)]
-    if job.is_active:
+    if job.is_active and may_cancel:
         buttons.append(cancel_button(job_id, stale=stale, server=server))
     if full_log:
         buttons.append(full_log_button(job_id, server=server))

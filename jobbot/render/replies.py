@@ -135,7 +135,8 @@ def watch_already_finished(job: JobWithLog, *, now: datetime, server: str | None
         "so there is nothing to watch. This is how it ended:"
     )
     text = f"Job {name} has already finished: {status_word(job.status)}."
-    return card(job, now=now, notice=notice, text=text, server=server)
+    # A finished job has nothing to cancel, whoever watches it.
+    return card(job, now=now, notice=notice, text=text, server=server, may_cancel=False)
 
 
 def watch_stopped(job_id: str, *, existed: bool, server: str | None = None) -> Message:
@@ -403,13 +404,35 @@ def audit_list(
     return to_message(f"{title}: {', '.join(counted)}.", built)
 
 
+# What each outcome the audit trail stores means, in words; the stored words stay as they are.
+_AUDIT_OUTCOMES = {
+    "confirmed": "cancel confirmed",
+    "succeeded": "cancelled",
+    "failed": "cancel failed",
+    "already_finished": "already finished",
+    "cancelled_by_another": "already being cancelled",
+    "refused": "cancel refused",
+}
+# A refusal stores the kind of check that refused; a cancel refusal says all there is to say.
+_REFUSAL_KINDS = {
+    "cancel": None,
+    "channel": "not an allowed channel",
+    "organization": "from another organization",
+}
+
+
 def _audit_line(entry: AuditEntry, message_chars: int, shown: bool = False) -> str:
     who = user_mention(entry.user_id) or code_span(entry.user_id, SLACK_ID_CHARS)
     before = f" (was {status_word(entry.status_before)})" if entry.status_before else ""
-    said = f" {EM_DASH} {one_line(entry.message, message_chars)}" if entry.message and message_chars else ""
+    message = entry.message
+    if entry.outcome == "refused" and message in _REFUSAL_KINDS:
+        message = _REFUSAL_KINDS[message]
+    said = f" {EM_DASH} {one_line(message, message_chars)}" if message and message_chars else ""
     job = escape(clip(entry.job_id, JOB_ID_CHARS))
     on = f" on {_server_name(entry.server)}" if shown else ""
-    outcome = f"*{one_line(entry.outcome, MAX_STATUS_WORD_CHARS)}{_repeated(entry.repeats, entry.last_at)}"
+    # An outcome word of a later version is shown as it is stored, its underscores read as spaces.
+    words = _AUDIT_OUTCOMES.get(entry.outcome, entry.outcome.replace("_", " "))
+    outcome = f"*{one_line(words, MAX_STATUS_WORD_CHARS)}{_repeated(entry.repeats, entry.last_at)}"
     return f"{date_token(entry.at)}  {who}  job *#{job}*{on}{before}: {outcome}{said}"
 
 

@@ -87,10 +87,10 @@ def _start(settings: Settings) -> Callable[[], None]:
     bot: Bot | None = None
     try:
         bot = create_bot(settings)
-        if listener is None or settings.socket_mode:
-            serve = _socket_mode(bot, listener)
-        else:
+        if not settings.socket_mode and listener is not None:  # HTTP mode always listens, on PORT
             serve = _http(bot, listener)
+        else:
+            serve = _socket_mode(bot, listener)
     except BaseException:
         if bot is not None:
             bot.close()
@@ -128,14 +128,12 @@ def _listen(port: int, setting: str) -> socket.socket:
     except OSError as exc:
         listener.close()
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                f"{setting}={port} is already in use by another process; stop it, or set {setting} to a "
-                "free port"
-            ) from None
-        raise ConfigError(
-            f"cannot listen on {setting}={port} ({exc.strerror}); set {setting} to a port this user may use "
-            "(1024 or above)"
-        ) from None
+            fix = f"is already in use by another process; stop it, or set {setting} to a free port"
+        elif exc.errno == errno.EACCES:
+            fix = f"needs privileges jobbot does not have; set {setting} to 1024 or above"
+        else:
+            fix = f"cannot be listened on ({exc.strerror}); set {setting} to another port"
+        raise ConfigError(f"{setting}={port} {fix}") from None
     return listener
 
 
@@ -185,11 +183,11 @@ def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]
             "may open wss:// connections to Slack on port 443 (a proxy goes in HTTPS_PROXY)"
         )
     sdk_log.disabled = False
-    log.info("connected to Slack over Socket Mode")
     health = HttpServer(WebApp(None, Probes(bot)), listener=listener) if listener is not None else None
     stop = threading.Event()
 
     def serve() -> None:
+        log.info("connected to Slack over Socket Mode")
         _on_signals(stop.set)
         if health is not None:
             threading.Thread(target=health.serve, name="jobbot-health", daemon=True).start()

@@ -158,9 +158,19 @@ def verify_slack(settings: Settings, client: WebClient | None = None) -> str:
 
 
 def _ask_slack(settings: Settings, token: str, call: Callable[[], SlackResponse]) -> SlackResponse:
-    """One start-up call to Slack: an unreachable Slack becomes ConfigError; a refusal is the caller's."""
+    """One start-up call to Slack: an unreachable or failing Slack becomes ConfigError; a refusal (an error
+    Slack answers with HTTP 200 or 4xx) is the caller's to word."""
     try:
         return call()
+    except SlackApiError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        if status < 500:
+            raise
+        raise ConfigError(
+            f"Slack answered HTTP {status} when jobbot checked {token} at SLACK_API_URL "
+            f"{settings.slack_api_url}; Slack is having trouble (see https://slack-status.com): start again "
+            "shortly"
+        ) from None
     except OSError as exc:
         reason = getattr(exc, "reason", exc)
         said = getattr(reason, "strerror", None) or str(reason)

@@ -34,9 +34,11 @@ def run_jobbot(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complet
     )
 
 
-def test_missing_configuration_is_one_clear_line(tmp_path: Path) -> None:
-    """With nothing configured, jobbot exits 2 naming SLACK_BOT_TOKEN, without a traceback."""
-    result = run_jobbot({}, tmp_path)
+@pytest.mark.parametrize("env", [{}, {"SLACK_BOT_TOKEN": ""}])
+def test_missing_configuration_is_one_clear_line(tmp_path: Path, env: dict[str, str]) -> None:
+    """With nothing configured (or the token left empty), jobbot exits 2 naming SLACK_BOT_TOKEN as not
+    set, without a traceback."""
+    result = run_jobbot(env, tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "jobbot: configuration error: SLACK_BOT_TOKEN is not set; expected a bot token starting with xoxb-"
@@ -347,3 +349,18 @@ def test_socket_mode_serves_probes_on_port_when_the_platform_sets_it(
     assert process.returncode == 0, output
     assert "connected to Slack over Socket Mode" in output
     assert f"serving /healthz, /readyz and /metrics on port {port}" in output
+
+
+def test_a_failing_slack_is_one_line_and_not_called_a_rejection(
+    tmp_path: Path, fake_slack: FakeSlack
+) -> None:
+    """Slack answering 503 at start-up: one line saying so, after one try (no retries), never "rejected"."""
+    fake_slack.script("auth.test", Scripted(503, {"ok": False, "error": "service_unavailable"}))
+    result = run_jobbot(socket_mode_env(fake_slack), tmp_path)
+    assert_one_line_failure(
+        result,
+        tmp_path,
+        f"jobbot: Slack answered HTTP 503 when jobbot checked SLACK_BOT_TOKEN at SLACK_API_URL "
+        f"{fake_slack.api_url}; Slack is having trouble (see https://slack-status.com): start again shortly",
+    )
+    assert len(fake_slack.calls_to("auth.test")) == 1

@@ -168,15 +168,19 @@ def test_credentials_in_the_endpoint_and_database_urls_appear_nowhere_in_the_out
 def test_an_unreachable_database_is_reported_without_its_password(
     tmp_path: Path, fake_slack: FakeSlack
 ) -> None:
-    """A PostgreSQL URL whose server is down stops start-up with one line that does not show the password."""
+    """A PostgreSQL URL whose server is down stops start-up with one line naming JOBBOT_DATABASE_URL, which
+    does not show the password."""
     env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_API_URL": fake_slack.api_url,
+        "PORT": str(free_port()),
         "JOBBOT_DATABASE_URL": f"postgresql://jobbot:{DATABASE_PASSWORD}@127.0.0.1:{free_port()}/jobs",
     }
     result = run_jobbot(env, tmp_path)
-    assert result.returncode == 2 and "PostgreSQL" in result.stderr and "Traceback" not in result.stderr
+    assert (result.returncode, result.stdout, result.stderr.count("\n")) == (2, "", 1)
+    assert result.stderr.startswith("jobbot: cannot connect to the PostgreSQL store at 127.0.0.1:")
+    assert "(check JOBBOT_DATABASE_URL, and that the server is up and lets jobbot in)" in result.stderr
     assert DATABASE_PASSWORD not in result.stderr + result.stdout
 
 

@@ -19,6 +19,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.web import SlackResponse
 
 from jobbot.authz import Access
 from jobbot.clock import Clock, utc_now
@@ -63,19 +64,6 @@ class Bot:
     _stop: threading.Event = field(default_factory=threading.Event)
     _notifier_threads: list[threading.Thread] = field(default_factory=list)
     closed: bool = False
-
-    def verify_slack(self) -> str:
-        """Check the bot token with `auth.test`; returns the bot's name for the start-up log line."""
-        try:
-            result = self.app.client.auth_test()
-        except SlackApiError as exc:
-            error = exc.response.get("error", "unknown error") if exc.response is not None else "no response"
-            raise ConfigError(
-                f"Slack rejected SLACK_BOT_TOKEN ({error}); copy the Bot User OAuth Token again"
-            ) from None
-        except OSError as exc:
-            raise ConfigError(f"could not reach Slack at {self.settings.slack_api_url}: {exc}") from None
-        return f"{result.get('user', '?')} in {result.get('team', '?')}"
 
     def socket_mode_handler(self) -> SocketModeHandler:
         """The Socket Mode connection for this bot; it opens via `apps.connections.open` on SLACK_API_URL."""
@@ -125,6 +113,75 @@ class Bot:
         for client in self.clients.values():
             client.close()
         self.store.close()
+
+
+APP_TOKEN_FIX = (
+    "create an app-level token with the connections:write scope (Slack app > Basic Information > "
+    "App-Level Tokens) and set it, or leave SLACK_APP_TOKEN empty for HTTP mode"
+)
+
+
+def startup_client(settings: Settings) -> WebClient:
+    """The Web API client for start-up's checks: one try, and no log lines of its own, so that a refusal or
+    an outage reads as jobbot's one line rather than after slack_sdk's retries and errors."""
+    quiet = logging.getLogger(f"{__name__}.startup_checks")
+    quiet.disabled = True
+    return WebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        timeout=10,
+        retry_handlers=[],
+        logger=quiet,
+    )
+
+
+def verify_slack(settings: Settings, client: WebClient | None = None) -> str:
+    """Check the tokens before anything else starts: the bot token with `auth.test` and, in Socket Mode,
+    the app-level token with `apps.connections.open` (the call that opening the connection makes).
+    Returns the bot's name for the start-up line; raises ConfigError naming the token and the fix."""
+    client = client or startup_client(settings)
+    try:
+        result = _ask_slack(settings, "SLACK_BOT_TOKEN", client.auth_test)
+    except SlackApiError as exc:
+        raise ConfigError(
+            f"Slack rejected SLACK_BOT_TOKEN ({_slack_error(exc)}); copy the Bot User OAuth Token again"
+        ) from None
+    if settings.slack_app_token is not None:
+        app_token = settings.slack_app_token.get_secret_value()
+        try:
+            _ask_slack(settings, "SLACK_APP_TOKEN", lambda: client.apps_connections_open(app_token=app_token))
+        except SlackApiError as exc:
+            raise ConfigError(
+                f"Slack rejected SLACK_APP_TOKEN ({_slack_error(exc)}); {APP_TOKEN_FIX}"
+            ) from None
+    return f"{result.get('user', '?')} in {result.get('team', '?')}"
+
+
+def _ask_slack(settings: Settings, token: str, call: Callable[[], SlackResponse]) -> SlackResponse:
+    """One start-up call to Slack: an unreachable or failing Slack becomes ConfigError; a refusal (an error
+    Slack answers with HTTP 200 or 4xx) is the caller's to word."""
+    try:
+        return call()
+    except SlackApiError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        if status < 500:
+            raise
+        raise ConfigError(
+            f"Slack answered HTTP {status} when jobbot checked {token} at SLACK_API_URL "
+            f"{settings.slack_api_url}; Slack is having trouble (see https://slack-status.com): start again "
+            "shortly"
+        ) from None
+    except OSError as exc:
+        reason = getattr(exc, "reason", exc)
+        said = getattr(reason, "strerror", None) or str(reason)
+        raise ConfigError(
+            f"could not reach Slack at SLACK_API_URL {settings.slack_api_url} to check {token} ({said}); "
+            "check SLACK_API_URL and that this host can reach it (a proxy goes in HTTPS_PROXY)"
+        ) from None
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error", "unknown error")) if exc.response is not None else "no response"
 
 
 def slack_web_client(settings: Settings) -> WebClient:
@@ -262,7 +319,7 @@ def create_bot(
         # jobbot.web checks the signature on the raw bytes before bolt parses anything (bolt's own check
         # would log the whole body of every request that fails it).
         request_verification_enabled=False,
-        # auth.test runs once at start-up (Bot.verify_slack) with a clear error, not in the constructor.
+        # auth.test runs once at start-up (verify_slack) with a clear error, not in the constructor.
         token_verification_enabled=False,
         # Unknown actions are answered 404 (and named in one line by jobbot.web); never raise into the
         # transport.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -23,7 +25,7 @@ from jobbot.servers import (
     Servers,
     is_server_name,
 )
-from jobbot.slack_ids import is_channel_id, is_user_id, is_usergroup_id
+from jobbot.slack_ids import is_channel_id, is_conversation_id, is_user_id, is_usergroup_id
 
 
 def _id_list(value: Any, is_valid: Callable[[str], bool], what: str) -> tuple[str, ...]:
@@ -44,12 +46,14 @@ _EXPECTED = {
     "SLACK_APP_TOKEN": "an app-level token starting with xapp- (or unset for HTTP mode)",
     "SLACK_SIGNING_SECRET": "the app's signing secret (Basic Information > App Credentials)",
     "SLACK_API_URL": "an http(s) URL such as https://slack.com/api/",
-    "INTERACTIVE_ADMIN_ENDPOINT": "an http(s) URL such as http://127.0.0.1:7777",
+    "INTERACTIVE_ADMIN_ENDPOINT": "the server's http(s) URL with no path, such as http://127.0.0.1:7777",
     "PORT": "a TCP port number between 1 and 65535",
     "JOBBOT_CANCEL_USERS": "comma-separated Slack user IDs such as U012ABCDEF,U045GHIJKL",
     "JOBBOT_LOG_LEVEL": "one of " + ", ".join(_LOG_LEVELS),
     "JOBBOT_CANCEL_USERGROUPS": "comma-separated Slack user group IDs such as S012ABCDEF",
-    "JOBBOT_ALLOWED_CHANNELS": "comma-separated Slack channel IDs such as C012ABCDEF, or empty",
+    "JOBBOT_ALLOWED_CHANNELS": (
+        "comma-separated Slack channel or direct message IDs such as C012ABCDEF,D045GHIJKL, or empty"
+    ),
     "JOBBOT_NOTIFIER": "on or off",
     "JOBBOT_LOG_FORMAT": "text or json",
     "JOBBOT_HEALTH_PORT": "a TCP port number between 1 and 65535, or empty",
@@ -124,7 +128,12 @@ class Settings(BaseSettings):
     """jobbot's configuration; see `.env.example` for every variable."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        # An empty variable (`SLACK_BOT_TOKEN=` copied from an example) is not set: its default applies.
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     slack_bot_token: SecretStr
@@ -157,6 +166,7 @@ class Settings(BaseSettings):
     # The JOBBOT_SERVER_<NAME>_<SETTING> variables, gathered by load_settings (their names are not fixed).
     jobbot_server_options: dict[str, str] = Field(default_factory=dict)
     _server_settings: tuple[ServerSettings, ...] = PrivateAttr(default=())
+    _unknown_variables: tuple[str, ...] = PrivateAttr(default=())
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -193,7 +203,12 @@ class Settings(BaseSettings):
 
     @field_validator("interactive_admin_endpoint")
     @classmethod
-    def _endpoint_without_trailing_slash(cls, value: str) -> str:
+    def _endpoint_without_path(cls, value: str) -> str:
+        # jobbot adds /v1/job itself: a path here (http://host:7777/v1) would make every answer wrong.
+        parts = urlsplit(value)
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            extra = value[len(f"{parts.scheme}://{parts.netloc}") :]
+            raise ValueError(f"has a path {extra[:40]!r}; jobbot adds /v1/... itself, so remove it")
         return value.rstrip("/")
 
     @field_validator("jobbot_cancel_users", mode="before")
@@ -215,14 +230,15 @@ class Settings(BaseSettings):
     @field_validator("jobbot_allowed_channels", mode="before")
     @classmethod
     def _channel_ids(cls, value: Any) -> tuple[str, ...]:
-        return _id_list(value, is_channel_id, "channel IDs")
+        # A direct message's D... id is accepted too: the refusal in a DM tells admins to add it here.
+        return _id_list(value, is_conversation_id, "channel IDs")
 
     @field_validator("jobbot_log_format", mode="before")
     @classmethod
     def _log_format(cls, value: Any) -> str:
         text = str(value).strip().lower()
         if text not in ("text", "json"):
-            raise ValueError("expected text or json")
+            raise ValueError(f"unknown format {text[:20]!r}")
         return text
 
     @field_validator("jobbot_health_port", mode="before")
@@ -238,7 +254,7 @@ class Settings(BaseSettings):
             return True
         if text in ("off", "false", "0", "no"):
             return False
-        raise ValueError("expected on or off")
+        raise ValueError(f"neither on nor off: {text[:20]!r}")
 
     @field_validator("jobbot_notify_channel", mode="before")
     @classmethod
@@ -265,7 +281,7 @@ class Settings(BaseSettings):
     def _notify_style(cls, value: Any) -> Any:
         text = str(value).strip().lower()
         if text not in {style.value for style in NoticeStyle}:
-            raise ValueError("expected final or live")
+            raise ValueError(f"unknown style {text[:20]!r}")
         return text
 
     @field_validator("jobbot_servers", mode="before")
@@ -366,6 +382,30 @@ class Settings(BaseSettings):
         return self._server_settings
 
     @property
+    def probe_port(self) -> tuple[int, str] | None:
+        """Where Socket Mode serves /healthz, /readyz and /metrics, and the variable that says so:
+        JOBBOT_HEALTH_PORT, else PORT when it is given (platforms such as Heroku set PORT and stop a web
+        process that does not listen on it), else nowhere."""
+        if self.jobbot_health_port is not None:
+            return self.jobbot_health_port, "JOBBOT_HEALTH_PORT"
+        if "port" in self.model_fields_set:
+            return self.port, "PORT"
+        return None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What start-up warns about: variables jobbot ignores, and settings that do less than they seem."""
+        found = list(self._unknown_variables)
+        channels = [own.notify_channel for own in self.server_settings if own.notify_channel]
+        if self.jobbot_notifier and self.jobbot_notify_style is NoticeStyle.LIVE and not channels:
+            found.append(
+                "JOBBOT_NOTIFY_STYLE=live does nothing without JOBBOT_NOTIFY_CHANNEL: live cards go only to "
+                "channels that run `/jobs subscribe live`; set JOBBOT_NOTIFY_CHANNEL to post them in one "
+                "channel"
+            )
+        return tuple(found)
+
+    @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 
@@ -389,10 +429,53 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
         )
     try:
         if environ is None:
-            return Settings(_env_file=env_file, jobbot_server_options=options)
-        return _settings_from_mapping(environ, env_file, options)
+            settings = Settings(_env_file=env_file, jobbot_server_options=options)
+        else:
+            settings = _settings_from_mapping(environ, env_file, options)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    settings._unknown_variables = _unknown_variables(source, env_file)
+    return settings
+
+
+# Prefixes of the variables jobbot reads. Any other JOBBOT_ variable is a mistake; a SLACK_ or INTERACTIVE_
+# one may belong to another program, so it is only named when it looks like a misspelt setting of jobbot's.
+_OWN_PREFIX = "JOBBOT_"
+_SHARED_PREFIXES = ("SLACK_", "INTERACTIVE_")
+# slack-bolt's OAuth variables, refused on their own by load_settings.
+_NOT_TYPOS = frozenset({"SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"})
+
+
+def setting_names() -> tuple[str, ...]:
+    """Every variable of the Settings class, as it is written in the environment."""
+    return tuple(name.upper() for name in Settings.model_fields if name != "jobbot_server_options")
+
+
+def _unknown_variables(source: Mapping[str, str], env_file: str | None) -> tuple[str, ...]:
+    """A warning for each variable that looks meant for jobbot but that it does not read (a typo is
+    otherwise silently ignored), naming the closest setting it knows."""
+    known = setting_names()
+    given = {name.upper(): "" for name in source}
+    if env_file:
+        given |= {
+            name.upper(): f" (in {env_file})" for name in _env_file_values(env_file) if name not in source
+        }
+    found = []
+    for name, where in sorted(given.items()):
+        if name in known or name in _NOT_TYPOS or name.startswith(SERVER_SETTING_PREFIX):
+            continue
+        if not name.startswith((_OWN_PREFIX, *_SHARED_PREFIXES)):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            found.append(
+                f"{name[:60]}{where} is not a jobbot setting and is ignored; did you mean {close[0]}?"
+            )
+        elif name.startswith(_OWN_PREFIX):
+            found.append(
+                f"jobbot does not know {name[:60]}{where}; it is ignored (.env.example lists every setting)"
+            )
+    return tuple(found)
 
 
 def _settings_from_mapping(
@@ -402,6 +485,8 @@ def _settings_from_mapping(
     if env_file:
         values.update({k.lower(): v for k, v in _env_file_values(env_file).items()})
     values.update({k.lower(): v for k, v in environ.items()})
+    # As Settings' own sources do (env_ignore_empty): an empty variable is not set.
+    values = {k: v for k, v in values.items() if v != ""}
     known = {name for name in Settings.model_fields}
     return Settings.model_validate(
         {k: v for k, v in values.items() if k in known} | {"jobbot_server_options": options}
@@ -436,8 +521,8 @@ def _describe(exc: ValidationError) -> str:
     if error["type"] == "missing":
         return f"{name} is not set; expected {_EXPECTED.get(name, 'a value')}"
     expected = _EXPECTED.get(name, "a valid value")
-    if name in _SECRETS:
-        # Never echo anything about a secret's value.
-        return f"{name} is invalid; expected {expected}"
     detail = str(error["msg"]).removeprefix("Value error, ")
+    if name in _SECRETS or "expected" in detail.lower():
+        # Never echo anything about a secret's value; and say what is expected once.
+        return f"{name} is invalid; expected {expected}"
     return f"{name} is invalid ({detail}); expected {expected}"

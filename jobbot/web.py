@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -218,8 +219,9 @@ class HttpServer:
         self,
         wsgi: WebApp,
         *,
-        host: str,
-        port: int,
+        host: str = "0.0.0.0",
+        port: int = 0,
+        listener: socket.socket | None = None,
         threads: int = HTTP_THREADS,
         connection_limit: int = CONNECTION_LIMIT,
         channel_timeout: int = CHANNEL_TIMEOUT,
@@ -228,11 +230,14 @@ class HttpServer:
 
         # waitress keeps the listener and every connection in this map; owning it lets serve() close them.
         self._channels: dict[int, Any] = {}
+        # A socket bound already (start-up binds its port before it opens the store), or host and port.
+        where: dict[str, Any] = (
+            {"sockets": [listener]} if listener is not None else {"host": host, "port": port}
+        )
         server = create_server(
             wsgi,
             map=self._channels,
-            host=host,
-            port=port,
+            **where,
             threads=threads,
             ident="jobbot",
             connection_limit=connection_limit,

@@ -101,6 +101,8 @@ def test_env_example_is_parseable_by_the_settings_class() -> None:
     """The shipped `.env.example` loads as-is (it describes Socket Mode) with every documented default."""
     settings = load_settings({}, env_file=str(ROOT / ".env.example"))
     assert settings.socket_mode and settings.port == 3000
+    # Copied as it is, it binds no port in Socket Mode, and nothing in it is warned about.
+    assert settings.probe_port is None and settings.warnings == ()
 
 
 def test_env_example_documents_every_variable() -> None:
@@ -272,3 +274,156 @@ def test_a_server_setting_in_the_env_file_counts_too(tmp_path: Path) -> None:
         {**SOCKET, "JOBBOT_SERVER_PROD_CANCEL_USERS": "U0FROMENV1"}, env_file=str(env_file)
     ).server_settings
     assert own.cancel_users == frozenset({"U0FROMENV1"})
+
+
+def test_an_empty_bot_token_is_not_set() -> None:
+    """`SLACK_BOT_TOKEN=` (left empty from an example) says "is not set", as if the line were missing."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "xapp-1"}, env_file=None)
+    assert str(caught.value) == "SLACK_BOT_TOKEN is not set; expected a bot token starting with xoxb-"
+
+
+def test_an_empty_variable_in_the_env_file_is_not_set(tmp_path: Path) -> None:
+    """An empty line in `.env` means not set there too: the default applies rather than an error."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("SLACK_BOT_TOKEN=xoxb-1\nSLACK_APP_TOKEN=xapp-1\nPORT=\nJOBBOT_LOG_LEVEL=\n")
+    settings = load_settings({}, env_file=str(env_file))
+    assert (settings.port, settings.jobbot_log_level, settings.probe_port) == (3000, "INFO", None)
+
+
+# A value each variable refuses; a new setting without one here fails the test that uses them.
+BAD_VALUES = {
+    "SLACK_BOT_TOKEN": "xoxp-user",
+    "SLACK_APP_TOKEN": "xoxb-wrong",
+    "SLACK_SIGNING_SECRET": None,
+    "SLACK_API_URL": "slack.com",
+    "INTERACTIVE_ADMIN_ENDPOINT": "gs:7777",
+    "PORT": "eighty",
+    "JOBBOT_CANCEL_USERS": "alice",
+    "JOBBOT_CANCEL_USERGROUPS": "ops",
+    "JOBBOT_ALLOWED_CHANNELS": "#ops",
+    "JOBBOT_LOG_LEVEL": "LOUD",
+    "JOBBOT_LOG_FORMAT": "xml",
+    "JOBBOT_HEALTH_PORT": "0",
+    "JOBBOT_NOTIFIER": "maybe",
+    "JOBBOT_POLL_INTERVAL": "often",
+    "JOBBOT_RECONCILE_INTERVAL": "1",
+    "JOBBOT_NOTIFY_CHANNEL": "#ops",
+    "JOBBOT_NOTIFY_STATUSES": "DONE",
+    "JOBBOT_NOTIFY_STYLE": "loud",
+    "JOBBOT_LONG_RUNNING_AFTER": "-1",
+    "JOBBOT_DATABASE_URL": "jobbot.db",
+    "JOBBOT_INTERACTIVE_DEADLINE": "0",
+    "JOBBOT_STALE_RUNNING_HOURS": "never",
+    "JOBBOT_SERVERS": "prod",
+}
+
+
+def test_every_setting_has_a_bad_value_to_try() -> None:
+    """BAD_VALUES covers every variable, so the next test checks each message."""
+    from jobbot.config import setting_names
+
+    assert set(BAD_VALUES) == set(setting_names())
+
+
+@pytest.mark.parametrize("variable", [name for name, value in BAD_VALUES.items() if value is not None])
+def test_each_refusal_says_what_is_expected_once(variable: str) -> None:
+    """A bad value gets one line naming the variable that says "expected ..." once, not twice."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**SOCKET, variable: str(BAD_VALUES[variable])}, env_file=None)
+    message = str(caught.value)
+    assert message.startswith(f"{variable} is invalid") and "\n" not in message
+    assert message.lower().count("expected") == 1, message
+
+
+@pytest.mark.parametrize("endpoint", ["http://gs:7777/v1", "http://gs:7777/v1/job", "http://gs:7777/?x=1"])
+def test_an_endpoint_with_a_path_stops_start_up_with_the_fix(endpoint: str) -> None:
+    """INTERACTIVE_ADMIN_ENDPOINT with a path (every answer would be wrong) is refused, saying to remove it,
+    as JOBBOT_SERVERS refuses a URL with a path."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings({**SOCKET, "INTERACTIVE_ADMIN_ENDPOINT": endpoint}, env_file=None)
+    extra = endpoint.removeprefix("http://gs:7777")
+    assert str(caught.value) == (
+        f"INTERACTIVE_ADMIN_ENDPOINT is invalid (has a path {extra!r}; jobbot adds /v1/... itself, so remove "
+        "it); expected the server's http(s) URL with no path, such as http://127.0.0.1:7777"
+    )
+
+
+def test_a_direct_message_id_is_an_allowed_channel() -> None:
+    """JOBBOT_ALLOWED_CHANNELS takes D... ids (the refusal in a DM suggests adding one) beside C and G ids."""
+    settings = load_settings(
+        {**SOCKET, "JOBBOT_ALLOWED_CHANNELS": "C0OPS0001, G0OLDPRIV1,D0DIRECT1"}, env_file=None
+    )
+    assert settings.jobbot_allowed_channels == ("C0OPS0001", "G0OLDPRIV1", "D0DIRECT1")
+
+
+@pytest.mark.parametrize(
+    ("variable", "warning"),
+    [
+        (
+            "JOBBOT_NOTIFY_CHANEL",
+            "JOBBOT_NOTIFY_CHANEL is not a jobbot setting and is ignored; did you mean "
+            "JOBBOT_NOTIFY_CHANNEL?",
+        ),
+        (
+            "SLACK_APP_TOKN",
+            "SLACK_APP_TOKN is not a jobbot setting and is ignored; did you mean SLACK_APP_TOKEN?",
+        ),
+        (
+            "jobbot_healthport",
+            "JOBBOT_HEALTHPORT is not a jobbot setting and is ignored; did you mean JOBBOT_HEALTH_PORT?",
+        ),
+        (
+            "JOBBOT_COLOUR",
+            "jobbot does not know JOBBOT_COLOUR; it is ignored (.env.example lists every setting)",
+        ),
+    ],
+)
+def test_a_variable_jobbot_does_not_read_is_warned_about(variable: str, warning: str) -> None:
+    """A mistyped JOBBOT_ (or SLACK_) variable is named with the closest setting; unknown JOBBOT_ ones too."""
+    assert load_settings({**SOCKET, variable: "C0NOTICES"}, env_file=None).warnings == (warning,)
+
+
+def test_variables_of_other_programs_and_per_server_settings_are_not_warned_about() -> None:
+    """SLACK_ and INTERACTIVE_ variables unlike any setting, and JOBBOT_SERVER_<NAME>_..., pass quietly."""
+    settings = load_settings(
+        {
+            **SOCKET,
+            "SLACK_WEBHOOK_URL": "https://hooks.slack.com/x",
+            "INTERACTIVE_STORED_PROC_ENDPOINT": "http://gs:10000",
+            "JOBBOT_SERVERS": "prod=http://a:1",
+            "JOBBOT_SERVER_PROD_CANCEL_USERS": "U0AAAAAA",
+            "HOME": "/root",
+        },
+        env_file=None,
+    )
+    assert settings.warnings == ()
+
+
+def test_a_typo_in_the_env_file_is_warned_about_with_the_file_named(tmp_path: Path) -> None:
+    """The warning says the variable came from the env file."""
+    env_file = tmp_path / "prod.env"
+    env_file.write_text("JOBBOT_NOTIFY_CHANEL=C0NOTICES\n")
+    [warning] = load_settings(SOCKET, env_file=str(env_file)).warnings
+    assert warning.startswith(f"JOBBOT_NOTIFY_CHANEL (in {env_file}) is not a jobbot setting")
+
+
+def test_live_cards_without_a_notify_channel_are_warned_about() -> None:
+    """JOBBOT_NOTIFY_STYLE=live with no JOBBOT_NOTIFY_CHANNEL (global or a server's) warns that cards go
+    only to channels that subscribe live; with a channel, no warning."""
+    live = {**SOCKET, "JOBBOT_NOTIFY_STYLE": "live"}
+    assert load_settings(live, env_file=None).warnings == (
+        "JOBBOT_NOTIFY_STYLE=live does nothing without JOBBOT_NOTIFY_CHANNEL: live cards go only to channels "
+        "that run `/jobs subscribe live`; set JOBBOT_NOTIFY_CHANNEL to post them in one channel",
+    )
+    assert load_settings({**live, "JOBBOT_NOTIFY_CHANNEL": "C0NOTICES"}, env_file=None).warnings == ()
+    per_server = {"JOBBOT_SERVERS": "prod=http://a:1", "JOBBOT_SERVER_PROD_NOTIFY_CHANNEL": "C0NOTICES"}
+    assert load_settings({**live, **per_server}, env_file=None).warnings == ()
+
+
+def test_socket_mode_serves_the_probes_on_port_only_when_it_is_given() -> None:
+    """JOBBOT_HEALTH_PORT first; else PORT when it is given (as Heroku-style platforms do); else none."""
+    assert load_settings(SOCKET, env_file=None).probe_port is None
+    assert load_settings({**SOCKET, "PORT": "5000"}, env_file=None).probe_port == (5000, "PORT")
+    both = {**SOCKET, "PORT": "5000", "JOBBOT_HEALTH_PORT": "9000"}
+    assert load_settings(both, env_file=None).probe_port == (9000, "JOBBOT_HEALTH_PORT")

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from jobbot import slack_ids
 from jobbot.app import workspace_team
 from jobbot.authz import Access
+from jobbot.config import load_settings
 from jobbot.emulator import Emulator
 from jobbot.errors import Refused, WorkspaceUnknown
 from jobbot.jobs_api import JobClient
@@ -365,3 +366,27 @@ def test_a_click_is_judged_by_the_clickers_own_workspace_not_the_channels(
     assert ANOTHER_ORGANIZATION in guard_of(in_ours)
     in_theirs = {"type": "block_actions", "team": {"id": ELSEWHERE}, "user": MEMBER, "channel": {"id": OPS}}
     assert guard_of(in_theirs) == "let through"
+
+
+def test_the_direct_message_a_refusal_names_can_be_allowed(lookup_client: WebClient) -> None:
+    """A refusal in a DM names its D... id for JOBBOT_ALLOWED_CHANNELS; start-up accepts that value, and
+    the DM is then let through (and shown by its id where the refusal lists the allowed places)."""
+    access = home_access(lookup_client, allowed_channels=("C0OPS0001",))
+    with pytest.raises(Refused) as refused:
+        access.check_channel("D0DIRECT1")
+    assert "An admin can add `D0DIRECT1` to `JOBBOT_ALLOWED_CHANNELS`." in why_refused(refused.value)
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_APP_TOKEN": "xapp-1",
+            "JOBBOT_ALLOWED_CHANNELS": "C0OPS0001,D0DIRECT1",
+        },
+        env_file=None,
+    )
+    allowed = home_access(lookup_client, allowed_channels=settings.jobbot_allowed_channels)
+    allowed.check_channel("D0DIRECT1")
+    with pytest.raises(Refused) as elsewhere:
+        allowed.check_channel("C0RANDOM1")
+    assert why_refused(elsewhere.value).startswith(
+        "jobbot answers `/jobs` only in <#C0OPS0001>, `D0DIRECT1`."
+    )

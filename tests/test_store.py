@@ -520,7 +520,7 @@ def test_a_store_from_a_newer_jobbot_is_refused(tmp_path: Path) -> None:
         SqliteStore(str(path))
     assert str(caught.value) == (
         f"the store {str(path)!r} has schema version {SCHEMA_VERSION + 1}, newer than this jobbot "
-        f"({SCHEMA_VERSION}); upgrade jobbot"
+        f"({SCHEMA_VERSION}); upgrade jobbot (or set JOBBOT_DATABASE_URL to another store)"
     )
 
 

@@ -17,7 +17,7 @@ from jobbot.errors import (
 from jobbot.render.kit import DETAIL_CHARS, NOTICE_CHARS, Message, mrkdwn_text, to_message
 from jobbot.render.mrkdwn import clip, escape
 from jobbot.render.replies import usage
-from jobbot.slack_ids import is_conversation_id
+from jobbot.slack_ids import is_channel_id, is_conversation_id
 
 
 def problem(text: str, *, detail: str | None = None) -> Message:
@@ -74,7 +74,8 @@ def why_refused(exc: Refused) -> str:
     """The refusal in words (mrkdwn): why, and what would allow it. Ids shown were validated here."""
     match exc.why:
         case "channel_not_allowed":
-            where = ", ".join(f"<#{c}>" for c in exc.allowed_channels)
+            # A direct message's id (allowed too) is no channel to link to: shown as the id.
+            where = ", ".join(f"<#{c}>" if is_channel_id(c) else f"`{c}`" for c in exc.allowed_channels)
             shown = f"`{exc.channel_id}`" if is_conversation_id(exc.channel_id) else "this conversation"
             return (
                 f"jobbot answers `/jobs` only in {where}. "

@@ -112,7 +112,8 @@ class PostgresDatabase:
                 self._conn = psycopg.connect(make_conninfo(self._url, **defaults))
             except psycopg.Error as exc:
                 raise StoreError(
-                    f"cannot connect to the PostgreSQL store at {self.where}: {self._scrub(exc)}"
+                    f"cannot connect to the PostgreSQL store at {self.where}: {self._scrub(exc)} "
+                    "(check JOBBOT_DATABASE_URL, and that the server is up and lets jobbot in)"
                 ) from None
         return self._conn
 
@@ -192,7 +193,7 @@ class PostgresDatabase:
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store at {self.where} has schema version {version}, newer than this jobbot "
-                f"({SCHEMA_VERSION}); upgrade jobbot"
+                f"({SCHEMA_VERSION}); upgrade jobbot (or set JOBBOT_DATABASE_URL to another store)"
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             db.execute(script)

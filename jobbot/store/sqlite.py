@@ -172,7 +172,7 @@ class SqliteDatabase:
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"the store {self.path!r} has schema version {version}, newer than this jobbot "
-                    f"({SCHEMA_VERSION}); upgrade jobbot"
+                    f"({SCHEMA_VERSION}); upgrade jobbot (or set JOBBOT_DATABASE_URL to another store)"
                 )
             for script in MIGRATIONS[version:]:
                 for statement in script.split(";"):
@@ -215,4 +215,7 @@ class SqliteStore(SqlStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {path!r}: {exc}") from None
         except OSError as exc:
-            raise StoreError(f"cannot open the SQLite store {path!r}: {exc.strerror}") from None
+            raise StoreError(
+                f"cannot open the SQLite store {path!r}: {exc.strerror}; set JOBBOT_DATABASE_URL to a file "
+                "in a directory that exists and that jobbot may write"
+            ) from None

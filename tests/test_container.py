@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import venv
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,8 +21,8 @@ from jobbot.config import Settings
 from jobbot.emulator import Emulator
 from jobbot.emulator.__main__ import build_parser
 from tests import dockerfile
-from tests.fakes import FakeSlack
-from tests.jobbot_child import http_mode_env
+from tests.fakes import FakeSlack, FakeSocketMode
+from tests.jobbot_child import BOT_TOKEN, http_mode_env
 from tests.support import child_env, free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,40 +74,71 @@ def test_the_dockerfiles_install_steps_give_a_jobbot_that_serves_and_stops(
     driver = subprocess.run([pythons[None] / "bin" / "python", "-c", "import psycopg"], capture_output=True)
     assert driver.returncode == 0, driver.stderr
     runtime_root = stage_roots[None]
-    workdir = _inside(runtime_root, runtime.all("WORKDIR")[-1].arguments)
-    port = free_port()
     # The image's SQLite path (/data/jobbot.db) lands under the runtime stage's directory too.
     image_env = {
         name: value.replace("sqlite:////", f"sqlite:///{runtime_root}/")
         for name, value in runtime.env().items()
     }
-    assert "PORT" in image_env
-    env = child_env(image_env | http_mode_env(fake_slack.api_url, emulator.url, port))
-    bin_dir = pythons[None] / "bin"
-    env["PATH"] = f"{bin_dir}{os.pathsep}{env['PATH']}"
-    entrypoint = runtime.one("ENTRYPOINT").exec_form
-    assert entrypoint is not None
-    process = subprocess.Popen(
-        [str(bin_dir / entrypoint[0]), *entrypoint[1:]],
-        env=env,
-        cwd=workdir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    healthcheck = runtime.one("HEALTHCHECK").exec_form
-    assert healthcheck is not None
+    image = _Image(runtime, runtime_root, pythons[None] / "bin", image_env)
+
+    # HTTP mode, then Socket Mode (the manifest's default): the image's PORT (here a free one, as
+    # `docker run -p` would map it) carries the probes in both, so the HEALTHCHECK holds in both.
+    port = free_port()
+    image.serve(http_mode_env(fake_slack.api_url, emulator.url, port), port)
+    socket_server = FakeSocketMode().start()
+    fake_slack.socket_url = socket_server.url
     try:
-        wait_until_listening(port, process)
-        passed = subprocess.run(healthcheck, env=env, capture_output=True, text=True, timeout=30)
-        assert passed.returncode == 0, passed.stderr
-        assert (workdir / "jobbot.db").exists()
+        port = free_port()
+        socket_mode = {
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_APP_TOKEN": "xapp-1-image-test",
+            "SLACK_API_URL": fake_slack.api_url,
+            "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
+            "PORT": str(port),
+        }
+        image.serve(socket_mode, port, connected=socket_server.wait_connected)
     finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
-    assert process.returncode == 0, output
-    failed = subprocess.run(healthcheck, env=env, capture_output=True, text=True, timeout=30)
-    assert failed.returncode != 0
+        socket_server.stop()
+
+
+class _Image:
+    """The installed runtime stage: its entry point started with its ENV and WORKDIR."""
+
+    def __init__(self, stage: dockerfile.Stage, root: Path, bin_dir: Path, env: dict[str, str]) -> None:
+        self.stage, self.bin_dir, self.env = stage, bin_dir, env
+        self.workdir = _inside(root, stage.all("WORKDIR")[-1].arguments)
+        assert "PORT" in env
+
+    def serve(
+        self, settings: dict[str, str], port: int, connected: Callable[[], object] = lambda: None
+    ) -> None:
+        """Start the image's ENTRYPOINT with `settings` over the image's ENV; the HEALTHCHECK passes while
+        it runs, its store is under WORKDIR, SIGTERM stops it with 0, and the HEALTHCHECK then fails."""
+        env = child_env(self.env | settings)
+        env["PATH"] = f"{self.bin_dir}{os.pathsep}{env['PATH']}"
+        entrypoint = self.stage.one("ENTRYPOINT").exec_form
+        healthcheck = self.stage.one("HEALTHCHECK").exec_form
+        assert entrypoint is not None and healthcheck is not None
+        process = subprocess.Popen(
+            [str(self.bin_dir / entrypoint[0]), *entrypoint[1:]],
+            env=env,
+            cwd=self.workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            wait_until_listening(port, process)
+            connected()
+            passed = subprocess.run(healthcheck, env=env, capture_output=True, text=True, timeout=30)
+            assert passed.returncode == 0, passed.stderr
+            assert (self.workdir / "jobbot.db").exists()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=20)
+        assert process.returncode == 0, output
+        failed = subprocess.run(healthcheck, env=env, capture_output=True, text=True, timeout=30)
+        assert failed.returncode != 0
 
 
 def _new_python(path: Path) -> Path:

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from jobbot.slack_ids import BOT_SCOPES
+
 BOT_USER_ID = "UBOT0001"
 TEAM_ID = "T0001"
 # Where files.getUploadURLExternal sends a file's bytes (on the fake itself), and the name a test scripts
@@ -156,6 +158,11 @@ class FakeSlack:
         self._changed = threading.Condition()
         self._ts = 0.0
         self.socket_url = ""
+        # The bot token's scopes, sent as Slack sends them: in auth.test's x-oauth-scopes header.
+        self.scopes: tuple[str, ...] = BOT_SCOPES
+        # conversations.info's answers by channel id (Slack's fields, such as is_member and is_archived);
+        # any other channel is channel_not_found.
+        self.channels: dict[str, dict[str, Any]] = {}
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -281,7 +288,8 @@ class FakeSlack:
             request.connection.shutdown(2)
             return
         if answer is None:
-            answer = Scripted(200, self._normal_answer(call, ts))
+            headers = {"x-oauth-scopes": ",".join(self.scopes)} if call.method == "auth.test" else {}
+            answer = Scripted(200, self._normal_answer(call, ts), headers)
             time.sleep(self.delays.get(call.method, 0.0))
         payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
         data = payload.encode()
@@ -353,6 +361,11 @@ class FakeSlack:
             return {"ok": True, "channel": {"id": "D" + str(call.body.get("users", "X"))[1:]}}
         if method in ("conversations.history", "conversations.replies"):
             return self._history(call)
+        if method == "conversations.info":
+            channel = str(call.body.get("channel"))
+            if channel not in self.channels:
+                return {"ok": False, "error": "channel_not_found"}
+            return {"ok": True, "channel": {"id": channel, **self.channels[channel]}}
         return {"ok": True}
 
     def _update(self, call: Call) -> dict[str, Any]:

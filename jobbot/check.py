@@ -256,7 +256,8 @@ def check_bot_token(slack: WebClient, identity: dict[str, Any]) -> Item:
         return _unreachable(what, slack.base_url, exc)
     identity.update(response.data if isinstance(response.data, dict) else {})
     identity["scopes"] = _header(response.headers, "x-oauth-scopes")
-    return passed(what, f"valid: jobbot is {identity.get('user', '?')} in {identity.get('team', '?')}")
+    user, team = identity.get("user", "?"), identity.get("team", "?")
+    return passed(what, f"valid: the bot user @{user} in the {team} workspace")
 
 
 def check_scopes(settings: Settings, identity: dict[str, Any]) -> Item:

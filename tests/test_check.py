@@ -605,6 +605,7 @@ def test_broken_deployment_exits_1_with_a_fix_per_failure(fake_slack: FakeSlack,
         "✗ Interactive server",
     ]
     assert all(". Fix: " in text for text in failures)
+    assert result.stderr == ""
     assert result.stdout.splitlines()[-1] == "3 of 7 checks failed."
 
 

@@ -121,10 +121,10 @@ def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
     checklist.secrets = _secrets(settings)
     checklist.add(check_configuration(settings, env_file))
     slack = slack_client(settings, settings.slack_bot_token.get_secret_value())
-    identity: dict[str, Any] = {}
+    identity = BotIdentity()
     token = checklist.run("Slack bot token", SLACK_CHECK_SECONDS, partial(check_bot_token, slack, identity))
     if token:
-        checklist.run("Slack scopes", SLACK_CHECK_SECONDS, partial(check_scopes, settings, identity))
+        checklist.run("Slack scopes", SLACK_CHECK_SECONDS, partial(check_scopes, settings, identity.scopes))
     if settings.socket_mode:
         checklist.run("Socket Mode", SOCKET_MODE_CHECK_SECONDS, partial(check_socket_mode, settings))
     else:
@@ -132,8 +132,8 @@ def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
     for channel, servers in notify_channels(settings).items():
         what = f"notify channel {channel}" + (f" ({', '.join(servers)})" if settings.servers.shown else "")
         if token:
-            bot = str(identity.get("user") or "jobbot")
-            checklist.run(what, SLACK_CHECK_SECONDS, partial(check_channel, slack, channel, what, bot))
+            look = partial(check_channel, slack, channel, what, identity.user)
+            checklist.run(what, SLACK_CHECK_SECONDS, look)
         else:
             checklist.add(skipped(what, "not checked without a working bot token"))
     for server in settings.servers.all:
@@ -242,8 +242,18 @@ def slack_client(settings: Settings, token: str) -> WebClient:
     return WebClient(token=token, base_url=settings.slack_api_url, timeout=SLACK_SECONDS, retry_handlers=[])
 
 
-def check_bot_token(slack: WebClient, identity: dict[str, Any]) -> Item:
-    """auth.test with the bot token; on success `identity` gets its answer and the granted scopes."""
+@dataclass
+class BotIdentity:
+    """What auth.test told of the bot token, for the checks after its own."""
+
+    user: str = "jobbot"
+    team: str = "?"
+    # Slack's x-oauth-scopes header: the granted scopes, comma-separated (None when it was not sent).
+    scopes: str | None = None
+
+
+def check_bot_token(slack: WebClient, identity: BotIdentity) -> Item:
+    """auth.test with the bot token; on success `identity` is filled in from Slack's answer."""
     what = "Slack bot token"
     fix = (
         "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page to SLACK_BOT_TOKEN"
@@ -254,23 +264,22 @@ def check_bot_token(slack: WebClient, identity: dict[str, Any]) -> Item:
         return failed(what, f"Slack rejected it ({_slack_error(exc)})", fix)
     except (SlackClientError, OSError, ValueError) as exc:
         return _unreachable(what, slack.base_url, exc)
-    identity.update(response.data if isinstance(response.data, dict) else {})
-    identity["scopes"] = _header(response.headers, "x-oauth-scopes")
-    user, team = identity.get("user", "?"), identity.get("team", "?")
-    return passed(what, f"valid: the bot user @{user} in the {team} workspace")
+    identity.user = str(response.get("user") or identity.user)
+    identity.team = str(response.get("team") or identity.team)
+    identity.scopes = _header(response.headers, "x-oauth-scopes")
+    return passed(what, f"valid: the bot user @{identity.user} in the {identity.team} workspace")
 
 
-def check_scopes(settings: Settings, identity: dict[str, Any]) -> Item:
+def check_scopes(settings: Settings, header: str | None) -> Item:
     """The granted scopes cover what manifest.yaml asks for (optional ones only when a setting needs them)."""
     what = "Slack scopes"
-    header = identity.get("scopes")
     if header is None:
         return failed(
             what,
             "Slack's auth.test answer listed no scopes (no x-oauth-scopes header)",
             "point SLACK_API_URL at Slack's Web API (https://slack.com/api/) or a proxy that keeps headers",
         )
-    granted = {scope.strip() for scope in str(header).split(",") if scope.strip()}
+    granted = {scope.strip() for scope in header.split(",") if scope.strip()}
     needed = [s for s in BOT_SCOPES if s in REQUIRED_SCOPES or OPTIONAL_SCOPES[s].needed(settings)]
     missing = [scope for scope in needed if scope not in granted]
     if missing:

@@ -89,9 +89,9 @@ def test_missing_scope_is_named_with_the_fix(
     """A required scope the token lacks fails the scopes line, naming it and where to add it."""
     fake_slack.scopes = tuple(s for s in check.REQUIRED_SCOPES if s != "files:write")
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    identity: dict[str, Any] = {}
+    identity = check.BotIdentity()
     assert check.check_bot_token(check.slack_client(settings, BOT_TOKEN), identity).ok
-    item = check.check_scopes(settings, identity)
+    item = check.check_scopes(settings, identity.scopes)
     assert item.outcome is Outcome.FAILED
     assert item.found == "missing files:write"
     assert "OAuth & Permissions > Bot Token Scopes, then reinstall the app" in item.fix
@@ -102,12 +102,12 @@ def test_usergroups_read_is_needed_only_with_cancel_usergroups(
 ) -> None:
     """Without usergroups:read the scopes pass (with a note) until JOBBOT_CANCEL_USERGROUPS is set."""
     fake_slack.scopes = check.REQUIRED_SCOPES
-    identity: dict[str, Any] = {"scopes": ",".join(check.REQUIRED_SCOPES)}
-    plain = check.check_scopes(settings_for(fake_slack, emulator.url, tmp_path), identity)
+    granted = ",".join(check.REQUIRED_SCOPES)
+    plain = check.check_scopes(settings_for(fake_slack, emulator.url, tmp_path), granted)
     assert plain.outcome is Outcome.PASSED
     assert "usergroups:read (JOBBOT_CANCEL_USERGROUPS)" in plain.found
     groups = settings_for(fake_slack, emulator.url, tmp_path, JOBBOT_CANCEL_USERGROUPS="S0123ABCD")
-    with_groups = check.check_scopes(groups, identity)
+    with_groups = check.check_scopes(groups, granted)
     assert with_groups.outcome is Outcome.FAILED
     assert with_groups.found == "missing usergroups:read (for JOBBOT_CANCEL_USERGROUPS)"
 
@@ -117,9 +117,9 @@ def test_no_scopes_header_fails(fake_slack: FakeSlack, emulator: Emulator, tmp_p
     ok = {"ok": True, "user": "jobbot", "team": "Team"}
     fake_slack.script("auth.test", Scripted(200, ok))
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    identity: dict[str, Any] = {}
-    check.check_bot_token(check.slack_client(settings, BOT_TOKEN), identity)
-    item = check.check_scopes(settings, identity)
+    identity = check.BotIdentity()
+    assert check.check_bot_token(check.slack_client(settings, BOT_TOKEN), identity).ok
+    item = check.check_scopes(settings, identity.scopes)
     assert item.outcome is Outcome.FAILED and "x-oauth-scopes" in item.found
 
 
@@ -146,7 +146,7 @@ def test_unreachable_slack_fails_within_bounds(emulator: Emulator, tmp_path: Pat
         {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": absent},
         env_file=None,
     )
-    item = check.check_bot_token(check.slack_client(settings, BOT_TOKEN), {})
+    item = check.check_bot_token(check.slack_client(settings, BOT_TOKEN), check.BotIdentity())
     assert item.outcome is Outcome.FAILED
     assert f"could not reach Slack at {absent}" in item.found and "SLACK_API_URL" in item.fix
 

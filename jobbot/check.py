@@ -506,6 +506,8 @@ def _schema_item(what: str, state: SchemaState) -> Item:
     where = f"{state.engine} {state.where}"
     if state.version is None and state.engine == "SQLite":
         return _new_sqlite_file(what, state.where)
+    if state.engine == "SQLite" and not os.access(state.where, os.W_OK):
+        return failed(what, f"{where} is not writable by this user", "give this user write access to it")
     if not state.version:
         return passed(what, f"{where} holds no jobbot tables yet; jobbot sets them up at first start")
     if state.version > state.current:
@@ -513,10 +515,6 @@ def _schema_item(what: str, state: SchemaState) -> Item:
             what,
             f"{where} has schema version {state.version}, newer than this jobbot knows ({state.current})",
             "run the jobbot release that wrote it, or a newer one",
-        )
-    if state.engine == "SQLite" and not os.access(state.where, os.W_OK):
-        return failed(
-            what, f"{where} is not writable by this user", "give this user write access to the file"
         )
     if state.version < state.current:
         return passed(

@@ -74,6 +74,8 @@ REQUIRED_SCOPES = tuple(scope for scope in BOT_SCOPES if scope not in OPTIONAL_S
 
 
 class Outcome(enum.Enum):
+    """How one check came out."""
+
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # not checked, because a check it depends on failed
@@ -255,13 +257,14 @@ class BotIdentity:
 def check_bot_token(slack: WebClient, identity: BotIdentity) -> Item:
     """auth.test with the bot token; on success `identity` is filled in from Slack's answer."""
     what = "Slack bot token"
-    fix = (
-        "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page to SLACK_BOT_TOKEN"
-    )
     try:
         response = slack.auth_test()
     except SlackApiError as exc:
-        return failed(what, f"Slack rejected it ({_slack_error(exc)})", fix)
+        error = _slack_error(exc)
+        if error in _REJECTED_TOKEN:
+            fix = "copy the Bot User OAuth Token (xoxb-...) from the app's OAuth & Permissions page"
+            return failed(what, f"Slack rejected it ({error})", f"{fix} to SLACK_BOT_TOKEN")
+        return failed(what, f"auth.test failed ({error})", "check SLACK_API_URL, then try again")
     except (SlackClientError, OSError, ValueError) as exc:
         return _unreachable(what, slack.base_url, exc)
     identity.user = str(response.get("user") or identity.user)

@@ -139,6 +139,18 @@ def test_rejected_bot_token_fails_once_and_skips_what_needs_it(
     assert fake_slack.calls_to("conversations.info") == []
 
 
+def test_slack_error_that_is_not_about_the_token_says_so(
+    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
+) -> None:
+    """A 429 or an outage is not blamed on the token: the line gives Slack's answer, not a new token."""
+    fake_slack.script("auth.test", Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
+    settings = settings_for(fake_slack, emulator.url, tmp_path)
+    item = check.check_bot_token(check.slack_client(settings, BOT_TOKEN), check.BotIdentity())
+    assert item.outcome is Outcome.FAILED and item.found == "auth.test failed (ratelimited)"
+    assert item.fix == "check SLACK_API_URL, then try again"
+    assert len(fake_slack.calls_to("auth.test")) == 1
+
+
 def test_unreachable_slack_fails_within_bounds(emulator: Emulator, tmp_path: Path) -> None:
     """Slack not answering at SLACK_API_URL is one failed line naming the URL, not a traceback."""
     absent = f"http://127.0.0.1:{free_port()}/api/"

@@ -67,8 +67,8 @@ OPTIONAL_SCOPES = {
         lambda settings: any(own.cancel_usergroups for own in settings.server_settings),
     ),
     # Only this command reads a channel's facts; the bot itself never does.
-    "channels:read": OptionalScope("jobbot check, to look at a public notify channel", lambda _: False),
-    "groups:read": OptionalScope("jobbot check, to look at a private notify channel", lambda _: False),
+    "channels:read": OptionalScope("checking a public notify channel", lambda _: False),
+    "groups:read": OptionalScope("checking a private notify channel", lambda _: False),
 }
 REQUIRED_SCOPES = tuple(scope for scope in BOT_SCOPES if scope not in OPTIONAL_SCOPES)
 
@@ -295,8 +295,8 @@ def check_scopes(settings: Settings, header: str | None) -> Item:
     found = f"the {len(needed)} scopes jobbot needs are granted"
     unused = [scope for scope in OPTIONAL_SCOPES if scope not in granted and scope not in needed]
     if unused:
-        found += "; not granted, and only needed for: " + ", ".join(
-            f"{scope} ({OPTIONAL_SCOPES[scope].used_for})" for scope in unused
+        found += "; optional and not granted: " + ", ".join(
+            f"{scope} (for {OPTIONAL_SCOPES[scope].used_for})" for scope in unused
         )
     return passed(what, found)
 

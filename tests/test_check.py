@@ -105,7 +105,7 @@ def test_usergroups_read_is_needed_only_with_cancel_usergroups(
     granted = ",".join(check.REQUIRED_SCOPES)
     plain = check.check_scopes(settings_for(fake_slack, emulator.url, tmp_path), granted)
     assert plain.outcome is Outcome.PASSED
-    assert "usergroups:read (JOBBOT_CANCEL_USERGROUPS)" in plain.found
+    assert "optional and not granted: usergroups:read (for JOBBOT_CANCEL_USERGROUPS)" in plain.found
     groups = settings_for(fake_slack, emulator.url, tmp_path, JOBBOT_CANCEL_USERGROUPS="S0123ABCD")
     with_groups = check.check_scopes(groups, granted)
     assert with_groups.outcome is Outcome.FAILED

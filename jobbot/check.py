@@ -50,6 +50,10 @@ _QUIET = logging.getLogger("jobbot.check.socket_mode")
 _QUIET.propagate = False
 _QUIET.addHandler(logging.NullHandler())
 _SCOPES_FIX = "add {them} under OAuth & Permissions > Bot Token Scopes, then reinstall the app"
+# Scopes jobbot does not ask for, but uses when a workspace granted them anyway: conversations.info tells
+# whether a notify channel is archived (channels:read for a public channel, groups:read for a private one).
+_CHANNEL_INFO_SCOPES = frozenset({"channels:read", "groups:read"})
+_MEMBER_ONLY = "jobbot can read it and is a member; an archived channel is not detected without {scope}"
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,6 @@ OPTIONAL_SCOPES = {
         "JOBBOT_CANCEL_USERGROUPS",
         lambda settings: any(own.cancel_usergroups for own in settings.server_settings),
     ),
-    # Only this command reads a channel's facts; the bot itself never does.
-    "channels:read": OptionalScope("checking a public notify channel", lambda _: False),
-    "groups:read": OptionalScope("checking a private notify channel", lambda _: False),
 }
 REQUIRED_SCOPES = tuple(scope for scope in BOT_SCOPES if scope not in OPTIONAL_SCOPES)
 
@@ -131,10 +132,11 @@ def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
         checklist.run("Socket Mode", SOCKET_MODE_CHECK_SECONDS, partial(check_socket_mode, settings))
     else:
         checklist.add(check_http_mode(settings))
+    granted = granted_scopes(identity.scopes)
     for channel, servers in notify_channels(settings).items():
         what = f"notify channel {channel}" + (f" ({', '.join(servers)})" if settings.servers.shown else "")
         if token:
-            look = partial(check_channel, slack, channel, what, identity.user)
+            look = partial(check_channel, slack, channel, what, identity.user, granted)
             checklist.run(what, SLACK_CHECK_SECONDS, look)
         else:
             checklist.add(skipped(what, "not checked without a working bot token"))
@@ -273,6 +275,11 @@ def check_bot_token(slack: WebClient, identity: BotIdentity) -> Item:
     return passed(what, f"valid: the bot user @{identity.user} in the {identity.team} workspace")
 
 
+def granted_scopes(header: str | None) -> frozenset[str]:
+    """The scopes in Slack's x-oauth-scopes header (none when it was not sent)."""
+    return frozenset(scope.strip() for scope in (header or "").split(",") if scope.strip())
+
+
 def check_scopes(settings: Settings, header: str | None) -> Item:
     """The granted scopes cover what manifest.yaml asks for (optional ones only when a setting needs them)."""
     what = "Slack scopes"
@@ -282,7 +289,7 @@ def check_scopes(settings: Settings, header: str | None) -> Item:
             "Slack's auth.test answer listed no scopes (no x-oauth-scopes header)",
             "point SLACK_API_URL at Slack's Web API (https://slack.com/api/) or a proxy that keeps headers",
         )
-    granted = {scope.strip() for scope in header.split(",") if scope.strip()}
+    granted = granted_scopes(header)
     needed = [s for s in BOT_SCOPES if s in REQUIRED_SCOPES or OPTIONAL_SCOPES[s].needed(settings)]
     missing = [scope for scope in needed if scope not in granted]
     if missing:
@@ -396,34 +403,55 @@ def notify_channels(settings: Settings) -> dict[str, list[str]]:
     return channels
 
 
-def check_channel(slack: WebClient, channel: str, what: str, bot: str) -> Item:
-    """conversations.info: the channel exists, is not archived, and jobbot is in it (posting in a public
-    channel would work without, but finding a notice again after a crash reads the channel's history,
-    which needs membership). Nothing is posted."""
+def check_channel(slack: WebClient, channel: str, what: str, bot: str, granted: frozenset[str]) -> Item:
+    """conversations.history (one message), with the scopes the bot already has: Slack answers it only
+    when the channel exists and jobbot is in it (posting in a public channel would work without, but
+    finding a notice again after a crash reads the channel's history, which needs membership). Where
+    the token happens to hold channels:read or groups:read, conversations.info also tells whether the
+    channel is archived. Nothing is posted."""
+    try:
+        slack.conversations_history(channel=channel, limit=1)
+    except SlackApiError as exc:
+        return _unreadable_channel(what, exc, bot)
+    except (SlackClientError, OSError, ValueError) as exc:
+        return _unreachable(what, slack.base_url, exc)
+    if not granted & _CHANNEL_INFO_SCOPES:
+        return passed(what, _MEMBER_ONLY.format(scope="channels:read"))
+    return _archived_or_not(slack, channel, what)
+
+
+def _unreadable_channel(what: str, exc: SlackApiError, bot: str) -> Item:
+    error = _slack_error(exc)
+    if error == "not_in_channel":
+        return failed(what, "jobbot is not a member", f"invite the bot there with /invite @{bot}")
+    if error == "channel_not_found":
+        return failed(
+            what,
+            "Slack knows no such channel, or it is private and jobbot is not in it",
+            f"check the channel ID (the channel's details, at the bottom); in a private channel, "
+            f"invite the bot with /invite @{bot}",
+        )
+    if error == "missing_scope":
+        needed = _needed_scope(exc, "channels:history or groups:history")
+        return failed(what, f"jobbot cannot read it without {needed}", _SCOPES_FIX.format(them="it"))
+    return failed(what, f"Slack answered {error}", "check the channel ID, then try again")
+
+
+def _archived_or_not(slack: WebClient, channel: str, what: str) -> Item:
+    """conversations.info, once history has shown jobbot is in the channel: only whether it is archived
+    is left to learn, so a refusal here leaves that unknown rather than failing the line."""
     try:
         info = slack.conversations_info(channel=channel).get("channel") or {}
     except SlackApiError as exc:
-        error = _slack_error(exc)
-        if error == "missing_scope":
-            needed = str((exc.response.get("needed") if exc.response is not None else "") or "channels:read")
-            return failed(
-                what, f"jobbot check cannot look at it without {needed}", _SCOPES_FIX.format(them="it")
-            )
-        if error == "channel_not_found":
-            return failed(
-                what,
-                "Slack knows no such channel, or it is private and jobbot is not in it",
-                f"check the channel ID (the channel's details, at the bottom); in a private channel, "
-                f"invite the bot with /invite @{bot}",
-            )
-        return failed(what, f"Slack answered {error}", "check the channel ID")
+        if _slack_error(exc) == "missing_scope":  # channels:read alone, and a private channel
+            return passed(what, _MEMBER_ONLY.format(scope=_needed_scope(exc, "groups:read")))
+        unknown = f"whether it is archived is unknown (conversations.info: {_slack_error(exc)})"
+        return passed(what, f"jobbot can read it and is a member; {unknown}")
     except (SlackClientError, OSError, ValueError) as exc:
         return _unreachable(what, slack.base_url, exc)
     name = f"#{info['name']}" if info.get("name") else "the channel"
     if info.get("is_archived"):
         return failed(what, f"{name} is archived", "unarchive it, or name another channel for notices")
-    if not info.get("is_member"):
-        return failed(what, f"jobbot is not a member of {name}", f"invite the bot there with /invite @{bot}")
     return passed(what, f"{name} exists and jobbot is a member")
 
 
@@ -551,6 +579,12 @@ def _slack_error(exc: SlackApiError) -> str:
     if exc.response is None:
         return "no answer"
     return str(exc.response.get("error") or f"HTTP {exc.response.status_code}")[:80]
+
+
+def _needed_scope(exc: SlackApiError, otherwise: str) -> str:
+    """The scope Slack's missing_scope answer names in its `needed` field."""
+    needed = exc.response.get("needed") if exc.response is not None else None
+    return str(needed or otherwise)[:80]
 
 
 def _unreachable(what: str, url: str, exc: Exception) -> Item:

@@ -157,8 +157,7 @@ def is_enterprise_id(text: str) -> bool:
 # Bot scopes the code needs. Answers to /jobs go to the request's response_url, which needs no scope.
 # Notices need chat:write (and chat:write.public for public channels the bot was not invited to),
 # im:write for watchers' direct messages, and the *:history scopes to read a notice's metadata back
-# after a crash (see notifier.py). `jobbot check` reads the notify channels' facts (channels:read,
-# groups:read): that each exists, is not archived, and has jobbot in it.
+# after a crash (see notifier.py); `jobbot check` reads one message of each notify channel with them.
 BOT_SCOPES = (
     "commands",
     "chat:write",
@@ -169,8 +168,6 @@ BOT_SCOPES = (
     "groups:history",
     "im:history",
     "usergroups:read",  # only used when JOBBOT_CANCEL_USERGROUPS is set
-    "channels:read",  # only used by jobbot check
-    "groups:read",  # only used by jobbot check
 )
 
 # Where Slack sends commands, interactivity and events in HTTP mode (the app's request URL ends with it).

@@ -160,9 +160,12 @@ class FakeSlack:
         self.socket_url = ""
         # The bot token's scopes, sent as Slack sends them: in auth.test's x-oauth-scopes header.
         self.scopes: tuple[str, ...] = BOT_SCOPES
-        # conversations.info's answers by channel id (Slack's fields, such as is_member and is_archived);
-        # any other channel is channel_not_found.
-        self.channels: dict[str, dict[str, Any]] = {}
+        # The channels Slack knows, by id, with conversations.info's fields (name, is_member, is_private,
+        # is_archived). None: every channel is known and has jobbot in it, as most tests assume. Either
+        # way, conversations.info/history/replies refuse as Slack does: missing_scope for a scope not in
+        # `scopes`, channel_not_found for a channel it does not know (or a private one without jobbot),
+        # not_in_channel for history of a public one without jobbot.
+        self.channels: dict[str, dict[str, Any]] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -359,14 +362,34 @@ class FakeSlack:
             return self._complete_upload(call, ts)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(call.body.get("users", "X"))[1:]}}
-        if method in ("conversations.history", "conversations.replies"):
-            return self._history(call)
-        if method == "conversations.info":
-            channel = str(call.body.get("channel"))
-            if channel not in self.channels:
-                return {"ok": False, "error": "channel_not_found"}
-            return {"ok": True, "channel": {"id": channel, **self.channels[channel]}}
+        if method in ("conversations.history", "conversations.replies", "conversations.info"):
+            return self._conversation(call)
         return {"ok": True}
+
+    def _conversation(self, call: Call) -> dict[str, Any]:
+        """conversations.info, .history or .replies, refused where Slack would refuse the bot."""
+        channel = str(call.body.get("channel"))
+        known = {"is_member": True} if self.channels is None else self.channels.get(channel)
+        if known is None:
+            return {"ok": False, "error": "channel_not_found"}
+        private = bool(known.get("is_private")) or channel.startswith("G")
+        kind = "im" if channel.startswith("D") else "groups" if private else "channels"
+        needed = f"{kind}:read" if call.method == "conversations.info" else f"{kind}:history"
+        if needed not in self.scopes:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(self.scopes),
+            }
+        member = bool(known.get("is_member"))
+        if private and not member:
+            return {"ok": False, "error": "channel_not_found"}  # a private channel is unseen from outside
+        if call.method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, **known}}
+        if not member:
+            return {"ok": False, "error": "not_in_channel"}
+        return self._history(call)
 
     def _update(self, call: Call) -> dict[str, Any]:
         """chat.update edits the stored message in place; Slack answers message_not_found for a ts it

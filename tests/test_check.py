@@ -20,6 +20,7 @@ from jobbot.check import Checklist, Item, Outcome
 from jobbot.config import Settings, load_settings
 from jobbot.emulator import Emulator
 from jobbot.emulator.quirks import Quirks
+from jobbot.slack_ids import BOT_SCOPES
 from jobbot.store import open_store
 from jobbot.store.sqlite import SCHEMA_VERSION
 from tests.fakes import FakeSlack, FakeSocketMode, Scripted
@@ -75,12 +76,35 @@ def line(lines: list[str], what: str) -> str:
 # The scopes.
 
 
+def manifest_scopes() -> tuple[str, ...]:
+    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
+    return tuple(manifest["oauth_config"]["scopes"]["bot"])
+
+
 def test_required_and_optional_scopes_are_exactly_the_manifests() -> None:
     """The scopes check asks for what manifest.yaml lists: required ones plus the ones a setting needs."""
-    manifest = yaml.safe_load((ROOT / "manifest.yaml").read_text())
-    asked = manifest["oauth_config"]["scopes"]["bot"]
-    assert sorted([*check.REQUIRED_SCOPES, *check.OPTIONAL_SCOPES]) == sorted(asked)
-    assert set(check.OPTIONAL_SCOPES) == {"usergroups:read", "channels:read", "groups:read"}
+    assert sorted([*check.REQUIRED_SCOPES, *check.OPTIONAL_SCOPES]) == sorted(manifest_scopes())
+    assert set(check.OPTIONAL_SCOPES) == {"usergroups:read"}
+
+
+def test_the_check_needs_no_scope_the_running_bot_does_not_use(
+    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
+) -> None:
+    """jobbot asks for no channel-reading scope of its own, and every check passes with exactly the
+    manifest's scopes: the notify channel is read with the history scopes the bot already has."""
+    assert not {"channels:read", "groups:read"} & set(BOT_SCOPES)
+    fake_slack.scopes = manifest_scopes()
+    fake_slack.channels = {CHANNEL: {"name": "jobs", "is_member": True}}
+    code, lines = run_in_process(
+        env_for(fake_slack, emulator.url, tmp_path, JOBBOT_NOTIFY_CHANNEL=CHANNEL), tmp_path
+    )
+    assert code == 0, lines
+    assert line(lines, "Slack scopes").endswith(
+        f"the {len(check.REQUIRED_SCOPES)} scopes jobbot needs are granted"
+    )
+    [read] = fake_slack.calls_to("conversations.history")
+    assert read.body["channel"] == CHANNEL and str(read.body["limit"]) == "1"
+    assert fake_slack.calls_to("conversations.info") == []
 
 
 def test_missing_scope_is_named_with_the_fix(
@@ -136,7 +160,7 @@ def test_rejected_bot_token_fails_once_and_skips_what_needs_it(
     assert "Fix: copy the Bot User OAuth Token" in token
     assert not [text for text in lines if "Slack scopes" in text]
     assert line(lines, f"notify channel {CHANNEL}").startswith("- ")
-    assert fake_slack.calls_to("conversations.info") == []
+    assert fake_slack.calls_to("conversations.") == []
 
 
 def test_slack_error_that_is_not_about_the_token_says_so(
@@ -239,53 +263,102 @@ def test_http_mode_names_the_request_url_path_without_network(
 # Notify channels.
 
 
+WITH_READ = (*BOT_SCOPES, "channels:read", "groups:read")
+MEMBER_PASSES = "jobbot can read it and is a member; an archived channel is not detected without"
+
+
+NOT_FOUND = "Slack knows no such channel, or it is private and jobbot is not in it"
+
+
 @pytest.mark.parametrize(
-    ("channel", "expected"),
+    ("scopes", "channel", "expected"),
     [
+        (BOT_SCOPES, {"is_member": True}, f"✓ {MEMBER_PASSES} channels:read"),
+        # An archived channel's history still reads: only conversations.info can tell.
+        (BOT_SCOPES, {"is_member": True, "is_archived": True}, f"✓ {MEMBER_PASSES} channels:read"),
         (
-            {"name": "jobs", "is_member": True},
-            "✓ notify channel C0NOTICES: #jobs exists and jobbot is a member",
+            BOT_SCOPES,
+            {"is_member": False},
+            "✗ jobbot is not a member. Fix: invite the bot there with /invite @jobbot",
         ),
         (
-            {"name": "jobs", "is_member": False},
-            "✗ notify channel C0NOTICES: jobbot is not a member of #jobs. "
-            "Fix: invite the bot there with /invite @jobbot",
+            BOT_SCOPES,
+            {"is_member": False, "is_private": True},
+            f"✗ {NOT_FOUND}. Fix: check the channel ID (the channel's details, at the bottom); "
+            "in a private channel, invite the bot with /invite @jobbot",
         ),
+        (BOT_SCOPES, None, f"✗ {NOT_FOUND}. Fix: check the channel ID"),
+        (WITH_READ, {"name": "jobs", "is_member": True}, "✓ #jobs exists and jobbot is a member"),
         (
+            WITH_READ,
             {"name": "jobs", "is_member": True, "is_archived": True},
-            "✗ notify channel C0NOTICES: #jobs is archived. "
-            "Fix: unarchive it, or name another channel for notices",
+            "✗ #jobs is archived. Fix: unarchive it, or name another channel for notices",
         ),
+        # channels:read alone does not open a private channel's facts.
         (
-            None,
-            "✗ notify channel C0NOTICES: Slack knows no such channel, "
-            "or it is private and jobbot is not in it",
+            (*BOT_SCOPES, "channels:read"),
+            {"name": "ops", "is_member": True, "is_private": True},
+            f"✓ {MEMBER_PASSES} groups:read",
         ),
     ],
 )
 def test_notify_channel(
-    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path, channel: dict[str, Any] | None, expected: str
+    fake_slack: FakeSlack,
+    emulator: Emulator,
+    tmp_path: Path,
+    scopes: tuple[str, ...],
+    channel: dict[str, Any] | None,
+    expected: str,
 ) -> None:
-    """The notify channel exists, is not archived and has jobbot in it; nothing is posted there."""
-    if channel is not None:
-        fake_slack.channels[CHANNEL] = channel
+    """The notify channel exists and has jobbot in it (and, with a *:read scope, is not archived);
+    nothing is posted there."""
+    fake_slack.scopes = scopes
+    fake_slack.channels = {} if channel is None else {CHANNEL: channel}
     env = env_for(fake_slack, emulator.url, tmp_path, JOBBOT_NOTIFY_CHANNEL=CHANNEL)
     code, lines = run_in_process(env, tmp_path)
-    assert line(lines, f"notify channel {CHANNEL}").startswith(expected)
-    assert code == (0 if expected.startswith("✓") else 1)
+    mark, found = expected.split(" ", 1)
+    assert line(lines, f"notify channel {CHANNEL}").startswith(f"{mark} notify channel {CHANNEL}: {found}")
+    assert code == (0 if mark == "✓" else 1)
     assert fake_slack.calls_to("chat.postMessage") == []
 
 
-def test_channel_check_without_channels_read_names_the_scope(
+def test_channel_history_without_its_scope_names_the_scope(
     fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
 ) -> None:
-    """Slack's missing_scope for conversations.info becomes the scope to add, not a bare error code."""
-    refusal = {"ok": False, "error": "missing_scope", "needed": "groups:read"}
-    fake_slack.script("conversations.info", Scripted(200, refusal))
+    """Slack's missing_scope for conversations.history becomes the scope it names as needed."""
+    fake_slack.scopes = tuple(s for s in BOT_SCOPES if s != "groups:history")
+    fake_slack.channels = {CHANNEL: {"is_member": True, "is_private": True}}
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    item = check.check_channel(check.slack_client(settings, BOT_TOKEN), CHANNEL, "notify channel", "jobbot")
-    assert item.found == "jobbot check cannot look at it without groups:read"
+    slack = check.slack_client(settings, BOT_TOKEN)
+    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(fake_slack.scopes))
+    assert item.outcome is Outcome.FAILED
+    assert item.found == "jobbot cannot read it without groups:history"
     assert "Bot Token Scopes" in item.fix
+
+
+def test_other_channel_error_gives_slacks_code(
+    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
+) -> None:
+    """Any other refusal of conversations.history fails with Slack's error code."""
+    fake_slack.script("conversations.history", Scripted(200, {"ok": False, "error": "ekm_access_denied"}))
+    settings = settings_for(fake_slack, emulator.url, tmp_path)
+    slack = check.slack_client(settings, BOT_TOKEN)
+    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(BOT_SCOPES))
+    assert item.outcome is Outcome.FAILED
+    assert item.found == "Slack answered ekm_access_denied"
+
+
+def test_channel_info_refused_leaves_only_the_archive_unknown(
+    fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
+) -> None:
+    """History showed jobbot is in the channel; a conversations.info error leaves only the archive unknown."""
+    fake_slack.scopes = WITH_READ
+    fake_slack.script("conversations.info", Scripted(200, {"ok": False, "error": "ratelimited"}))
+    settings = settings_for(fake_slack, emulator.url, tmp_path)
+    slack = check.slack_client(settings, BOT_TOKEN)
+    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(WITH_READ))
+    assert item.outcome is Outcome.PASSED
+    assert item.found.endswith("whether it is archived is unknown (conversations.info: ratelimited)")
 
 
 def test_each_servers_channel_is_checked_once_naming_its_servers(
@@ -563,7 +636,7 @@ def test_ready_deployment_passes_every_check(
     leaving no store file behind and printing no secret."""
     prod, old = Emulator().start(), Emulator(quirks=Quirks(empty_list_as_object=True)).start()
     prod.add_job(status="RUNNING")
-    fake_slack.channels[CHANNEL] = {"name": "jobs", "is_member": True}
+    fake_slack.channels = {CHANNEL: {"name": "jobs", "is_member": True}}
     env = env_for(
         fake_slack,
         prod.url,
@@ -606,7 +679,7 @@ def test_ready_deployment_passes_every_check(
 def test_broken_deployment_exits_1_with_a_fix_per_failure(fake_slack: FakeSlack, tmp_path: Path) -> None:
     """A missing scope, a channel without jobbot and an absent server: each its own line and fix; exit 1."""
     fake_slack.scopes = tuple(s for s in check.REQUIRED_SCOPES if s != "chat:write")
-    fake_slack.channels[CHANNEL] = {"name": "jobs", "is_member": False}
+    fake_slack.channels = {CHANNEL: {"name": "jobs", "is_member": False}}
     env = env_for(fake_slack, f"http://127.0.0.1:{free_port()}", tmp_path, JOBBOT_NOTIFY_CHANNEL=CHANNEL)
     result = run_child(env, tmp_path)
     assert result.returncode == 1

@@ -56,8 +56,10 @@ class JobApiError(UserFacingError):
 class JobNotFound(JobApiError):
     """The server does not know this job id."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, code: int | None = None) -> None:
         self.job_id = job_id
+        # The server's error code; servers before Aug 2024 sent the bare message text, so None.
+        self.code = code
         super().__init__(f"job {job_id} does not exist on the Interactive server")
 
 

@@ -50,7 +50,8 @@ class JobListing:
     """Feed the body's chunks in order, then call `finish()` for the jobs.
 
     `odd` counts entries that needed `Job.from_server`; `skipped` gives why each entry with no job in
-    it was left out. `cuts` counts the attempts to cut runs and `exact` says whether the body (or its
+    it was left out. `empty_as_object` says the server sent `{}` for an empty list (as servers before
+    Oct 2024 do). `cuts` counts the attempts to cut runs and `exact` says whether the body (or its
     rest) went to the exact path: what the reader did, not only what it found.
     """
 
@@ -58,6 +59,7 @@ class JobListing:
         self.jobs: list[Job] = []
         self.odd = 0
         self.skipped: list[str] = []
+        self.empty_as_object = False
         self.cuts = 0
         self._run_bytes = run_bytes
         self._buffer = bytearray()
@@ -254,6 +256,7 @@ class JobListing:
         except UnicodeDecodeError:
             raise ListingError("the server sent a body that is not UTF-8 text") from None
         if value == {}:  # servers before Oct 2024 answer an empty list with `{}`
+            self.empty_as_object = True
             return
         if not isinstance(value, list):
             raise ListingError("the job list is not a JSON array")

@@ -134,7 +134,7 @@ class JobClient:
         The body is read as it arrives and each job's log is skipped unread (see `jobbot.job_listing`):
         a long history is tens of megabytes, nearly all of it logs. `get_job` gives one job's log.
         """
-        listing = self._request("GET", "/v1/job", job_id=None, read=_read_listing)
+        listing = self.listing()
         for reason in listing.skipped:
             log.warning("skipping a job entry the server sent malformed: %s", reason)
         if listing.odd:
@@ -145,6 +145,12 @@ class JobClient:
                 len(listing.jobs),
             )
         return listing.jobs
+
+    @_on_its_server
+    def listing(self) -> JobListing:
+        """The job list as `list_jobs` reads it, with what the reader noticed on the way (entries it
+        skipped or read leniently, an empty list sent as `{}`), and nothing logged."""
+        return self._request("GET", "/v1/job", job_id=None, read=_read_listing)
 
     @_on_its_server
     def get_job(self, job_id: str) -> JobWithLog:
@@ -353,7 +359,7 @@ def _read_listing(response: httpx.Response, chunks: Iterator[bytes]) -> JobListi
 def _error_for(status: int, text: str, job_id: str | None) -> JobApiError:
     code, message = parse_error_body(text)
     if status == 404 and job_id is not None:
-        return JobNotFound(job_id)
+        return JobNotFound(job_id, code)
     if status == 400 and message.startswith("Job already") and job_id is not None:
         # "Job already SUCCESS: 7": the status is the word after "already".
         words = message.removeprefix("Job already").strip().split(":", 1)[0].split()

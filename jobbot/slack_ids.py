@@ -159,7 +159,7 @@ def is_enterprise_id(text: str) -> bool:
 # Bot scopes the code needs. Answers to /jobs go to the request's response_url, which needs no scope.
 # Notices need chat:write (and chat:write.public for public channels the bot was not invited to),
 # im:write for watchers' direct messages, and the *:history scopes to read a notice's metadata back
-# after a crash (see notifier.py).
+# after a crash (see notifier.py); `jobbot check` reads one message of each notify channel with them.
 BOT_SCOPES = (
     "commands",
     "chat:write",
@@ -171,3 +171,6 @@ BOT_SCOPES = (
     "im:history",
     "usergroups:read",  # only used when JOBBOT_CANCEL_USERGROUPS is set
 )
+
+# Where Slack sends commands, interactivity and events in HTTP mode (the app's request URL ends with it).
+EVENTS_PATH = "/slack/events"

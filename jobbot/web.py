@@ -22,13 +22,13 @@ from slack_sdk.signature import SignatureVerifier
 
 from jobbot import metrics
 from jobbot.probes import Probes
+from jobbot.slack_ids import EVENTS_PATH as EVENTS_PATH  # where __main__ and tests look for it
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
 log = logging.getLogger(__name__)
 
-EVENTS_PATH = "/slack/events"
 # Each request is only an ack (work goes to the bot's pool), so threads are cheap; enough of them that a
 # burst of 50 concurrent commands is not queued behind a handful.
 HTTP_THREADS = 32

@@ -13,6 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
+from jobbot.slack_ids import BOT_SCOPES
+
 BOT_USER_ID = "UBOT0001"
 TEAM_ID = "T0001"
 # Where files.getUploadURLExternal sends a file's bytes (on the fake itself), and the name a test scripts
@@ -156,6 +158,14 @@ class FakeSlack:
         self._changed = threading.Condition()
         self._ts = 0.0
         self.socket_url = ""
+        # The bot token's scopes, sent as Slack sends them: in auth.test's x-oauth-scopes header.
+        self.scopes: tuple[str, ...] = BOT_SCOPES
+        # The channels Slack knows, by id, with conversations.info's fields (name, is_member, is_private,
+        # is_archived). None: every channel is known and has jobbot in it, as most tests assume. Either
+        # way, conversations.info/history/replies refuse as Slack does: missing_scope for a scope not in
+        # `scopes`, channel_not_found for a channel it does not know (or a private one without jobbot),
+        # not_in_channel for history of a public one without jobbot.
+        self.channels: dict[str, dict[str, Any]] | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -281,7 +291,8 @@ class FakeSlack:
             request.connection.shutdown(2)
             return
         if answer is None:
-            answer = Scripted(200, self._normal_answer(call, ts))
+            headers = {"x-oauth-scopes": ",".join(self.scopes)} if call.method == "auth.test" else {}
+            answer = Scripted(200, self._normal_answer(call, ts), headers)
             time.sleep(self.delays.get(call.method, 0.0))
         payload = answer.body if isinstance(answer.body, str) else json.dumps(answer.body)
         data = payload.encode()
@@ -351,9 +362,34 @@ class FakeSlack:
             return self._complete_upload(call, ts)
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(call.body.get("users", "X"))[1:]}}
-        if method in ("conversations.history", "conversations.replies"):
-            return self._history(call)
+        if method in ("conversations.history", "conversations.replies", "conversations.info"):
+            return self._conversation(call)
         return {"ok": True}
+
+    def _conversation(self, call: Call) -> dict[str, Any]:
+        """conversations.info, .history or .replies, refused where Slack would refuse the bot."""
+        channel = str(call.body.get("channel"))
+        known = {"is_member": True} if self.channels is None else self.channels.get(channel)
+        if known is None:
+            return {"ok": False, "error": "channel_not_found"}
+        private = bool(known.get("is_private")) or channel.startswith("G")
+        kind = "im" if channel.startswith("D") else "groups" if private else "channels"
+        needed = f"{kind}:read" if call.method == "conversations.info" else f"{kind}:history"
+        if needed not in self.scopes:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(self.scopes),
+            }
+        member = bool(known.get("is_member"))
+        if private and not member:
+            return {"ok": False, "error": "channel_not_found"}  # a private channel is unseen from outside
+        if call.method == "conversations.info":
+            return {"ok": True, "channel": {"id": channel, **known}}
+        if not member:
+            return {"ok": False, "error": "not_in_channel"}
+        return self._history(call)
 
     def _update(self, call: Call) -> dict[str, Any]:
         """chat.update edits the stored message in place; Slack answers message_not_found for a ts it

@@ -113,3 +113,43 @@ def test_each_step_of_an_upload_can_be_scripted_to_fail(fake_slack: FakeSlack) -
     assert fake_slack.messages(CHANNEL) == []
     client.files_upload_v2(channel=CHANNEL, content=b"log", filename="job-1.log")
     assert [u.content for u in fake_slack.uploads()] == [b"log"]
+
+
+def test_channel_reads_are_refused_as_slack_refuses_the_bot(fake_slack: FakeSlack) -> None:
+    """With `channels` set, history and info answer for those channels alone, with Slack's errors."""
+    client = client_for(fake_slack)
+    fake_slack.channels = {
+        CHANNEL: {"name": "jobs", "is_member": True},
+        "C0OUTSIDE": {"name": "town", "is_member": False},
+        "C0SECRET": {"name": "ops", "is_member": False, "is_private": True},
+    }
+    fake_slack.scopes = ("channels:history", "groups:history")
+    client.chat_postMessage(channel=CHANNEL, text="hello")
+    assert [m["text"] for m in client.conversations_history(channel=CHANNEL, limit=1)["messages"]] == [
+        "hello"
+    ]
+    refusals = [
+        ("conversations_history", "C0OUTSIDE", "not_in_channel"),
+        ("conversations_history", "C0SECRET", "channel_not_found"),
+        ("conversations_history", "C0UNKNOWN", "channel_not_found"),
+        ("conversations_info", CHANNEL, "missing_scope"),
+    ]
+    for method, channel, error in refusals:
+        with pytest.raises(SlackApiError) as raised:
+            getattr(client, method)(channel=channel)
+        assert raised.value.response["error"] == error, (method, channel)
+    with pytest.raises(SlackApiError) as raised:
+        client.conversations_info(channel=CHANNEL)
+    assert raised.value.response["needed"] == "channels:read"
+    fake_slack.scopes = ("channels:history", "channels:read")
+    assert client.conversations_info(channel="C0OUTSIDE")["channel"]["is_member"] is False
+    with pytest.raises(SlackApiError) as raised:
+        client.conversations_history(channel="C0SECRET")
+    assert raised.value.response["needed"] == "groups:history"
+
+
+def test_without_channels_every_channel_is_readable(fake_slack: FakeSlack) -> None:
+    """By default (`channels` None) any channel's history answers, as the notifier's tests assume."""
+    client = client_for(fake_slack)
+    assert client.conversations_history(channel="C0ANY")["messages"] == []
+    assert client.conversations_replies(channel="G0PRIVATE", ts="1.0")["messages"] == []

@@ -152,8 +152,10 @@ def test_one_huge_entry_in_tiny_chunks_is_read_whole() -> None:
 
 @pytest.mark.parametrize("body", [b"[]", b" [ ]\n", b"\n[\r\n]\t", b"{}", b" {} "])
 def test_empty_lists_in_every_spelling_are_empty(body: bytes) -> None:
-    """`[]` with any spacing, and `{}` (servers before Oct 2024), are no jobs."""
-    assert read(body, chunk=1).jobs == []
+    """`[]` with any spacing, and `{}` (servers before Oct 2024, which the reader notes), are no jobs."""
+    listing = read(body, chunk=1)
+    assert listing.jobs == []
+    assert listing.empty_as_object is (b"{}" in body)
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,16 @@ def test_unknown_job_is_not_found() -> None:
     with pytest.raises(JobNotFound) as caught:
         client.get_job("999")
     assert caught.value.job_id == "999"
+    assert caught.value.code == 4
+
+
+def test_unknown_job_from_an_old_server_has_no_code() -> None:
+    """Servers before Aug 2024 answer a 404 with the bare message: JobNotFound carries no code, which is
+    how `jobbot check` tells the error format apart."""
+    client, _ = client_for(lambda r: httpx.Response(404, text="key 999 not found for :JOB_META"))
+    with pytest.raises(JobNotFound) as caught:
+        client.get_job("999")
+    assert caught.value.code is None
 
 
 def test_cancel_of_finished_job_is_already_finished_with_its_status() -> None:

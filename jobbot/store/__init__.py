@@ -16,7 +16,7 @@ from jobbot.store.base import (
     NoticeRow,
     TrackedJob,
 )
-from jobbot.store.open import open_store
+from jobbot.store.open import SchemaState, open_store, read_schema
 from jobbot.store.roles import (
     AuditTrail,
     CancelClaims,
@@ -51,8 +51,10 @@ __all__ = [
     "NoticeLedger",
     "NoticeRow",
     "NotifierStore",
+    "SchemaState",
     "Store",
     "Subscriptions",
     "TrackedJob",
     "open_store",
+    "read_schema",
 ]

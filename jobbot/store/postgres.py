@@ -199,6 +199,19 @@ class PostgresDatabase:
             db.execute(script)
             db.execute("INSERT INTO schema_version (version) VALUES (%s)", (number,))
 
+    def stored_version(self) -> int | None:
+        """The schema version the database holds, read without creating or changing anything; None when
+        jobbot has not set it up yet."""
+
+        def read(db: Cursor) -> int | None:
+            found = db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+            if not found or not found[0]:
+                return None
+            row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            return int(row[0]) if row else 0
+
+        return self._run(read)
+
     @staticmethod
     def to_db(moment: datetime) -> datetime:
         """The same instant as an aware UTC datetime (a naive one is local time, as `timestamp()` reads

@@ -3,6 +3,7 @@ processes (a second replica on the same host, an operator's sqlite3 shell) can r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from jobbot.errors import StoreError
@@ -200,6 +202,19 @@ class SqliteDatabase:
     @staticmethod
     def for_update() -> str:
         return ""  # BEGIN IMMEDIATE already holds the file's write lock
+
+
+def stored_version(path: str) -> int | None:
+    """The schema version of the store file at `path`, read without creating or changing anything; None
+    when there is no file yet (jobbot creates it at first start)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        # Read-only: even an empty file stays as it is (connecting read-write would begin a database).
+        with contextlib.closing(sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)) as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot read the SQLite store {path!r}: {exc}") from None
 
 
 class SqliteStore(SqlStore):

@@ -187,7 +187,15 @@ def status_card() -> str:
 
 
 def cancel_prompt_card() -> str:
-    return "\n".join(preview(cancel_prompt(_running(), now=NOW), dialogs=True))
+    return _without_card(preview(cancel_prompt(_running(), now=NOW), dialogs=True))
+
+
+def _without_card(lines: list[str]) -> str:
+    """A prompt's lead, its buttons and the Cancel button's dialog: its middle is the card shown above."""
+    card_starts = next(n for n, line in enumerate(lines) if line.startswith("Status: "))
+    dialog_starts = next(n for n, line in enumerate(lines) if "asks first" in line)
+    elided = "(the job's card: its fields, log and time)"
+    return "\n".join([*lines[:card_starts], elided, *lines[dialog_starts - 1 :]])
 
 
 def cancelled() -> str:
@@ -205,7 +213,6 @@ def cancelled() -> str:
 
 
 def stale_prompt() -> str:
-    """The lead of the prompt and the Cancel button's dialog: the rest is the card as above."""
     job = _job(3, "RUNNING", _ms(21, 20) - 9 * 86_400_000, graph="payroll")
     stale = staleness.Stale(
         job_id="3",
@@ -215,10 +222,7 @@ def stale_prompt() -> str:
         longest_finished_seconds=720.0,
         limit_seconds=None,
     )
-    lines = preview(cancel_prompt(job, now=NOW, stale=stale), dialogs=True)
-    card_starts = next(n for n, line in enumerate(lines) if line.startswith("Status: "))
-    dialog_starts = next(n for n, line in enumerate(lines) if "asks first" in line)
-    return "\n".join([*lines[:card_starts], "(the card of job 3, as above)", *lines[dialog_starts - 1 :]])
+    return _without_card(preview(cancel_prompt(job, now=NOW, stale=stale), dialogs=True))
 
 
 def refusal() -> str:

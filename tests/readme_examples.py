@@ -38,6 +38,8 @@ WIDTH = 104
 EXAMPLE = re.compile(r"(<!-- example: ([a-z-]+) -->\n)(.*?)(<!-- /example -->)", re.DOTALL)
 
 NOW = datetime(2026, 11, 28, 21, 20, tzinfo=UTC)
+# The examples are drawn for someone allowed to cancel, so they show the Cancel buttons and dialogs: where
+# a renderer asks who reads the message, give it this person, allowed.
 CANCELLER = "U0ALICE"
 PEOPLE = {CANCELLER: "@alice", "U0BOB": "@bob"}
 EMOJI = {

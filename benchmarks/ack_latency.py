@@ -1,6 +1,11 @@
 """Ack latency of `/jobs list` under load while the Interactive server is slow, beside bolt baselines.
 
-    python -m benchmarks.ack_latency [--requests 200] [--concurrency 20,50] [--delay 2] [--rounds 5]
+    python -m benchmarks.ack_latency [--full] [--requests N] [--concurrency 20,50] [--delay 2] [--rounds N]
+
+By default it takes about a minute and a half on 2 cores: 60 requests per round, 3 rounds, and the
+textbook baseline (which answers about 3 requests a second) sent two requests per client, at most
+--requests. --full is the README's run (200 requests per round, 5 rounds, textbook sent all 200: about
+7 minutes). A line of progress goes to stderr as each step ends; the figures go to stdout.
 
 The emulator (its own process) delays every admin API answer by --delay seconds. For each concurrency,
 a fresh `jobbot` process in HTTP mode (JOBBOT_NOTIFIER=off) gets --requests signed `/jobs list` slash
@@ -15,7 +20,8 @@ queue of requests waiting for one of waitress's threads, as waitress logs it.
 
 Two baselines, from benchmarks/_textbook_bot.py on the same waitress server (8 threads): `floor`, a
 bolt app whose listener only acks (the least any bolt app can do), and `textbook`, whose listener
-calls the API first and acks after (one round: it needs minutes).
+calls the API first and acks after (one round: it needs minutes). Twice as many requests as clients are
+enough to measure it: from its second request on, each client waits behind a full queue.
 """
 
 from __future__ import annotations
@@ -55,6 +61,15 @@ HISTORY_JOBS = 30
 # waitress logs this when a request waits for a free thread.
 QUEUE_DEPTH = re.compile(r"Task queue depth is (\d+)")
 BOTS = ("jobbot", "floor", "textbook")
+# (requests per round, rounds) by default and with --full.
+QUICK = (60, 3)
+FULL = (200, 5)
+STARTED = time.monotonic()
+
+
+def progress(line: str) -> None:
+    """One line on stderr as each step ends, so a long run shows where it is."""
+    print(f"[{time.monotonic() - STARTED:5.0f} s] {line}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -88,15 +103,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--requests", type=int, default=200, help="slash commands per round")
+    parser.add_argument(
+        "--full", action="store_true", help="the long run: 200 requests per round, 5 rounds, textbook all 200"
+    )
+    parser.add_argument("--requests", type=int, help="slash commands per round (default 60; --full 200)")
     parser.add_argument("--concurrency", default="20,50", help="comma-separated client thread counts")
     parser.add_argument("--delay", type=float, default=2.0, help="seconds the emulator waits per answer")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds per level (textbook: always 1)")
+    parser.add_argument(
+        "--rounds", type=int, help="rounds per level, textbook always 1 (default 3; --full 5)"
+    )
     parser.add_argument(
         "--wait", type=float, default=60.0, help="seconds to wait for a round's results after its last ack"
     )
     parser.add_argument("--bots", default=",".join(BOTS), help=f"which of {', '.join(BOTS)} to measure")
     args = parser.parse_args()
+    requests, rounds = FULL if args.full else QUICK
+    args.requests = args.requests or requests
+    args.rounds = args.rounds or rounds
     levels = [int(c) for c in args.concurrency.split(",")]
     bots = [bot for bot in args.bots.split(",") if bot]
     if unknown := set(bots) - set(BOTS):
@@ -108,12 +131,24 @@ def main() -> None:
         with emulator_process("--delay", str(args.delay)) as emulator:
             # The control API is never delayed; the jobs give `/jobs list` a real page to render.
             emulator.control("POST", "history", {"count": HISTORY_JOBS, "log_bytes": 3000})
+            progress(
+                f"emulator up, every answer delayed {args.delay:g} s, {HISTORY_JOBS} jobs in its history"
+            )
             for bot in bots:
                 for concurrency in levels:
                     results.append(run_level(bot, concurrency, args, slack, emulator))
     finally:
         slack.stop()
+    progress("done")
     print_report(results, args, load)
+
+
+def requests_per_round(bot: str, concurrency: int, *, requests: int, full: bool) -> int:
+    """The textbook bot answers about 3 requests a second whatever the load, so by default it is sent
+    two requests per client (the second waits behind a full queue), not minutes of them."""
+    if bot == "textbook" and not full:
+        return min(requests, 2 * concurrency)
+    return requests
 
 
 def run_level(
@@ -122,10 +157,13 @@ def run_level(
     """Start a fresh `bot` process, send the load round after round, collect acks and results, stop it."""
     level = Level(bot, concurrency, delivered=None if bot == "floor" else 0)
     rounds = 1 if bot == "textbook" else args.rounds
+    requests = requests_per_round(bot, concurrency, requests=args.requests, full=args.full)
+    name = f"{bot} at concurrency {concurrency}"
     with tempfile.TemporaryDirectory() as workdir:
         errors = Path(workdir, "stderr.txt")
         with errors.open("wb") as stderr:
             process, url = start_bot(bot, slack, emulator, workdir, stderr)
+            progress(f"{name}: started")
             try:
                 # One request first, so that lazy imports are not measured.
                 warmup = f"{bot}-c{concurrency}-warmup"
@@ -134,21 +172,27 @@ def run_level(
                     slack.wait_for(lambda: bool(slack.responses(warmup)), timeout=args.delay * 3 + 10)
                 for round_number in range(rounds):
                     prefix = f"{bot}-c{concurrency}-{round_number}-r"
-                    response_urls = [slack.response_url(f"{prefix}{i}") for i in range(args.requests)]
+                    response_urls = [slack.response_url(f"{prefix}{i}") for i in range(requests)]
                     cpu = proc_cpu_seconds(process.pid)
                     outcomes, elapsed = send_all(
-                        url, response_urls, concurrency, timeout=args.requests * (args.delay + 3) + 30
+                        url, response_urls, concurrency, timeout=requests * (args.delay + 3) + 30
                     )
                     level.cpu_seconds += proc_cpu_seconds(process.pid) - cpu
                     latencies = [latency for latency, _ in outcomes]
                     level.latencies += latencies
                     level.statuses += [status for _, status in outcomes]
                     level.round_p99s.append(percentile(latencies, 99))
-                    level.rates.append(args.requests / elapsed)
+                    level.rates.append(requests / elapsed)
+                    step = (
+                        f"{name}: round {round_number + 1}/{rounds}, {requests} requests answered in "
+                        f"{elapsed:.1f} s, ack p99 {level.round_p99s[-1] * 1000:,.1f} ms"
+                    )
                     if level.delivered is not None:
-                        level.delivered += wait_for_results(
-                            slack, "/response_url/" + prefix, args.requests, args.wait
-                        )
+                        waited = time.monotonic()
+                        delivered = wait_for_results(slack, "/response_url/" + prefix, requests, args.wait)
+                        level.delivered += delivered
+                        step += f", {delivered}/{requests} results {time.monotonic() - waited:.1f} s later"
+                    progress(step)
             except BaseException:
                 stop(process)
                 tail = errors.read_text(errors="replace")[-3000:]
@@ -268,8 +312,9 @@ def wait_for_results(slack: FakeSlack, path_prefix: str, expected: int, timeout:
 def print_report(results: list[Level], args: argparse.Namespace, load: float) -> None:
     print(
         f"Ack latency of `/jobs list` ({machine()}; load average {load:.1f} at start; {args.requests} "
-        f"requests per round, {args.rounds} rounds (textbook: 1); every Interactive answer delayed "
-        f"{args.delay:g} s)\n"
+        f"requests per round, {args.rounds} rounds (textbook: 1 round"
+        f"{'' if args.full else ', at most 2 requests per client'}); every Interactive answer "
+        f"delayed {args.delay:g} s)\n"
     )
     rows = []
     for level in results:

@@ -181,11 +181,11 @@ def _running() -> JobWithLog:
 
 
 def list_page() -> str:
-    return "\n".join(preview(job_list(_jobs(), now=NOW)))
+    return "\n".join(preview(job_list(_jobs(), now=NOW, may_cancel=True)))
 
 
 def status_card() -> str:
-    return "\n".join(preview(job_card(_running(), now=NOW)))
+    return "\n".join(preview(job_card(_running(), now=NOW, may_cancel=True)))
 
 
 def cancel_prompt_card() -> str:

@@ -227,7 +227,7 @@ def _secrets(settings: Settings) -> list[str]:
 
 def check_configuration(settings: Settings, env_file: str) -> Item:
     source = (
-        f"{env_file} parsed" if Path(env_file).is_file() else f"parsed from the environment (no {env_file})"
+        f"{env_file} parsed" if Path(env_file).is_file() else f"parsed from the environment, no {env_file}"
     )
     mode = "Socket Mode" if settings.socket_mode else "HTTP mode"
     count = len(settings.servers.all)

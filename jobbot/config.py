@@ -38,6 +38,17 @@ def _id_list(value: Any, is_valid: Callable[[str], bool], what: str) -> tuple[st
 
 
 _SECRETS = frozenset({"SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"})
+# `.env.example`'s token values, and where the real ones are: copied unfilled, a token is named as such
+# before Slack is asked (offline, Slack would only be unreachable).
+_PLACEHOLDERS = {
+    "SLACK_BOT_TOKEN": ("xoxb-your-bot-token", "paste the Bot User OAuth Token (Slack app > Install App)"),
+    "SLACK_APP_TOKEN": (
+        "xapp-your-app-level-token",
+        "paste an app-level token with connections:write (Slack app > Basic Information > App-Level "
+        "Tokens), or leave it empty for HTTP mode",
+    ),
+}
+_PLACEHOLDER = "placeholder"
 _LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 # What each variable should look like, for the one-line start-up error.
@@ -171,6 +182,8 @@ class Settings(BaseSettings):
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() == _PLACEHOLDERS["SLACK_BOT_TOKEN"][0]:
+            raise ValueError(_PLACEHOLDER)
         if not value.get_secret_value().startswith("xoxb-"):
             raise ValueError("not a bot token")
         return value
@@ -183,6 +196,8 @@ class Settings(BaseSettings):
     @field_validator("slack_app_token")
     @classmethod
     def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == _PLACEHOLDERS["SLACK_APP_TOKEN"][0]:
+            raise ValueError(_PLACEHOLDER)
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("not an app-level token")
         return value
@@ -522,6 +537,8 @@ def _describe(exc: ValidationError) -> str:
         return f"{name} is not set; expected {_EXPECTED.get(name, 'a value')}"
     expected = _EXPECTED.get(name, "a valid value")
     detail = str(error["msg"]).removeprefix("Value error, ")
+    if name in _PLACEHOLDERS and detail == _PLACEHOLDER:
+        return f"{name} is still the placeholder from .env.example; {_PLACEHOLDERS[name][1]}"
     if name in _SECRETS or "expected" in detail.lower():
         # Never echo anything about a secret's value; and say what is expected once.
         return f"{name} is invalid; expected {expected}"

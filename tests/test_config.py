@@ -99,8 +99,10 @@ def test_settings_repr_hides_secrets() -> None:
 
 
 def test_env_example_is_parseable_by_the_settings_class() -> None:
-    """The shipped `.env.example` loads as-is (it describes Socket Mode) with every documented default."""
-    settings = load_settings({}, env_file=str(ROOT / ".env.example"))
+    """The shipped `.env.example`, its two tokens filled in, loads (it describes Socket Mode) with every
+    documented default."""
+    tokens = {"SLACK_BOT_TOKEN": "xoxb-1-filled-in", "SLACK_APP_TOKEN": "xapp-1-filled-in"}
+    settings = load_settings(tokens, env_file=str(ROOT / ".env.example"))
     assert settings.socket_mode and settings.port == 3000
     # Copied as it is, it binds no port in Socket Mode, and nothing in it is warned about.
     assert settings.probe_port is None and settings.warnings == ()
@@ -429,3 +431,28 @@ def test_socket_mode_serves_the_probes_on_port_only_when_it_is_given() -> None:
     assert load_settings({**SOCKET, "PORT": "5000"}, env_file=None).probe_port == (5000, "PORT")
     both = {**SOCKET, "PORT": "5000", "JOBBOT_HEALTH_PORT": "9000"}
     assert load_settings(both, env_file=None).probe_port == (9000, "JOBBOT_HEALTH_PORT")
+
+
+@pytest.mark.parametrize(
+    ("name", "fix"),
+    [
+        ("SLACK_BOT_TOKEN", "paste the Bot User OAuth Token (Slack app > Install App)"),
+        (
+            "SLACK_APP_TOKEN",
+            "paste an app-level token with connections:write (Slack app > Basic Information > "
+            "App-Level Tokens), or leave it empty for HTTP mode",
+        ),
+    ],
+)
+def test_a_token_left_as_the_examples_placeholder_says_so(name: str, fix: str) -> None:
+    """`.env.example` copied without filling in a token is named as such before anything asks Slack (which,
+    offline, would only say it cannot be reached)."""
+    placeholders = {
+        line.split("=", 1)[0]: line.split("=", 1)[1]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if line.startswith(("SLACK_BOT_TOKEN=", "SLACK_APP_TOKEN="))
+    }
+    environ = {"SLACK_BOT_TOKEN": "xoxb-1-real", "SLACK_APP_TOKEN": "xapp-1-real", name: placeholders[name]}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ, env_file=None)
+    assert str(caught.value) == f"{name} is still the placeholder from .env.example; {fix}"

@@ -194,10 +194,10 @@ APP_TOKEN_FIX = (
 
 
 def socket_mode_env(fake_slack: FakeSlack, **extra: str) -> dict[str, str]:
-    """Socket Mode with the placeholder app token of `.env.example`, against the fake Slack."""
+    """Socket Mode with an app token Slack will be scripted to refuse, against the fake Slack."""
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": "xapp-your-app-level-token",
+        "SLACK_APP_TOKEN": "xapp-1-a-wrong-token",
         "SLACK_API_URL": fake_slack.api_url,
         **extra,
     }
@@ -211,7 +211,7 @@ def assert_one_line_failure(result: subprocess.CompletedProcess[str], cwd: Path,
 
 @pytest.mark.parametrize("error", ["invalid_auth", "not_allowed_token_type"])
 def test_a_rejected_app_token_is_one_line(tmp_path: Path, fake_slack: FakeSlack, error: str) -> None:
-    """Slack refusing SLACK_APP_TOKEN (the example's placeholder, or a wrong token) is one line, exit 2."""
+    """Slack refusing SLACK_APP_TOKEN (a wrong token, or one of another kind) is one line, exit 2."""
     fake_slack.script("apps.connections.open", Scripted(200, {"ok": False, "error": error}))
     result = run_jobbot(socket_mode_env(fake_slack), tmp_path)
     assert_one_line_failure(

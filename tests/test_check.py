@@ -16,7 +16,10 @@ import pytest
 import yaml
 
 from jobbot import check
-from jobbot.check import Checklist, Item, Outcome
+from jobbot.check import servers as server_checks
+from jobbot.check import slack as slack_checks
+from jobbot.check import store as store_checks
+from jobbot.check.checklist import Checklist, Item, Outcome
 from jobbot.config import Settings, load_settings
 from jobbot.emulator import Emulator
 from jobbot.emulator.quirks import Quirks
@@ -83,8 +86,8 @@ def manifest_scopes() -> tuple[str, ...]:
 
 def test_required_and_optional_scopes_are_exactly_the_manifests() -> None:
     """The scopes check asks for what manifest.yaml lists: required ones plus the ones a setting needs."""
-    assert sorted([*check.REQUIRED_SCOPES, *check.OPTIONAL_SCOPES]) == sorted(manifest_scopes())
-    assert set(check.OPTIONAL_SCOPES) == {"usergroups:read"}
+    assert sorted([*slack_checks.REQUIRED_SCOPES, *slack_checks.OPTIONAL_SCOPES]) == sorted(manifest_scopes())
+    assert set(slack_checks.OPTIONAL_SCOPES) == {"usergroups:read"}
 
 
 def test_the_check_needs_no_scope_the_running_bot_does_not_use(
@@ -100,7 +103,7 @@ def test_the_check_needs_no_scope_the_running_bot_does_not_use(
     )
     assert code == 0, lines
     assert line(lines, "Slack scopes").endswith(
-        f"the {len(check.REQUIRED_SCOPES)} scopes jobbot needs are granted"
+        f"the {len(slack_checks.REQUIRED_SCOPES)} scopes jobbot needs are granted"
     )
     [read] = fake_slack.calls_to("conversations.history")
     assert read.body["channel"] == CHANNEL and str(read.body["limit"]) == "1"
@@ -111,11 +114,11 @@ def test_missing_scope_is_named_with_the_fix(
     fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
 ) -> None:
     """A required scope the token lacks fails the scopes line, naming it and where to add it."""
-    fake_slack.scopes = tuple(s for s in check.REQUIRED_SCOPES if s != "files:write")
+    fake_slack.scopes = tuple(s for s in slack_checks.REQUIRED_SCOPES if s != "files:write")
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    identity = check.BotIdentity()
-    assert check.check_bot_token(check.slack_client(settings, BOT_TOKEN), identity).ok
-    item = check.check_scopes(settings, identity.scopes)
+    identity = slack_checks.BotIdentity()
+    assert slack_checks.check_bot_token(slack_checks.slack_client(settings, BOT_TOKEN), identity).ok
+    item = slack_checks.check_scopes(settings, identity.scopes)
     assert item.outcome is Outcome.FAILED
     assert item.found == "missing files:write"
     assert "OAuth & Permissions > Bot Token Scopes, then reinstall the app" in item.fix
@@ -125,13 +128,13 @@ def test_usergroups_read_is_needed_only_with_cancel_usergroups(
     fake_slack: FakeSlack, emulator: Emulator, tmp_path: Path
 ) -> None:
     """Without usergroups:read the scopes pass (with a note) until JOBBOT_CANCEL_USERGROUPS is set."""
-    fake_slack.scopes = check.REQUIRED_SCOPES
-    granted = ",".join(check.REQUIRED_SCOPES)
-    plain = check.check_scopes(settings_for(fake_slack, emulator.url, tmp_path), granted)
+    fake_slack.scopes = slack_checks.REQUIRED_SCOPES
+    granted = ",".join(slack_checks.REQUIRED_SCOPES)
+    plain = slack_checks.check_scopes(settings_for(fake_slack, emulator.url, tmp_path), granted)
     assert plain.outcome is Outcome.PASSED
     assert "optional and not granted: usergroups:read (for JOBBOT_CANCEL_USERGROUPS)" in plain.found
     groups = settings_for(fake_slack, emulator.url, tmp_path, JOBBOT_CANCEL_USERGROUPS="S0123ABCD")
-    with_groups = check.check_scopes(groups, granted)
+    with_groups = slack_checks.check_scopes(groups, granted)
     assert with_groups.outcome is Outcome.FAILED
     assert with_groups.found == "missing usergroups:read (for JOBBOT_CANCEL_USERGROUPS)"
 
@@ -141,9 +144,9 @@ def test_no_scopes_header_fails(fake_slack: FakeSlack, emulator: Emulator, tmp_p
     ok = {"ok": True, "user": "jobbot", "team": "Team"}
     fake_slack.script("auth.test", Scripted(200, ok))
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    identity = check.BotIdentity()
-    assert check.check_bot_token(check.slack_client(settings, BOT_TOKEN), identity).ok
-    item = check.check_scopes(settings, identity.scopes)
+    identity = slack_checks.BotIdentity()
+    assert slack_checks.check_bot_token(slack_checks.slack_client(settings, BOT_TOKEN), identity).ok
+    item = slack_checks.check_scopes(settings, identity.scopes)
     assert item.outcome is Outcome.FAILED and "x-oauth-scopes" in item.found
 
 
@@ -169,7 +172,9 @@ def test_slack_error_that_is_not_about_the_token_says_so(
     """A 429 or an outage is not blamed on the token: the line gives Slack's answer, not a new token."""
     fake_slack.script("auth.test", Scripted(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"}))
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    item = check.check_bot_token(check.slack_client(settings, BOT_TOKEN), check.BotIdentity())
+    item = slack_checks.check_bot_token(
+        slack_checks.slack_client(settings, BOT_TOKEN), slack_checks.BotIdentity()
+    )
     assert item.outcome is Outcome.FAILED and item.found == "auth.test failed (ratelimited)"
     assert item.fix == "check SLACK_API_URL, then try again"
     assert len(fake_slack.calls_to("auth.test")) == 1
@@ -182,7 +187,9 @@ def test_unreachable_slack_fails_within_bounds(emulator: Emulator, tmp_path: Pat
         {"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": absent},
         env_file=None,
     )
-    item = check.check_bot_token(check.slack_client(settings, BOT_TOKEN), check.BotIdentity())
+    item = slack_checks.check_bot_token(
+        slack_checks.slack_client(settings, BOT_TOKEN), slack_checks.BotIdentity()
+    )
     assert item.outcome is Outcome.FAILED
     assert f"could not reach Slack at {absent}" in item.found and "SLACK_API_URL" in item.fix
 
@@ -195,7 +202,7 @@ def test_app_token_opens_socket_mode_and_hears_hello(
 ) -> None:
     """apps.connections.open goes out with the app token, and the WebSocket it names says hello."""
     settings = settings_for(fake_slack, emulator.url, tmp_path, SLACK_APP_TOKEN=APP_TOKEN)
-    item = check.check_socket_mode(settings)
+    item = slack_checks.check_socket_mode(settings)
     assert item.outcome is Outcome.PASSED, item
     [call] = fake_slack.calls_to("apps.connections.open")
     assert call.headers["authorization"] == f"Bearer {APP_TOKEN}"
@@ -208,7 +215,7 @@ def test_rejected_app_token_fails_with_the_fix(
     """Slack refusing SLACK_APP_TOKEN says how to make one."""
     fake_slack.script("apps.connections.open", Scripted(200, {"ok": False, "error": "invalid_auth"}))
     settings = settings_for(fake_slack, emulator.url, tmp_path, SLACK_APP_TOKEN=APP_TOKEN)
-    item = check.check_socket_mode(settings)
+    item = slack_checks.check_socket_mode(settings)
     assert item.outcome is Outcome.FAILED
     assert item.found == "Slack refused SLACK_APP_TOKEN (invalid_auth)"
     assert "connections:write" in item.fix
@@ -218,7 +225,7 @@ def test_socket_url_that_refuses_fails(fake_slack: FakeSlack, emulator: Emulator
     """A WebSocket URL nothing listens on fails the Socket Mode line."""
     fake_slack.socket_url = f"ws://127.0.0.1:{free_port()}/link"
     settings = settings_for(fake_slack, emulator.url, tmp_path, SLACK_APP_TOKEN=APP_TOKEN)
-    item = check.check_socket_mode(settings)
+    item = slack_checks.check_socket_mode(settings)
     assert item.outcome is Outcome.FAILED and "did not open" in item.found
 
 
@@ -237,9 +244,9 @@ def test_socket_without_hello_fails(
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.socket.getsockname()[1]
     fake_slack.socket_url = f"ws://127.0.0.1:{port}/link"
-    monkeypatch.setattr(check, "HELLO_SECONDS", 0.5)
+    monkeypatch.setattr(slack_checks, "HELLO_SECONDS", 0.5)
     try:
-        item = check.check_socket_mode(
+        item = slack_checks.check_socket_mode(
             settings_for(fake_slack, emulator.url, tmp_path, SLACK_APP_TOKEN=APP_TOKEN)
         )
     finally:
@@ -329,8 +336,10 @@ def test_channel_history_without_its_scope_names_the_scope(
     fake_slack.scopes = tuple(s for s in BOT_SCOPES if s != "groups:history")
     fake_slack.channels = {CHANNEL: {"is_member": True, "is_private": True}}
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    slack = check.slack_client(settings, BOT_TOKEN)
-    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(fake_slack.scopes))
+    slack = slack_checks.slack_client(settings, BOT_TOKEN)
+    item = slack_checks.check_channel(
+        slack, CHANNEL, "notify channel", "jobbot", frozenset(fake_slack.scopes)
+    )
     assert item.outcome is Outcome.FAILED
     assert item.found == "jobbot cannot read it without groups:history"
     assert "Bot Token Scopes" in item.fix
@@ -342,8 +351,8 @@ def test_other_channel_error_gives_slacks_code(
     """Any other refusal of conversations.history fails with Slack's error code."""
     fake_slack.script("conversations.history", Scripted(200, {"ok": False, "error": "ekm_access_denied"}))
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    slack = check.slack_client(settings, BOT_TOKEN)
-    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(BOT_SCOPES))
+    slack = slack_checks.slack_client(settings, BOT_TOKEN)
+    item = slack_checks.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(BOT_SCOPES))
     assert item.outcome is Outcome.FAILED
     assert item.found == "Slack answered ekm_access_denied"
 
@@ -355,8 +364,8 @@ def test_channel_info_refused_leaves_only_the_archive_unknown(
     fake_slack.scopes = WITH_READ
     fake_slack.script("conversations.info", Scripted(200, {"ok": False, "error": "ratelimited"}))
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    slack = check.slack_client(settings, BOT_TOKEN)
-    item = check.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(WITH_READ))
+    slack = slack_checks.slack_client(settings, BOT_TOKEN)
+    item = slack_checks.check_channel(slack, CHANNEL, "notify channel", "jobbot", frozenset(WITH_READ))
     assert item.outcome is Outcome.PASSED
     assert item.found.endswith("whether it is archived is unknown (conversations.info: ratelimited)")
 
@@ -377,11 +386,11 @@ def test_each_servers_channel_is_checked_once_naming_its_servers(
         JOBBOT_NOTIFY_CHANNEL=CHANNEL,
         JOBBOT_SERVER_PROD_NOTIFY_CHANNEL="C0PROD",
     )
-    assert check.notify_channels(settings) == {"C0PROD": ["prod"], CHANNEL: ["dev", "qa"]}
+    assert slack_checks.notify_channels(settings) == {"C0PROD": ["prod"], CHANNEL: ["dev", "qa"]}
     off = settings_for(
         fake_slack, emulator.url, tmp_path, JOBBOT_NOTIFY_CHANNEL=CHANNEL, JOBBOT_NOTIFIER="off"
     )
-    assert check.notify_channels(off) == {}
+    assert slack_checks.notify_channels(off) == {}
 
 
 # Interactive servers.
@@ -394,7 +403,7 @@ def test_current_server_gives_its_job_count(
     emulator.add_job(status="RUNNING")
     emulator.add_job(status="SUCCESS")
     settings = settings_for(fake_slack, emulator.url, tmp_path)
-    item = check.check_server(settings, settings.servers.first, "Interactive server")
+    item = server_checks.check_server(settings, settings.servers.first, "Interactive server")
     assert item == Item(
         Outcome.PASSED, "Interactive server", f"{emulator.url} answers GET /v1/job with 2 jobs"
     )
@@ -405,7 +414,7 @@ def test_old_server_quirks_are_named(fake_slack: FakeSlack, tmp_path: Path) -> N
     old = Emulator(quirks=Quirks(legacy_errors=True, empty_list_as_object=True)).start()
     try:
         settings = settings_for(fake_slack, old.url, tmp_path)
-        item = check.check_server(settings, settings.servers.first, "Interactive server")
+        item = server_checks.check_server(settings, settings.servers.first, "Interactive server")
     finally:
         old.stop()
     assert item.outcome is Outcome.PASSED
@@ -447,7 +456,7 @@ def test_server_answering_garbage_fails(fake_slack: FakeSlack, tmp_path: Path) -
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         settings = settings_for(fake_slack, url, tmp_path)
-        item = check.check_server(settings, settings.servers.first, "Interactive server")
+        item = server_checks.check_server(settings, settings.servers.first, "Interactive server")
     finally:
         server.shutdown()
         server.server_close()
@@ -464,7 +473,7 @@ def test_server_that_never_answers_is_bounded(fake_slack: FakeSlack, tmp_path: P
         silent.listen()
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         settings = settings_for(fake_slack, url, tmp_path, JOBBOT_INTERACTIVE_DEADLINE="1")
-        item = check.check_server(settings, settings.servers.first, "Interactive server")
+        item = server_checks.check_server(settings, settings.servers.first, "Interactive server")
     assert item.outcome is Outcome.FAILED and "is unavailable" in item.found
 
 
@@ -474,7 +483,7 @@ def test_server_that_never_answers_is_bounded(fake_slack: FakeSlack, tmp_path: P
 def test_missing_sqlite_file_passes_and_is_not_created(tmp_path: Path) -> None:
     """No store file yet is fine (jobbot creates it at first start), and the check does not create it."""
     path = tmp_path / "jobbot.db"
-    item = check.check_store(store_settings(f"sqlite:///{path}"))
+    item = store_checks.check_store(store_settings(f"sqlite:///{path}"))
     assert item == Item(
         Outcome.PASSED, "store", f"SQLite {path} does not exist yet; jobbot creates it at first start"
     )
@@ -483,7 +492,7 @@ def test_missing_sqlite_file_passes_and_is_not_created(tmp_path: Path) -> None:
 
 def test_sqlite_in_a_missing_directory_fails(tmp_path: Path) -> None:
     """A store file whose directory does not exist could never be created: a failure with the fix."""
-    item = check.check_store(store_settings(f"sqlite:///{tmp_path}/nowhere/jobbot.db"))
+    item = store_checks.check_store(store_settings(f"sqlite:///{tmp_path}/nowhere/jobbot.db"))
     assert item.outcome is Outcome.FAILED and "there is no directory" in item.found
 
 
@@ -491,7 +500,7 @@ def test_current_sqlite_schema_passes(tmp_path: Path) -> None:
     """A store jobbot has already set up reads as current."""
     url = f"sqlite:///{tmp_path}/jobbot.db"
     open_store(url).close()
-    item = check.check_store(store_settings(url))
+    item = store_checks.check_store(store_settings(url))
     assert item.found.endswith(f"is reachable and its schema is current (version {SCHEMA_VERSION})")
 
 
@@ -500,7 +509,7 @@ def test_older_sqlite_schema_passes_with_a_note_and_is_not_upgraded(tmp_path: Pa
     path = tmp_path / "jobbot.db"
     with sqlite3.connect(path) as db:
         db.execute("PRAGMA user_version = 3")
-    item = check.check_store(store_settings(f"sqlite:///{path}"))
+    item = store_checks.check_store(store_settings(f"sqlite:///{path}"))
     assert item.outcome is Outcome.PASSED
     assert (
         item.found == f"SQLite {path} has schema version 3; jobbot upgrades it to {SCHEMA_VERSION} at start"
@@ -514,7 +523,7 @@ def test_newer_sqlite_schema_fails(tmp_path: Path) -> None:
     path = tmp_path / "jobbot.db"
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    item = check.check_store(store_settings(f"sqlite:///{path}"))
+    item = store_checks.check_store(store_settings(f"sqlite:///{path}"))
     assert item.outcome is Outcome.FAILED
     assert f"newer than this jobbot knows ({SCHEMA_VERSION})" in item.found
 
@@ -523,7 +532,7 @@ def test_file_that_is_not_sqlite_fails(tmp_path: Path) -> None:
     """A file that is not an SQLite database fails the store line, not the command."""
     path = tmp_path / "jobbot.db"
     path.write_bytes(b"this is not a database, just some text long enough to fill a header " * 4)
-    item = check.check_store(store_settings(f"sqlite:///{path}"))
+    item = store_checks.check_store(store_settings(f"sqlite:///{path}"))
     assert item.outcome is Outcome.FAILED and "cannot read the SQLite store" in item.found
 
 
@@ -533,7 +542,7 @@ def test_unreachable_postgres_fails_without_its_password(tmp_path: Path) -> None
     out = io.StringIO()
     checklist = Checklist(out)
     checklist.secrets = ["hunter2-password"]
-    checklist.add(check.check_store(store_settings(url)))
+    checklist.add(store_checks.check_store(store_settings(url)))
     text = out.getvalue()
     assert text.startswith("✗ store: cannot connect to the PostgreSQL store at 127.0.0.1:")
     assert "Fix: check JOBBOT_DATABASE_URL" in text
@@ -544,7 +553,7 @@ def test_new_postgres_database_passes_and_is_left_empty(postgres_url: str) -> No
     """A database jobbot never used passes (set up at first start) and the check creates no table in it."""
     import psycopg
 
-    item = check.check_store(store_settings(postgres_url))
+    item = store_checks.check_store(store_settings(postgres_url))
     assert item.outcome is Outcome.PASSED and "no jobbot tables yet" in item.found
     with psycopg.connect(postgres_url) as db:
         assert db.execute("SELECT to_regclass('schema_version')").fetchone() == (None,)
@@ -553,7 +562,7 @@ def test_new_postgres_database_passes_and_is_left_empty(postgres_url: str) -> No
 def test_migrated_postgres_database_is_current(postgres_url: str) -> None:
     """A PostgreSQL store jobbot has set up reads as current."""
     open_store(postgres_url).close()
-    item = check.check_store(store_settings(postgres_url))
+    item = store_checks.check_store(store_settings(postgres_url))
     assert item.outcome is Outcome.PASSED and "its schema is current" in item.found
 
 
@@ -678,7 +687,7 @@ def test_ready_deployment_passes_every_check(
 @pytest.mark.slow
 def test_broken_deployment_exits_1_with_a_fix_per_failure(fake_slack: FakeSlack, tmp_path: Path) -> None:
     """A missing scope, a channel without jobbot and an absent server: each its own line and fix; exit 1."""
-    fake_slack.scopes = tuple(s for s in check.REQUIRED_SCOPES if s != "chat:write")
+    fake_slack.scopes = tuple(s for s in slack_checks.REQUIRED_SCOPES if s != "chat:write")
     fake_slack.channels = {CHANNEL: {"name": "jobs", "is_member": False}}
     env = env_for(fake_slack, f"http://127.0.0.1:{free_port()}", tmp_path, JOBBOT_NOTIFY_CHANNEL=CHANNEL)
     result = run_child(env, tmp_path)

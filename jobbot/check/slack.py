@@ -1,48 +1,31 @@
-"""`jobbot check`: verify a deployment before it goes live and print a checklist with a fix per failure.
-
-Every check reads only: nothing is posted to Slack, no job is touched, and the store is neither created
-nor migrated. Each is bounded in time, so a peer that never answers cannot hang the command.
-"""
+"""`jobbot check`'s Slack checks: the bot token and its scopes, the Socket Mode connection (or what HTTP
+mode needs), and the notify channels. Each call is made once, without retries, and posts nothing."""
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import json
 import logging
-import os
 import socket
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
 
-from jobbot.app import job_client
-from jobbot.config import Settings, load_settings
-from jobbot.errors import ConfigError, InteractiveUnavailable, JobApiError, JobNotFound, StoreError
-from jobbot.models import MAX_JOB_ID
-from jobbot.servers import Server
+from jobbot.check.checklist import Item, failed, one_line, passed
+from jobbot.config import Settings
 from jobbot.slack_ids import BOT_SCOPES, EVENTS_PATH
-from jobbot.store import SchemaState, read_schema
 from jobbot.urls import without_credentials
 
 # One Slack Web API call: no retries, so a check says what happened the first time, quickly.
 SLACK_SECONDS = 5
 # From the WebSocket's opening until Slack's `hello`, which it sends at once on a healthy connection.
 HELLO_SECONDS = 5.0
-# A backstop over each check's own timeouts: whatever a library does, the checklist goes on after this.
-SLACK_CHECK_SECONDS = 15.0
-SOCKET_MODE_CHECK_SECONDS = 20.0
-STORE_CHECK_SECONDS = 20.0
-
 # Slack's answers to a token it does not accept.
 _REJECTED_TOKEN = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 # slack_sdk's Socket Mode connection logs each failure at ERROR; the checklist says it once, its own way.
@@ -72,170 +55,6 @@ OPTIONAL_SCOPES = {
     ),
 }
 REQUIRED_SCOPES = tuple(scope for scope in BOT_SCOPES if scope not in OPTIONAL_SCOPES)
-
-
-class Outcome(enum.Enum):
-    """How one check came out."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    SKIPPED = "skipped"  # not checked, because a check it depends on failed
-
-
-_MARKS = {Outcome.PASSED: "✓", Outcome.FAILED: "✗", Outcome.SKIPPED: "-"}
-_ASCII_MARKS = {Outcome.PASSED: "[ok]", Outcome.FAILED: "[FAIL]", Outcome.SKIPPED: "[skip]"}
-
-
-@dataclass(frozen=True)
-class Item:
-    """One line of the checklist: what was checked, what was found, and for a failure the fix."""
-
-    outcome: Outcome
-    what: str
-    found: str
-    fix: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is not Outcome.FAILED
-
-
-def passed(what: str, found: str) -> Item:
-    return Item(Outcome.PASSED, what, found)
-
-
-def failed(what: str, found: str, fix: str = "") -> Item:
-    return Item(Outcome.FAILED, what, found, fix)
-
-
-def skipped(what: str, found: str) -> Item:
-    return Item(Outcome.SKIPPED, what, found)
-
-
-def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
-    """Run every check, print the checklist, and return the exit code: 0 only when all pass, 1 when any
-    fails, 2 when the configuration does not even parse."""
-    checklist = Checklist(out or sys.stdout)
-    try:
-        settings = load_settings(env_file=env_file)
-    except ConfigError as exc:
-        checklist.add(failed("configuration", str(exc)))
-        return 2
-    checklist.secrets = _secrets(settings)
-    checklist.add(check_configuration(settings, env_file))
-    slack = slack_client(settings, settings.slack_bot_token.get_secret_value())
-    identity = BotIdentity()
-    token = checklist.run("Slack bot token", SLACK_CHECK_SECONDS, partial(check_bot_token, slack, identity))
-    if token:
-        checklist.run("Slack scopes", SLACK_CHECK_SECONDS, partial(check_scopes, settings, identity.scopes))
-    if settings.socket_mode:
-        checklist.run("Socket Mode", SOCKET_MODE_CHECK_SECONDS, partial(check_socket_mode, settings))
-    else:
-        checklist.add(check_http_mode(settings))
-    granted = granted_scopes(identity.scopes)
-    for channel, servers in notify_channels(settings).items():
-        what = f"notify channel {channel}" + (f" ({', '.join(servers)})" if settings.servers.shown else "")
-        if token:
-            look = partial(check_channel, slack, channel, what, identity.user, granted)
-            checklist.run(what, SLACK_CHECK_SECONDS, look)
-        else:
-            checklist.add(skipped(what, "not checked without a working bot token"))
-    for server in settings.servers.all:
-        what = "Interactive server" + (f" {server.name}" if settings.servers.shown else "")
-        seconds = 2 * settings.jobbot_interactive_deadline + 5
-        checklist.run(what, seconds, partial(check_server, settings, server, what))
-    checklist.run("store", STORE_CHECK_SECONDS, partial(check_store, settings))
-    return checklist.finish()
-
-
-class Checklist:
-    """Prints each item as it is known, with no secret in it, and remembers whether all passed."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.items: list[Item] = []
-        self.secrets: list[str] = []
-        # A terminal that cannot show ✓ and ✗ (an ASCII locale) gets words; a text buffer has no encoding.
-        encoding = getattr(out, "encoding", None)
-        try:
-            "".join(_MARKS.values()).encode(encoding or "utf-8")
-            self.marks = _MARKS
-        except (UnicodeEncodeError, LookupError):
-            self.marks = _ASCII_MARKS
-
-    def add(self, item: Item) -> None:
-        self.items.append(item)
-        line = f"{self.marks[item.outcome]} {item.what}: {item.found}"
-        if item.fix:
-            line += f". Fix: {item.fix}"
-        for secret in self.secrets:
-            line = line.replace(secret, "***")
-        print(line, file=self.out, flush=True)
-
-    def run(self, what: str, seconds: float, check: Callable[[], Item]) -> bool:
-        """Add the item `check` gives, or a failure if it takes longer than `seconds` (it is left running
-        on a daemon thread, and nothing it does later is printed) or stops on an error. True if it passed."""
-        outcome = _within(seconds, check)
-        if outcome is None:
-            item = failed(what, f"no result within {seconds:g} s", "check the network path to it")
-        elif isinstance(outcome, Exception):
-            item = failed(what, f"the check stopped: {type(outcome).__name__}: {_one_line(outcome)}")
-        else:
-            item = outcome
-        self.add(item)
-        return item.ok
-
-    def finish(self) -> int:
-        failures = sum(not item.ok for item in self.items)
-        if failures:
-            print(f"{failures} of {len(self.items)} checks failed.", file=self.out)
-            return 1
-        print(f"All {len(self.items)} checks passed.", file=self.out)
-        return 0
-
-
-def _within(seconds: float, check: Callable[[], Item]) -> Item | Exception | None:
-    """What `check` returned or raised within `seconds`, else None."""
-    outcome: list[Item | Exception] = []
-
-    def run() -> None:
-        try:
-            outcome.append(check())
-        except Exception as exc:  # one check's own bug must not hide the others' results
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, name="jobbot-check", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    return outcome[0] if outcome else None
-
-
-def _secrets(settings: Settings) -> list[str]:
-    """What the checklist must never show. Each line is already written without them (URLs through
-    without_credentials, the store's errors scrubbed); this is the last guard."""
-    values = [settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret]
-    found = [value.get_secret_value() for value in values if value is not None]
-    try:
-        password = urlsplit(settings.jobbot_database_url).password
-    except ValueError:
-        password = None
-    return [secret for secret in [*found, password] if secret]
-
-
-# 1. Configuration.
-
-
-def check_configuration(settings: Settings, env_file: str) -> Item:
-    source = (
-        f"{env_file} parsed" if Path(env_file).is_file() else f"parsed from the environment, no {env_file}"
-    )
-    mode = "Socket Mode" if settings.socket_mode else "HTTP mode"
-    count = len(settings.servers.all)
-    servers = f"{count} server{'s' if count != 1 else ''}"
-    if settings.servers.shown:
-        servers += ": " + ", ".join(settings.servers.names)
-    notices = "notices on" if settings.jobbot_notifier else "notices off"
-    return passed("configuration", f"{source} ({mode}, {servers}, {notices})")
 
 
 # 2. The bot token and its scopes.
@@ -362,7 +181,7 @@ def _hello(url: str) -> bool | str:
     )
     connection.connect()
     if not connection.is_active():
-        reason = f" ({_one_line(errors[0])})" if errors else ""
+        reason = f" ({one_line(errors[0])})" if errors else ""
         return f"did not open{reason}"
     state = ConnectionState()  # type: ignore[no-untyped-call]  # slack_sdk leaves it unannotated
     reader = threading.Thread(
@@ -455,124 +274,7 @@ def _archived_or_not(slack: WebClient, channel: str, what: str) -> Item:
     return passed(what, f"{name} exists and jobbot is a member")
 
 
-# 5. Interactive servers.
-
-
-def check_server(settings: Settings, server: Server, what: str) -> Item:
-    """GET /v1/job answers with a job list (its size given), and the quirks of older servers are named.
-    Read with the bot's own job client, so what passes here is what the bot will read."""
-    single = not settings.servers.shown
-    setting = "INTERACTIVE_ADMIN_ENDPOINT" if single else f"{server.name}'s URL in JOBBOT_SERVERS"
-    with job_client(settings, server) as client:
-        shown = client.shown_endpoint
-        try:
-            listing = client.listing()
-        except InteractiveUnavailable as exc:
-            return failed(
-                what, f"{shown} is unavailable: {exc.reason}", f"start the server, or correct {setting}"
-            )
-        except JobApiError as exc:
-            return failed(
-                what,
-                f"{shown} did not answer GET /v1/job as an Interactive server does ({exc})",
-                f"check that {setting} is the Interactive admin API (port 7777 by default)",
-            )
-        notes = _listing_notes(listing.skipped, listing.odd, listing.empty_as_object)
-        legacy = _legacy_errors(client.get_job)
-    if legacy:
-        notes.append("it sends errors as bare text (a server before Aug 2024); jobbot reads them")
-    count = len(listing.jobs)
-    found = f"{shown} answers GET /v1/job with {count} job{'s' if count != 1 else ''}"
-    return passed(what, "; ".join([found, *notes]))
-
-
-def _listing_notes(skipped: list[str], odd: int, empty_as_object: bool) -> list[str]:
-    notes = []
-    if empty_as_object:
-        notes.append("it answers an empty list with {} (a server before Oct 2024); jobbot reads it")
-    if skipped:
-        notes.append(f"{len(skipped)} entries are not jobs and are skipped ({skipped[0]})")
-    if odd:
-        notes.append(f"{odd} jobs have missing or mistyped fields; shown as best jobbot can")
-    return notes
-
-
-def _legacy_errors(get_job: Callable[[str], object]) -> bool:
-    """Whether the server's error bodies are bare text rather than {code, message}: asked for the one job
-    id no server reaches, it answers 404 with its error format."""
-    try:
-        get_job(str(MAX_JOB_ID))
-    except JobNotFound as exc:
-        return exc.code is None
-    except JobApiError:
-        pass  # another error tells nothing certain about the format
-    return False
-
-
-# 6. The store.
-
-
-def check_store(settings: Settings) -> Item:
-    """The store can be opened and its schema is one this jobbot can use; nothing is created or migrated."""
-    what = "store"
-    url = settings.jobbot_database_url
-    try:
-        state = read_schema(url)
-    except ConfigError as exc:
-        return failed(what, str(exc))
-    except StoreError as exc:
-        shown = without_credentials(url).split("?", 1)[0]
-        postgres = not url.lower().startswith("sqlite")
-        fix = (
-            "check JOBBOT_DATABASE_URL (host, port, database, user) and that PostgreSQL accepts connections "
-            "from this host"
-            if postgres
-            else "point JOBBOT_DATABASE_URL at jobbot's SQLite file, or at a path where it may create one"
-        )
-        return failed(what, f"{exc} ({shown})" if shown not in str(exc) else str(exc), fix)
-    return _schema_item(what, state)
-
-
-def _schema_item(what: str, state: SchemaState) -> Item:
-    where = f"{state.engine} {state.where}"
-    if state.version is None and state.engine == "SQLite":
-        return _new_sqlite_file(what, state.where)
-    if state.engine == "SQLite" and not os.access(state.where, os.W_OK):
-        return failed(what, f"{where} is not writable by this user", "give this user write access to it")
-    if not state.version:
-        return passed(what, f"{where} holds no jobbot tables yet; jobbot sets them up at first start")
-    if state.version > state.current:
-        return failed(
-            what,
-            f"{where} has schema version {state.version}, newer than this jobbot knows ({state.current})",
-            "run the jobbot release that wrote it, or a newer one",
-        )
-    if state.version < state.current:
-        return passed(
-            what,
-            f"{where} has schema version {state.version}; jobbot upgrades it to {state.current} at start",
-        )
-    return passed(what, f"{where} is reachable and its schema is current (version {state.current})")
-
-
-def _new_sqlite_file(what: str, path: str) -> Item:
-    directory = Path(path).parent
-    if not directory.is_dir():
-        return failed(
-            what,
-            f"SQLite {path} cannot be created: there is no directory {directory}",
-            "create the directory, or change JOBBOT_DATABASE_URL",
-        )
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return failed(
-            what,
-            f"SQLite {path} cannot be created: {directory} is not writable by this user",
-            "give this user write access to the directory, or change JOBBOT_DATABASE_URL",
-        )
-    return passed(what, f"SQLite {path} does not exist yet; jobbot creates it at first start")
-
-
-# Shared wording.
+# Wording shared by the Slack checks.
 
 
 def _slack_error(exc: SlackApiError) -> str:
@@ -590,7 +292,7 @@ def _needed_scope(exc: SlackApiError, otherwise: str) -> str:
 def _unreachable(what: str, url: str, exc: Exception) -> Item:
     return failed(
         what,
-        f"could not reach Slack at {without_credentials(url)} ({_one_line(exc)})",
+        f"could not reach Slack at {without_credentials(url)} ({one_line(exc)})",
         "check SLACK_API_URL, and that this host can reach it (proxy, firewall)",
     )
 
@@ -601,8 +303,3 @@ def _header(headers: Any, name: str) -> str | None:
         if str(key).lower() == name:
             return ", ".join(value) if isinstance(value, list) else str(value)
     return None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]

@@ -107,37 +107,6 @@ def test_http_mode_serves_a_signed_command_and_stops_on_sigterm(
     assert BOT_TOKEN not in sent and SIGNING_SECRET not in sent
 
 
-def test_socket_mode_serves_probes_on_the_health_port(
-    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
-) -> None:
-    """Socket Mode with JOBBOT_HEALTH_PORT: connects over the WebSocket and answers /healthz and /readyz."""
-    from tests.fakes import FakeSocketMode
-
-    socket_server = FakeSocketMode().start()
-    fake_slack.socket_url = socket_server.url
-    port = free_port()
-    env = {
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_APP_TOKEN": "xapp-1-secret-app-token",
-        "SLACK_API_URL": fake_slack.api_url,
-        "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
-        "JOBBOT_HEALTH_PORT": str(port),
-    }
-    process = start_jobbot_captured(env, tmp_path)
-    try:
-        wait_until_listening(port, process)
-        socket_server.wait_connected()
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
-        assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["ready"] is True
-        assert httpx.post(f"http://127.0.0.1:{port}/slack/events").status_code == 404
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=15)
-        socket_server.stop()
-    assert process.returncode == 0, output
-    assert "xapp-1-secret-app-token" not in output and BOT_TOKEN not in output
-
-
 ENDPOINT_PASSWORD = "endpoint-pass-5f3a"
 DATABASE_PASSWORD = "database-pass-9c2e"
 
@@ -327,17 +296,19 @@ def test_a_mistyped_variable_in_the_env_file_is_warned_about(tmp_path: Path, fak
     assert error.startswith("jobbot: Slack rejected SLACK_BOT_TOKEN (invalid_auth)")
 
 
-def test_socket_mode_serves_probes_on_port_when_the_platform_sets_it(
-    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator
+@pytest.mark.parametrize("setting", ["JOBBOT_HEALTH_PORT", "PORT"])
+def test_socket_mode_serves_probes_on_the_health_port_or_port(
+    tmp_path: Path, fake_slack: FakeSlack, emulator: Emulator, setting: str
 ) -> None:
-    """Socket Mode with PORT given and JOBBOT_HEALTH_PORT not (a Heroku-style web process): /healthz,
-    /readyz and /metrics answer on PORT, so the platform sees the process listening."""
+    """Socket Mode with JOBBOT_HEALTH_PORT, or with PORT alone (a Heroku-style web process, which the
+    platform stops unless it listens there): connected over the WebSocket, jobbot answers /healthz,
+    /readyz and /metrics on that port, not Slack's requests, and logs no token."""
     from tests.fakes import FakeSocketMode
 
     socket_server = FakeSocketMode().start()
     fake_slack.socket_url = socket_server.url
     port = free_port()
-    env = socket_mode_env(fake_slack, SLACK_APP_TOKEN="xapp-1-app-token", PORT=str(port))
+    env = socket_mode_env(fake_slack, SLACK_APP_TOKEN="xapp-1-secret-app-token", **{setting: str(port)})
     env["INTERACTIVE_ADMIN_ENDPOINT"] = emulator.url
     process = start_jobbot_captured(env, tmp_path)
     try:
@@ -346,6 +317,7 @@ def test_socket_mode_serves_probes_on_port_when_the_platform_sets_it(
         assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").json()["ready"] is True
         assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 200
+        assert httpx.post(f"http://127.0.0.1:{port}/slack/events").status_code == 404
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=15)
@@ -353,6 +325,7 @@ def test_socket_mode_serves_probes_on_port_when_the_platform_sets_it(
     assert process.returncode == 0, output
     assert "connected to Slack over Socket Mode" in output
     assert f"serving /healthz, /readyz and /metrics on port {port}" in output
+    assert "xapp-1-secret-app-token" not in output and BOT_TOKEN not in output
 
 
 def test_a_failing_slack_is_one_line_and_not_called_a_rejection(

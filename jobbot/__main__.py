@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jobbot: configuration error: {exc}", file=sys.stderr)
         return 2
     logs.configure(
-        settings.log_level, secrets=_secrets(settings), json_lines=settings.jobbot_log_format == "json"
+        settings.log_level, secrets=settings.secrets, json_lines=settings.jobbot_log_format == "json"
     )
     for warning in settings.warnings:
         log.warning("%s", warning)
@@ -157,11 +157,6 @@ def _store_shown(url: str) -> str:
     """The database URL for the start-up line: no user and password, and no query, where libpq also
     takes `password=`."""
     return without_credentials(url).split("?", 1)[0]
-
-
-def _secrets(settings: Settings) -> list[str]:
-    values = [settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret]
-    return [v.get_secret_value() for v in values if v is not None]
 
 
 def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]:

@@ -421,6 +421,18 @@ class Settings(BaseSettings):
         return tuple(found)
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be shown or logged: the tokens, the signing secret, and the password in the
+        database URL (the endpoint's is never shown whole either: see jobbot.urls)."""
+        values = [self.slack_bot_token, self.slack_app_token, self.slack_signing_secret]
+        found = [value.get_secret_value() for value in values if value is not None]
+        try:
+            password = urlsplit(self.jobbot_database_url).password
+        except ValueError:
+            password = None
+        return tuple(secret for secret in [*found, password] if secret)
+
+    @property
     def socket_mode(self) -> bool:
         return self.slack_app_token is not None
 

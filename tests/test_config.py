@@ -456,3 +456,19 @@ def test_a_token_left_as_the_examples_placeholder_says_so(name: str, fix: str) -
     with pytest.raises(ConfigError) as caught:
         load_settings(environ, env_file=None)
     assert str(caught.value) == f"{name} is still the placeholder from .env.example; {fix}"
+
+
+def test_secrets_are_the_tokens_the_signing_secret_and_the_database_password() -> None:
+    """What logs and `jobbot check` scrub: every Slack credential set, and the database URL's password."""
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-1-bot",
+            "SLACK_APP_TOKEN": "xapp-1-app",
+            "SLACK_SIGNING_SECRET": "signing",
+            "JOBBOT_DATABASE_URL": "postgresql://jobbot:db-pass@db:5432/jobbot",
+        },
+        env_file=None,
+    )
+    assert settings.secrets == ("xoxb-1-bot", "xapp-1-app", "signing", "db-pass")
+    bare = load_settings({"SLACK_BOT_TOKEN": "xoxb-1-bot", "SLACK_SIGNING_SECRET": "s"}, env_file=None)
+    assert bare.secrets == ("xoxb-1-bot", "s")

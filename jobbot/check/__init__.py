@@ -11,7 +11,6 @@ import sys
 from functools import partial
 from pathlib import Path
 from typing import TextIO
-from urllib.parse import urlsplit
 
 from jobbot.check.checklist import Checklist, Item, failed, passed, skipped
 from jobbot.check.servers import check_server
@@ -45,7 +44,7 @@ def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         checklist.add(failed("configuration", str(exc)))
         return 2
-    checklist.secrets = _secrets(settings)
+    checklist.secrets = list(settings.secrets)
     checklist.add(check_configuration(settings, env_file))
     slack = slack_client(settings, settings.slack_bot_token.get_secret_value())
     identity = BotIdentity()
@@ -70,18 +69,6 @@ def run_checks(env_file: str = ".env", *, out: TextIO | None = None) -> int:
         checklist.run(what, seconds, partial(check_server, settings, server, what))
     checklist.run("store", STORE_CHECK_SECONDS, partial(check_store, settings))
     return checklist.finish()
-
-
-def _secrets(settings: Settings) -> list[str]:
-    """What the checklist must never show. Each line is already written without them (URLs through
-    without_credentials, the store's errors scrubbed); this is the last guard."""
-    values = [settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret]
-    found = [value.get_secret_value() for value in values if value is not None]
-    try:
-        password = urlsplit(settings.jobbot_database_url).password
-    except ValueError:
-        password = None
-    return [secret for secret in [*found, password] if secret]
 
 
 def check_configuration(settings: Settings, env_file: str) -> Item:

@@ -33,13 +33,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "command",
         nargs="?",
-        choices=("run", "check"),
+        choices=("run", "check", "playground"),
         default="run",
-        help="run (the default) serves the bot; check verifies a deployment and prints a checklist",
+        help="run (the default) serves the bot; check verifies a deployment and prints a checklist; "
+        "playground serves jobbot in a web page, with a Slack and a demo server of its own (no settings)",
     )
+    parser.add_argument("--port", type=int, help="playground only: the page's port (default: 8080)")
+    parser.add_argument("--host", help="playground only: the address to listen on (default: 127.0.0.1)")
     parser.add_argument("--env-file", help="dotenv file to read (default: .env, if there is one)")
     parser.add_argument("--version", action="version", version=f"jobbot {__version__}")
     args = parser.parse_args(argv)
+    if args.command == "playground":
+        return _playground(args)
+    if args.port is not None or args.host is not None:
+        parser.error("--port and --host are for `jobbot playground`; jobbot run listens on PORT")
     if args.env_file is not None and not Path(args.env_file).is_file():
         # The default .env may be absent; a file named on the command line was meant to be read.
         print(
@@ -72,6 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     serve()
     log.info("jobbot stopped")
     return 0
+
+
+def _playground(args: argparse.Namespace) -> int:
+    """The playground needs no settings: it makes the bot's own (see jobbot.playground)."""
+    from jobbot.playground import run_playground
+
+    port = 8080 if args.port is None else args.port
+    if not 0 <= port <= 65535:
+        print(f"jobbot: --port {port} is not a port; from 0 (any free one) to 65535", file=sys.stderr)
+        return 2
+    logs.configure(logging.INFO)
+    return run_playground(host=args.host or "127.0.0.1", port=port)
 
 
 def _start(settings: Settings) -> Callable[[], None]:

@@ -465,6 +465,17 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
     return settings
 
 
+# The settings `jobbot playground` takes from the environment: where the Interactive servers are. It makes
+# every other setting itself (Slack is its own, and a .env meant for a real deployment is not read).
+PLAYGROUND_PASSED_ON = ("INTERACTIVE_ADMIN_ENDPOINT", "JOBBOT_SERVERS")
+
+
+def playground_servers(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The PLAYGROUND_PASSED_ON variables that are set (none: the playground runs its own emulator)."""
+    source = os.environ if environ is None else environ
+    return {name: source[name] for name in PLAYGROUND_PASSED_ON if source.get(name)}
+
+
 # Prefixes of the variables jobbot reads. Any other JOBBOT_ variable is a mistake; a SLACK_ or INTERACTIVE_
 # one may belong to another program, so it is only named when it looks like a misspelt setting of jobbot's.
 _OWN_PREFIX = "JOBBOT_"

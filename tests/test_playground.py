@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from jobbot.__main__ import main
 from jobbot.emulator import Emulator
 from jobbot.playground import Playground
 from jobbot.playground.workspace import ALICE, BOB, JOBS_CHANNEL, NOTICE_CHANNEL
@@ -208,10 +209,9 @@ def test_ephemeral_messages_are_visible_only_to_their_person(page: Page, emulato
 def test_a_job_ending_posts_a_notice_whose_details_button_works(page: Page, emulator: Emulator) -> None:
     """When a job ends, a notice reaches #job-notices for everyone, and its Details opens the card."""
     job = emulator.add_job(status="RUNNING")
-    # The notifier must have seen the job running before it can notice its end.
-    page.command(f"status {job}")
-    page.wait_for(bot_message(channel=JOBS_CHANNEL, containing=job, ephemeral_to=ALICE))
-    emulator.wait_until(lambda: any(path.endswith(f"/job/{job}") for _, path in emulator.requests))
+    # The notifier's first poll records the jobs there are as its baseline, announcing none: the job ends
+    # after that poll has read the list.
+    assert emulator.wait_until(lambda: ("GET", "/v1/job") in emulator.requests, timeout=20)
     emulator.finish_job(job, "SUCCESS")
     notice = page.wait_for(bot_message(channel=NOTICE_CHANNEL, containing=job, button=JOB_DETAILS))
     assert notice["ephemeral_to"] is None
@@ -338,3 +338,21 @@ def test_the_command_serves_the_page_and_stops_cleanly_on_sigterm(tmp_path: Path
             if child.poll() is None:
                 child.kill()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith("jobbot-playground-")]
+
+
+def test_the_servers_named_in_the_environment_are_used_instead_of_a_demo(emulator: Emulator) -> None:
+    """With INTERACTIVE_ADMIN_ENDPOINT set, the playground's bot lists that server's jobs."""
+    job = emulator.add_job(status="RUNNING", graph_id="from-the-environment")
+    environ = {"INTERACTIVE_ADMIN_ENDPOINT": emulator.url, "SLACK_BOT_TOKEN": "xoxb-not-read"}
+    with Playground(port=0, environ=environ, poll_interval=0.2) as playground:
+        page = Page(playground)
+        page.command("list")
+        listing = page.wait_for(bot_message(channel=JOBS_CHANNEL, containing=job, ephemeral_to=ALICE))
+        assert "from-the-environment" in json.dumps(listing["blocks"])
+
+
+def test_port_and_host_belong_to_the_playground_only() -> None:
+    """`jobbot run --port 1` is a usage error: jobbot run listens on PORT."""
+    with pytest.raises(SystemExit) as exited:
+        main(["run", "--port", "1"])
+    assert exited.value.code == 2

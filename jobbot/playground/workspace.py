@@ -228,13 +228,14 @@ class Workspace:
                 raise SlackError("expired_url")
             if target.uses >= RESPONSE_URL_USES:
                 raise SlackError("used_url")
-            text, blocks = _content(body)
             target.uses += 1
             original = next((m for m in self._messages if m.id == target.message_id), None)
-            if _flag(body.get("delete_original")) and original is not None:
-                self._messages.remove(original)
-                self._changed()
+            if _flag(body.get("delete_original")):
+                if original is not None:
+                    self._messages.remove(original)
+                    self._changed()
                 return {"ok": True}
+            text, blocks = _content(body)
             if _flag(body.get("replace_original")) and original is not None:
                 original.text, original.blocks = text, blocks
                 original.replaced += 1

@@ -260,9 +260,29 @@ def test_a_malformed_request_gets_a_400_naming_the_problem(
     page: Page, route: str, body: bytes, error: str
 ) -> None:
     """What the page would never send is refused with a JSON error saying what is wrong."""
-    answer = httpx.post(f"{page.url}/play/{route}", content=body, timeout=5)
+    json_type = {"Content-Type": "application/json"}
+    answer = httpx.post(f"{page.url}/play/{route}", content=body, headers=json_type, timeout=5)
     assert answer.status_code == 400
     assert answer.json() == {"ok": False, "error": error}
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ({"Content-Type": "text/plain"}, "send the body as JSON"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "send the body as JSON"),
+        ({"Content-Type": "application/json", "Host": "evil.example:8080"}, "the Host header must name"),
+    ],
+)
+def test_what_another_site_could_make_a_browser_send_is_refused(
+    page: Page, emulator: Emulator, headers: dict[str, str], error: str
+) -> None:
+    """A cross-site form or simple fetch (no JSON content type), or a rebound host name, acts on nothing."""
+    body = json.dumps({"channel": JOBS_CHANNEL, "text": "list"})
+    answer = httpx.post(f"{page.url}/play/command", content=body, headers=headers, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith(error)
+    assert page.state()["messages"] == []
 
 
 def test_unknown_messages_and_people_are_refused(page: Page) -> None:

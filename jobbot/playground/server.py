@@ -88,7 +88,11 @@ class PlaygroundServer:
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
         host_shown = f"[{host}]" if ":" in host else host
-        self.url = f"http://{host_shown}:{self._server.server_port}"
+        port = self._server.server_port
+        self.url = f"http://{host_shown}:{port}"
+        # The names the page may be reached by; any, when listening on every interface (chosen with --host).
+        names = {host_shown, "127.0.0.1", "localhost", "[::1]"}
+        self._hosts = set() if host in ("0.0.0.0", "::", "") else {f"{name}:{port}" for name in names}
         workspace.public_url = self.url
 
     def start(self) -> None:
@@ -148,12 +152,23 @@ class PlaygroundServer:
             else:
                 _send(request, 404, "text/plain", b"file not found")
         elif route in ("command", "action", "user"):
+            self._check_origin(request)
             fields = _json_object(_body(request, BODY_LIMIT))
             act = {"command": self._command, "action": self._action, "user": self._user}[route]
             error = act(fields)
             _json(request, 200, {"ok": True} if error is None else {"ok": False, "error": error})
         else:
             _json(request, 404, {"ok": False, "error": "not found"})
+
+    def _check_origin(self, request: BaseHTTPRequestHandler) -> None:
+        """Refuse what another web site could make a visitor's browser send: it may act on a real
+        Interactive server (INTERACTIVE_ADMIN_ENDPOINT). A form or a no-preflight fetch cannot send a JSON
+        content type, and a site that rebinds its own name to this address still sends its own Host."""
+        if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            raise BadRequest("send the body as JSON, with Content-Type: application/json")
+        host = request.headers.get("Host", "")
+        if self._hosts and host not in self._hosts:
+            raise BadRequest(f"the Host header must name this server ({', '.join(sorted(self._hosts))})")
 
     # What the page asks for.
 
@@ -299,7 +314,7 @@ class PlaygroundServer:
         _json(request, 200, answer)
 
     def _web_api(self, request: BaseHTTPRequestHandler, method: str, query: str) -> None:
-        raw = _body(request, BODY_LIMIT + UPLOAD_LIMIT)
+        raw = _body(request, BODY_LIMIT)
         params: dict[str, Any] = dict(parse_qsl(query, keep_blank_values=True))
         content_type = request.headers.get("Content-Type", "")
         try:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from jobbot.__main__ import main
 from jobbot.emulator import Emulator
-from jobbot.playground import Playground
+from jobbot.playground import Playground, run_playground
 from jobbot.playground.workspace import ALICE, BOB, JOBS_CHANNEL, NOTICE_CHANNEL
 from jobbot.slack_ids import JOB_CANCEL, JOB_DETAILS, JOB_FULL_LOG
 
@@ -376,3 +377,28 @@ def test_port_and_host_belong_to_the_playground_only() -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "--port", "1"])
     assert exited.value.code == 2
+
+
+def test_without_a_server_configured_the_demo_emulator_serves_jobs() -> None:
+    """With nothing set, the playground starts the emulator in demo mode: its jobs are listed at once."""
+    with Playground(port=0, environ={}, poll_interval=0.2) as playground:
+        page = Page(playground)
+        page.command("list")
+        listing = page.wait_for(
+            bot_message(channel=JOBS_CHANNEL, containing="GraphScope jobs", ephemeral_to=ALICE)
+        )
+        assert has_button(listing, JOB_DETAILS)
+        assert playground.directory is not None and playground.directory.is_dir()
+        directory = playground.directory
+    assert not directory.exists()
+
+
+def test_a_port_in_use_stops_the_playground_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """run_playground on a taken port exits 2 naming the address and the option that fixes it."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert run_playground(port=port) == 2
+    error = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in error and "--port" in error

@@ -94,3 +94,24 @@ def test_state_shows_ephemeral_messages_only_to_their_person_and_counts_versions
     assert slack.state(since=slack.version)["messages"] is None
     with pytest.raises(ValueError):
         slack.set_me("U0MALLORY")
+
+
+def test_an_upload_is_shared_only_once_its_bytes_arrived() -> None:
+    """Asking for an upload URL, sending the bytes, then completing shares the file in a message."""
+    slack = Workspace()
+    slack.public_url = "http://127.0.0.1:1"
+    too_big = slack.call("files.getUploadURLExternal", {"filename": "x", "length": ws.MAX_FILE_BYTES + 1})
+    assert too_big["error"] == "file_too_large"
+    started = slack.call("files.getUploadURLExternal", {"filename": "job-3.log", "length": "5"})
+    assert started["upload_url"] == f"http://127.0.0.1:1/play/upload/{started['file_id']}"
+    files = json.dumps([{"id": started["file_id"], "title": "Job 3's log"}])
+    complete = {"files": files, "channel_id": "D0ALICE", "initial_comment": "the log"}
+    assert slack.call("files.completeUploadExternal", complete)["error"] == "file_not_found"
+    assert slack.receive_upload(started["file_id"], b"hello")
+    assert not slack.receive_upload(started["file_id"], b"again")
+    assert slack.call("files.completeUploadExternal", complete)["ok"]
+    (shared,) = slack.messages()
+    assert (shared.channel, shared.text) == ("D0ALICE", "the log")
+    expected = {"name": "job-3.log", "title": "Job 3's log", "text": "hello"}
+    assert [f.as_state() for f in shared.files] == [expected]
+    assert slack.call("files.completeUploadExternal", complete)["error"] == "file_not_found"

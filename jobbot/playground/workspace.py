@@ -40,6 +40,7 @@ MAX_BLOCKS = 50
 # Bounds on what the playground keeps: it runs for hours in a browser tab, not forever.
 MAX_MESSAGES = 2_000
 MAX_FILE_BYTES = 5 << 20
+MAX_PENDING_UPLOADS = 100
 # What the page is given of a file: enough of a log to read, never megabytes per poll.
 FILE_PREVIEW_BYTES = 64 << 10
 # A response_url takes a few posts within 30 minutes (as Slack's does); a few more do no harm here.
@@ -408,6 +409,8 @@ class Workspace:
         if _number(params, "length", 0) > MAX_FILE_BYTES:
             raise SlackError("file_too_large")
         file_id = f"F{next(self._ids):08d}"
+        if len(self._uploads) >= MAX_PENDING_UPLOADS:
+            del self._uploads[next(iter(self._uploads))]  # the oldest upload never completed
         self._uploads[file_id] = (filename[:255], None)
         return {"ok": True, "upload_url": f"{self.public_url}/play/upload/{file_id}", "file_id": file_id}
 

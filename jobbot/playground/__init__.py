@@ -1,0 +1,1 @@
+"""The playground: jobbot in a browser, with no Slack workspace and no GraphScope."""

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.browser import chromium
 from tests.support import wait_until
 
 if TYPE_CHECKING:
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, ElementHandle, Page
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-# Read at import time: the autouse fixture in conftest.py clears JOBBOT_* variables before each test.
-REQUIRE_BROWSER = os.environ.get("JOBBOT_REQUIRE_BROWSER") == "1"
-CHROMIUM = os.environ.get("JOBBOT_CHROMIUM") or shutil.which("chromium")
 # Not UTC, so a date shown in UTC instead of the browser's zone fails the date test.
 BROWSER_ZONE = "Asia/Tokyo"
 TIMEOUT_S = 10.0
@@ -144,24 +140,10 @@ class StubPlayground:
         self.thread.join()
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRE_BROWSER:
-        pytest.fail(f"{reason}, and JOBBOT_REQUIRE_BROWSER=1 asks for the browser tests")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed (the `test` extra installs it)")
-    if CHROMIUM is None:
-        _unavailable("no chromium on PATH (Debian: apt-get install chromium; or set JOBBOT_CHROMIUM)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @dataclass

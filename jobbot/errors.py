@@ -223,3 +223,15 @@ class ListingError(InternalError, ValueError):
 
 class SkeletonTooLarge(InternalError, ValueError):
     """What is left of the body once its long strings are cut is still over the cap: not a job's JSON."""
+
+
+class PlaygroundRequestError(InternalError):
+    """A request to the playground's /play/* that is not what its page sends: answered 400 with the reason."""
+
+
+class WebApiRefusal(InternalError):
+    """The playground's Web API refusing a call, answered as Slack does: {"ok": false, "error": code}."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from jobbot.errors import WebApiRefusal
 from jobbot.playground import workspace as ws
-from jobbot.playground.workspace import ALICE, BOB, JOBS_CHANNEL, NOTICE_CHANNEL, SlackError, Workspace
+from jobbot.playground.workspace import ALICE, BOB, JOBS_CHANNEL, NOTICE_CHANNEL, Workspace
 
 SECTION = [{"type": "section", "text": {"type": "mrkdwn", "text": "hello"}}]
 
@@ -32,12 +33,12 @@ def test_a_response_url_answers_ephemerally_by_default_and_replaces_the_clicked_
 def test_a_response_url_refuses_unknown_ids_and_too_many_posts() -> None:
     """An id never handed out is expired_url; a response_url takes only a few posts."""
     slack = Workspace()
-    with pytest.raises(SlackError, match="expired_url"):
+    with pytest.raises(WebApiRefusal, match="expired_url"):
         slack.respond("nope", {"text": "x"})
     url = slack.new_response_url(JOBS_CHANNEL, ALICE, None)
     for _ in range(ws.RESPONSE_URL_USES):
         slack.respond(url, {"text": "x"})
-    with pytest.raises(SlackError, match="used_url"):
+    with pytest.raises(WebApiRefusal, match="used_url"):
         slack.respond(url, {"text": "x"})
 
 

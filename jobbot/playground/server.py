@@ -21,13 +21,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 
+from jobbot.errors import PlaygroundRequestError, WebApiRefusal
 from jobbot.playground.workspace import (
     CHANNELS,
     NAMES,
     SCOPES,
     TEAM_ID,
     Message,
-    SlackError,
     Workspace,
 )
 
@@ -52,10 +52,6 @@ UPLOAD_LIMIT = 5 << 20
 COMMAND_LIMIT = 4_000
 # Slack waits 3 seconds for an acknowledgement; jobbot acks at once, so a slow answer is a failure.
 ACK_SECONDS = 3.0
-
-
-class BadRequest(Exception):
-    """A request to /play/* that is not what the page sends: answered 400 with the reason."""
 
 
 class PlaygroundServer:
@@ -128,7 +124,7 @@ class PlaygroundServer:
                 self._web_api(request, path.removeprefix("/api/"), parts.query)
             else:
                 _json(request, 404, {"ok": False, "error": "not found"})
-        except BadRequest as exc:
+        except PlaygroundRequestError as exc:
             _json(request, 400, {"ok": False, "error": str(exc)})
 
     def _static(self, request: BaseHTTPRequestHandler, name: str) -> None:
@@ -165,10 +161,12 @@ class PlaygroundServer:
         Interactive server (INTERACTIVE_ADMIN_ENDPOINT). A form or a no-preflight fetch cannot send a JSON
         content type, and a site that rebinds its own name to this address still sends its own Host."""
         if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
-            raise BadRequest("send the body as JSON, with Content-Type: application/json")
+            raise PlaygroundRequestError("send the body as JSON, with Content-Type: application/json")
         host = request.headers.get("Host", "")
         if self._hosts and host not in self._hosts:
-            raise BadRequest(f"the Host header must name this server ({', '.join(sorted(self._hosts))})")
+            raise PlaygroundRequestError(
+                f"the Host header must name this server ({', '.join(sorted(self._hosts))})"
+            )
 
     # What the page asks for.
 
@@ -302,12 +300,12 @@ class PlaygroundServer:
     def _respond(self, request: BaseHTTPRequestHandler, response_id: str) -> None:
         try:
             body = _json_object(_body(request, BODY_LIMIT))
-        except BadRequest:
+        except PlaygroundRequestError:
             _json(request, 400, {"ok": False, "error": "invalid_payload"})
             return
         try:
             answer = self.workspace.respond(response_id, body)
-        except SlackError as exc:
+        except WebApiRefusal as exc:
             status = 404 if exc.code in ("expired_url", "used_url") else 400
             _json(request, status, {"ok": False, "error": exc.code})
             return
@@ -322,7 +320,7 @@ class PlaygroundServer:
                 params |= _json_object(raw)
             elif raw:
                 params |= dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
-        except (BadRequest, UnicodeDecodeError):
+        except (PlaygroundRequestError, UnicodeDecodeError):
             _json(request, 200, {"ok": False, "error": "invalid_form_data"})
             return
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
@@ -362,10 +360,10 @@ def _trigger_id() -> str:
 def _body(request: BaseHTTPRequestHandler, limit: int) -> bytes:
     declared = request.headers.get("Content-Length") or "0"
     if not (declared.isascii() and declared.isdigit()):
-        raise BadRequest("a body needs a Content-Length")
+        raise PlaygroundRequestError("a body needs a Content-Length")
     length = int(declared)
     if length > limit:
-        raise BadRequest(f"a body of {length} bytes is over the limit of {limit}")
+        raise PlaygroundRequestError(f"a body of {length} bytes is over the limit of {limit}")
     return request.rfile.read(length) if length else b""
 
 
@@ -373,9 +371,9 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
     except ValueError:
-        raise BadRequest("the body is not JSON") from None
+        raise PlaygroundRequestError("the body is not JSON") from None
     if not isinstance(value, dict):
-        raise BadRequest("the body is not a JSON object")
+        raise PlaygroundRequestError("the body is not a JSON object")
     return value
 
 
@@ -383,9 +381,11 @@ def _text(fields: dict[str, Any], name: str, *, limit: int = 255, required: bool
     """A string field of the page's request, checked."""
     value = fields.get(name, None if required else "")
     if not isinstance(value, str):
-        raise BadRequest(f"{name!r} must be a string" if name in fields else f"{name!r} is missing")
+        raise PlaygroundRequestError(
+            f"{name!r} must be a string" if name in fields else f"{name!r} is missing"
+        )
     if len(value) > limit:
-        raise BadRequest(f"{name!r} is longer than {limit} characters")
+        raise PlaygroundRequestError(f"{name!r} is longer than {limit} characters")
     return value
 
 

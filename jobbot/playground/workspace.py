@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobbot.errors import WebApiRefusal
 from jobbot.slack_ids import BOT_SCOPES
 
 TEAM_ID = "T0PLAY"
@@ -47,14 +48,6 @@ FILE_PREVIEW_BYTES = 64 << 10
 RESPONSE_URL_USES = 5
 RESPONSE_URL_SECONDS = 30 * 60
 MAX_RESPONSE_URLS = 1_000
-
-
-class SlackError(Exception):
-    """A Web API refusal, answered as Slack answers it: {"ok": false, "error": code}."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 @dataclass
@@ -226,9 +219,9 @@ class Workspace:
         with self._lock:
             target = self._response_urls.get(response_id)
             if target is None or target.expires < time.time():
-                raise SlackError("expired_url")
+                raise WebApiRefusal("expired_url")
             if target.uses >= RESPONSE_URL_USES:
-                raise SlackError("used_url")
+                raise WebApiRefusal("used_url")
             target.uses += 1
             original = next((m for m in self._messages if m.id == target.message_id), None)
             if _flag(body.get("delete_original")):
@@ -264,7 +257,7 @@ class Workspace:
         try:
             with self._lock:
                 return handler(self, params)
-        except SlackError as exc:
+        except WebApiRefusal as exc:
             return {"ok": False, "error": exc.code}
 
     def receive_upload(self, file_id: str, data: bytes) -> bool:
@@ -308,7 +301,7 @@ class Workspace:
         channel = self._channel(params)
         message = self._find(channel, str(params.get("ts") or ""), error="message_not_found")
         if message.user != BOT_USER_ID:
-            raise SlackError("cant_update_message")
+            raise WebApiRefusal("cant_update_message")
         if "text" in params or "blocks" in params:
             message.text, message.blocks = _content(
                 {"text": params.get("text", message.text), "blocks": params.get("blocks", message.blocks)}
@@ -329,7 +322,7 @@ class Workspace:
         channel = self._channel(params)
         user = str(params.get("user") or "")
         if user not in NAMES or user == BOT_USER_ID:
-            raise SlackError("user_not_in_channel")
+            raise WebApiRefusal("user_not_in_channel")
         text, blocks = _content(params)
         message = self._add(
             channel, BOT_USER_ID, text, blocks, thread_ts=_optional(params, "thread_ts"), ephemeral_to=user
@@ -339,7 +332,7 @@ class Workspace:
     def _open(self, params: dict[str, Any]) -> dict[str, Any]:
         users = str(params.get("users") or "")
         if users not in NAMES or users == BOT_USER_ID:
-            raise SlackError("user_not_found")
+            raise WebApiRefusal("user_not_found")
         self._dms.add(users)
         self._changed()
         return {"ok": True, "channel": {"id": dm_channel(users)}}
@@ -400,14 +393,14 @@ class Workspace:
 
     def _usergroup_users(self, params: dict[str, Any]) -> dict[str, Any]:
         # The playground's workspace has no user groups: its cancellers are named one by one.
-        raise SlackError("no_such_subteam")
+        raise WebApiRefusal("no_such_subteam")
 
     def _upload_url(self, params: dict[str, Any]) -> dict[str, Any]:
         filename = str(params.get("filename") or "")
         if not filename:
-            raise SlackError("invalid_arguments")
+            raise WebApiRefusal("invalid_arguments")
         if _number(params, "length", 0) > MAX_FILE_BYTES:
-            raise SlackError("file_too_large")
+            raise WebApiRefusal("file_too_large")
         file_id = f"F{next(self._ids):08d}"
         if len(self._uploads) >= MAX_PENDING_UPLOADS:
             del self._uploads[next(iter(self._uploads))]  # the oldest upload never completed
@@ -417,10 +410,10 @@ class Workspace:
     def _complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
         requested = _json_field(params, "files")
         if not isinstance(requested, list) or not requested:
-            raise SlackError("invalid_arguments")
+            raise WebApiRefusal("invalid_arguments")
         ids = [str(f.get("id")) if isinstance(f, dict) else "" for f in requested]
         if not all(self._uploads.get(i, ("", None))[1] is not None for i in ids):
-            raise SlackError("file_not_found")
+            raise WebApiRefusal("file_not_found")
         channel = self._channel({"channel": params.get("channel_id")}) if params.get("channel_id") else None
         shared = []
         for f, file_id in zip(requested, ids, strict=True):
@@ -438,7 +431,7 @@ class Workspace:
         channel = str(params.get("channel") or "")
         if channel in CHANNELS or (channel.startswith("D") and "U" + channel[1:] in NAMES):
             return channel
-        raise SlackError("channel_not_found")
+        raise WebApiRefusal("channel_not_found")
 
     def _find(self, channel: str, ts: str, *, error: str) -> Message:
         found = next(
@@ -446,7 +439,7 @@ class Workspace:
             None,
         )
         if found is None:
-            raise SlackError(error)
+            raise WebApiRefusal(error)
         return found
 
     def _add(
@@ -508,17 +501,17 @@ def _content(params: dict[str, Any]) -> tuple[str, list[dict[str, Any]] | None]:
     text = params.get("text")
     blocks = _json_field(params, "blocks")
     if text is not None and not isinstance(text, str):
-        raise SlackError("invalid_arguments")
+        raise WebApiRefusal("invalid_arguments")
     if blocks is not None and (
         not isinstance(blocks, list)
         or len(blocks) > MAX_BLOCKS
         or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in blocks)
     ):
-        raise SlackError("invalid_blocks")
+        raise WebApiRefusal("invalid_blocks")
     if not text and not blocks:
-        raise SlackError("no_text")
+        raise WebApiRefusal("no_text")
     if text is not None and len(text) > MAX_TEXT:
-        raise SlackError("msg_too_long")
+        raise WebApiRefusal("msg_too_long")
     # Slack gives every block an id of its own when the app sets none, and sends it back with a click.
     for block in blocks or []:
         block.setdefault("block_id", secrets.token_urlsafe(4))
@@ -532,7 +525,7 @@ def _json_field(params: dict[str, Any], name: str) -> Any:
         try:
             return json.loads(value) if value else None
         except ValueError:
-            raise SlackError("invalid_arguments") from None
+            raise WebApiRefusal("invalid_arguments") from None
     return value
 
 
@@ -548,7 +541,7 @@ def _number(params: dict[str, Any], name: str, default: float) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
-        raise SlackError("invalid_arguments") from None
+        raise WebApiRefusal("invalid_arguments") from None
 
 
 def _flag(value: Any) -> bool:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from jobbot.commands import RESERVED_WORDS
 from jobbot.errors import ConfigError
@@ -526,9 +526,25 @@ def _settings_from_mapping(
     # As Settings' own sources do (env_ignore_empty): an empty variable is not set.
     values = {k: v for k, v in values.items() if v != ""}
     known = {name for name in Settings.model_fields}
-    return Settings.model_validate(
+    return _MappedSettings.model_validate(
         {k: v for k, v in values.items() if k in known} | {"jobbot_server_options": options}
     )
+
+
+class _MappedSettings(Settings):
+    """Settings from the given values alone: pydantic-settings would otherwise add the process
+    environment and a `.env` in the working directory to them."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def _env_file_values(env_file: str) -> dict[str, str]:

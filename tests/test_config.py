@@ -472,3 +472,15 @@ def test_secrets_are_the_tokens_the_signing_secret_and_the_database_password() -
     assert settings.secrets == ("xoxb-1-bot", "xapp-1-app", "signing", "db-pass")
     bare = load_settings({"SLACK_BOT_TOKEN": "xoxb-1-bot", "SLACK_SIGNING_SECRET": "s"}, env_file=None)
     assert bare.secrets == ("xoxb-1-bot", "s")
+
+
+def test_a_given_mapping_is_all_that_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `environ` given, neither the process environment nor a `.env` in the working directory adds
+    anything: the playground builds its bot from its own mapping, whatever the shell or folder holds."""
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-from-the-shell")
+    monkeypatch.setenv("JOBBOT_NOTIFY_STYLE", "live")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("SLACK_APP_TOKEN=xapp-1-from-dotenv\nJOBBOT_POLL_INTERVAL=99\n")
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, env_file=None)
+    assert settings.slack_app_token is None
+    assert (settings.jobbot_notify_style.value, settings.jobbot_poll_interval) == ("final", 10.0)

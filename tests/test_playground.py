@@ -402,3 +402,13 @@ def test_a_port_in_use_stops_the_playground_with_one_line(capsys: pytest.Capture
         assert run_playground(port=port) == 2
     error = capsys.readouterr().err
     assert f"cannot listen on 127.0.0.1:{port}" in error and "--port" in error
+
+
+def test_a_rebound_host_name_reads_no_state(page: Page, emulator: Emulator) -> None:
+    """A site that rebinds its own name to this address cannot read the jobs either: the state answers
+    only to a Host naming the playground."""
+    emulator.add_job(status="RUNNING")
+    page.command("list")
+    answer = httpx.get(f"{page.url}/play/state", headers={"Host": "evil.example"}, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json()["error"].startswith("the Host header must name this server")

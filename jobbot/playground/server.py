@@ -115,6 +115,7 @@ class PlaygroundServer:
             elif method == "GET" and path.startswith("/static/"):
                 self._static(request, path.removeprefix("/static/"))
             elif method == "GET" and path == "/play/state":
+                self._check_host(request)
                 since = query.get("since", "")
                 state = self.workspace.state(int(since) if since.isdigit() else None)
                 _json(request, 200, state)
@@ -162,6 +163,10 @@ class PlaygroundServer:
         content type, and a site that rebinds its own name to this address still sends its own Host."""
         if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
             raise PlaygroundRequestError("send the body as JSON, with Content-Type: application/json")
+        self._check_host(request)
+
+    def _check_host(self, request: BaseHTTPRequestHandler) -> None:
+        """A page served from another name (a rebound DNS name) may neither act nor read the jobs."""
         host = request.headers.get("Host", "")
         if self._hosts and host not in self._hosts:
             raise PlaygroundRequestError(

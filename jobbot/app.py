@@ -126,12 +126,20 @@ def startup_client(settings: Settings) -> WebClient:
     an outage reads as jobbot's one line rather than after slack_sdk's retries and errors."""
     quiet = logging.getLogger(f"{__name__}.startup_checks")
     quiet.disabled = True
+    return single_try_client(settings, timeout=10, logger=quiet)
+
+
+def single_try_client(
+    settings: Settings, *, timeout: int, token: str | None = None, logger: logging.Logger | None = None
+) -> WebClient:
+    """A Web API client at SLACK_API_URL that never retries: its caller decides what a failure means.
+    The bot token unless `token` is given."""
     return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
+        token=token or settings.slack_bot_token.get_secret_value(),
         base_url=settings.slack_api_url,
-        timeout=10,
+        timeout=timeout,
         retry_handlers=[],
-        logger=quiet,
+        logger=logger,
     )
 
 
@@ -202,12 +210,7 @@ def notice_client(settings: Settings) -> WebClient:
     """The Web API client for notices: retries nothing. A retried post after an error could post twice,
     and a 429 retried here would sleep its Retry-After on the notifier's thread; the notifier schedules
     the retry for that destination instead, while it keeps polling and posting elsewhere."""
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=10,
-        retry_handlers=[],
-    )
+    return single_try_client(settings, timeout=10)
 
 
 # The workspace lookup runs on the request thread, before the ack: one short try, no retries, and after a
@@ -218,12 +221,7 @@ WORKSPACE_RETRY_SECONDS = 30.0
 
 def workspace_lookup_client(settings: Settings) -> WebClient:
     """The Web API client for `auth.test` when guarding a request: short, and never retried."""
-    return WebClient(
-        token=settings.slack_bot_token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=WORKSPACE_LOOKUP_SECONDS,
-        retry_handlers=[],
-    )
+    return single_try_client(settings, timeout=WORKSPACE_LOOKUP_SECONDS)
 
 
 def workspace_team(

@@ -17,6 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.socket_mode.builtin.connection import Connection, ConnectionState
 
+from jobbot.app import single_try_client
 from jobbot.check.checklist import Item, failed, one_line, passed
 from jobbot.config import Settings
 from jobbot.slack_ids import BOT_SCOPES, EVENTS_PATH
@@ -62,7 +63,7 @@ REQUIRED_SCOPES = tuple(scope for scope in BOT_SCOPES if scope not in OPTIONAL_S
 
 def slack_client(settings: Settings, token: str) -> WebClient:
     """A Web API client for one check: SLACK_API_URL, a short timeout, and no retries."""
-    return WebClient(token=token, base_url=settings.slack_api_url, timeout=SLACK_SECONDS, retry_handlers=[])
+    return single_try_client(settings, timeout=SLACK_SECONDS, token=token)
 
 
 @dataclass

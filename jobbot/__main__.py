@@ -17,7 +17,7 @@ from types import FrameType
 from jobbot import __version__, logs
 from jobbot.app import Bot, create_bot, verify_slack
 from jobbot.config import Settings, load_settings
-from jobbot.errors import ConfigError, JobbotError
+from jobbot.errors import ConfigError, JobbotError, SocketOpenFailed
 from jobbot.store.open import sqlite_path
 from jobbot.urls import without_credentials
 
@@ -179,25 +179,28 @@ def _store_shown(url: str) -> str:
 
 
 def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]:
-    """Connect to Slack over Socket Mode (raising ConfigError if the connection does not open) and serve
-    the probes on `listener`; returns what runs until a signal."""
+    """Connect to Slack over Socket Mode (raising ConfigError if the first connection does not open) and
+    serve the probes on `listener`; returns what runs until a signal. Once connected, the link replaces
+    a lost connection by itself."""
     from jobbot.probes import Probes
     from jobbot.web import HttpServer, WebApp
 
-    handler = bot.socket_mode_handler()
-    # slack_sdk logs a failed connection itself (several lines), then keeps retrying on a thread of its
-    # own: at start-up, jobbot's one line says it instead, and the process ends.
-    sdk_log = handler.client.logger
+    link = bot.socket_mode_link()
+    # slack_sdk logs a failed connection itself (several lines): at start-up, jobbot's one line says it
+    # instead, and the process ends.
+    sdk_log = logging.getLogger("jobbot.socket_mode.slack_sdk")
     sdk_log.disabled = True
-    handler.connect()
-    if not handler.client.is_connected():
-        handler.close()
+    try:
+        link.connect()
+    except SocketOpenFailed as exc:
         raise ConfigError(
-            "Slack accepted SLACK_APP_TOKEN but the Socket Mode WebSocket did not open; check that this host "
-            "may open wss:// connections to Slack on port 443 (a proxy goes in HTTPS_PROXY)"
-        )
-    sdk_log.disabled = False
-    health = HttpServer(WebApp(None, Probes(bot)), listener=listener) if listener is not None else None
+            f"Slack accepted SLACK_APP_TOKEN but the Socket Mode connection did not open ({exc}); check "
+            "that this host may open wss:// connections to Slack on port 443 (a proxy goes in HTTPS_PROXY)"
+        ) from None
+    finally:
+        sdk_log.disabled = False
+    probes = Probes(bot, connection=link.state)
+    health = HttpServer(WebApp(None, probes), listener=listener) if listener is not None else None
     stop = threading.Event()
 
     def serve() -> None:
@@ -208,7 +211,7 @@ def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]
             log.info("serving /healthz, /readyz and /metrics on port %d", health.port)
         stop.wait()
         # Stop taking new events first; work already acknowledged finishes in bot.close().
-        handler.close()
+        link.close()
         if health is not None:
             health.stop()
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -30,11 +30,9 @@ from jobbot.jobs_api import JobClient
 from jobbot.notifier import Notifier, SlackPoster
 from jobbot.render.mrkdwn import code_span
 from jobbot.servers import Server, Servers
+from jobbot.socket_mode import SocketModeLink
 from jobbot.store import Store, open_store
 from jobbot.subscriptions import NoticeSettings
-
-if TYPE_CHECKING:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +45,8 @@ INTERACTIVE_IN_FLIGHT = WORK_THREADS // 2
 # SIGTERM to exit within 10 s: the HTTP server's 2 s, then these.
 NOTIFIER_STOP_SECONDS = 4.0
 REPLY_STOP_SECONDS = 3.0
+# One apps.connections.open; a Socket Mode attempt that takes longer has failed, and the next one waits.
+CONNECTIONS_OPEN_SECONDS = 10
 
 
 @dataclass
@@ -65,14 +65,14 @@ class Bot:
     _notifier_threads: list[threading.Thread] = field(default_factory=list)
     closed: bool = False
 
-    def socket_mode_handler(self) -> SocketModeHandler:
-        """The Socket Mode connection for this bot; it opens via `apps.connections.open` on SLACK_API_URL."""
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
+    def socket_mode_link(self) -> SocketModeLink:
+        """The Socket Mode connection for this bot. Its `apps.connections.open` goes to SLACK_API_URL
+        through a client that never retries: the link paces its own attempts."""
         if self.settings.slack_app_token is None:
             raise ConfigError("Socket Mode needs SLACK_APP_TOKEN (an app-level token starting with xapp-)")
-        # The handler's Web API client is the app's, so SLACK_API_URL applies to it too.
-        return SocketModeHandler(self.app, self.settings.slack_app_token.get_secret_value())
+        token = self.settings.slack_app_token.get_secret_value()
+        client = single_try_client(self.settings, timeout=CONNECTIONS_OPEN_SECONDS, token=token)
+        return SocketModeLink(self.app, token, client)
 
     def start_notifier(self) -> None:
         """Run each server's poll loop on a background thread of its own (when notices are switched on):

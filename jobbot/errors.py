@@ -41,6 +41,11 @@ class ConfigError(InternalError):
     """A setting is missing or malformed; start-up stops with this one line."""
 
 
+class SocketOpenFailed(InternalError):
+    """A Socket Mode connection did not open: Slack refused apps.connections.open, the WebSocket did not
+    open, or Slack sent no hello. The text names which, never a token."""
+
+
 class InvalidJobId(UserFacingError):
     """A job id that is not ASCII digits worth at most 2**63-1; no request is ever built from it."""
 

@@ -177,6 +177,27 @@ REFUSED_REQUESTS = Counter(
     registry=REGISTRY,
 )
 
+# A replacement connection is ready in well under a second; a long outage shows in the top buckets.
+_RECONNECT_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+SOCKET_RECONNECTS = Counter(
+    "jobbot_socket_mode_reconnects_total",
+    "Socket Mode connections replaced, by reason: dropped (closed without Slack's notice), "
+    "unanswered_ping (silent: no pong in time), disconnect (Slack's `disconnect` message, e.g. a refresh).",
+    ["reason"],
+    registry=REGISTRY,
+)
+SOCKET_RECONNECT_SECONDS = Histogram(
+    "jobbot_socket_mode_reconnect_seconds",
+    "From a Socket Mode connection found dead (or Slack asking to replace it) to its replacement's hello.",
+    buckets=_RECONNECT_BUCKETS,
+    registry=REGISTRY,
+)
+SOCKET_CONNECTED = Gauge(
+    "jobbot_socket_mode_connected",
+    "1 while a verified Socket Mode connection takes Slack's envelopes, else 0.",
+    registry=REGISTRY,
+)
+
 
 def exposition() -> tuple[bytes, str]:
     """The body and content type of a /metrics answer."""

@@ -35,13 +35,21 @@ class Readiness:
 
 
 class Probes:
-    """Answers /readyz from the bot's parts: Slack auth, the store, and each server's notifier's last poll.
+    """Answers /readyz from the bot's parts: Slack auth, the store, each server's notifier's last poll
+    and, in Socket Mode, the connection (`connection` says its state: "ok (connected)" or what is wrong).
 
     One server has one check named "notifier"; several have one each, "notifier <server>", so a server
     whose notifier stopped polling is named in the reason. The replica is ready only when all pass."""
 
-    def __init__(self, bot: Bot, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        connection: Callable[[], str] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._bot = bot
+        self._connection = connection
         self._monotonic = monotonic
         self._started = monotonic()
         self._slack: tuple[float, str] | None = None
@@ -52,6 +60,7 @@ class Probes:
         checks = {
             "slack": self._slack_state(),
             "store": self._store_state(),
+            **({"socket_mode": self._connection()} if self._connection is not None else {}),
             **self._notifier_checks(),
         }
         return Readiness(all(state.startswith("ok") for state in checks.values()), checks)

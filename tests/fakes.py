@@ -1,4 +1,5 @@
-"""Loopback stand-ins for what tests cannot reach: Slack's Web API and its response_url endpoint."""
+"""Loopback stand-ins for what tests cannot reach: Slack's Web API and its response_url endpoint (and, from
+`tests.fake_socket_mode`, its Socket Mode endpoint)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from jobbot.slack_ids import BOT_SCOPES
+from tests.fake_socket_mode import FakeSocketMode as FakeSocketMode  # its home is that module
 
 BOT_USER_ID = "UBOT0001"
 TEAM_ID = "T0001"
@@ -494,78 +496,3 @@ def sign(secret: str, body: str, timestamp: int | None = None) -> dict[str, str]
     base = f"v0:{ts}:{body}".encode()
     signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
-
-
-class FakeSocketMode:
-    """The WebSocket side of Socket Mode: sends envelopes to the connected app and collects its acks.
-
-    Point FakeSlack's `apps.connections.open` at `url` with `fake_slack.socket_url = socket.url`.
-    """
-
-    def __init__(self) -> None:
-        from websockets.sync.server import serve
-
-        self.acks: list[dict[str, Any]] = []
-        self._outbox: list[str] = []
-        self._changed = threading.Condition()
-        self._connected = 0
-        self._server = serve(self._session, "127.0.0.1", 0)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-socket-mode", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.socket.getsockname()[:2]
-        return f"ws://{host}:{port}/link"
-
-    def start(self) -> FakeSocketMode:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-
-    def send(self, envelope: dict[str, Any]) -> None:
-        with self._changed:
-            self._outbox.append(json.dumps(envelope))
-            self._changed.notify_all()
-
-    def wait_connected(self, timeout: float = 10.0) -> None:
-        self._wait(lambda: self._connected > 0, timeout)
-
-    def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        self._wait(lambda: any(a.get("envelope_id") == envelope_id for a in self.acks), timeout)
-        return next(a for a in self.acks if a.get("envelope_id") == envelope_id)
-
-    def _wait(self, predicate: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        with self._changed:
-            while not predicate():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"fake Socket Mode: condition not met within {timeout} s")
-                self._changed.wait(remaining)
-
-    def _session(self, websocket: Any) -> None:
-        from websockets.exceptions import ConnectionClosed
-
-        websocket.send(json.dumps({"type": "hello", "num_connections": 1, "debug_info": {}}))
-        with self._changed:
-            self._connected += 1
-            self._changed.notify_all()
-        try:
-            while True:
-                with self._changed:
-                    pending, self._outbox = self._outbox, []
-                for message in pending:
-                    websocket.send(message)
-                try:
-                    raw = websocket.recv(timeout=0.05)
-                except TimeoutError:
-                    continue
-                with self._changed:
-                    self.acks.append(json.loads(raw))
-                    self._changed.notify_all()
-        except ConnectionClosed:
-            pass

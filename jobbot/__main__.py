@@ -194,8 +194,8 @@ def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]
         link.connect()
     except SocketOpenFailed as exc:
         raise ConfigError(
-            f"Slack accepted SLACK_APP_TOKEN but the Socket Mode connection did not open ({exc}); check "
-            "that this host may open wss:// connections to Slack on port 443 (a proxy goes in HTTPS_PROXY)"
+            f"Slack accepted SLACK_APP_TOKEN but {exc}; check that this host may open wss:// connections "
+            "to Slack on port 443 (a proxy goes in HTTPS_PROXY)"
         ) from None
     finally:
         sdk_log.disabled = False

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
 import socket
 import threading
@@ -58,7 +59,6 @@ DRAIN_SECONDS = 30.0
 WATCH_SECONDS = 0.1
 # Envelope ids remembered to recognise one delivered again.
 SEEN_ENVELOPES = 2048
-_PEEK_NOW = getattr(socket, "MSG_DONTWAIT", 0)
 
 
 @dataclass
@@ -135,15 +135,16 @@ class _Connection(SocketModeClient):
         sock = session.sock if session is not None else None
         if sock is None:
             return True
-        if not _PEEK_NOW:
-            return False  # no MSG_DONTWAIT here: the pings alone tell
         try:
-            # The OS socket under TLS too: a TCP end reads as no bytes at all.
-            return socket.socket.recv(sock, 1, socket.MSG_PEEK | _PEEK_NOW) == b""
+            # A non-blocking twin of the OS socket (TLS or not, a TCP end reads as no bytes at all): the
+            # socket itself has a timeout, and Python waits for data before any read from such a socket.
+            with socket.socket(fileno=os.dup(sock.fileno())) as twin:
+                twin.setblocking(False)
+                return twin.recv(1, socket.MSG_PEEK) == b""
         except BlockingIOError:
-            return False
-        except OSError:
-            return True
+            return False  # nothing to read: open
+        except (OSError, ValueError):
+            return True  # closed meanwhile
 
     def silent_for(self) -> float:
         """Seconds since the last ping that got its pong was sent (or since the connection opened)."""
@@ -257,10 +258,12 @@ class SocketModeLink:
             raise SocketOpenFailed(_reason(exc)) from None
         if not connection.is_connected():  # slack_sdk logged why the WebSocket did not open
             connection.shut()
-            raise SocketOpenFailed("the WebSocket did not open")
+            raise SocketOpenFailed("the Socket Mode WebSocket did not open")
         if not connection.hello.wait(HELLO_SECONDS) or not connection.is_connected():
             connection.shut()
-            raise SocketOpenFailed(f"no hello from Slack within {HELLO_SECONDS:g} s")
+            raise SocketOpenFailed(
+                f"the Socket Mode WebSocket opened but Slack sent no hello in {HELLO_SECONDS:g} s"
+            )
         return connection
 
     def _watch(self) -> None:
@@ -347,7 +350,7 @@ def _reason(exc: Exception) -> str:
     response = getattr(exc, "response", None)
     if response is not None:
         try:
-            return f"apps.connections.open: {response['error']}"
+            return f"apps.connections.open answered {response['error']}"
         except (KeyError, TypeError):
-            return f"apps.connections.open: HTTP {getattr(response, 'status_code', '?')}"
-    return f"{type(exc).__name__}: {exc}"
+            return f"apps.connections.open answered HTTP {getattr(response, 'status_code', '?')}"
+    return f"apps.connections.open failed: {type(exc).__name__}"

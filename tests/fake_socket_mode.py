@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -151,13 +152,14 @@ class FakeSocketMode:
         timer.daemon = True
         timer.start()
 
-    def drop(self, link: int) -> None:
-        """End `link`'s TCP stream with no WebSocket close, as a network blip or a proxy restart does."""
+    def drop(self, link: int, *, reset: bool = False) -> None:
+        """End `link`'s TCP stream with no WebSocket close: a FIN, as a restarting proxy sends, or with
+        `reset` an RST, as a killed one or a NAT that forgot the connection does."""
         with self._changed:
             target = self._link(link)
             target.closed_at = target.closed_at or time.monotonic()
             self._changed.notify_all()
-        target.relay.cut()
+        target.relay.cut(reset=reset)
 
     def blackhole(self, link: int) -> None:
         """From now on nothing crosses `link` either way, though both ends still think it open."""
@@ -289,7 +291,10 @@ class _Relay:
         for source, sink in ((self.client, self.upstream), (self.upstream, self.client)):
             threading.Thread(target=self._pump, args=(source, sink), name="fake-relay", daemon=True).start()
 
-    def cut(self) -> None:
+    def cut(self, *, reset: bool = False) -> None:
+        if reset:  # closing with a zero linger sends RST instead of FIN
+            self.client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.client.close()
         for end in (self.client, self.upstream):
             with contextlib.suppress(OSError):
                 end.shutdown(socket.SHUT_RDWR)

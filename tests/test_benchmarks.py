@@ -35,6 +35,8 @@ pytestmark = pytest.mark.slow
             "| 4    |",
         ),
         ("live_cards", ["--jobs", "1,5", "--interval", "0.5"], "duplicates: 0"),
+        # A refresh only: the textbook bot needs 10-60 s to come back from a drop.
+        ("socket_reconnect", ["--rounds", "1", "--modes", "refresh"], "refresh: commands failed"),
         (
             "ack_latency",
             ["--requests", "6", "--concurrency", "3", "--delay", "0.2", "--rounds", "1", "--wait", "10"],

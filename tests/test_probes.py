@@ -79,3 +79,14 @@ def test_notices_switched_off_is_one_check_whatever_the_servers() -> None:
         answer = probes({}, servers).readiness()
         assert answer.ready and answer.checks["notifier"] == "ok (switched off)"
         assert not any(name.startswith("notifier ") for name in answer.checks)
+
+
+def test_socket_mode_connection_state_is_a_check_of_its_own() -> None:
+    """In Socket Mode /readyz carries the connection's state; a replica reconnecting is not ready, and the
+    reason names how long it has been so."""
+    bot = cast(Bot, FakeBot({"default": FakeNotifier()}, Servers.single("http://gs:7777")))
+    connected = Probes(bot, connection=lambda: "ok (connected)", monotonic=lambda: NOW).readiness()
+    assert connected.ready and connected.checks["socket_mode"] == "ok (connected)"
+    down = Probes(bot, connection=lambda: "reconnecting for 7 s", monotonic=lambda: NOW).readiness()
+    assert not down.ready
+    assert down.as_json()["reason"] == "socket_mode: reconnecting for 7 s"

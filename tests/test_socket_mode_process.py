@@ -148,7 +148,12 @@ def test_a_silent_half_open_connection_is_noticed(
         socket_mode.wait_live(1, timeout=10)
         socket_mode.send(command("after-silence", "help", fake_slack.response_url("r1")))
         socket_mode.wait_for_ack("after-silence", timeout=3)
-        wait_until(lambda: 'reason="unanswered_ping"' in replica.metrics(), timeout=5, what="counted")
+        try:
+            wait_until(lambda: 'reason="unanswered_ping"' in replica.metrics(), timeout=5, what="counted")
+        except AssertionError:
+            counted = [line for line in replica.metrics().splitlines() if "reconnects_total{" in line]
+            replica.stop()
+            raise AssertionError(f"not counted as unanswered_ping: {counted}\n{replica.output}") from None
 
 
 @pytest.mark.parametrize("reason", ["refresh_requested", "warning"])

@@ -1,4 +1,5 @@
-"""The confirmed cancel of a job: permission, one claim per job, one DELETE, the read-back, the audit.
+"""The confirmed cancel of a job: permission, one claim per job, one DELETE, the read-back, the audit,
+and the warning before a cancel that may kill another program (a stale or UNKNOWN job, `jobbot.stale`).
 
 Slack-free: it takes who acts and a job id, and answers with a `CancelOutcome` (the facts); the
 wording of each outcome belongs to the renderers.
@@ -12,9 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from jobbot import stale
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import JobAlreadyFinished, JobApiError, JobbotError, Refused, StoreError
-from jobbot.models import AUDIT_FOLD_SECONDS, Actor, AuditEntry, JobStatus, JobWithLog, validate_job_id
+from jobbot.models import (
+    AUDIT_FOLD_SECONDS,
+    Actor,
+    AuditEntry,
+    Job,
+    JobStatus,
+    JobWithLog,
+    validate_job_id,
+)
 from jobbot.store import CancelStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +34,8 @@ CANCEL_CLAIM_STALE_SECONDS = 60.0
 # How long a second clicker waits for the first click's cancel to show in the job's status.
 CANCEL_OUTCOME_WAIT_SECONDS = 8.0
 CANCEL_OUTCOME_POLL_SECONDS = 0.25
+# The audit message of a confirmed click whose dialog warned that the server kills the stored process id.
+WARNED = "after the warning that the server kills the stored process id, which may not be the loader"
 
 
 class JobApi(Protocol):
@@ -32,6 +44,8 @@ class JobApi(Protocol):
     def get_job(self, job_id: str) -> JobWithLog: ...
 
     def cancel_job(self, job_id: str) -> str: ...
+
+    def list_jobs(self) -> list[Job]: ...
 
 
 class CancelPermission(Protocol):
@@ -69,7 +83,16 @@ class CancellingElsewhere:
     holder: str
 
 
-CancelOutcome = Cancelled | AlreadyFinished | CancellingElsewhere
+@dataclass(frozen=True)
+class WarningNeeded:
+    """Nothing was sent: the job's cancel may kill another program (`risk`), and the dialog the click
+    confirmed had not said so. The person is warned and asked again."""
+
+    job: JobWithLog
+    risk: stale.KillRisk
+
+
+CancelOutcome = Cancelled | AlreadyFinished | CancellingElsewhere | WarningNeeded
 
 
 class Cancellation:
@@ -85,7 +108,9 @@ class Cancellation:
         clock: Clock = utc_now,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        stale_after_seconds: float = stale.DEFAULT_LIMIT_HOURS * 3600,
     ) -> None:
+        self._stale_after = stale_after_seconds
         self._jobs = jobs
         self._store = store
         self._access = access
@@ -110,16 +135,40 @@ class Cancellation:
             return False
         return True
 
-    def confirm(self, raw_job_id: str, who: Actor) -> CancelOutcome:
-        """Cancel the job for this person; raises `Refused`, `InvalidJobId` or the job API's error."""
+    def risk(self, job: Job) -> stale.KillRisk | None:
+        """Why a cancel of `job` may kill another program (see `jobbot.stale`), or None. The job list is
+        read only when the job has run long enough for its graph's history to judge it; if that read
+        fails, the limit alone judges (logged)."""
+        if not job.is_cancellable:
+            return None
+        now = self._clock()
+        history: list[Job] = []
+        if stale.worth_history(job, now):
+            try:
+                history = self._jobs.list_jobs()
+            except JobApiError as exc:
+                log.warning("could not read the job list to judge job %s: %s", job.id, exc)
+        return stale.kill_risks([job], history, now=now, limit_seconds=self._stale_after).get(job.id)
+
+    def confirm(self, raw_job_id: str, who: Actor, *, warned: bool = False) -> CancelOutcome:
+        """Cancel the job for this person; raises `Refused`, `InvalidJobId` or the job API's error.
+
+        `warned`: the dialog the click confirmed said that the cancel may kill another program (the
+        button says so, `jobbot.slack_ids.decode_cancel_ref`); the audit records it. The job is judged
+        again now: if its cancel may kill another program and the dialog had not said so (a button drawn
+        before the job looked stale, a live card's), nothing is sent and `WarningNeeded` asks again.
+        """
         job_id = validate_job_id(raw_job_id)
         # Checked now, at the moment of acting: the list may have changed since the button was drawn.
         self._permit(job_id, who)
-        self._audit(who, job_id, "confirmed", None, None)
+        self._audit(who, job_id, "confirmed", None, WARNED if warned else None)
         job = self._jobs.get_job(job_id)
-        if not job.is_active:
+        if job.is_terminal:
             self._audit(who, job_id, "already_finished", job.status, None)
             return self._already_finished(job)
+        if not warned and (risk := self.risk(job)) is not None:
+            self._audit(who, job_id, "warning_needed", job.status, _risk_note(risk))
+            return WarningNeeded(job, risk)
         # One claim per job in the store, whichever replica the click reached: only its holder sends
         # the DELETE. It also records who cancelled, for the completion notice.
         holder = self._store.claim_cancel(
@@ -188,7 +237,7 @@ class Cancellation:
         deadline = self._monotonic() + CANCEL_OUTCOME_WAIT_SECONDS
         while True:
             job = self._jobs.get_job(job_id)
-            if not job.is_active:
+            if job.is_terminal:
                 return self._already_finished(job)
             if self._monotonic() >= deadline:
                 return CancellingElsewhere(job_id, job, holder)
@@ -199,3 +248,11 @@ class Cancellation:
         # The loader can record FAILED over a cancel once its process is killed: still that person's.
         cancelled = job.known_status in (JobStatus.CANCELLED, JobStatus.FAILED)
         return AlreadyFinished(job, cancelled_by=who if cancelled else None)
+
+
+def _risk_note(risk: stale.KillRisk) -> str:
+    """The audit's short note of why a cancel was not sent without a warning (the dialog words it)."""
+    process = f"process {risk.process_id}" if risk.process_id is not None else "no process id"
+    if isinstance(risk, stale.UnknownStatus):
+        return f"not sent: status {risk.status}, the server would kill {process}"
+    return f"not sent: stale after {risk.running_seconds:.0f} s RUNNING, the server would kill {process}"

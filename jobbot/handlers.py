@@ -29,6 +29,7 @@ from jobbot.cancellation import (
     Cancelled,
     CancellingElsewhere,
     CancelOutcome,
+    WarningNeeded,
 )
 from jobbot.clock import Clock, utc_now
 from jobbot.errors import (
@@ -42,13 +43,7 @@ from jobbot.errors import (
     Refused,
 )
 from jobbot.jobs_api import JobClient
-from jobbot.models import (
-    Actor,
-    Job,
-    JobWithLog,
-    parse_job_id,
-    validate_job_id,
-)
+from jobbot.models import Actor, parse_job_id, validate_job_id
 from jobbot.render.cards import LogFile, full_log_file, full_log_sent
 from jobbot.render.jobs import (
     already_finished_card,
@@ -57,6 +52,7 @@ from jobbot.render.jobs import (
     cancelling_elsewhere_card,
     job_card,
     job_list,
+    warning_needed_card,
 )
 from jobbot.render.kit import Message
 from jobbot.render.mrkdwn import code_span
@@ -136,7 +132,15 @@ class JobsHandlers:
                 label,
                 tools.jobs,
                 scoped,
-                Cancellation(tools.jobs, scoped, tools.access, clock=clock, sleep=sleep, monotonic=monotonic),
+                Cancellation(
+                    tools.jobs,
+                    scoped,
+                    tools.access,
+                    clock=clock,
+                    sleep=sleep,
+                    monotonic=monotonic,
+                    stale_after_seconds=stale_after_seconds,
+                ),
                 Subscriptions(tools.jobs, scoped, notices, clock=clock, server=label),
             )
 
@@ -246,13 +250,14 @@ class JobsHandlers:
     def on_cancel_click(
         self, ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
-        """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels."""
+        """Only the click after Slack's confirmation dialog arrives here; it is the one that cancels. Its
+        value says whether the dialog warned that the cancel may kill another program."""
         _acknowledge(ack)
         who = _actor_from(body)
-        server, job_id = slack_ids.decode_job_ref(str(action.get("value") or ""))
+        server, job_id, warned = slack_ids.decode_cancel_ref(str(action.get("value") or ""))
 
         def cancel(desk: _Desk) -> Message:
-            outcome = desk.cancellation.confirm(job_id, who)
+            outcome = desk.cancellation.confirm(job_id, who, warned=warned)
             return _cancel_reply(outcome, now=self._clock(), server=desk.label)
 
         self._submit(
@@ -339,7 +344,7 @@ class JobsHandlers:
             case commands.CancelJob(job_id=job_id):
                 job = desk.cancellation.prompt(job_id, who)
                 return cancel_prompt(
-                    job, now=self._clock(), stale=self._staleness(desk, job), server=desk.label
+                    job, now=self._clock(), risk=desk.cancellation.risk(job), server=desk.label
                 )
             case commands.Watch(job_id=job_id):
                 return desk.subscriptions.watch(job_id, who.user_id)
@@ -406,22 +411,10 @@ class JobsHandlers:
     def _card(self, desk: _Desk, raw_job_id: str, who: Actor) -> Message:
         job = desk.jobs.get_job(validate_job_id(raw_job_id))
         # A job that cannot be cancelled has no Cancel button: nobody need be asked about it.
-        may_cancel = job.is_active and desk.cancellation.may_cancel(who)
-        # The stale warning is in the Cancel dialog: with no button, no history need be read for it.
-        stale = self._staleness(desk, job) if may_cancel else None
-        return job_card(job, now=self._clock(), stale=stale, server=desk.label, may_cancel=may_cancel)
-
-    def _staleness(self, desk: _Desk, job: JobWithLog) -> stale.Stale | None:
-        """Whether a job that can be cancelled looks stale; its graph's history is read only when needed."""
-        now = self._clock()
-        history: list[Job] = []
-        if stale.worth_history(job, now):
-            try:
-                history = desk.jobs.list_jobs()
-            except JobApiError as exc:
-                # The card still answers; the limit alone judges, and the log says why.
-                log.warning("could not read the job list to judge job %s: %s", job.id, exc)
-        return stale.find_stale([job], history, now=now, limit_seconds=self._stale_after).get(job.id)
+        may_cancel = job.is_cancellable and desk.cancellation.may_cancel(who)
+        # The warning is in the Cancel dialog: with no button, no history need be read for it.
+        risk = desk.cancellation.risk(job) if may_cancel else None
+        return job_card(job, now=self._clock(), risk=risk, server=desk.label, may_cancel=may_cancel)
 
     def _submit(
         self,
@@ -497,6 +490,8 @@ def _cancel_reply(outcome: CancelOutcome, *, now: datetime, server: str | None) 
             return already_finished_card(job, cancelled_by=cancelled_by, now=now, server=server)
         case CancellingElsewhere(job_id=job_id, job=job, holder=holder):
             return cancelling_elsewhere_card(job_id, job, holder=holder, now=now, server=server)
+        case WarningNeeded(job=job, risk=risk):
+            return warning_needed_card(job, risk=risk, now=now, server=server)
 
 
 def _upload_to_direct_message(client: WebClient, user_id: str, log_file: LogFile) -> None:

@@ -108,6 +108,13 @@ class Job(BaseModel):
         return self.status in TERMINAL_STATUSES
 
     @property
+    def is_cancellable(self) -> bool:
+        """Whether the server's DELETE acts on the job: anything not finished. UNKNOWN is not in the
+        server's finished set, so a cancel of an UNKNOWN job (or one whose status jobbot has never seen)
+        kills its stored process id too; `jobbot.stale.kill_risks` calls that dangerous."""
+        return not self.is_terminal
+
+    @property
     def sort_key(self) -> int:
         """Numeric id for newest-first ordering; the server lists jobs in no order. -1: not a job id
         as the server keys them (see `parse_job_id`; "007" is not one), so odd entries sort last."""

@@ -75,6 +75,25 @@ def decode_job_ref(value: str) -> tuple[str | None, str]:
     return server, job_id
 
 
+# Ends the value of a Cancel button whose dialog warned that the server kills the stored process id,
+# which may no longer be the loader (`jobbot.stale.KillRisk`): the confirmed click says it was shown, for
+# the audit, and a click without it on a job that is dangerous now is asked again (`jobbot.cancellation`).
+# `|` is in neither a job id nor a server name, and a button drawn before it existed reads as not warned.
+CANCEL_WARNED = "|warned"
+
+
+def encode_cancel_ref(server: str | None, job_id: str, *, warned: bool) -> str:
+    """The value a Cancel button carries: its job's `encode_job_ref`, and whether its dialog warned."""
+    return encode_job_ref(server, job_id) + (CANCEL_WARNED if warned else "")
+
+
+def decode_cancel_ref(value: str) -> tuple[str | None, str, bool]:
+    """The (server, job id, warned) a Cancel button carried; see `decode_job_ref`."""
+    warned = value.endswith(CANCEL_WARNED)
+    server, job_id = decode_job_ref(value.removesuffix(CANCEL_WARNED) if warned else value)
+    return server, job_id, warned
+
+
 def decode_list_state(value: str) -> tuple[tuple[str, ...], int]:
     """The (statuses, page) a navigation button carried; anything malformed gives ((), 1)."""
     data = _button_json(value)

@@ -1,8 +1,10 @@
-"""Stale RUNNING jobs: running far longer than any finished load of their graph, or than a set limit.
+"""Cancels that kill blindly: stale RUNNING jobs (running far longer than any finished load of their
+graph, or than a set limit), and jobs whose status is UNKNOWN.
 
 The Interactive server does not reconcile job records after a restart: a job that was running stays
 RUNNING for ever, and cancelling it kills the stored process id, which the OS may since have given to
-another program. Nothing here can tell for sure; it says when a job looks like such a leftover.
+another program. UNKNOWN is not in the server's finished set either, so a cancel of an UNKNOWN job kills
+its stored process id too. Nothing here can tell for sure; it says when a cancel may hit another program.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from jobbot.models import TERMINAL_STATUSES, Job
+from jobbot.models import ACTIVE_STATUSES, TERMINAL_STATUSES, Job
 
 # Far longer: more than this many times the longest finished load of the same graph...
 STALE_FACTOR = 3.0
@@ -34,6 +36,41 @@ class Stale:
     running_seconds: float
     longest_finished_seconds: float | None  # set when the graph's finished loads say so
     limit_seconds: float | None  # set when only the limit says so
+
+
+@dataclass(frozen=True)
+class UnknownStatus:
+    """A job the server knows neither as running nor as finished: its cancel still kills the stored
+    process id, whatever now has it."""
+
+    job_id: str
+    status: str  # the server's word, as sent
+    process_id: int | None
+
+
+# Why a cancel of a job may kill something other than its loader.
+KillRisk = Stale | UnknownStatus
+
+
+def kill_risks(
+    candidates: Iterable[Job], history: Iterable[Job], *, now: datetime, limit_seconds: float
+) -> dict[str, KillRisk]:
+    """The jobs among `candidates` whose cancel may kill another program, by job id: those whose status
+    is neither active nor finished, and the stale ones (`find_stale`, which reads `history` as it says)."""
+    candidates = list(candidates)
+    found: dict[str, KillRisk] = {}
+    for job in candidates:
+        if (unknown := unknown_status(job)) is not None:
+            found[job.id] = unknown
+    found.update(find_stale(candidates, history, now=now, limit_seconds=limit_seconds))
+    return found
+
+
+def unknown_status(job: Job) -> UnknownStatus | None:
+    """The risk of cancelling a job whose status is neither active nor finished; None for any other job."""
+    if job.status in ACTIVE_STATUSES or job.status in TERMINAL_STATUSES:
+        return None
+    return UnknownStatus(job_id=job.id, status=job.status, process_id=job.process_id)
 
 
 def find_stale(

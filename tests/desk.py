@@ -69,16 +69,22 @@ class Desk:
         )
 
     def click_cancel(
-        self, job_id: str, user_id: str = CANCELLER, *, body: dict[str, Any] | None = None
+        self,
+        job_id: str,
+        user_id: str = CANCELLER,
+        *,
+        body: dict[str, Any] | None = None,
+        value: str | None = None,
     ) -> dict[str, Any]:
-        """A confirmed Cancel click (with this payload, if given); returns the one reply it gets."""
+        """A confirmed Cancel click (with this payload, if given) on a button whose value is the job id (or
+        `value`, as a drawn button carries it); returns the one reply it gets."""
         replies: list[dict[str, Any]] = []
         if body is None:
             body = {"user": {"id": user_id, "team_id": TEAM_ID}, "channel": {"id": CHANNEL}}
         self.handlers.on_cancel_click(
             ack=no_ack(),
             body=body,
-            action={"value": job_id},
+            action={"value": job_id if value is None else value},
             respond=respond_into(replies),
         )
         [reply] = replies

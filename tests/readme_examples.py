@@ -224,7 +224,7 @@ def stale_prompt() -> str:
         longest_finished_seconds=720.0,
         limit_seconds=None,
     )
-    return _without_card(preview(cancel_prompt(job, now=NOW, stale=stale), dialogs=True))
+    return _without_card(preview(cancel_prompt(job, now=NOW, risk=stale), dialogs=True))
 
 
 def refusal() -> str:

@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from jobbot import logs, metrics
+from jobbot import cancellation, logs, metrics
 from jobbot.authz import USERGROUP_CACHE_SECONDS, Access
 from jobbot.emulator import CANCEL_JOB, GET_JOB, Emulator, Quirks
 from jobbot.errors import Refused, StoreError, WorkspaceUnknown
@@ -768,3 +768,55 @@ def test_a_group_member_is_shown_the_cancel_button(
         command_from(GROUP_MEMBER, f"status {job_id}")
     )
     assert len(cancel_buttons(reply)) == 1
+
+
+# The warning before a cancel that may kill another program.
+
+
+def cancel_button_of(reply: dict[str, Any]) -> dict[str, Any]:
+    [button] = [
+        element
+        for block in reply["blocks"]
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"].startswith(JOB_CANCEL)
+    ]
+    return dict(button)
+
+
+def test_an_unknown_jobs_cancel_warns_in_the_dialog_and_the_confirmed_click_is_audited_as_warned(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """The card of an UNKNOWN job has a Cancel whose dialog says the server kills its stored process id,
+    named; confirming it sends one DELETE (whatever the server then answers), and the audit's confirmed
+    entry says the warning was shown."""
+    job_id = emulator.add_job(process_id=31337)
+    emulator.set_status(job_id, "UNKNOWN")
+    desk = Desk(jobs, store, access=cancellers(slack))
+    button = cancel_button_of(desk.click("details", job_id))
+    said = button["confirm"]["text"]["text"]
+    assert "status UNKNOWN" in said and "kills process 31337" in said and "no longer be the loader" in said
+    desk.click_cancel(job_id, value=button["value"])
+    assert deletes(emulator) == 1
+    assert audited(store, job_id)[0] == ("confirmed", None, cancellation.WARNED)
+
+
+def test_a_click_from_a_dialog_that_did_not_warn_sends_nothing_and_answers_with_the_warning(
+    emulator: Emulator, store: Store, slack: WebClient, jobs: JobClient
+) -> None:
+    """A Cancel drawn while the job looked safe (a live card's, an old list's) and clicked once its
+    status is UNKNOWN sends no DELETE: the reply warns, naming the process id, and its own Cancel's
+    dialog warns too; confirming that one cancels."""
+    job_id = emulator.add_job(process_id=31337)
+    desk = Desk(jobs, store, access=cancellers(slack))
+    unwarned = cancel_button_of(desk.click("details", job_id))
+    assert "process" not in unwarned["confirm"]["text"]["text"]
+    emulator.set_status(job_id, "UNKNOWN")
+    reply = desk.click_cancel(job_id, value=unwarned["value"])
+    assert deletes(emulator) == 0
+    assert "Nothing was cancelled" in shown(reply) and "kills process 31337" in shown(reply)
+    assert audited(store, job_id)[-1][0] == "warning_needed"
+    warned = cancel_button_of(reply)
+    assert "kills process 31337" in warned["confirm"]["text"]["text"]
+    desk.click_cancel(job_id, value=warned["value"])
+    assert deletes(emulator) == 1

@@ -19,6 +19,7 @@ from jobbot.cancellation import (
     Cancellation,
     Cancelled,
     CancellingElsewhere,
+    WarningNeeded,
 )
 from jobbot.errors import (
     InteractiveServerError,
@@ -28,7 +29,8 @@ from jobbot.errors import (
     Refused,
     StoreError,
 )
-from jobbot.models import AUDIT_FOLD_SECONDS, Actor, AuditEntry, JobWithLog
+from jobbot.models import AUDIT_FOLD_SECONDS, Actor, AuditEntry, Job, JobWithLog
+from jobbot.stale import Stale, UnknownStatus
 from jobbot.store import Store, open_store
 from jobbot.store.sqlite import SqliteStore
 from tests.server_json import JOB
@@ -47,6 +49,7 @@ class Server:
         self.jobs: dict[str, JobWithLog] = {}
         self.deletes: list[str] = []
         self.reads = 0
+        self.listings = 0
         # What the DELETE meets: run just before it reaches the job; an error it answers with.
         self.before_delete: Callable[[], None] = lambda: None
         self.delete_fails: Exception | None = None
@@ -55,9 +58,16 @@ class Server:
         self.reads_fail_after_delete: Exception | None = None
         self.landed = threading.Event()
 
-    def add(self, job_id: str, status: str) -> str:
-        self.jobs[job_id] = JobWithLog.model_validate(JOB | {"id": job_id, "status": status})
+    def add(self, job_id: str, status: str, *, started: datetime | None = None) -> str:
+        """A job started a minute before the clock starts (so not stale), or at `started`."""
+        start = int((started or START - timedelta(minutes=1)).timestamp() * 1000)
+        fields = {"id": job_id, "status": status, "start_time": start}
+        self.jobs[job_id] = JobWithLog.model_validate(JOB | fields)
         return job_id
+
+    def list_jobs(self) -> list[Job]:
+        self.listings += 1
+        return list(self.jobs.values())
 
     def finish(self, job_id: str, status: str) -> None:
         self.jobs[job_id] = self.jobs[job_id].model_copy(update={"status": status})
@@ -74,7 +84,8 @@ class Server:
         if self.delete_fails is not None:
             raise self.delete_fails
         job = self.jobs[job_id]
-        if not job.is_active:
+        # As the real server: only a finished job is refused; an UNKNOWN one's process is killed.
+        if job.is_terminal:
             raise JobAlreadyFinished(job_id, job.status)
         self.finish(job_id, self.status_after_delete)
         self.landed.set()
@@ -168,6 +179,82 @@ def audited(store: Store, job_id: str) -> list[tuple[str, str, str | None, str |
 
 
 # What a confirmed cancel sends and answers.
+
+
+def test_an_unknown_job_confirmed_after_the_warning_is_cancelled_and_the_audit_says_it_was_warned(
+    server: Server, store: Store, clock: Clock
+) -> None:
+    """UNKNOWN is not finished on the server: a click whose dialog warned sends the DELETE, and the
+    confirmed entry records that the warning was shown."""
+    job_id = server.add("5", "UNKNOWN")
+    outcome = desk(server, store, clock).confirm(job_id, ALICE, warned=True)
+    assert isinstance(outcome, Cancelled) and server.deletes == [job_id]
+    assert audited(store, job_id) == [
+        (ALICE.user_id, "confirmed", None, cancellation.WARNED),
+        (ALICE.user_id, "succeeded", "UNKNOWN", SAID),
+    ]
+
+
+def test_a_click_whose_dialog_did_not_warn_of_an_unknown_job_sends_nothing_and_warns(
+    server: Server, store: Store, clock: Clock
+) -> None:
+    """An UNKNOWN job clicked through a dialog that did not warn (a button drawn while it ran): no
+    DELETE, no claim; the outcome carries the warning to ask again, and the audit says why."""
+    job_id = server.add("5", "UNKNOWN")
+    outcome = desk(server, store, clock).confirm(job_id, ALICE)
+    assert outcome == WarningNeeded(server.jobs[job_id], UnknownStatus(job_id, "UNKNOWN", 4242))
+    assert server.deletes == [] and store.cancelled_by(job_id) is None
+    assert audited(store, job_id) == [
+        (ALICE.user_id, "confirmed", None, None),
+        (
+            ALICE.user_id,
+            "warning_needed",
+            "UNKNOWN",
+            "not sent: status UNKNOWN, the server would kill process 4242",
+        ),
+    ]
+
+
+def test_a_job_stale_by_its_graphs_loads_is_judged_again_at_the_click(
+    server: Server, store: Store, clock: Clock
+) -> None:
+    """A RUNNING job that has run far longer than its graph's finished loads (read from the list at the
+    click) is not cancelled by a click whose dialog did not warn; one whose dialog warned cancels it."""
+    job_id = server.add("5", "RUNNING", started=START - timedelta(hours=5))
+    for n in (1, 2, 3):  # three loads of the same graph, each of a minute
+        done = server.jobs[server.add(str(n), "SUCCESS")]
+        server.jobs[str(n)] = done.model_copy(update={"end_time_ms": (done.start_time_ms or 0) + 60_000})
+    outcome = desk(server, store, clock).confirm(job_id, ALICE)
+    assert isinstance(outcome, WarningNeeded) and isinstance(outcome.risk, Stale)
+    assert outcome.risk.longest_finished_seconds is not None and outcome.risk.process_id == 4242
+    assert server.listings == 1 and server.deletes == []
+    assert isinstance(desk(server, store, clock).confirm(job_id, ALICE, warned=True), Cancelled)
+    assert server.deletes == [job_id]
+
+
+def test_a_job_past_the_configured_limit_needs_the_warning(
+    server: Server, store: Store, clock: Clock
+) -> None:
+    """The limit (JOBBOT_STALE_RUNNING_HOURS, given to the cancel) judges alone when no history does:
+    past it, an unwarned click sends nothing; under it, the click cancels."""
+    job_id = server.add("5", "RUNNING", started=START - timedelta(hours=3))
+    strict = Cancellation(server, store, Cancellers(ALICE.user_id), clock=clock, stale_after_seconds=2 * 3600)
+    outcome = strict.confirm(job_id, ALICE)
+    assert isinstance(outcome, WarningNeeded) and isinstance(outcome.risk, Stale)
+    assert outcome.risk.limit_seconds == 2 * 3600 and server.deletes == []
+    lenient = Cancellation(
+        server, store, Cancellers(ALICE.user_id), clock=clock, stale_after_seconds=4 * 3600
+    )
+    assert isinstance(lenient.confirm(job_id, ALICE), Cancelled) and server.deletes == [job_id]
+
+
+def test_a_fresh_running_job_reads_no_history_and_needs_no_warning(
+    server: Server, store: Store, clock: Clock
+) -> None:
+    """A job running for a minute is cancelled by an unwarned click without reading the job list."""
+    job_id = server.add("5", "RUNNING")
+    assert isinstance(desk(server, store, clock).confirm(job_id, ALICE), Cancelled)
+    assert server.listings == 0
 
 
 def test_a_cancel_sends_one_delete_and_reports_the_job_before_and_after(

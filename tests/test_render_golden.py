@@ -16,7 +16,7 @@ import pytest
 from jobbot import stale
 from jobbot.models import NOTICE_STATUSES, NoticeStyle
 from jobbot.render.cards import digest_card, ending_reply, live_card, long_running_alert
-from jobbot.render.jobs import cancel_prompt, cancelled_card, job_card, job_list
+from jobbot.render.jobs import cancel_prompt, cancelled_card, job_card, job_list, warning_needed_card
 from jobbot.render.kit import Message
 from jobbot.render.notices import completion_digest, completion_notice, failure_log_reply
 from jobbot.render.problems import problem, refusal
@@ -73,12 +73,20 @@ GOLDEN: dict[str, Callable[[], Message]] = {
     "cancel_prompt_stale": lambda: cancel_prompt(
         make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000),
         now=NOW,
-        stale=stale.find_stale(
+        risk=stale.find_stale(
             [make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000)],
             [make_job(n, "SUCCESS", end_time=START_MS + n * 240_000) for n in (1, 2, 3)],
             now=NOW,
             limit_seconds=86_400,
         )["3"],
+    ),
+    "cancel_prompt_unknown": lambda: cancel_prompt(make_job(6, "UNKNOWN"), now=NOW),
+    "warning_needed_stale": lambda: warning_needed_card(
+        make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000),
+        risk=stale.find_stale(
+            [make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000)], [], now=NOW, limit_seconds=86_400
+        )["3"],
+        now=NOW,
     ),
     "usage": lambda: usage(),
     "usage_with_problem": lambda: usage("`<!here>` is not a job status."),

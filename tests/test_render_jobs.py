@@ -47,15 +47,34 @@ def test_list_filters_by_status_and_says_so() -> None:
     assert "Jobs 1\u20134 of 4 · status: FAILED" in message.blocks[1]["elements"][0]["text"]
 
 
-def test_list_offers_cancel_only_for_active_jobs() -> None:
-    """Every listed job has Details; only RUNNING and WAITING jobs also get a Cancel button."""
+def test_list_offers_cancel_for_every_job_not_finished() -> None:
+    """Every listed job has Details; RUNNING, WAITING and UNKNOWN jobs (the server's DELETE kills an
+    UNKNOWN job's process too) also get a Cancel button, finished ones do not."""
     jobs = [make_job(1, "RUNNING"), make_job(2, "WAITING"), make_job(3, "SUCCESS"), make_job(4, "PAUSED")]
     ids = button_ids(job_list(jobs, now=NOW, may_cancel=True))
     assert [i for i in ids if i.startswith(slack_ids.JOB_CANCEL)] == [
+        slack_ids.action_id(slack_ids.JOB_CANCEL, "4"),
         slack_ids.action_id(slack_ids.JOB_CANCEL, "2"),
         slack_ids.action_id(slack_ids.JOB_CANCEL, "1"),
     ]
     assert len([i for i in ids if i.startswith(slack_ids.JOB_DETAILS)]) == 4
+
+
+def cancel_buttons(message: Message) -> list[dict[str, Any]]:
+    return [b for b in all_buttons(message) if b["action_id"].startswith(slack_ids.JOB_CANCEL)]
+
+
+def test_the_list_warns_before_cancelling_an_unknown_job_and_its_button_says_so() -> None:
+    """The dialog of an UNKNOWN job's Cancel says the server kills the stored process id, naming it, and
+    its value says the dialog warned; a fresh RUNNING job's dialog and value do neither."""
+    jobs = [make_job(1, "RUNNING"), make_job(4, "UNKNOWN", detail={"graph_id": "2", "process_id": 5150})]
+    unknown, running = cancel_buttons(job_list(jobs, now=NOW, may_cancel=True))
+    said = unknown["confirm"]["text"]["text"]
+    assert "status UNKNOWN" in said and "kills process 5150" in said and "no longer be the loader" in said
+    assert unknown["confirm"]["text"]["type"] == "plain_text" and len(said) <= 300
+    assert slack_ids.decode_cancel_ref(unknown["value"]) == (None, "4", True)
+    assert "process" not in running["confirm"]["text"]["text"]
+    assert slack_ids.decode_cancel_ref(running["value"]) == (None, "1", False)
 
 
 def test_no_cancel_button_for_someone_who_may_not_cancel() -> None:
@@ -245,12 +264,39 @@ def test_cancel_prompt_for_finished_job_has_nothing_to_cancel(status: str) -> No
     assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
 
 
-def test_cancel_prompt_for_unknown_status_does_not_offer_cancel() -> None:
-    """A job in an unknown state is neither active nor finished: no Cancel button, and the status shown."""
+def test_cancel_prompt_for_unknown_status_warns_and_offers_cancel() -> None:
+    """A job in an unknown state can still be cancelled (the server kills its process): the prompt says
+    the status and warns first, naming the process id, as does the Cancel dialog."""
     message = cancel_prompt(make_job(7, "<!here>"), now=NOW)
-    assert "is not running (status &lt;!HERE&gt;)" in message.blocks[1]["text"]["text"]
-    assert not any(i.startswith(slack_ids.JOB_CANCEL) for i in button_ids(message))
+    lead = message.blocks[1]["text"]["text"]
+    assert lead.startswith(":rotating_light: *Check first:*")
+    # Plain words in the dialog: the angle brackets are shown as look-alikes, so nothing can ping.
+    assert "status \u2039!HERE\u203a" in lead and "kills process 4242" in lead and "press *Cancel*" in lead
+    [cancel] = cancel_buttons(message)
+    assert "kills process 4242" in cancel["confirm"]["text"]["text"]
+    assert slack_ids.decode_cancel_ref(cancel["value"])[2] is True
+    check_limits(message)
     check_safe(message)
+
+
+def test_the_unknown_warning_without_a_process_id_still_says_what_is_killed() -> None:
+    """A job the server lists with no process id: the warning says its recorded process is killed."""
+    message = cancel_prompt(make_job(7, "UNKNOWN", detail={"graph_id": "2"}), now=NOW)
+    [cancel] = cancel_buttons(message)
+    assert "kills its recorded process" in cancel["confirm"]["text"]["text"]
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))
+def test_the_unknown_warning_of_a_hostile_job_fits_the_dialog_and_names_the_process(kind: str) -> None:
+    """The longest id, a hostile status and a huge pid: the dialog stays within 300 characters and still
+    names the process id in full."""
+    job = make_job(2**63 - 1, HOSTILE_TEXTS[kind], detail={"graph_id": "2", "process_id": 2**62})
+    for message in (cancel_prompt(job, now=NOW), job_card(job, now=NOW, may_cancel=True)):
+        [cancel] = cancel_buttons(message)
+        said = cancel["confirm"]["text"]["text"]
+        assert len(said) <= 300 and f"process {2**62}" in said
+        check_limits(message)
+        check_safe(message)
 
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_TEXTS))

@@ -44,7 +44,7 @@ from jobbot.render.replies import (
     watch_stopped,
 )
 from jobbot.servers import EVERY_SERVER
-from jobbot.slack_ids import decode_job_ref, decode_list_server
+from jobbot.slack_ids import JOB_CANCEL, decode_cancel_ref, decode_job_ref, decode_list_server
 from tests.render_fixtures import (
     FAILED_LOG,
     NOW,
@@ -73,7 +73,7 @@ JOB_MESSAGES: dict[str, Callable[[str | None], Message]] = {
     "card": lambda s: job_card(make_job(8, "RUNNING"), now=NOW, server=s, may_cancel=True),
     "cancel_prompt": lambda s: cancel_prompt(make_job(8, "RUNNING"), now=NOW, server=s),
     "cancel_prompt_stale": lambda s: cancel_prompt(
-        make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000), now=NOW, stale=_stale(), server=s
+        make_job(3, "RUNNING", start_time=START_MS - 9 * 86_400_000), now=NOW, risk=_stale(), server=s
     ),
     "cancelled_card": lambda s: cancelled_card(
         "8",
@@ -157,6 +157,10 @@ def test_a_named_server_is_named_and_carried_by_every_button(name: str) -> None:
     for button in buttons(message.blocks):
         if button["action_id"].startswith("jobbot.list."):
             assert decode_list_server(button["value"]) == SERVER
+        elif button["action_id"].startswith(JOB_CANCEL):
+            # A Cancel button's value also says whether its dialog warned.
+            server, job_id, _ = decode_cancel_ref(button["value"])
+            assert server == SERVER and job_id.isdigit()
         else:
             server, job_id = decode_job_ref(button["value"])
             assert server == SERVER and job_id.isdigit()
@@ -171,6 +175,7 @@ def test_without_a_server_no_button_carries_one(name: str) -> None:
     assert SERVER not in all_text(message)
     for button in buttons(message.blocks):
         assert decode_job_ref(button["value"])[0] is None
+        assert decode_cancel_ref(button["value"])[0] is None
         assert decode_list_server(button["value"]) is None
 
 

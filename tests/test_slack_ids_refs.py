@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 from jobbot.models import KNOWN_STATUSES
 from jobbot.slack_ids import (
     MAX_BUTTON_VALUE_CHARS,
+    decode_cancel_ref,
     decode_job_ref,
     decode_list_server,
     decode_list_state,
+    encode_cancel_ref,
     encode_job_ref,
     encode_list_state,
 )
@@ -97,3 +99,23 @@ def test_list_state_with_a_server_round_trips(statuses: list[str], page: int, se
     value = encode_list_state(statuses, page, server=server)
     assert decode_list_server(value) == server
     assert decode_list_state(value) == (tuple(dict.fromkeys(statuses)), page)
+
+
+@given(
+    server=st.none() | SERVER_NAMES,
+    job_id=st.from_regex(r"[0-9]{1,19}", fullmatch=True),
+    warned=st.booleans(),
+)
+def test_a_cancel_ref_reads_back_its_server_job_and_whether_the_dialog_warned(
+    server: str | None, job_id: str, warned: bool
+) -> None:
+    """A Cancel button's value gives back the server, the job and whether its dialog warned."""
+    assert decode_cancel_ref(encode_cancel_ref(server, job_id, warned=warned)) == (server, job_id, warned)
+
+
+def test_a_cancel_button_drawn_before_the_warning_existed_reads_as_not_warned() -> None:
+    """Old values (the job ref alone) are unwarned; an unwarned value is exactly the job ref."""
+    assert decode_cancel_ref("42") == (None, "42", False)
+    assert decode_cancel_ref("staging:42") == ("staging", "42", False)
+    assert encode_cancel_ref("staging", "42", warned=False) == encode_job_ref("staging", "42")
+    assert decode_cancel_ref("staging:42|warned") == ("staging", "42", True)

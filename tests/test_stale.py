@@ -113,7 +113,7 @@ def test_cancel_prompt_and_dialog_say_plainly_why_a_job_looks_stale() -> None:
     """The prompt and the Cancel dialog name the running time, the graph's longest load and the pid."""
     running = job(3, "RUNNING", "payroll", 9 * DAY)
     judged = stale.find_stale([running], history("payroll", 5, 12, 8), now=NOW, limit_seconds=LIMIT)["3"]
-    prompt = cancel_prompt(running, now=NOW, stale=judged)
+    prompt = cancel_prompt(running, now=NOW, risk=judged)
     [dialog] = confirm_texts(prompt)
     for text in (shown(prompt), dialog):
         assert "RUNNING for 9d 0h" in text and "graph" in text and "payroll" in text
@@ -125,7 +125,7 @@ def test_the_dialog_names_the_limit_when_history_is_silent() -> None:
     """Judged by the limit alone, the dialog says how long the job ran and which setting set the limit."""
     running = job(3, "RUNNING", "new", 30 * 3600)
     judged = stale.find_stale([running], [], now=NOW, limit_seconds=LIMIT)["3"]
-    [dialog] = confirm_texts(job_card(running, now=NOW, stale=judged, may_cancel=True))
+    [dialog] = confirm_texts(job_card(running, now=NOW, risk=judged, may_cancel=True))
     assert "RUNNING for 1d 6h" in dialog and "24 h" in dialog and "process 4242" in dialog
 
 
@@ -143,8 +143,8 @@ def test_the_dialog_of_the_most_hostile_stale_job_fits_slack() -> None:
     hostile = JobWithLog.from_server(raw)
     judged = stale.find_stale([hostile], [], now=NOW, limit_seconds=LIMIT)[hostile.id]
     for message in (
-        cancel_prompt(hostile, now=NOW, stale=judged),
-        job_card(hostile, now=NOW, stale=judged, may_cancel=True),
+        cancel_prompt(hostile, now=NOW, risk=judged),
+        job_card(hostile, now=NOW, risk=judged, may_cancel=True),
     ):
         assert limit_violations(message) == []
         [dialog] = confirm_texts(message)
@@ -214,3 +214,20 @@ def test_the_limit_setting_reaches_the_prompt(fake_slack: FakeSlack, emulator: E
         bot.command(f"cancel {job_id}")
         [prompt] = fake_slack.wait_for_responses(1)
     assert "RUNNING for 2h 01m" in shown(prompt) and "JOBBOT_STALE_RUNNING_HOURS" in shown(prompt)
+
+
+def test_an_unknown_job_is_a_kill_risk_whatever_its_age_and_a_finished_one_never() -> None:
+    """UNKNOWN (or any word the server does not count as running or finished) is a risk at once, naming
+    its process id; finished and fresh running jobs are none, and a stale one is judged as before."""
+    jobs = [
+        job(1, "UNKNOWN", "g", 60),
+        job(2, "PAUSED", "g", 60),
+        job(3, "FAILED", "g", 9 * DAY, took=60),
+        job(4, "RUNNING", "g", 60),
+        job(5, "RUNNING", "g", 2 * DAY),
+    ]
+    risks = stale.kill_risks(jobs, [], now=NOW, limit_seconds=LIMIT)
+    assert sorted(risks) == ["1", "2", "5"]
+    assert risks["1"] == stale.UnknownStatus(job_id="1", status="UNKNOWN", process_id=4242)
+    assert risks["2"] == stale.UnknownStatus(job_id="2", status="PAUSED", process_id=4242)
+    assert isinstance(risks["5"], stale.Stale) and risks["5"].limit_seconds == LIMIT

@@ -1,4 +1,5 @@
-"""The job list and one job's card: its Cancel button, the cancel prompt and outcome, the stale warning."""
+"""The job list and one job's card: its Cancel button, the cancel prompt and outcome, the warning before
+a cancel that may kill another program (a stale or UNKNOWN job)."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ from jobbot.slack_ids import (
     LIST_PAGE,
     LIST_REFRESH,
     action_id,
+    encode_cancel_ref,
     encode_job_ref,
     encode_list_state,
     known_statuses,
@@ -86,8 +88,9 @@ def job_list(
     `jobs` is the server's whole unsorted list; `server` names its server (None: not named), and its
     buttons carry it. Statuses outside KNOWN_STATUSES are ignored, an
     out-of-range `page` is clamped, and `page_size` is clamped to 1..MAX_PAGE_SIZE. Running jobs get a
-    Cancel button only when the person the page is for `may_cancel`; the Cancel dialog of a shown job
-    that looks stale (see `jobbot.stale`) says so.
+    Cancel button only when the person the page is for `may_cancel` (an UNKNOWN job too: the server's
+    DELETE kills its process); the Cancel dialog of a shown job whose cancel may kill another program
+    (stale or UNKNOWN, see `jobbot.stale`) says so.
     """
     if not isinstance(jobs, Sequence):
         jobs = list(jobs)  # read twice: once to sort, once for the graphs' history
@@ -102,7 +105,7 @@ def job_list(
     pages = max((total + size - 1) // size, 1)
     page = min(max(page, 1), pages)
     shown = selected[(page - 1) * size : page * size]
-    stale = staleness.find_stale(shown, jobs, now=now, limit_seconds=stale_limit_seconds)
+    risks = staleness.kill_risks(shown, jobs, now=now, limit_seconds=stale_limit_seconds)
 
     filter_text = f"status: {', '.join(wanted)}" if wanted else "all statuses"
     if shown:
@@ -122,7 +125,7 @@ def job_list(
         for job in shown:
             blocks.append(SectionBlock(text=mrkdwn_text(_list_line(job, now, server_text_chars))))
             buttons = _job_buttons(
-                job, JOB_DETAILS, "Details", stale.get(job.id), server=server, may_cancel=may_cancel
+                job, JOB_DETAILS, "Details", risks.get(job.id), server=server, may_cancel=may_cancel
             )
             if buttons:
                 blocks.append(ActionsBlock(elements=buttons))
@@ -179,38 +182,40 @@ def job_card(
     *,
     now: datetime,
     notice: str | None = None,
-    stale: staleness.Stale | None = None,
+    risk: staleness.KillRisk | None = None,
     server: str | None = None,
     may_cancel: bool,
 ) -> Message:
     """One job's details, the end of its log, and Refresh / Cancel buttons.
 
     `notice` is bot-written mrkdwn shown first (e.g. the outcome of a cancel); it is not escaped.
-    `stale` (see `jobbot.stale`) puts a warning in the Cancel button's dialog. `server` names the job's
+    `risk` (see `jobbot.stale`) puts a warning in the Cancel button's dialog. `server` names the job's
     server (None: not named), and its buttons carry it. Cancel is drawn only when the person the card
     is for `may_cancel`.
     """
     text = f"Job {escape(clip(job.id, JOB_ID_CHARS))}: {status_word(job.status)}"
     if job.graph_id is not None:
         text += f" (graph {escape(clip(job.graph_id, CARD_TEXT_CHARS))})"
-    return card(job, now=now, notice=notice, text=text, stale=stale, server=server, may_cancel=may_cancel)
+    return card(job, now=now, notice=notice, text=text, risk=risk, server=server, may_cancel=may_cancel)
 
 
 def cancel_prompt(
-    job: JobWithLog, *, now: datetime, stale: staleness.Stale | None = None, server: str | None = None
+    job: JobWithLog, *, now: datetime, risk: staleness.KillRisk | None = None, server: str | None = None
 ) -> Message:
     """The reply to `/jobs cancel ID`: the job's card, telling the user to press Cancel and confirm.
 
-    A job that looks stale (`stale`) is said to be so first, and again in the Cancel dialog. Only
-    those who may cancel are answered with it (`jobbot.cancellation.Cancellation.prompt`).
+    A job whose cancel may kill another program (`risk`; an UNKNOWN job always) is said to be so first,
+    and again in the Cancel dialog. Only those who may cancel are answered with it
+    (`jobbot.cancellation.Cancellation.prompt`).
     """
     name = escape(clip(job.id, JOB_ID_CHARS))
-    if job.is_active and _valid_id(job) is not None:
+    risk = (risk or staleness.unknown_status(job)) if job.is_cancellable else None
+    if job.is_cancellable and _valid_id(job) is not None:
         notice = f":warning: To cancel job {name}, press *Cancel* below and confirm. Nothing is stopped yet."
         text = f"Press Cancel and confirm to cancel job {name}."
-        if stale is not None:
-            notice = f":rotating_light: *Check first:* {escape(stale_warning(stale))}\n{notice}"
-            text = f"{stale_warning(stale)} {text}"
+        if risk is not None:
+            notice = f":rotating_light: *Check first:* {escape(kill_warning(risk))}\n{notice}"
+            text = f"{kill_warning(risk)} {text}"
     elif job.is_terminal:
         notice = (
             f":information_source: Job {name} has already finished ({status_label(job.status)}); "
@@ -223,8 +228,7 @@ def cancel_prompt(
             "so it cannot be cancelled from Slack."
         )
         text = f"Job {name} is not running (status {status_word(job.status)})."
-    stale = stale if job.is_active else None
-    return card(job, now=now, notice=notice, text=text, stale=stale, server=server, may_cancel=True)
+    return card(job, now=now, notice=notice, text=text, risk=risk, server=server, may_cancel=True)
 
 
 # The cards after a confirmed cancel (these three) are for the clicker, just allowed to cancel.
@@ -277,13 +281,28 @@ def cancelling_elsewhere_card(
     return job_card(job, now=now, notice=notice, server=server, may_cancel=True)
 
 
+def warning_needed_card(
+    job: JobWithLog, *, risk: staleness.KillRisk, now: datetime, server: str | None = None
+) -> Message:
+    """The job's card after a confirmed click whose dialog had not warned that the cancel may kill another
+    program, when it may now: nothing was sent; the warning, and a Cancel button whose dialog says it."""
+    name = escape(clip(job.id, JOB_ID_CHARS))
+    warning = kill_warning(risk)
+    notice = (
+        f":rotating_light: *Nothing was cancelled.* The dialog you confirmed did not say this: "
+        f"{escape(warning)}\nTo cancel job {name} anyway, press *Cancel* below and confirm."
+    )
+    text = f"Job {name} was not cancelled. {warning}"
+    return card(job, now=now, notice=notice, text=text, risk=risk, server=server, may_cancel=True)
+
+
 def card(
     job: JobWithLog,
     *,
     now: datetime,
     notice: str | None,
     text: str,
-    stale: staleness.Stale | None = None,
+    risk: staleness.KillRisk | None = None,
     server: str | None = None,
     may_cancel: bool,
 ) -> Message:
@@ -304,7 +323,7 @@ def card(
         notes.append(f"As of {date_token(now)}")
         blocks.append(context_block("  ·  ".join(notes)))
         buttons = _job_buttons(
-            job, JOB_REFRESH, REFRESH_LABEL, stale, full_log=True, server=server, may_cancel=may_cancel
+            job, JOB_REFRESH, REFRESH_LABEL, risk, full_log=True, server=server, may_cancel=may_cancel
         )
         if buttons:
             blocks.append(ActionsBlock(elements=buttons))
@@ -348,15 +367,15 @@ def _job_buttons(
     job: Job,
     prefix: str,
     label: str,
-    stale: staleness.Stale | None = None,
+    risk: staleness.KillRisk | None = None,
     *,
     full_log: bool = False,
     server: str | None = None,
     may_cancel: bool,
 ) -> list[ButtonElement]:
-    """The primary button (Details or Refresh), for an active job Cancel with its dialog when the reader
-    `may_cancel`, and, when `full_log` (the card, not the list's rows), Full log. Each carries `server`
-    with the job id.
+    """The primary button (Details or Refresh), for a job that can be cancelled Cancel with its dialog
+    when the reader `may_cancel`, and, when `full_log` (the card, not the list's rows), Full log. Each
+    carries `server` with the job id. The dialog warns of `risk`, and always for an UNKNOWN job.
 
     A job whose id the server mangled gets no buttons: no request could be built from it anyway.
     """
@@ -364,8 +383,9 @@ def _job_buttons(
     if job_id is None:
         return []
     buttons = [job_button(label, prefix, job_id, server=server)]
-    if job.is_active and may_cancel:
-        buttons.append(cancel_button(job_id, stale=stale, server=server))
+    if job.is_cancellable and may_cancel:
+        risk = risk or staleness.unknown_status(job)
+        buttons.append(cancel_button(job_id, risk=risk, server=server))
     if full_log:
         buttons.append(full_log_button(job_id, server=server))
     return buttons
@@ -383,9 +403,25 @@ def full_log_button(job_id: str, *, server: str | None = None) -> ButtonElement:
     return job_button("Full log", JOB_FULL_LOG, job_id, server=server)
 
 
-# A graph id inside the dialog's stale warning is clipped to this (after invisible characters are
+# A graph id or status inside the dialog's warning is clipped to this (after invisible characters are
 # spelled out), so the whole warning fits the dialog.
 STALE_GRAPH_CHARS = 24
+UNKNOWN_STATUS_CHARS = 24
+
+
+def kill_warning(risk: staleness.KillRisk) -> str:
+    """Why a cancel of the job may kill another program, naming the process id the server would kill
+    (plain text: escape it for mrkdwn); at most 300 characters, a confirmation dialog's limit."""
+    if isinstance(risk, staleness.Stale):
+        return stale_warning(risk)
+    status = clip(plain(risk.status), UNKNOWN_STATUS_CHARS)
+    process = f"process {risk.process_id}" if risk.process_id is not None else "its recorded process"
+    why = (
+        f"Job {clip(risk.job_id, JOB_ID_CHARS)} has status {status}: GraphScope records it neither as "
+        "running nor as finished."
+    )
+    kill = f" Cancelling it still kills {process}, which may no longer be the loader but another program."
+    return clip(why + kill, MAX_CONFIRM_TEXT_CHARS)
 
 
 def stale_warning(stale: staleness.Stale) -> str:
@@ -409,16 +445,17 @@ def stale_warning(stale: staleness.Stale) -> str:
 
 
 def cancel_button(
-    job_id: str, *, stale: staleness.Stale | None = None, server: str | None = None
+    job_id: str, *, risk: staleness.KillRisk | None = None, server: str | None = None
 ) -> ButtonElement:
     """The red Cancel button for a validated job id; Slack asks for confirmation before it sends the click.
 
-    For a job that looks stale, the dialog says why instead of the usual sentence. With `server`, the
-    dialog's title is led by its name, and the button carries it.
+    For a job whose cancel may kill another program (`risk`), the dialog says why instead of the usual
+    sentence, and the button's value says that it did (`slack_ids.encode_cancel_ref`), for the audit.
+    With `server`, the dialog's title is led by its name, and the button carries it.
     """
     said = (
-        stale_warning(stale)
-        if stale is not None
+        kill_warning(risk)
+        if risk is not None
         else f"This stops the data load of job {job_id} and cannot be undone."
     )
     dialog = ConfirmObject(
@@ -431,7 +468,7 @@ def cancel_button(
     return ButtonElement(
         text=plain_text("Cancel"),
         action_id=action_id(JOB_CANCEL, job_id),
-        value=encode_job_ref(server, job_id),
+        value=encode_cancel_ref(server, job_id, warned=risk is not None),
         style="danger",
         confirm=dialog,
     )

@@ -411,6 +411,7 @@ _AUDIT_OUTCOMES = {
     "failed": "cancel failed",
     "already_finished": "already finished",
     "cancelled_by_another": "already being cancelled",
+    "warning_needed": "not sent: the dialog had not warned",
     "refused": "cancel refused",
 }
 # A refusal stores the kind of check that refused; a cancel refusal says all there is to say.

@@ -430,7 +430,7 @@ def test_a_job_failed_after_a_recorded_cancel_is_shown_with_its_canceller(
     """The server's race: a job cancelled by one person and then recorded FAILED by its loader is shown
     to the next clicker as ended FAILED, cancelled by that person; a job that failed on its own names
     nobody."""
-    emulator.quirks = Quirks(cancel_overwritten_by_failed=True)
+    emulator.quirks = Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.0)
     job_id = emulator.add_job(status="RUNNING")
     desk = Desk(jobs, store, access=cancellers(slack))
     desk.click_cancel(job_id)
@@ -453,7 +453,7 @@ def test_after_the_delete_a_status_other_than_cancelled_is_named(
     cancelled = desk.click_cancel(plain)
     assert f"<@{CANCELLER}> cancelled job {plain}" in shown(cancelled)
     assert "now reports it as" not in shown(cancelled)
-    emulator.quirks = Quirks(cancel_overwritten_by_failed=True)
+    emulator.quirks = Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.0)
     overwritten = emulator.add_job(status="RUNNING")
     reply = desk.click_cancel(overwritten)
     assert f"<@{CANCELLER}> cancelled job {overwritten}" in shown(reply)

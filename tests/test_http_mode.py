@@ -161,7 +161,7 @@ def test_cancel_overwritten_by_the_loader_shows_the_final_status(fake_slack: Fak
     """When the loader records FAILED after a cancel, the outcome shows what the server finally says."""
     from jobbot.emulator import Quirks
 
-    with Emulator(quirks=Quirks(cancel_overwritten_by_failed=True)).start() as emulator:
+    with Emulator(quirks=Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.0)).start() as emulator:
         job_id = emulator.add_job(status="RUNNING")
         for bot in serve_http_bot(fake_slack, emulator.url):
             bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)

@@ -776,6 +776,23 @@ def test_demo_steps_start_log_and_end_jobs_on_an_injected_clock() -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) > 2  # the log grew over several steps
 
 
+def test_demo_never_shows_two_running_loads_of_one_graph_nor_loads_the_served_graph() -> None:
+    """Like a real server, the demo's past and present hold at most one RUNNING load per graph, and
+    never one of the graph being served, however busy it gets."""
+    clock = FakeClock()
+    emulator = Emulator(clock=clock.time)
+    demo = DemoRunner(emulator, seed=5, interval=(1.0, 2.0), duration=(30.0, 60.0))
+    demo.seed_history()
+    started = set()
+    for _ in range(300):
+        clock.advance(1)
+        demo.step()
+        running = [emulator.get(job_id).graph_id for job_id in emulator.running_job_ids()]
+        assert len(running) == len(set(running)) and "1" not in running
+        started.update(running)
+    assert started == {"2", "3"}
+
+
 def test_demo_runs_in_the_background_and_jobs_end_on_their_own() -> None:
     """At a high speed the demo thread starts new jobs and ends them, mostly with SUCCESS."""
     with Emulator() as emulator:

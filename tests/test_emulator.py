@@ -300,6 +300,21 @@ def test_cancel_of_a_job_with_no_valid_pid_is_500_before_its_status_is_read(
         assert emu.get(job_id).status == status
 
 
+def test_a_job_that_ends_between_the_cancels_status_read_and_its_kill_gives_500(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    """When the loader ends after the cancel read RUNNING but before its kill, no process has the pid:
+    500 code 103 "No such process", and the job keeps the status its loader wrote."""
+    job_id = emu.add_job(process_id=4242)
+    emu.between_read_and_kill(lambda ending: emu.finish_job(ending, "SUCCESS"))
+    response = client.delete(f"/v1/job/{job_id}")
+    assert (response.status_code, response.json()) == (
+        500,
+        {"code": 103, "message": "Fail to kill process: 4242, error message: No such process"},
+    )
+    assert emu.get(job_id).status == "SUCCESS"
+
+
 def test_cancel_unknown_job_is_404(client: httpx.Client) -> None:
     """Cancelling an unknown id answers the same 404 as reading it."""
     response = client.delete("/v1/job/5")

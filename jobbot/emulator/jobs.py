@@ -236,6 +236,9 @@ class JobTable:
         self._order: list[str] | None = []
         # The list body in pieces, rebuilt after any change: a static history lists with one join.
         self._listing: list[bytes] | None = None
+        # Called with the job id between a cancel's status read and its kill (outside the lock), so a
+        # test can end the job in that window, as a loader may on the server.
+        self.between_read_and_kill: Callable[[str], object] | None = None
 
     def __len__(self) -> int:
         with self._changed:
@@ -379,6 +382,8 @@ class JobTable:
             if record.status in TERMINAL_STATUSES:
                 raise JobNotRunning(job_id, record.status)
             read_status = record.status
+        if self.between_read_and_kill is not None:
+            self.between_read_and_kill(job_id)
         # The kill: SIGKILL to the stored pid.
         with self._changed:
             record = self._record(job_id)

@@ -145,6 +145,11 @@ class Emulator:
             self._table.lose_logs()
         self.start(host, port)
 
+    def between_read_and_kill(self, hook: Callable[[str], object] | None) -> None:
+        """Call `hook(job_id)` in each cancel between its status read and its kill (None: no hook): a
+        test can end the job there, and the kill then fails as on the server."""
+        self._table.between_read_and_kill = hook
+
     def lose_counter(self) -> None:
         """Lose only the id counter's file: it starts again at 1, so every new job fails with 500
         "got an existing key" while job 1 exists."""

@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             "the server's own (200, an unrelated process dies); a RUNNING job's end_time is any value; "
             "any status text but RUNNING/SUCCESS/FAILED/CANCELLED reads as UNKNOWN; a lost log file "
             "reads as ''; data loading refuses an unknown graph (404), the served graph and a graph "
-            "already loading (400, code 111); GET /v1/job/ lists. The kinder options below turn parts off."
+            "already loading (400, code 111); GET /v1/job/ lists. The quirk and kinder options above "
+            "turn parts off."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -75,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="demo time factor: 10 makes jobs run 10x faster"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed for logs, pids and the demo")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed for logs, pids, the demo, the cancel race and stale pids",
+    )
     parser.add_argument("--history", type=int, default=0, metavar="N", help="seed N finished jobs at start")
     parser.add_argument("--log-bytes", type=int, default=2048, help="approximate log size of each seeded job")
     parser.add_argument("--first-id", type=int, default=1, help="first job id the counter hands out")

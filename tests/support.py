@@ -12,6 +12,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from jobbot.emulator import CANCEL_FAILED_AT_ONCE, Emulator
+
+# What a cancelled job ends as on a real server, and on the emulator by default: the killed loader's
+# thread may record FAILED over the cancel's CANCELLED (Emulator.cancel_fate says which, per job).
+ENDED_BY_A_CANCEL = ("CANCELLED", "FAILED")
+
+
+def status_read_after_cancel(emulator: Emulator, job_id: str) -> str:
+    """What a read right after a successful cancel's reply shows: FAILED when the job's loader won the
+    race before the reply, else CANCELLED (a later FAILED lands after it)."""
+    return "FAILED" if emulator.cancel_fate(job_id) == CANCEL_FAILED_AT_ONCE else "CANCELLED"
+
+
 # Settings a child must not inherit from the developer's shell: each test and benchmark names its own.
 OWN_SETTINGS = ("SLACK_", "JOBBOT_", "INTERACTIVE_")
 JOBBOT = (sys.executable, "-m", "jobbot")

@@ -19,9 +19,15 @@ import httpx
 import pytest
 
 from jobbot.emulator import (
+    CANCEL_FAILED_AT_ONCE,
+    CANCEL_FAILED_LATER,
     CANCEL_JOB,
+    CANCEL_STAYS,
     GET_JOB,
     LIST_JOBS,
+    PID_GONE,
+    PID_OTHER_USER,
+    PID_REUSED,
     DemoRunner,
     Emulator,
     Quirks,
@@ -121,26 +127,56 @@ def test_get_job_sends_exact_field_types(emu: Emulator, client: httpx.Client) ->
 def test_running_job_end_time_is_meaningless_and_extra_fields_pass_through(
     emu: Emulator, client: httpx.Client
 ) -> None:
-    """A RUNNING job sends end_time 0 by default or any garbage given, and `extra` adds unknown fields."""
-    zero = emu.add_job()
+    """A RUNNING job sends whatever its unwritten end_time holds (the same on every run for a seed), or
+    any garbage given, and `extra` adds unknown fields."""
+    ends = [client.get(f"/v1/job/{emu.add_job()}").json()["end_time"] for _ in range(20)]
+    assert 0 in ends and len(set(ends)) > 3 and all(isinstance(end, int) for end in ends)
+    assert any(end < 0 for end in ends) and any(end > 2**42 for end in ends)
+    with Emulator() as again, http_client(again.url) as http:
+        zeros = [http.get(f"/v1/job/{again.add_job()}").json()["end_time"] == 0 for _ in range(20)]
+        assert zeros == [end == 0 for end in ends]
     garbage = emu.add_job(end_time_ms=-1, extra={"progress": 40})
-    assert client.get(f"/v1/job/{zero}").json()["end_time"] == 0
     odd = client.get(f"/v1/job/{garbage}").json()
     assert (odd["end_time"], odd["progress"]) == (-1, 40)
 
 
-def test_unknown_status_is_sent_verbatim(emu: Emulator, client: httpx.Client) -> None:
-    """set_status stores any text, so a client can be shown UNKNOWN or a status it has never seen."""
+def test_running_end_time_zero_is_the_kind_option() -> None:
+    """With running_end_time_zero, a RUNNING job (added or loading) sends end_time 0."""
+    with started(Quirks(running_end_time_zero=True)) as kind, http_client(kind.url) as http:
+        added = kind.add_job()
+        loading = http.post("/v1/graph/2/dataloading", json={}).json()["job_id"]
+        assert [http.get(f"/v1/job/{i}").json()["end_time"] for i in (added, loading)] == [0, 0]
+
+
+def test_any_status_but_the_four_real_ones_reads_back_as_unknown(emu: Emulator, client: httpx.Client) -> None:
+    """A record holding UNKNOWN, WAITING or any other text reads back as UNKNOWN, however it was stored;
+    the four real statuses read back as they are."""
     job_id = emu.add_job(status="SUCCESS")
     emu.set_status(job_id, "UNKNOWN")
     assert client.get(f"/v1/job/{job_id}").json()["status"] == "UNKNOWN"
+    odd = [emu.add_job(status="WAITING"), emu.add_job(status="PAUSED")]
+    emu.set_status(odd[0], "Paused")
+    emu.finish_job(odd[1], "STOPPED")
+    client.post("/_emulator/jobs", json={"status": "QUEUED"})
+    statuses = {job["id"]: job["status"] for job in client.get("/v1/job").json()}
+    assert statuses == {job_id: "UNKNOWN", odd[0]: "UNKNOWN", odd[1]: "UNKNOWN", "4": "UNKNOWN"}
+    for status in ("RUNNING", "SUCCESS", "FAILED", "CANCELLED"):
+        emu.set_status(job_id, status)
+        assert client.get(f"/v1/job/{job_id}").json()["status"] == status
+
+
+def test_raw_status_text_is_the_kind_option() -> None:
+    """With raw_status_text, any status text is stored and sent as is."""
+    with started(Quirks(raw_status_text=True)) as kind, http_client(kind.url) as http:
+        job_id = kind.add_job(status="WAITING")
+        assert http.get(f"/v1/job/{job_id}").json()["status"] == "WAITING"
 
 
 def test_ids_come_from_a_counter_that_only_grows() -> None:
     """Ids are decimal strings counting up from first_id across every way of creating a job."""
     with Emulator(first_id=41) as emulator, http_client(emulator.url) as http:
         first = emulator.add_job()
-        second = http.post("/v1/graph/1/dataloading", json={}).json()["job_id"]
+        second = http.post("/v1/graph/2/dataloading", json={}).json()["job_id"]
         third = emulator.seed_history(1)[0]
     assert [first, second, third] == ["41", "42", "43"]
 
@@ -203,8 +239,14 @@ def test_other_methods_and_paths_get_the_servers_odd_answers(client: httpx.Clien
 # Cancelling.
 
 
-def test_cancel_is_not_idempotent(emu: Emulator, client: httpx.Client) -> None:
+def test_cancel_is_not_idempotent() -> None:
     """A first DELETE cancels (200 object body); a second answers 400 `Job already CANCELLED`."""
+    # The kind race (CANCELLED stays), so the second answer is certain; the real race is tested below.
+    with started(Quirks(cancel_ends_failed=0.0)) as emu, http_client(emu.url) as client:
+        _cancel_twice(emu, client)
+
+
+def _cancel_twice(emu: Emulator, client: httpx.Client) -> None:
     job_id = emu.add_job()
     first = client.delete(f"/v1/job/{job_id}")
     assert (first.status_code, first.json()) == (200, {"message": f"Successfully cancel job: {job_id}"})
@@ -217,7 +259,7 @@ def test_cancel_is_not_idempotent(emu: Emulator, client: httpx.Client) -> None:
     )
 
 
-@pytest.mark.parametrize("status", ["SUCCESS", "FAILED", "UNKNOWN"])
+@pytest.mark.parametrize("status", ["SUCCESS", "FAILED", "CANCELLED"])
 def test_cancel_of_a_job_not_running_names_its_status(
     emu: Emulator, client: httpx.Client, status: str
 ) -> None:
@@ -227,21 +269,97 @@ def test_cancel_of_a_job_not_running_names_its_status(
     assert (response.status_code, response.json()["message"]) == (400, f"Job already {status}: {job_id}")
 
 
+def test_cancel_of_an_unknown_status_job_kills_its_pid(emu: Emulator, client: httpx.Client) -> None:
+    """UNKNOWN is not in the server's finished set: a cancel kills the stored pid and answers 200 (the
+    job then ends as its cancel's race says), or 500 when that pid is nobody's."""
+    live = emu.add_job(status="UNKNOWN")
+    response = client.delete(f"/v1/job/{live}")
+    assert (response.status_code, response.json()) == (200, {"message": f"Successfully cancel job: {live}"})
+    assert emu.wait_until(lambda: emu.get(live).status in ("CANCELLED", "FAILED"))
+    stale = emu.add_job(status="UNKNOWN", process_id=4242, stale_pid=True, pid_fate=PID_GONE)
+    response = client.delete(f"/v1/job/{stale}")
+    assert (response.status_code, response.json()) == (
+        500,
+        {"code": 103, "message": "Fail to kill process: 4242, error message: No such process"},
+    )
+    assert emu.get(stale).status == "UNKNOWN"
+
+
+@pytest.mark.parametrize("pid", [0, -7])
+def test_cancel_of_a_job_with_no_valid_pid_is_500_before_its_status_is_read(
+    emu: Emulator, client: httpx.Client, pid: int
+) -> None:
+    """A stored pid <= 0 answers 500 code 103 "Invalid process id", whatever the job's status."""
+    for status in ("RUNNING", "SUCCESS"):
+        job_id = emu.add_job(status=status, process_id=pid)
+        response = client.delete(f"/v1/job/{job_id}")
+        assert (response.status_code, response.json()) == (
+            500,
+            {"code": 103, "message": f"Invalid process id: {pid}"},
+        )
+        assert emu.get(job_id).status == status
+
+
+def test_a_job_that_ends_between_the_cancels_status_read_and_its_kill_gives_500(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    """When the loader ends after the cancel read RUNNING but before its kill, no process has the pid:
+    500 code 103 "No such process", and the job keeps the status its loader wrote."""
+    job_id = emu.add_job(process_id=4242)
+    emu.between_read_and_kill(lambda ending: emu.finish_job(ending, "SUCCESS"))
+    response = client.delete(f"/v1/job/{job_id}")
+    assert (response.status_code, response.json()) == (
+        500,
+        {"code": 103, "message": "Fail to kill process: 4242, error message: No such process"},
+    )
+    assert emu.get(job_id).status == "SUCCESS"
+
+
 def test_cancel_unknown_job_is_404(client: httpx.Client) -> None:
     """Cancelling an unknown id answers the same 404 as reading it."""
     response = client.delete("/v1/job/5")
     assert (response.status_code, response.json()["code"]) == (404, 4)
 
 
-def test_cancel_of_a_stale_pid_is_500_and_the_job_stays_running(emu: Emulator, client: httpx.Client) -> None:
-    """A job whose pid is stale cannot be killed: 500 code 103, and it stays RUNNING forever."""
+@pytest.mark.parametrize(
+    ("fate", "reason"), [(PID_GONE, "No such process"), (PID_OTHER_USER, "Operation not permitted")]
+)
+def test_cancel_of_a_stale_pid_nobody_or_another_user_has_is_500_and_the_job_stays_running(
+    emu: Emulator, client: httpx.Client, fate: str, reason: str
+) -> None:
+    """A stale pid that is nobody's, or another user's, cannot be killed: 500 code 103 in the server's
+    words, and the job stays RUNNING forever."""
     job_id = emu.add_job(process_id=4242)
-    emu.mark_stale(job_id)
+    emu.mark_stale(job_id, fate)
     response = client.delete(f"/v1/job/{job_id}")
-    assert response.status_code == 500
-    assert response.json()["code"] == 103
-    assert response.json()["message"].startswith("Fail to kill process: 4242, ")
-    assert emu.get(job_id).status == "RUNNING"
+    assert (response.status_code, response.json()) == (
+        500,
+        {"code": 103, "message": f"Fail to kill process: 4242, error message: {reason}"},
+    )
+    assert emu.get(job_id).status == "RUNNING" and emu.killed_strangers == []
+
+
+def test_cancel_of_a_stale_pid_the_server_reused_succeeds_and_kills_a_stranger(
+    emu: Emulator, client: httpx.Client
+) -> None:
+    """A stale pid now held by one of the server's own processes is killed: 200, CANCELLED (no loader
+    is left to write FAILED), and an unrelated process died."""
+    job_id = emu.add_job(process_id=4242, stale_pid=True, pid_fate=PID_REUSED)
+    assert client.delete(f"/v1/job/{job_id}").status_code == 200
+    assert emu.get(job_id).status == "CANCELLED"
+    assert emu.killed_strangers == [(job_id, 4242)]
+
+
+def test_a_stale_pids_fate_is_decided_per_job_and_the_same_on_every_run() -> None:
+    """Without a chosen fate, who has a stale pid is drawn from the seed and the job id: all three
+    fates happen, and the same job gets the same one in a second emulator."""
+    fates = []
+    for _ in range(2):
+        emulator = Emulator()
+        ids = [emulator.add_job(stale_pid=True) for _ in range(40)]
+        fates.append([emulator.get(job_id).pid_fate for job_id in ids])
+    assert fates[0] == fates[1]
+    assert set(fates[0]) == {PID_GONE, PID_OTHER_USER, PID_REUSED}
 
 
 def test_cancel_reply_as_string_quirk() -> None:
@@ -251,9 +369,30 @@ def test_cancel_reply_as_string_quirk() -> None:
         assert http.delete(f"/v1/job/{job_id}").json() == f"Successfully cancel job: {job_id}"
 
 
+def test_a_cancelled_job_often_ends_failed_decided_per_job() -> None:
+    """By default the loader's thread races the cancel: some cancelled jobs stay CANCELLED, some read
+    FAILED before the cancel's reply, some a moment after; which is fixed per job and seed."""
+    with Emulator() as emu, http_client(emu.url) as http:
+        ids = [emu.add_job() for _ in range(24)]
+        fates = {job_id: emu.cancel_fate(job_id) for job_id in ids}
+        assert set(fates.values()) == {CANCEL_STAYS, CANCEL_FAILED_AT_ONCE, CANCEL_FAILED_LATER}
+        right_after = {}
+        for job_id in ids:
+            assert http.delete(f"/v1/job/{job_id}").status_code == 200
+            right_after[job_id] = http.get(f"/v1/job/{job_id}").json()["status"]
+        for job_id, fate in fates.items():
+            assert right_after[job_id] == ("FAILED" if fate == CANCEL_FAILED_AT_ONCE else "CANCELLED")
+        ending = {CANCEL_STAYS: "CANCELLED", CANCEL_FAILED_AT_ONCE: "FAILED", CANCEL_FAILED_LATER: "FAILED"}
+        assert emu.wait_until(lambda: all(emu.get(i).status == ending[f] for i, f in fates.items()))
+    assert {job_id: Emulator().cancel_fate(job_id) for job_id in ids} == fates
+
+
 def test_cancel_overwritten_by_failed_at_once() -> None:
     """With no overwrite delay, the job reads FAILED as soon as the cancel has answered 200."""
-    with started(Quirks(cancel_overwritten_by_failed=True)) as odd, http_client(odd.url) as http:
+    with (
+        started(Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.0)) as odd,
+        http_client(odd.url) as http,
+    ):
         job_id = odd.add_job()
         assert http.delete(f"/v1/job/{job_id}").status_code == 200
         assert http.get(f"/v1/job/{job_id}").json()["status"] == "FAILED"
@@ -261,7 +400,7 @@ def test_cancel_overwritten_by_failed_at_once() -> None:
 
 def test_cancel_overwritten_by_failed_shows_cancelled_first() -> None:
     """With an overwrite delay, a re-read shows CANCELLED first and FAILED once the loader catches up."""
-    quirks = Quirks(cancel_overwritten_by_failed=True, cancel_overwrite_delay=0.3)
+    quirks = Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.3)
     with started(quirks) as odd, http_client(odd.url) as http:
         job_id = odd.add_job()
         http.delete(f"/v1/job/{job_id}")
@@ -279,18 +418,81 @@ def test_dataloading_starts_a_running_job_with_a_loader_log(emu: Emulator, clien
         "vertex_mappings": [{"type_name": "person"}],
         "edge_mappings": [{"type_triplet": {"edge": "knows"}}],
     }
-    response = client.post("/v1/graph/7/dataloading", json=mapping)
+    response = client.post("/v1/graph/2/dataloading", json=mapping)
     assert response.status_code == 200
     job_id = response.json()["job_id"]
     job = client.get(f"/v1/job/{job_id}").json()
-    assert (job["status"], job["detail"]["graph_id"], job["end_time"]) == ("RUNNING", "7", 0)
-    assert "Loading graph 7" in job["log"] and "1 vertex labels, 1 edge labels" in job["log"]
+    assert (job["status"], job["detail"]["graph_id"]) == ("RUNNING", "2")
+    assert "Loading graph 2" in job["log"] and "1 vertex labels, 1 edge labels" in job["log"]
 
 
 def test_dataloading_accepts_a_chunked_body(client: httpx.Client) -> None:
     """A streamed (chunked) SchemaMapping is read like any other body."""
-    response = client.post("/v1/graph/1/dataloading", content=iter([b'{"vertex_', b'mappings": []}']))
+    response = client.post("/v1/graph/3/dataloading", content=iter([b'{"vertex_', b'mappings": []}']))
     assert response.status_code == 200 and response.json()["job_id"] == "1"
+
+
+def test_dataloading_refuses_unknown_served_and_busy_graphs(emu: Emulator, client: httpx.Client) -> None:
+    """An unknown graph is 404 code 4; the served graph and one already loading are 400 code 111; once
+    the load has ended, the graph loads again."""
+    unknown = client.post("/v1/graph/7/dataloading", json={})
+    assert (unknown.status_code, unknown.json()) == (
+        404,
+        {"code": 4, "message": "key 7 not found for :GRAPH_META"},
+    )
+    served = client.post("/v1/graph/1/dataloading", json={})
+    first = client.post("/v1/graph/2/dataloading", json={}).json()["job_id"]
+    busy = client.post("/v1/graph/2/dataloading", json={})
+    for refused, graph in ((served, "1"), (busy, "2")):
+        assert (refused.status_code, refused.json()) == (
+            400,
+            {
+                "code": 111,
+                "message": f"Fail to acquire lock for graph indices dir: {graph}, "
+                "maybe the graph is already running",
+            },
+        )
+    assert [job.id for job in emu.jobs] == [first]
+    emu.finish_job(first)
+    assert client.post("/v1/graph/2/dataloading", json={}).status_code == 200
+
+
+def test_graphs_and_the_served_one_can_be_chosen() -> None:
+    """Emulator(graphs=..., serving=None) accepts loads of those graphs, the first one included."""
+    with Emulator(graphs=("1", "7"), serving=None) as emu, http_client(emu.url) as http:
+        assert [http.post(f"/v1/graph/{g}/dataloading", json={}).status_code for g in "173"] == [
+            200,
+            200,
+            404,
+        ]
+
+
+def test_a_lost_counter_file_makes_every_new_job_fail(emu: Emulator, client: httpx.Client) -> None:
+    """After the counter's file is lost, every new load answers 500 "got an existing key" and no job is
+    created or changed."""
+    first = client.post("/v1/graph/2/dataloading", json={}).json()["job_id"]
+    emu.finish_job(first)
+    client.post("/_emulator/lose_counter")
+    for _ in range(2):
+        response = client.post("/v1/graph/2/dataloading", json={})
+        assert (response.status_code, response.json()) == (
+            500,
+            {"code": 103, "message": "got an existing key"},
+        )
+    assert [(job.id, job.status) for job in emu.jobs] == [(first, "SUCCESS")]
+
+
+def test_a_lost_log_file_reads_as_empty(emu: Emulator, client: httpx.Client) -> None:
+    """A job whose log file was cleaned away sends log "" (and later loader output is lost too); a
+    restart that loses /tmp empties every log."""
+    job_id, other = emu.add_job(log="a\n"), emu.add_job(status="SUCCESS", log="b\n")
+    client.post(f"/_emulator/jobs/{job_id}/lose_log")
+    emu.append_log(job_id, "more\n")
+    assert [client.get(f"/v1/job/{i}").json()["log"] for i in (job_id, other)] == ["", "b\n"]
+    emu.restart(lose_logs=True)
+    with http_client(emu.url) as http:
+        assert http.get(f"/v1/job/{other}").json()["log"] == ""
+        assert all(job["log"] == "" for job in http.get("/v1/job/").json())
 
 
 def test_dataloading_rejects_invalid_json(emu: Emulator, client: httpx.Client) -> None:
@@ -418,14 +620,24 @@ def test_stop_cuts_idle_keep_alive_connections(emu: Emulator, client: httpx.Clie
 
 
 def test_restart_keeps_jobs_and_leaves_running_ones_stale(emu: Emulator) -> None:
-    """After restart the same URL answers, and a job that was RUNNING can no longer be cancelled."""
+    """After restart the same URL answers, and a job that was RUNNING keeps a pid whose fate was drawn
+    per job: a cancel then does what that fate says."""
     job_id = emu.add_job()
     url = emu.url
     emu.restart()
     assert emu.url == url
+    fate = emu.get(job_id).pid_fate
+    assert fate == emu.pid_fate(job_id)
     with http_client(url) as http:
         assert http.get(f"/v1/job/{job_id}").json()["status"] == "RUNNING"
-        assert http.delete(f"/v1/job/{job_id}").status_code == 500
+        assert http.delete(f"/v1/job/{job_id}").status_code == (200 if fate == PID_REUSED else 500)
+
+
+def test_get_with_a_trailing_slash_lists_jobs(emu: Emulator, client: httpx.Client) -> None:
+    """GET /v1/job/ lists like GET /v1/job (the server's router strips the slash)."""
+    emu.add_job()
+    assert client.get("/v1/job/").content == client.get("/v1/job").content
+    assert emu.stats()["routes"][LIST_JOBS]["requests"] == 2
 
 
 def test_a_redeploy_without_metadata_goes_down_and_comes_back_with_ids_from_1(emu: Emulator) -> None:
@@ -579,6 +791,23 @@ def test_demo_steps_start_log_and_end_jobs_on_an_injected_clock() -> None:
     assert sizes == sorted(sizes) and len(set(sizes)) > 2  # the log grew over several steps
 
 
+def test_demo_never_shows_two_running_loads_of_one_graph_nor_loads_the_served_graph() -> None:
+    """Like a real server, the demo's past and present hold at most one RUNNING load per graph, and
+    never one of the graph being served, however busy it gets."""
+    clock = FakeClock()
+    emulator = Emulator(clock=clock.time)
+    demo = DemoRunner(emulator, seed=5, interval=(1.0, 2.0), duration=(30.0, 60.0))
+    demo.seed_history()
+    started = set()
+    for _ in range(300):
+        clock.advance(1)
+        demo.step()
+        running = [emulator.get(job_id).graph_id for job_id in emulator.running_job_ids()]
+        assert len(running) == len(set(running)) and "1" not in running
+        started.update(running)
+    assert started == {"2", "3"}
+
+
 def test_demo_runs_in_the_background_and_jobs_end_on_their_own() -> None:
     """At a high speed the demo thread starts new jobs and ends them, mostly with SUCCESS."""
     with Emulator() as emulator:
@@ -596,12 +825,14 @@ def test_demo_job_cancelled_over_http_stays_cancelled() -> None:
     clock = FakeClock()
     with Emulator(clock=clock.time) as emulator, http_client(emulator.url) as http:
         demo = DemoRunner(emulator, seed=4, failure_rate=0.0)
-        job_id = http.post("/v1/graph/1/dataloading", json={}).json()["job_id"]
+        job_id = http.post("/v1/graph/2/dataloading", json={}).json()["job_id"]
         assert http.delete(f"/v1/job/{job_id}").status_code == 200
+        assert emulator.wait_until(lambda: emulator.get(job_id).status in ("CANCELLED", "FAILED"))
+        ended = emulator.get(job_id)
         for _ in range(30):
             clock.advance(10)
             demo.step()
-        assert emulator.get(job_id).status == "CANCELLED"
+        assert emulator.get(job_id) == ended
 
 
 # The command line.
@@ -652,5 +883,10 @@ def test_cli_help_lists_the_options() -> None:
         "--trickle",
         "--legacy-errors",
         "--empty-list-as-object",
+        "--cancel-ends-failed",
+        "--raw-status-text",
+        "--running-end-time-zero",
+        "--graphs",
+        "--serving",
     ):
         assert option in result.stdout

@@ -3,17 +3,23 @@ after a restart or a change of leader, standbys that stay quiet, and the server'
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 from datetime import datetime
 
 import pytest
+from slack_sdk import WebClient
 
 from jobbot import metrics
+from jobbot.authz import Access
+from jobbot.emulator import CANCEL_FAILED_AT_ONCE, CANCEL_FAILED_LATER, CANCEL_STAYS, Quirks
+from jobbot.jobs_api import JobClient
 from jobbot.notifier import LEASE_NAME
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
-from tests.fakes import Scripted
+from tests.desk import CANCELLER, Desk
+from tests.fakes import TEAM_ID, Scripted
 from tests.notice_world import CHANNEL, OTHER, World, subscribe, world
 
 __all__ = ["world"]  # the fixture, shared with the notifier's own tests
@@ -197,6 +203,9 @@ def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(
 def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: World) -> None:
     """The server's race: a cancelled job's loader later overwrites CANCELLED with FAILED. The job is
     announced once, as cancelled, by steady polls, by a reconcile and after a restart alike."""
+    # The overwrite is played by hand below, after a poll has seen CANCELLED, so the emulator's own
+    # race is off here; the default race is met in test_jobbot_cancels_against_the_real_race_....
+    world.emulator.quirks = Quirks(cancel_ends_failed=0.0)
     job_id = world.emulator.add_job(status="RUNNING")
     notifier = world.notifier()
     notifier.poll_once()
@@ -251,3 +260,51 @@ def test_only_a_poll_that_reached_graphscope_counts_as_a_success(world: World) -
     world.clock.advance(20)
     notifier.turn()
     assert notifier.last_success is not None
+
+
+def test_jobbot_cancels_against_the_real_race_say_cancelled_and_announce_each_job_once(
+    world: World,
+) -> None:
+    """Against the default emulator, where a cancelled job's loader records FAILED before the cancel's
+    reply, a moment after it, or not at all: each confirmed cancel's outcome says who cancelled it,
+    and each job is announced once, as cancelled by that person, through polls, a reconcile and a
+    restart alike."""
+    emulator = world.emulator
+    jobs: dict[str, str] = {}
+    while set(jobs.values()) != {CANCEL_STAYS, CANCEL_FAILED_AT_ONCE, CANCEL_FAILED_LATER}:
+        job_id = emulator.add_job(status="RUNNING")
+        jobs.setdefault(job_id, emulator.cancel_fate(job_id))
+    slack = WebClient(token="xoxb-test", base_url=world.slack.api_url, retry_handlers=[])
+    access = Access(
+        cancel_users=(CANCELLER,),
+        cancel_usergroups=(),
+        allowed_channels=(),
+        client=slack,
+        workspace_team=lambda: TEAM_ID,
+    )
+    client = JobClient(emulator.url, retries=0)
+    world.clients.append(client)
+    desk = Desk(client, world.store, access=access)
+    notifier = world.notifier()
+    notifier.poll_once()
+    ending = {CANCEL_STAYS: "CANCELLED", CANCEL_FAILED_AT_ONCE: "FAILED", CANCEL_FAILED_LATER: "FAILED"}
+    for job_id, fate in jobs.items():
+        reply = desk.click_cancel(job_id)
+        assert f"<@{CANCELLER}> cancelled job {job_id}" in reply["text"] + json.dumps(reply["blocks"])
+        world.clock.advance(10)
+        notifier.poll_once()
+        final = ending[fate]
+        assert emulator.wait_until(lambda: emulator.get(job_id).status == final)  # noqa: B023 (waited here)
+        world.clock.advance(10)
+        notifier.poll_once()
+    world.clock.advance(600)
+    assert notifier.poll_once().reconciled
+    world.clock.advance(10)
+    assert world.notifier().poll_once().reconciled  # a restart
+    notices = world.notices()
+    for job_id in jobs:
+        assert world.store.notice_count(job_id) == 1
+        [notice] = [n for n in notices if n.metadata and job_id in n.metadata["event_payload"]["job_ids"]]
+        shown = notice.text + json.dumps(notice.blocks)
+        assert f"Cancelled by <@{CANCELLER}>" in shown and "cancelled" in notice.text.lower(), shown
+    assert len(notices) == len(jobs)

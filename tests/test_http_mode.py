@@ -15,7 +15,7 @@ from jobbot.emulator import Emulator
 from tests.fakes import UPLOAD_STEP, FakeSlack, Scripted, sign
 from tests.http_bot import HttpBot, serve_http_bot
 from tests.slack_requests import ALLOWED_USER, OTHER_USER, click_body, command_body
-from tests.support import free_port
+from tests.support import ENDED_BY_A_CANCEL, free_port, status_read_after_cancel
 
 
 def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,10 +96,11 @@ def test_confirmed_click_cancels_once_and_says_who(http_bot: HttpBot, emulator: 
     assert response.status_code == 200
     [reply] = http_bot.slack.wait_for_responses(1)
     assert deletes(emulator) == [("DELETE", f"/v1/job/{job_id}")]
-    assert emulator.get(job_id).status == "CANCELLED"
+    assert emulator.get(job_id).status in ENDED_BY_A_CANCEL
     assert reply["replace_original"] is True
     text = shown(reply)
-    assert f"<@{ALLOWED_USER}> cancelled job {job_id}" in text and "CANCELLED" in text
+    assert f"<@{ALLOWED_USER}> cancelled job {job_id}" in text
+    assert status_read_after_cancel(emulator, job_id) in text
 
 
 def test_double_click_sends_one_delete_and_tells_both(http_bot: HttpBot, emulator: Emulator) -> None:
@@ -161,7 +162,7 @@ def test_cancel_overwritten_by_the_loader_shows_the_final_status(fake_slack: Fak
     """When the loader records FAILED after a cancel, the outcome shows what the server finally says."""
     from jobbot.emulator import Quirks
 
-    with Emulator(quirks=Quirks(cancel_overwritten_by_failed=True)).start() as emulator:
+    with Emulator(quirks=Quirks(cancel_ends_failed=1.0, cancel_overwrite_delay=0.0)).start() as emulator:
         job_id = emulator.add_job(status="RUNNING")
         for bot in serve_http_bot(fake_slack, emulator.url):
             bot.click(slack_ids.action_id(slack_ids.JOB_CANCEL, job_id), job_id)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobbot import job_listing
-from jobbot.emulator import GET_JOB, Emulator, Quirks
+from jobbot.emulator import GET_JOB, PID_GONE, PID_OTHER_USER, PID_REUSED, Emulator, Quirks
 from jobbot.errors import (
     InteractiveServerError,
     InteractiveUnavailable,
@@ -145,7 +145,7 @@ def test_error_message_with_unescaped_quotes_is_recovered() -> None:
 
 def test_stale_pid_cancel_failure_is_a_server_error_with_code() -> None:
     """A 500 `Fail to kill process` keeps the server's code and message; DELETE is not retried."""
-    body = {"code": 103, "message": "Fail to kill process: 4242, No such process"}
+    body = {"code": 103, "message": "Fail to kill process: 4242, error message: No such process"}
     client, seen = client_for(lambda r: httpx.Response(500, json=body))
     with pytest.raises(InteractiveServerError) as caught:
         client.cancel_job("3")
@@ -444,9 +444,11 @@ def test_against_old_server_quirks(quirks: Quirks) -> None:
             client.get_job("424242")
 
 
-def test_against_the_emulator_unknown_status_and_stale_pid(emulator: Emulator) -> None:
-    """UNKNOWN status is read, and a stale-pid cancel is a server error with code 103."""
-    job_id = emulator.add_job(status="RUNNING", stale_pid=True)
+@pytest.mark.parametrize("fate", [PID_GONE, PID_OTHER_USER])
+def test_against_the_emulator_unknown_status_and_stale_pid(emulator: Emulator, fate: str) -> None:
+    """UNKNOWN status is read, and a cancel of a stale pid that is nobody's or another user's is a
+    server error with code 103 and the server's words."""
+    job_id = emulator.add_job(status="RUNNING", stale_pid=True, pid_fate=fate, process_id=4242)
     odd = emulator.add_job(status="SUCCESS")
     emulator.set_status(odd, "UNKNOWN")
     with JobClient(emulator.url) as client:
@@ -454,6 +456,18 @@ def test_against_the_emulator_unknown_status_and_stale_pid(emulator: Emulator) -
         with pytest.raises(InteractiveServerError) as caught:
             client.cancel_job(job_id)
         assert caught.value.code == 103
+        assert caught.value.message.startswith("Fail to kill process: 4242, error message: ")
+
+
+def test_against_the_emulator_a_cancel_of_an_unknown_job_or_a_reused_pid_succeeds(emulator: Emulator) -> None:
+    """The real server kills the stored pid of an UNKNOWN job, and of a stale job whose pid one of its
+    own processes now has: both cancels answer as successful ones do."""
+    unknown = emulator.add_job(status="UNKNOWN")
+    reused = emulator.add_job(status="RUNNING", stale_pid=True, pid_fate=PID_REUSED)
+    with JobClient(emulator.url) as client:
+        for job_id in (unknown, reused):
+            assert client.cancel_job(job_id) == f"Successfully cancel job: {job_id}"
+    assert emulator.get(reused).status == "CANCELLED"
 
 
 def test_against_the_emulator_failures_are_retried_then_reported(emulator: Emulator) -> None:

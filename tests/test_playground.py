@@ -23,6 +23,7 @@ from jobbot.emulator import Emulator
 from jobbot.playground import Playground, run_playground
 from jobbot.playground.workspace import ALICE, BOB, JOBS_CHANNEL, NOTICE_CHANNEL
 from jobbot.slack_ids import JOB_CANCEL, JOB_DETAILS, JOB_FULL_LOG
+from tests.support import ENDED_BY_A_CANCEL, status_read_after_cancel
 
 T = TypeVar("T")
 Found = dict[str, Any]
@@ -178,8 +179,9 @@ def test_details_shows_the_card_and_a_confirmed_cancel_by_alice_replaces_it_with
     replaced = page.wait_for(
         lambda messages: next((m for m in messages if m["id"] == card["id"] and m["replaced"]), None)
     )
-    assert "CANCELLED" in json.dumps(replaced["blocks"]) + replaced["text"]
-    assert emulator.get(job).status == "CANCELLED"
+    outcome = json.dumps(replaced["blocks"]) + replaced["text"]
+    assert "cancelled job" in outcome and status_read_after_cancel(emulator, job) in outcome
+    assert emulator.get(job).status in ENDED_BY_A_CANCEL
 
 
 def test_bobs_cancel_is_refused_with_the_reason(page: Page, emulator: Emulator) -> None:

@@ -56,6 +56,16 @@ def test_notice_names_who_cancelled_the_job() -> None:
     check_safe(message)
 
 
+def test_a_job_jobbot_cancelled_that_the_server_recorded_failed_says_cancelled_in_its_text() -> None:
+    """The server's loader may record FAILED over a cancel: the notice's text (what a notification and
+    a screen reader show) still says the job was cancelled, and its line names who cancelled it."""
+    message = completion_notice(make_finished(8, "FAILED", cancelled_by="U012ABCDEF"))
+    assert message.text == "Job 8 finished: FAILED after it was cancelled (graph 2, took 1m 05s)"
+    assert section_texts(message)[0].endswith("  ·  Cancelled by <@U012ABCDEF>")
+    plain = completion_notice(make_finished(8, "FAILED"))
+    assert plain.text == "Job 8 finished: FAILED (graph 2, took 1m 05s)"
+
+
 @pytest.mark.parametrize(
     "cancelled_by", ["", "<!channel>", "U12>|x", "U012ABC\n", "u012abc", "C012ABC", "U1", "U" + "A" * 31]
 )

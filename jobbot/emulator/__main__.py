@@ -32,6 +32,17 @@ def server_names(text: str) -> list[str]:
     return names
 
 
+def _share(text: str) -> float:
+    """A share between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("a share is between 0 and 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m jobbot.emulator",
@@ -39,7 +50,20 @@ def build_parser() -> argparse.ArgumentParser:
             "Serve an in-memory emulator of the GraphScope Interactive admin API (the /v1/job routes and "
             "POST /v1/graph/{graph_id}/dataloading), with the real server's quirks, plus a control API "
             "under /_emulator/ (stats, jobs, history, faults, quirks, and POST /_emulator/redeploy "
-            '{"downtime": S} to act out a redeploy that lost the metadata volume: ids start again at 1).'
+            '{"downtime": S} to act out a redeploy that lost the metadata volume: ids start again at 1; '
+            'POST /_emulator/jobs/ID/stale {"fate": "gone|other_user|reused"}, '
+            "/_emulator/jobs/ID/lose_log, /_emulator/lose_logs, /_emulator/lose_counter)."
+        ),
+        epilog=(
+            "By default it behaves as the real server does: a cancel of an UNKNOWN job kills its stored "
+            "pid; a pid <= 0 is 500 'Invalid process id'; a cancelled job often ends FAILED (the loader's "
+            "thread races the cancel; per job, from --seed); a job left RUNNING by a restart has a pid "
+            "that is nobody's (500 No such process), another user's (500 Operation not permitted) or "
+            "the server's own (200, an unrelated process dies); a RUNNING job's end_time is any value; "
+            "any status text but RUNNING/SUCCESS/FAILED/CANCELLED reads as UNKNOWN; a lost log file "
+            "reads as ''; data loading refuses an unknown graph (404), the served graph and a graph "
+            "already loading (400, code 111); GET /v1/job/ lists. The quirk and kinder options above "
+            "turn parts off."
         ),
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
@@ -52,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--speed", type=float, default=1.0, help="demo time factor: 10 makes jobs run 10x faster"
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed for logs, pids and the demo")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed for logs, pids, the demo, the cancel race and stale pids",
+    )
     parser.add_argument("--history", type=int, default=0, metavar="N", help="seed N finished jobs at start")
     parser.add_argument("--log-bytes", type=int, default=2048, help="approximate log size of each seeded job")
     parser.add_argument("--first-id", type=int, default=1, help="first job id the counter hands out")
@@ -84,16 +113,48 @@ def build_parser() -> argparse.ArgumentParser:
         help="a cancel answers a bare JSON string, as the spec says",
     )
     quirks.add_argument(
-        "--cancel-overwritten-by-failed",
-        action="store_true",
-        help="a cancelled job is later recorded as FAILED by its loader",
+        "--cancel-ends-failed",
+        type=_share,
+        default=0.5,
+        metavar="SHARE",
+        help=(
+            "share of cancelled jobs the loader then records as FAILED, decided per job from --seed; "
+            "0 keeps CANCELLED (kinder than a real server), 1 always FAILED (default: %(default)s)"
+        ),
     )
     quirks.add_argument(
         "--cancel-overwrite-delay",
         type=float,
-        default=1.0,
+        default=None,
         metavar="SECONDS",
-        help="how long after a cancel that FAILED lands (default: %(default)s)",
+        help=(
+            "how long after a cancel's reply that FAILED lands, 0 for before the reply (default: per "
+            "job, before the reply or 0.1 s after it)"
+        ),
+    )
+    kinder = parser.add_argument_group("kinder than a real server")
+    kinder.add_argument(
+        "--raw-status-text",
+        action="store_true",
+        help="send any stored status text as is (a real server reads it as UNKNOWN)",
+    )
+    kinder.add_argument(
+        "--running-end-time-zero",
+        action="store_true",
+        help="a RUNNING job's end_time is 0 (a real server sends whatever the unwritten field holds)",
+    )
+    kinder.add_argument(
+        "--graphs",
+        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        default=("1", "2", "3"),
+        metavar="ID,ID",
+        help="the graphs data loading accepts; others are 404 (default: 1,2,3)",
+    )
+    kinder.add_argument(
+        "--serving",
+        default="1",
+        metavar="ID",
+        help="the graph being served, which data loading refuses (400); '' for none (default: %(default)s)",
     )
     parser.add_argument("--log-requests", action="store_true", help="print each request to stderr")
     parser.add_argument(
@@ -117,12 +178,16 @@ def build_emulator(args: argparse.Namespace, *, seed: int) -> Emulator:
             legacy_errors=args.legacy_errors,
             empty_list_as_object=args.empty_list_as_object,
             cancel_reply_as_string=args.cancel_reply_as_string,
-            cancel_overwritten_by_failed=args.cancel_overwritten_by_failed,
+            cancel_ends_failed=args.cancel_ends_failed,
             cancel_overwrite_delay=args.cancel_overwrite_delay,
+            raw_status_text=args.raw_status_text,
+            running_end_time_zero=args.running_end_time_zero,
         ),
         first_id=args.first_id,
         seed=seed,
         log_requests=args.log_requests,
+        graphs=args.graphs,
+        serving=args.serving or None,
     )
     if args.history:
         emulator.seed_history(args.history, log_bytes=args.log_bytes)

@@ -27,6 +27,7 @@ _JOB_FIELDS = {
     "stale_pid": bool,
     "extra": dict,
     "job_id": str,
+    "pid_fate": str,
 }
 
 
@@ -62,6 +63,7 @@ class Controlled(Protocol):
         stale_pid: bool = ...,
         extra: Mapping[str, Any] | None = ...,
         job_id: str | None = ...,
+        pid_fate: str | None = ...,
     ) -> str: ...
 
     def get(self, job_id: str) -> EmulatedJob: ...
@@ -72,7 +74,11 @@ class Controlled(Protocol):
 
     def append_log(self, job_id: str, text: str) -> bool: ...
 
-    def mark_stale(self, job_id: str) -> None: ...
+    def mark_stale(self, job_id: str, fate: str | None = ...) -> None: ...
+
+    def lose_log(self, job_id: str | None = ...) -> int: ...
+
+    def lose_counter(self) -> None: ...
 
     def seed_history(self, count: int, *, log_bytes: int = ...) -> list[str]: ...
 
@@ -115,7 +121,10 @@ def _route(emulator: Controlled, method: str, parts: list[str], payload: dict[st
             fields = {
                 name: _typed(payload, name, kind) for name, kind in _JOB_FIELDS.items() if name in payload
             }
-            return _json(200, {"job_id": emulator.add_job(**fields)})
+            try:
+                return _json(200, {"job_id": emulator.add_job(**fields)})
+            except ValueError as exc:
+                raise _BadRequest(str(exc)) from exc
         case "GET", ["jobs", job_id]:
             return _json(200, dataclasses.asdict(emulator.get(job_id)))
         case "POST", ["jobs", job_id, "finish"]:
@@ -130,7 +139,19 @@ def _route(emulator: Controlled, method: str, parts: list[str], payload: dict[st
             emulator.append_log(job_id, _typed(payload, "text", str))
             return _json(200, {"ok": True})
         case "POST", ["jobs", job_id, "stale"]:
-            emulator.mark_stale(job_id)
+            fate = _typed(payload, "fate", str) if "fate" in payload else None
+            try:
+                emulator.mark_stale(job_id, fate)
+            except ValueError as exc:
+                raise _BadRequest(str(exc)) from exc
+            return _json(200, dataclasses.asdict(emulator.get(job_id)))
+        case "POST", ["jobs", job_id, "lose_log"]:
+            emulator.lose_log(job_id)
+            return _json(200, {"ok": True})
+        case "POST", ["lose_logs"]:
+            return _json(200, {"lost": emulator.lose_log()})
+        case "POST", ["lose_counter"]:
+            emulator.lose_counter()
             return _json(200, {"ok": True})
         case "POST", ["history"]:
             count = _typed(payload, "count", int)

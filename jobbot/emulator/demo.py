@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from jobbot.emulator import loader_log
-from jobbot.emulator.jobs import RUNNING, EmulatedJob, UnknownJob
+from jobbot.emulator.jobs import RUNNING, EmulatedJob, GraphLocked, UnknownGraph, UnknownJob
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ class Workspace(Protocol):
 
     clock: Callable[[], float]
     on_loading_started: LoadingStarted | None
+    graphs: frozenset[str]
+    serving: str | None
 
     def add_job(
         self,
@@ -71,6 +74,8 @@ class DemoRunner:
 
     Times are in the emulator's clock seconds divided by `speed`: at speed 10 a "60 s" job takes 6 s.
     Jobs started by POST .../dataloading, and RUNNING jobs added otherwise, are run too (stale ones are not).
+    Like a real server, it loads only graphs that are not served and not loading already (`graph_ids`,
+    by default the emulator's graphs but the served one), so no graph ever has two RUNNING loads.
     """
 
     def __init__(
@@ -82,7 +87,7 @@ class DemoRunner:
         duration: tuple[float, float] = (20.0, 90.0),
         interval: tuple[float, float] = (15.0, 45.0),
         failure_rate: float = 0.2,
-        graph_ids: tuple[str, ...] = ("1", "2"),
+        graph_ids: tuple[str, ...] | None = None,
         tick: float | None = None,
     ) -> None:
         if speed <= 0:
@@ -93,6 +98,10 @@ class DemoRunner:
         self._duration = duration
         self._interval = interval
         self._failure_rate = failure_rate
+        if graph_ids is None:
+            graph_ids = tuple(sorted(emulator.graphs - {emulator.serving}))
+        if not graph_ids:
+            raise ValueError("the demo needs a graph that is not being served")
         self._graph_ids = graph_ids
         # Real seconds between ticks: often enough that log lines appear close to their timestamps.
         self._tick = tick if tick is not None else min(0.5, max(0.005, 0.5 / speed))
@@ -105,7 +114,8 @@ class DemoRunner:
         emulator.on_loading_started = self._loading_started
 
     def seed_history(self) -> list[str]:
-        """A small past: several SUCCESS, one FAILED, one CANCELLED, and two jobs RUNNING now."""
+        """A small past: several SUCCESS, one FAILED, one CANCELLED, and a job RUNNING now on each of
+        up to two graphs (one load per graph, as on a real server)."""
         emulator, rng = self._emulator, self._rng
         now = emulator.clock()
         ids: list[str] = []
@@ -115,8 +125,9 @@ class DemoRunner:
             moment += rng.uniform(1800.0, 3600.0)
             duration = rng.uniform(*self._duration)
             ids.append(self._add_finished(moment, moment + duration, status))
-        for ago in (rng.uniform(2.0, 10.0), rng.uniform(0.5, 2.0)):
-            graph_id = rng.choice(self._graph_ids)
+        agos = (rng.uniform(2.0, 10.0), rng.uniform(0.5, 2.0))
+        free = [graph_id for graph_id in self._graph_ids if not self._loading(graph_id)]
+        for ago, graph_id in zip(agos, rng.sample(free, min(len(agos), len(free))), strict=False):
             start = now - ago / self._speed
             pid = rng.randint(300, 4_194_303)
             log = loader_log.opening(start, pid, graph_id, loader_log.pick_labels(rng))
@@ -180,11 +191,30 @@ class DemoRunner:
                 self._next_start = now + self._scaled(self._interval) / 2
             elif now >= self._next_start:
                 self._next_start = now + self._scaled(self._interval)
-                emulator.start_loading(self._rng.choice(self._graph_ids))
+                self._start_a_load()
             self._adopt_running()
             for job_id, run in list(self._runs.items()):
                 if not self._advance(job_id, run, now):
                     del self._runs[job_id]
+
+    def _start_a_load(self) -> None:
+        """Load a graph that is free, if any is: a real server refuses a second load of one graph."""
+        free = [graph_id for graph_id in self._graph_ids if not self._loading(graph_id)]
+        if not free:
+            return
+        # Someone else may have started a load on it meanwhile (or the graphs changed): next turn, then.
+        with contextlib.suppress(GraphLocked, UnknownGraph):
+            self._emulator.start_loading(self._rng.choice(free))
+
+    def _loading(self, graph_id: str) -> bool:
+        emulator = self._emulator
+        for job_id in emulator.running_job_ids():
+            try:
+                if emulator.get(job_id).graph_id == graph_id:
+                    return True
+            except UnknownJob:
+                continue
+        return False
 
     def _advance(self, job_id: str, run: _Run, now: float) -> bool:
         """Write what is due; False once the job is over (ended here, or cancelled meanwhile)."""

@@ -10,7 +10,15 @@ from typing import Protocol
 from urllib.parse import unquote
 
 from jobbot.emulator.faults import Trickle
-from jobbot.emulator.jobs import JobNotRunning, KillFailed, UnknownJob
+from jobbot.emulator.jobs import (
+    ExistingKey,
+    GraphLocked,
+    InvalidProcessId,
+    JobNotRunning,
+    KillFailed,
+    UnknownGraph,
+    UnknownJob,
+)
 from jobbot.emulator.quirks import Quirks
 
 # Route labels, used for per-route faults and statistics.
@@ -68,7 +76,8 @@ class Request:
 def resolve(method: str, raw_path: str) -> Request:
     """Match a request to a route; the path is URL-decoded and the job id slash-trimmed as on the server."""
     path = unquote(raw_path.partition("?")[0])
-    if path == _JOBS:
+    # The server's router strips a trailing slash: GET /v1/job/ lists, as GET /v1/job does.
+    if path.rstrip("/") == _JOBS:
         template = _JOBS
         action = {"GET": "list", "DELETE": "no_job_id"}.get(method, "unsupported")
         return Request(method, LIST_JOBS if action == "list" else f"{method} {template}", action)
@@ -116,12 +125,13 @@ def _cancel(emulator: Server, job_id: str, route: str) -> Reply:
         emulator.cancel_job(job_id)
     except UnknownJob:
         return not_found(quirks, job_id, route)
+    except InvalidProcessId as exc:
+        return error(quirks, 500, 103, f"Invalid process id: {exc.process_id}", route)
     except JobNotRunning as exc:
         return error(quirks, 400, 102, f"Job already {exc.status}: {job_id}", route)
     except KillFailed as exc:
-        return error(
-            quirks, 500, 103, f"Fail to kill process: {exc.process_id}, errno: 3, No such process", route
-        )
+        message = f"Fail to kill process: {exc.process_id}, error message: {exc.reason}"
+        return error(quirks, 500, 103, message, route)
     message = f"Successfully cancel job: {job_id}"
     if quirks.cancel_reply_as_string:
         return Reply(200, [json.dumps(message).encode()], route)
@@ -138,7 +148,18 @@ def _dataloading(emulator: Server, graph_id: str, body: bytes, route: str) -> Re
     if not isinstance(mapping, dict):
         # Judgement: the server rejects an unreadable loading config as a bad request (code 14).
         return error(emulator.quirks, 400, 14, f"Fail to parse json: {problem}", route)
-    job_id = emulator.start_loading(graph_id, mapping)
+    try:
+        job_id = emulator.start_loading(graph_id, mapping)
+    except UnknownGraph:
+        return error(emulator.quirks, 404, 4, f"key {graph_id} not found for :GRAPH_META", route)
+    except GraphLocked:
+        message = (
+            f"Fail to acquire lock for graph indices dir: {graph_id}, maybe the graph is already running"
+        )
+        return error(emulator.quirks, 400, 111, message, route)
+    except ExistingKey:
+        # Judgement: the metadata store's refusal surfaces as an internal error (code 103).
+        return error(emulator.quirks, 500, 103, "got an existing key", route)
     return Reply(200, [json.dumps({"job_id": job_id}).encode()], route)
 
 

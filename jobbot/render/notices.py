@@ -183,6 +183,9 @@ def _finished_text(job: FinishedJob) -> str:
     if job.duration_seconds is not None:
         details.append(f"took {duration(job.duration_seconds)}")
     text = f"Job {job_name(job.id, JOB_ID_CHARS)} finished: {status_word(job.status)}"
+    if job.cancelled_by is not None and job.status != JobStatus.CANCELLED:
+        # The loader recorded FAILED over jobbot's cancel: the text a notification shows says so too.
+        text += " after it was cancelled"
     return f"{text} ({', '.join(details)})" if details else text
 
 

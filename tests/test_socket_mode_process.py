@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -58,8 +59,8 @@ class Replica:
         self.process = start_jobbot_captured(env, cwd)
         self.output = ""
 
-    def readiness(self) -> dict[str, object]:
-        answer: dict[str, object] = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=5).json()
+    def readiness(self) -> dict[str, Any]:
+        answer: dict[str, Any] = httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=5).json()
         return answer
 
     def metrics(self) -> str:
@@ -185,7 +186,7 @@ def test_disconnect_is_crossed_with_no_command_lost(
         old, new = socket_mode.links[0], socket_mode.links[1]
         assert old.closed_at is not None and new.hello_at is not None and new.hello_at < old.closed_at
         assert len(socket_mode.links) == 2, "one new connection per disconnect"
-        assert replica.readiness()["checks"]["socket_mode"] == "ok (connected)"  # type: ignore[index]
+        assert replica.readiness()["checks"]["socket_mode"] == "ok (connected)"
 
 
 def test_reconnects_back_off_while_slack_refuses_and_readyz_says_so(
@@ -199,7 +200,7 @@ def test_reconnects_back_off_while_slack_refuses_and_readyz_says_so(
         fake_slack.script("apps.connections.open", *refusals)
         socket_mode.drop(1)
         wait_until(
-            lambda: str(replica.readiness()["checks"]).find("reconnecting") >= 0,  # type: ignore[index]
+            lambda: str(replica.readiness()["checks"]).find("reconnecting") >= 0,
             timeout=5,
             what="/readyz reports the reconnect",
         )
@@ -256,10 +257,10 @@ def test_two_replicas_each_hold_a_connection_and_act_once(
                 fake_slack.wait_for_responses(1, name=f"cancel-{attempt}")
             time.sleep(0.5)  # room for a second DELETE, were one coming
             assert [r for r in emulator.requests if r[0] == "DELETE"] == [("DELETE", f"/v1/job/{job_id}")]
-            roles = sorted(str(r.readiness()["checks"]["notifier"]) for r in pair)  # type: ignore[index]
+            roles = sorted(str(r.readiness()["checks"]["notifier"]) for r in pair)
             wait_until(
                 lambda: (
-                    sorted(str(r.readiness()["checks"]["notifier"]) for r in pair)  # type: ignore[index]
+                    sorted(str(r.readiness()["checks"]["notifier"]) for r in pair)
                     == ["ok (leader)", "ok (standby)"]
                 ),
                 timeout=20,

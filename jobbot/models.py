@@ -274,6 +274,9 @@ class FinishedJob(BaseModel):
     end_time_ms: int | None = None
     cancelled_by: str | None = None  # a Slack user id, when the cancel came through jobbot
     log_tail: str = ""  # the last lines only, for a failure's thread reply
+    # The server's status where it is not the one announced: FAILED, written by the loader's thread over
+    # jobbot's cancel once the killed process exited. The job is announced as CANCELLED.
+    recorded_as: str | None = None
 
     @property
     def started_at(self) -> datetime | None:

@@ -66,6 +66,21 @@ def test_a_job_jobbot_cancelled_that_the_server_recorded_failed_says_cancelled_i
     assert plain.text == "Job 8 finished: FAILED (graph 2, took 1m 05s)"
 
 
+def test_a_cancel_the_server_recorded_as_failed_is_announced_cancelled_naming_the_record() -> None:
+    """The notifier announces such a job as CANCELLED (what jobbot did) and keeps the server's FAILED:
+    the line names both, so nobody takes the record for a second failure."""
+    job = make_finished(8, "CANCELLED", cancelled_by="U012ABCDEF").model_copy(
+        update={"recorded_as": "FAILED"}
+    )
+    message = completion_notice(job)
+    assert message.text == "Job 8 finished: CANCELLED (graph 2, took 1m 05s)"
+    line = section_texts(message)[0]
+    assert line.endswith(
+        "  ·  Cancelled by <@U012ABCDEF>  ·  GraphScope recorded FAILED as the killed loader exited"
+    )
+    check_safe(message)
+
+
 @pytest.mark.parametrize(
     "cancelled_by", ["", "<!channel>", "U12>|x", "U012ABC\n", "u012abc", "C012ABC", "U1", "U" + "A" * 31]
 )

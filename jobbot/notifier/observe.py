@@ -291,17 +291,30 @@ class JobTracker:
 
     def _finished(self, job: Job) -> FinishedJob:
         status = job.known_status
-        tail = _failure_tail(self._log_of(job)) if status is JobStatus.FAILED else ""
-        # The loader can record FAILED over a cancel once its process is killed: still that person's.
-        cancelled = status in (JobStatus.CANCELLED, JobStatus.FAILED)
+        canceller = (
+            self._store.cancelled_by(job.id) if status in (JobStatus.CANCELLED, JobStatus.FAILED) else None
+        )
+        if status is JobStatus.FAILED and canceller is not None:
+            # The server's loader thread writes FAILED once the process the cancel killed exits, often
+            # over the cancel's CANCELLED. It is announced as what it is, a cancel: to the channels that
+            # hear of cancels, not as a failure with the kill's log, and the record is named beside it.
+            return FinishedJob(
+                id=job.id,
+                status=JobStatus.CANCELLED,
+                graph_id=job.graph_id,
+                start_time_ms=job.start_time_ms,
+                end_time_ms=job.end_time_ms,
+                cancelled_by=canceller,
+                recorded_as=job.status,
+            )
         return FinishedJob(
             id=job.id,
             status=job.status,
             graph_id=job.graph_id,
             start_time_ms=job.start_time_ms,
             end_time_ms=job.end_time_ms,
-            cancelled_by=self._store.cancelled_by(job.id) if cancelled else None,
-            log_tail=tail,
+            cancelled_by=canceller,
+            log_tail=_failure_tail(self._log_of(job)) if status is JobStatus.FAILED else "",
         )
 
     def _log_of(self, job: Job) -> str:

@@ -173,6 +173,8 @@ def _finished_line(job: FinishedJob, server_text_chars: int) -> str:
     canceller = user_mention(job.cancelled_by) if job.cancelled_by is not None else None
     if canceller is not None:
         parts.append(f"Cancelled by {canceller}")
+    if job.recorded_as is not None:
+        parts.append(f"GraphScope recorded {status_word(job.recorded_as)} as the killed loader exited")
     return "  ·  ".join(parts)
 
 

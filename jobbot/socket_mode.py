@@ -309,6 +309,9 @@ class SocketModeLink:
                         self._down_since = self._monotonic()
                     SOCKET_CONNECTED.set(0)
                 continue
+            if self._stop.is_set():  # close() came while it opened: it must not outlive the process
+                new.shut()
+                return
             with self._lock:
                 self._current = new
                 self._down_since = None
@@ -321,15 +324,20 @@ class SocketModeLink:
             return
 
     def _drain(self) -> None:
-        """Close the connections Slack asked to leave once Slack has closed them, or after DRAIN_SECONDS."""
+        """Close the connections Slack asked to leave once Slack has closed them (with a WebSocket close,
+        or the TCP stream's end alone), or after DRAIN_SECONDS."""
         now = time.monotonic()
         with self._lock:
-            done = [
-                c for c in self._draining if not c.is_connected() or now - (c.left_at or now) > DRAIN_SECONDS
-            ]
+            done = [c for c in self._draining if _drained(c, now)]
             self._draining = [c for c in self._draining if c not in done]
         for connection in done:
             connection.shut()
+
+
+def _drained(connection: _Connection, now: float) -> bool:
+    if not connection.is_connected() or connection.peer_closed():
+        return True
+    return now - (connection.left_at or now) > DRAIN_SECONDS
 
 
 def _why_replace(connection: _Connection) -> str | None:

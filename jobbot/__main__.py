@@ -188,7 +188,7 @@ def _socket_mode(bot: Bot, listener: socket.socket | None) -> Callable[[], None]
     link = bot.socket_mode_link()
     # slack_sdk logs a failed connection itself (several lines): at start-up, jobbot's one line says it
     # instead, and the process ends.
-    sdk_log = logging.getLogger("jobbot.socket_mode.slack_sdk")
+    sdk_log = logging.getLogger(logs.SOCKET_MODE_SDK_LOGGER)
     sdk_log.disabled = True
     try:
         link.connect()

@@ -116,6 +116,10 @@ class Text(logging.Formatter):
         return f"{line} [{' '.join(ids)}]" if ids else line
 
 
+# The logger of slack_sdk's Socket Mode clients under jobbot's link (`jobbot.socket_mode`).
+SOCKET_MODE_SDK_LOGGER = "jobbot.socket_mode.slack_sdk"
+
+
 def configure(level: int, secrets: Iterable[str] = (), *, json_lines: bool = False) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines() if json_lines else Text())
@@ -128,3 +132,6 @@ def configure(level: int, secrets: Iterable[str] = (), *, json_lines: bool = Fal
     # slack_sdk logs whole request bodies at DEBUG; keep them out unless asked for at the root.
     logging.getLogger("slack_sdk").setLevel(max(level, logging.INFO))
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # Its INFO lines (socket opened, session established, receiving started, ...) come several to a
+    # connection and repeat the one line jobbot logs when it replaces a connection: DEBUG shows them.
+    logging.getLogger(SOCKET_MODE_SDK_LOGGER).setLevel(level if level <= logging.DEBUG else logging.WARNING)

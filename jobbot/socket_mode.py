@@ -41,6 +41,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 
 from jobbot.errors import SocketOpenFailed
+from jobbot.logs import SOCKET_MODE_SDK_LOGGER
 from jobbot.metrics import SOCKET_CONNECTED, SOCKET_RECONNECT_SECONDS, SOCKET_RECONNECTS
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ class _Connection(SocketModeClient):
         super().__init__(
             app_token=app_token,
             web_client=web_client,
-            logger=logging.getLogger("jobbot.socket_mode.slack_sdk"),
+            logger=logging.getLogger(SOCKET_MODE_SDK_LOGGER),
             auto_reconnect_enabled=False,
             ping_interval=PING_INTERVAL_SECONDS,
         )

@@ -136,6 +136,10 @@ def test_back_within_seconds_after_the_connection_drops(
         assert len(fake_slack.calls_to("apps.connections.open")) >= 2
         wait_until(lambda: 'reason="dropped"' in replica.metrics(), timeout=5, what="the reconnect counted")
         assert 'jobbot_socket_mode_reconnects_total{reason="dropped"} 1.0' in replica.metrics()
+    # One line each for the loss and the replacement; slack_sdk's own INFO lines are kept for DEBUG.
+    assert "Socket Mode connection lost (dropped); reconnecting" in replica.output
+    assert "Socket Mode connection replaced (dropped)" in replica.output
+    assert "session has been established" not in replica.output
 
 
 def test_a_silent_half_open_connection_is_noticed(

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from jobbot.emulator import Emulator
-from tests.fakes import FakeSlack
+from tests.fakes import FakeSlack, FakeSocketMode
 from tests.http_bot import HttpBot, serve_http_bot
 
 ENV_PREFIXES = ("SLACK_", "JOBBOT_", "INTERACTIVE_")
@@ -31,6 +31,15 @@ def fake_slack() -> Iterator[FakeSlack]:
     slack = FakeSlack().start()
     yield slack
     slack.stop()
+
+
+@pytest.fixture
+def socket_mode(fake_slack: FakeSlack) -> Iterator[FakeSocketMode]:
+    """Slack's Socket Mode endpoint, where the fake Slack's `apps.connections.open` points."""
+    server = FakeSocketMode().start()
+    fake_slack.socket_url = server.url
+    yield server
+    server.stop()
 
 
 @pytest.fixture

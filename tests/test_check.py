@@ -7,7 +7,6 @@ import socket
 import sqlite3
 import subprocess
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,6 @@ BOT_TOKEN = "xoxb-1111-very-secret-bot-token"
 APP_TOKEN = "xapp-2222-very-secret-app-token"
 SIGNING_SECRET = "signing-secret-0123456789"
 CHANNEL = "C0NOTICES"
-
-
-@pytest.fixture
-def socket_mode(fake_slack: FakeSlack) -> Iterator[FakeSocketMode]:
-    server = FakeSocketMode().start()
-    fake_slack.socket_url = server.url
-    yield server
-    server.stop()
 
 
 def env_for(slack: FakeSlack, endpoint: str, tmp_path: Path, **extra: str) -> dict[str, str]:

@@ -95,14 +95,6 @@ def replicas(
             assert APP_TOKEN not in replica.output and BOT_TOKEN not in replica.output
 
 
-@pytest.fixture
-def socket_mode(fake_slack: FakeSlack) -> Iterator[FakeSocketMode]:
-    server = FakeSocketMode().start()
-    fake_slack.socket_url = server.url
-    yield server
-    server.stop()
-
-
 def command(envelope_id: str, text: str, response_url: str, **extra: object) -> dict[str, object]:
     payload = dict(parse_qsl(command_body(text, response_url=response_url)))
     return {

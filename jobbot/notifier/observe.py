@@ -294,28 +294,24 @@ class JobTracker:
         canceller = (
             self._store.cancelled_by(job.id) if status in (JobStatus.CANCELLED, JobStatus.FAILED) else None
         )
-        if status is JobStatus.FAILED and canceller is not None:
-            # The server's loader thread writes FAILED once the process the cancel killed exits, often
-            # over the cancel's CANCELLED. It is announced as what it is, a cancel: to the channels that
-            # hear of cancels, not as a failure with the kill's log, and the record is named beside it.
-            return FinishedJob(
-                id=job.id,
-                status=JobStatus.CANCELLED,
-                graph_id=job.graph_id,
-                start_time_ms=job.start_time_ms,
-                end_time_ms=job.end_time_ms,
-                cancelled_by=canceller,
-                recorded_as=job.status,
-            )
-        return FinishedJob(
+        finished = FinishedJob(
             id=job.id,
             status=job.status,
             graph_id=job.graph_id,
             start_time_ms=job.start_time_ms,
             end_time_ms=job.end_time_ms,
             cancelled_by=canceller,
-            log_tail=_failure_tail(self._log_of(job)) if status is JobStatus.FAILED else "",
         )
+        if status is not JobStatus.FAILED:
+            return finished
+        if canceller is not None:
+            # The server's loader thread writes FAILED once the process the cancel killed exits, often
+            # over the cancel's CANCELLED. It is announced as what it is, a cancel: to the channels that
+            # hear of cancels, not as a failure with the kill's log, and the record is named beside it.
+            return finished.model_copy(
+                update={"status": JobStatus.CANCELLED.value, "recorded_as": job.status}
+            )
+        return finished.model_copy(update={"log_tail": _failure_tail(self._log_of(job))})
 
     def _log_of(self, job: Job) -> str:
         """The job's log; a listed job comes without one, so it is read on its own (rare: a failure

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -27,12 +28,10 @@ class SocketModeWorld:
     emulator: Emulator
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketModeWorld]:
-    """One bot connected over Socket Mode for the whole module (closing a connection takes seconds)."""
-    fake_slack = FakeSlack().start()
-    emulator = Emulator().start()
-    server = FakeSocketMode().start()
+@contextmanager
+def connected(store_dir: Path) -> Iterator[tuple[SocketModeWorld, SocketModeLink]]:
+    """A bot connected over Socket Mode to fakes of its own, with its store in `store_dir`."""
+    fake_slack, emulator, server = FakeSlack().start(), Emulator().start(), FakeSocketMode().start()
     fake_slack.socket_url = server.url
     settings = load_settings(
         {
@@ -43,7 +42,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketModeWorld]
             "JOBBOT_CANCEL_USERS": ALLOWED_USER,
             # Not the default `jobbot.db` in the working directory: a cancel claim left there by an
             # earlier run would make this bot say someone else is cancelling job 2.
-            "JOBBOT_DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('store')}/jobbot.db",
+            "JOBBOT_DATABASE_URL": f"sqlite:///{store_dir}/jobbot.db",
         },
         env_file=None,
     )
@@ -51,12 +50,21 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketModeWorld]
     link = bot.socket_mode_link()
     link.connect()
     server.wait_connected()
-    yield SocketModeWorld(fake_slack, server, emulator)
-    link.close()
-    bot.close()
-    server.stop()
-    emulator.stop()
-    fake_slack.stop()
+    try:
+        yield SocketModeWorld(fake_slack, server, emulator), link
+    finally:
+        link.close()
+        bot.close()
+        server.stop()
+        emulator.stop()
+        fake_slack.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketModeWorld]:
+    """One bot connected over Socket Mode for the whole module (closing a connection takes seconds)."""
+    with connected(tmp_path_factory.mktemp("store")) as (world, _):
+        yield world
 
 
 def test_connection_is_opened_through_the_configured_api_url(world: SocketModeWorld) -> None:
@@ -109,27 +117,8 @@ def test_payload_in_command_text_works_in_socket_mode(world: SocketModeWorld) ->
 @pytest.fixture
 def own_world(tmp_path: Path) -> Iterator[tuple[SocketModeWorld, SocketModeLink]]:
     """A bot of its own, for the tests that cut, silence or refresh its connection."""
-    fake_slack, emulator, server = FakeSlack().start(), Emulator().start(), FakeSocketMode().start()
-    fake_slack.socket_url = server.url
-    settings = load_settings(
-        {
-            "SLACK_BOT_TOKEN": "xoxb-test-token",
-            "SLACK_APP_TOKEN": "xapp-test-token",
-            "SLACK_API_URL": fake_slack.api_url,
-            "INTERACTIVE_ADMIN_ENDPOINT": emulator.url,
-            "JOBBOT_DATABASE_URL": f"sqlite:///{tmp_path}/jobbot.db",
-        },
-        env_file=None,
-    )
-    bot = create_bot(settings)
-    link = bot.socket_mode_link()
-    link.connect()
-    yield SocketModeWorld(fake_slack, server, emulator), link
-    link.close()
-    bot.close()
-    server.stop()
-    emulator.stop()
-    fake_slack.stop()
+    with connected(tmp_path) as world_and_link:
+        yield world_and_link
 
 
 def help_envelope(world: SocketModeWorld, envelope_id: str) -> dict[str, object]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -30,12 +31,24 @@ OWN_SETTINGS = ("SLACK_", "JOBBOT_", "INTERACTIVE_")
 JOBBOT = (sys.executable, "-m", "jobbot")
 
 
+# Ports handed to children are drawn below Linux's ephemeral range (32768-60999), from which the kernel
+# picks the ports of bind(0) and of outgoing connections: the kernel never hands one of these to another
+# socket between the draw and the child's bind, as it could a port of bind(0)'s (a replica test once
+# found its standby's port taken). Only another draw could take it: about 1 in 12,000.
+_CHILD_PORTS = range(20_000, 32_000)
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on (a moment ago): for a child to bind, or to be refused on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+    """A port nothing listens on (a moment ago), on any interface: for a child to bind, or to be
+    refused on."""
+    for port in random.sample(_CHILD_PORTS, 200):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free port in {_CHILD_PORTS}")
 
 
 def port_accepts(port: int) -> bool:

@@ -200,7 +200,9 @@ class SocketModeLink:
         self._stop.set()
         self._wake.set()
         if self._watcher is not None:
-            self._watcher.join(timeout=5)
+            # SIGTERM's budget gives the transport 2 s, as the HTTP server's; an attempt still opening
+            # then closes what it opened by itself.
+            self._watcher.join(timeout=2)
         with self._lock:
             connections = [c for c in [self._current, *self._draining] if c is not None]
             self._current, self._draining = None, []

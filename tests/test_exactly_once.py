@@ -15,7 +15,7 @@ from jobbot import metrics
 from jobbot.authz import Access
 from jobbot.emulator import CANCEL_FAILED_AT_ONCE, CANCEL_FAILED_LATER, CANCEL_STAYS, Quirks
 from jobbot.jobs_api import JobClient
-from jobbot.notifier import LEASE_NAME
+from jobbot.notifier import LEASE_NAME, Notifier
 from jobbot.store import DeliveryState
 from jobbot.store.sqlite import SqliteStore
 from tests.desk import CANCELLER, Desk
@@ -200,6 +200,14 @@ def test_the_lease_is_released_on_exit_so_a_standby_leads_at_once(
     assert standby.is_leader
 
 
+def reconcile_then_restart(world: World, notifier: Notifier) -> None:
+    """A reconcile by `notifier`, then one by a new notifier, as after a restart: both read the whole list."""
+    world.clock.advance(600)
+    assert notifier.poll_once().reconciled
+    world.clock.advance(10)
+    assert world.notifier().poll_once().reconciled
+
+
 def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: World) -> None:
     """The server's race: a cancelled job's loader later overwrites CANCELLED with FAILED. The job is
     announced once, as cancelled, by steady polls, by a reconcile and after a restart alike."""
@@ -215,10 +223,7 @@ def test_a_cancel_the_server_then_records_as_failed_is_announced_once(world: Wor
     world.emulator.finish_job(job_id, "FAILED")
     world.clock.advance(10)
     notifier.poll_once()
-    world.clock.advance(600)
-    assert notifier.poll_once().reconciled
-    world.clock.advance(10)
-    assert world.notifier().poll_once().reconciled  # a restart
+    reconcile_then_restart(world, notifier)
     [notice] = world.notices()
     assert "CANCELLED" in notice.text + str(notice.blocks) and world.store.notice_count(job_id) == 1
 
@@ -299,10 +304,7 @@ def test_jobbot_cancels_against_the_real_race_say_cancelled_and_announce_each_jo
         assert emulator.wait_until(lambda: emulator.get(job_id).status == final)  # noqa: B023 (waited here)
         world.clock.advance(10)
         notifier.poll_once()
-    world.clock.advance(600)
-    assert notifier.poll_once().reconciled
-    world.clock.advance(10)
-    assert world.notifier().poll_once().reconciled  # a restart
+    reconcile_then_restart(world, notifier)
     notices = world.notices()
     for job_id in jobs:
         assert world.store.notice_count(job_id) == 1
